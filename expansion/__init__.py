@@ -1,0 +1,1 @@
+"""Expansion engine: finds, scores and explains expansion revenue in a customer portfolio."""

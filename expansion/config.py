@@ -1,0 +1,238 @@
+"""Every weight, threshold and band of the methodology, named once.
+
+Defaults follow the source documents (seed 002's scoring tables and tiers, seed 000's
+propensity factors and close-probability bands, seed 003's priorities). An ``expansion.toml``
+can override any of them under ``[scoring]``::
+
+    [scoring]
+    tier_thresholds = [8.5, 6.5, 4.0, 2.0]
+    [scoring.close_probability]
+    seat_expansion = [0.55, 0.65]
+
+Unknown keys are an error, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _default(value):
+    return field(default_factory=lambda: value.copy() if hasattr(value, "copy") else value)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """All tunables of the engine. See ``docs/methodology.md`` for what each one does."""
+
+    # --- composite and tiers (seed 002)
+    weight_revenue: float = 0.40
+    weight_effort: float = 0.30
+    weight_likelihood: float = 0.30
+    # Lower bounds of Tier 1, 2, 3 and 4; anything below the last is Tier 5.
+    tier_thresholds: list[float] = _default([8.0, 6.0, 4.0, 2.0])
+
+    # --- revenue potential: relative table (share of current ARR -> score) ...
+    revenue_relative_bands: list[list[float]] = _default(
+        [
+            [1.00, 10],
+            [0.50, 9],
+            [0.37, 8],
+            [0.25, 7],
+            [0.17, 6],
+            [0.10, 5],
+            [0.07, 4],
+            [0.05, 3],
+            [0.025, 2],
+            [0.0, 1],
+        ]
+    )
+    # ... and absolute table (incremental ARR in dollars -> score), blended.
+    revenue_absolute_bands: list[list[float]] = _default(
+        [
+            [150_000, 10],
+            [100_000, 9],
+            [50_000, 8],
+            [25_000, 7],
+            [15_000, 6],
+            [10_000, 5],
+            [5_000, 4],
+            [2_500, 3],
+            [1_000, 2],
+            [0, 1],
+        ]
+    )
+    revenue_absolute_weight: float = 0.6
+
+    # --- effort (10 = self-serve, 1 = complex enterprise sale), baseline per type
+    effort_baseline: dict[str, int] = _default(
+        {
+            "usage_expansion": 9,
+            "seat_expansion": 8,
+            "support_upgrade": 8,
+            "professional_services": 7,
+            "add_on": 6,
+            "tier_upgrade": 6,
+            "new_department": 5,
+            "new_use_case": 5,
+            "competitive_displacement": 3,
+        }
+    )
+    effort_large_deal_arr: float = 50_000  # needs an AE and procurement: -1
+    effort_very_large_deal_arr: float = 100_000  # executive buy-in: another -1
+    effort_enterprise_penalty_types: list[str] = _default(
+        ["tier_upgrade", "new_department", "new_use_case", "competitive_displacement"]
+    )
+
+    # --- propensity 0-100 (seed 000): factor weights sum to 1
+    propensity_weights: dict[str, float] = _default(
+        {"health": 0.30, "adoption": 0.20, "growth": 0.20, "engagement": 0.15, "budget": 0.15}
+    )
+    propensity_ready_health: float = 80  # health 80+ = ready
+    propensity_mature_adoption: float = 60  # adoption > 60% = mature
+    propensity_missing_value: float = 50  # a factor with no data counts as neutral
+
+    # --- likelihood (1-10) from propensity plus trigger strength
+    likelihood_trigger_bonus: dict[str, float] = _default(
+        {
+            "usage_ceiling": 1.5,
+            "expansion_intent": 2.0,
+            "limit_hit": 1.0,
+            "feature_request": 1.0,
+            "services_request": 1.0,
+            "exec_engagement": 0.5,
+            "projected_ceiling": 0.5,
+        }
+    )
+    likelihood_penalty: dict[str, float] = _default(
+        {"partner": 1.0, "no_usage_data": 1.0, "recently_renewed": 1.0, "stale_signal": 0.5}
+    )
+
+    # --- close probability bands by type (seed 000), position in band = propensity
+    close_probability: dict[str, list[float]] = _default(
+        {
+            "seat_expansion": [0.60, 0.70],
+            "usage_expansion": [0.60, 0.70],
+            "tier_upgrade": [0.45, 0.55],
+            "add_on": [0.35, 0.45],
+            "new_use_case": [0.35, 0.45],
+            "new_department": [0.40, 0.50],
+            "professional_services": [0.50, 0.60],
+            "support_upgrade": [0.45, 0.55],
+            "competitive_displacement": [0.25, 0.35],
+        }
+    )
+
+    # --- triggers (seed 002's seven categories)
+    usage_ceiling_pct: float = 80.0  # usage at >= 80% of a limit: the strongest trigger
+    seat_target_utilization: float = 0.85  # seats proposed so the grown team sits at 85%
+    seat_min_add: int = 3
+    growth_pct_threshold: float = 15.0  # headcount growth that counts as "growing"
+    growth_min_seat_utilization: float = 0.60  # below this, growth is an activation play
+    trend_periods: int = 6  # usage trend over the last N periods
+    projection_horizon_months: float = 12.0  # when there is no renewal date
+    department_min_headcount: int = 5
+    department_seat_share: float = 0.6  # share of a new department expected to take seats
+    support_ticket_threshold: int = 20  # tickets in 90 days that justify premium support
+    signal_lookback_days: int = 180  # older signals are shown but do not trigger
+    fallback_cross_sell_share: float = 0.15  # of ARR, when the catalog has no matching product
+
+    # --- guards
+    unhealthy_health_score: float = 50.0
+    declining_usage_pct: float = -20.0
+    recently_renewed_days: int = 60
+    recently_renewed_max_tier: int = 2
+    activation_max_seat_utilization: float = 0.50
+    activation_max_adoption_pct: float = 30.0
+    churn_probability_unhealthy: float = 0.35  # share of stabilize-first ARR at risk (NRR view)
+
+    # --- priority (seed 003) and portfolio view
+    priority_high_health: float = 70.0
+    ae_threshold_arr: float = 50_000  # AE involved above this expansion ARR (seed 001)
+    hours_by_effort: list[list[float]] = _default([[9, 2], [7, 4], [5, 10], [3, 20], [1, 40]])
+    tier1_top_n: int = 25
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the configuration; results scored with another config are stale."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def validate(self) -> ScoringConfig:
+        """Raise :class:`ConfigError` when values cannot work together."""
+        weights = self.weight_revenue + self.weight_effort + self.weight_likelihood
+        if abs(weights - 1.0) > 1e-6:
+            raise ConfigError(f"scoring weights must add up to 1.0, they add up to {weights:g}")
+        t = self.tier_thresholds
+        if len(t) != 4 or any(a <= b for a, b in zip(t, t[1:], strict=False)):
+            raise ConfigError(
+                f"tier_thresholds must be four decreasing scores (Tier 1..4 minimums), got {t}"
+            )
+        for kind, band in self.close_probability.items():
+            if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
+                raise ConfigError(
+                    f"close_probability.{kind} must be [low, high] within 0-1, got {band}"
+                )
+        if abs(sum(self.propensity_weights.values()) - 1.0) > 1e-6:
+            raise ConfigError("propensity_weights must add up to 1.0")
+        return self
+
+
+DEFAULT_CONFIG = ScoringConfig()
+
+
+def load_config(path: str | Path | None = None) -> ScoringConfig:
+    """Defaults, overridden by ``[scoring]`` in ``path`` (or ``$EXPANSION_CONFIG``, or
+    ``./expansion.toml`` when it exists)."""
+    if path is None:
+        path = os.environ.get("EXPANSION_CONFIG") or (
+            "expansion.toml" if Path("expansion.toml").exists() else None
+        )
+    if path is None:
+        return DEFAULT_CONFIG
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_mapping(data.get("scoring", {}), origin=str(path))
+
+
+def config_from_mapping(overrides: dict[str, Any], *, origin: str = "config") -> ScoringConfig:
+    """Apply ``overrides`` on top of the defaults, refusing unknown keys."""
+    known = {f.name: f for f in fields(ScoringConfig)}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ConfigError(
+                f"{origin}: unknown scoring setting '{key}'. Known settings: "
+                + ", ".join(sorted(known))
+            )
+        default = getattr(DEFAULT_CONFIG, key)
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: scoring.{key} must be a table")
+            unknown = set(value) - set(default)
+            if unknown:
+                raise ConfigError(
+                    f"{origin}: scoring.{key} has unknown keys {sorted(unknown)}; "
+                    f"known: {sorted(default)}"
+                )
+            value = {**default, **value}
+        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+            raise ConfigError(f"{origin}: scoring.{key} must be a number, got {value!r}")
+        changes[key] = value
+    return replace(DEFAULT_CONFIG, **changes).validate()

@@ -1,0 +1,962 @@
+"""The expansion engine: from validated tables to scored, explained opportunities.
+
+:func:`analyze` is the whole pipeline of seed 002 (profile -> triggers -> guards -> scoring ->
+explanations) over a portfolio at once. It returns an :class:`Analysis` of plain DataFrames;
+persisting and querying them is :mod:`expansion.store`, rendering is :mod:`expansion.playbook`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import scoring, triggers
+from .config import DEFAULT_CONFIG, ScoringConfig
+from .contract import TABLES
+from .profile import benchmark_gaps, benchmarks, build_profiles, recent_signals, whitespace
+from .triggers import STRONG_TRIGGERS, Catalog, money
+
+TYPE_LABELS = {
+    "tier_upgrade": "Tier Upgrade",
+    "usage_expansion": "Usage Expansion",
+    "seat_expansion": "Seat Expansion",
+    "add_on": "Add-on / Module",
+    "new_department": "New Department",
+    "new_use_case": "New Use Case",
+    "competitive_displacement": "Competitive Displacement",
+    "professional_services": "Professional Services",
+    "support_upgrade": "Support Upgrade",
+}
+
+# Seed 000's execution playbooks by type: the first concrete step for the owner.
+ACTIONS = {
+    "seat_expansion": "License audit with the champion, then a seat true-up proposal",
+    "usage_expansion": "Share the usage trend and offer a capacity increase before they hit the wall",
+    "tier_upgrade": "ROI analysis and a demo of the next tier's features against their limits",
+    "add_on": "Use-case workshop and a 2-week pilot of the module",
+    "new_department": "Department mapping with the champion, then a demo for the new team's lead",
+    "new_use_case": "Discovery call tying the initiative to the product, then a scoped pilot",
+    "competitive_displacement": "Consolidation business case: their spend vs. one platform",
+    "professional_services": "Scope a services package with the project owner",
+    "support_upgrade": "Review the ticket history and propose premium support with an SLA",
+}
+
+OPPORTUNITY_COLUMNS = [
+    "opportunity_id",
+    "account_id",
+    "account_name",
+    "segment",
+    "type",
+    "type_label",
+    "product_id",
+    "product_name",
+    "key",
+    "department",
+    "tier",
+    "score",
+    "raw_score",
+    "revenue_score",
+    "effort_score",
+    "likelihood_score",
+    "propensity",
+    "close_probability",
+    "expansion_arr",
+    "expected_value",
+    "priority",
+    "arr",
+    "owner",
+    "status",
+    "channel",
+    "category",
+    "categories",
+    "triggers",
+    "quantity",
+    "pricing",
+    "confidence",
+    "description",
+    "current_state",
+    "proposed_state",
+    "suggested_action",
+    "timing",
+    "timing_bucket",
+    "best_time",
+    "urgency",
+    "renewal_aligned",
+    "deadline",
+    "revenue_factors",
+    "effort_factors",
+    "likelihood_factors",
+    "explanation",
+    "tier1_path",
+    "sales_motion",
+    "hours",
+]
+
+
+@dataclass
+class Analysis:
+    """Everything one scoring run produces, as DataFrames keyed by account_id."""
+
+    as_of: pd.Timestamp
+    config: ScoringConfig
+    profiles: pd.DataFrame
+    benchmarks: pd.DataFrame
+    opportunities: pd.DataFrame
+    evidence: pd.DataFrame
+    activation: pd.DataFrame
+    conversion_candidates: pd.DataFrame
+    stabilize_first: pd.DataFrame
+    data_gaps: pd.DataFrame
+    product_gaps: pd.DataFrame
+    catalog: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _complete(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every contract table present (empty when not supplied), with canonical dtypes."""
+    out = {}
+    for name, table in TABLES.items():
+        frame = tables.get(name)
+        if frame is None:
+            frame = pd.DataFrame(columns=table.column_names)
+        frame = frame.copy()
+        for column in table.columns:
+            if column.name not in frame:
+                frame[column.name] = None
+            if column.kind in ("money", "number", "percent", "count"):
+                frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype(
+                    float
+                )
+            elif column.kind in ("date", "period"):
+                frame[column.name] = pd.to_datetime(frame[column.name], errors="coerce")
+            elif column.kind == "bool":
+                frame[column.name] = frame[column.name].astype("boolean")
+            else:
+                frame[column.name] = (
+                    frame[column.name].astype(object).where(frame[column.name].notna(), None)
+                )
+        for column in ("account_id", "product_id"):
+            if column in frame:
+                frame[column] = frame[column].astype(str).where(frame[column].notna(), None)
+        out[name] = frame
+    return out
+
+
+def analyze(
+    tables: dict[str, pd.DataFrame],
+    *,
+    as_of: pd.Timestamp | str,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> Analysis:
+    """Score a whole portfolio. ``tables`` are canonical frames (see :mod:`expansion.contract`)."""
+    cfg = config
+    as_of = pd.Timestamp(as_of).normalize()
+    t = _complete(tables)
+    p, metrics = build_profiles(t, as_of, cfg)
+    bench = benchmarks(p)
+    p = p.join(benchmark_gaps(p, bench))
+    median_arr = p.groupby("segment")["arr"].transform("median")
+    p["arr_vs_segment_median"] = p["arr"] / median_arr.where(median_arr > 0)
+    p = p.join(scoring.propensity(p, cfg))
+    p["recently_renewed"] = (p["days_since_renewal"] >= 0) & (
+        p["days_since_renewal"] <= cfg.recently_renewed_days
+    )
+    p["health_label"] = _health_label(p, cfg)
+
+    signals = recent_signals(t["signals"], as_of, cfg)
+    signals = signals[signals["account_id"].isin(p.index)]
+    p = p.join(whitespace(p, t, signals))
+    cat = Catalog(t["catalog"], t["subscriptions"], p)
+    gap_candidates, product_gaps = triggers.feature_gap_triggers(
+        p, t["features"], signals, cat, cfg
+    )
+    parts = [
+        triggers.usage_limit_triggers(p, metrics, signals, cat, cfg),
+        gap_candidates,
+        triggers.department_triggers(p, t["departments"], signals, cat, cfg),
+        triggers.growth_triggers(p, signals, cat, cfg),
+        triggers.initiative_triggers(p, signals, cat, cfg),
+        triggers.competitive_triggers(p, signals, cat, cfg),
+        triggers.services_triggers(p, signals, cat, cfg),
+    ]
+    candidates = (
+        pd.concat([x for x in parts if len(x)], ignore_index=True)
+        if any(len(x) for x in parts)
+        else triggers._empty()
+    )
+    merged, evidence = triggers.merge_candidates(candidates)
+
+    # --- guards (seed 002's edge cases): each outcome has its own list, nothing is dropped.
+    stabilize = _stabilize_first(p, cfg)
+    trials = p["status"].isin(["trial", "free"])
+    low_use = p["seat_utilization"] < cfg.activation_max_seat_utilization
+    seat_like = merged["type"].isin(["seat_expansion", "new_department"])
+    held_for_activation = seat_like & merged["account_id"].map(low_use).fillna(False).astype(bool)
+    in_stabilize = merged["account_id"].isin(stabilize.index)
+    in_trial = merged["account_id"].map(trials).fillna(False).astype(bool)
+    activation = _activation(p, t["features"], merged[held_for_activation], cfg)
+    conversions = _conversion_candidates(p[trials], merged[in_trial], evidence, cat, cfg)
+    stabilize = _held_back(stabilize, merged[in_stabilize & ~in_trial])
+
+    opps = merged[~(held_for_activation | in_stabilize | in_trial)].copy()
+    opps = _score(opps, p, cat, cfg, as_of)
+    evidence = evidence.merge(
+        opps[["account_id", "key", "opportunity_id"]], on=["account_id", "key"]
+    )
+    evidence = evidence[["opportunity_id", "seq", "evidence"]].sort_values(
+        ["opportunity_id", "seq"]
+    )
+    p["opportunities"] = opps.groupby("account_id").size().reindex(p.index).fillna(0).astype(int)
+    p["expansion_potential"] = (
+        opps.groupby("account_id")["expansion_arr"].sum().reindex(p.index).fillna(0.0)
+    )
+    p["readiness"] = _readiness(p, opps, stabilize)
+
+    return Analysis(
+        as_of=as_of,
+        config=cfg,
+        profiles=p,
+        benchmarks=bench,
+        opportunities=opps[OPPORTUNITY_COLUMNS].reset_index(drop=True),
+        evidence=evidence.reset_index(drop=True),
+        activation=activation,
+        conversion_candidates=conversions,
+        stabilize_first=stabilize.reset_index(names="account_id"),
+        data_gaps=_data_gaps(p, t),
+        product_gaps=product_gaps.reset_index(drop=True),
+        catalog=t["catalog"],
+    )
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def _health_label(p: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    risk = (
+        (p["health_score"] < cfg.unhealthy_health_score)
+        | (p["usage_trend_pct"] <= cfg.declining_usage_pct)
+        | p["negative_signals"].notna()
+    )
+    attention = (p["health_score"] < cfg.priority_high_health) | (p["usage_trend"] == "Declining")
+    return pd.Series(
+        np.select([risk, attention], ["At Risk", "Needs Attention"], "Healthy"), index=p.index
+    )
+
+
+def _stabilize_first(p: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
+    paying = p["status"] == "paying"
+    low_health = paying & (p["health_score"] < cfg.unhealthy_health_score)
+    declining = paying & (p["usage_trend_pct"] <= cfg.declining_usage_pct)
+    negative = paying & p["negative_signals"].notna()
+    flagged = p[low_health | declining | negative]
+    reasons = pd.DataFrame(index=flagged.index)
+    reasons["health"] = np.where(
+        low_health[flagged.index],
+        "health "
+        + flagged["health_score"].round().astype("Int64").astype(str)
+        + "/100 (below "
+        + f"{cfg.unhealthy_health_score:g})",
+        "",
+    )
+    reasons["usage"] = np.where(
+        declining[flagged.index],
+        "usage down "
+        + (-flagged["usage_trend_pct"]).round().astype("Int64").astype(str)
+        + "% over the last "
+        + str(cfg.trend_periods)
+        + " periods",
+        "",
+    )
+    reasons["signals"] = np.where(
+        negative[flagged.index], "risk signals: " + flagged["negative_signals"].fillna(""), ""
+    )
+    reason = (
+        reasons.apply(lambda col: col.where(col != "", None))
+        .stack()
+        .groupby(level=0)
+        .agg("; ".join)
+    )
+    out = flagged[
+        ["name", "segment", "arr", "owner", "health_score", "usage_trend_pct", "renewal_date"]
+    ].copy()
+    out = out.rename(columns={"name": "account_name"})
+    out["reason"] = reason.reindex(out.index)
+    out["action"] = (
+        "Stabilize first: executive check-in and a success plan before any expansion ask; revisit when "
+        "health is " + f"{cfg.priority_high_health:g}" + "+ and usage is stable for a quarter"
+    )
+    return out
+
+
+def _held_back(stabilize: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    g = held.groupby("account_id")
+    stabilize["held_back_count"] = g.size().reindex(stabilize.index).fillna(0).astype(int)
+    stabilize["held_back_arr"] = g["expansion_arr"].sum().reindex(stabilize.index).fillna(0.0)
+    labels = held["type"].map(TYPE_LABELS)
+    stabilize["held_back"] = (
+        labels.groupby(held["account_id"])
+        .agg(lambda s: ", ".join(sorted(set(s))))
+        .reindex(stabilize.index)
+    )
+    return stabilize
+
+
+def _activation(
+    p: pd.DataFrame, features: pd.DataFrame, held: pd.DataFrame, cfg: ScoringConfig
+) -> pd.DataFrame:
+    columns = [
+        "account_id",
+        "account_name",
+        "segment",
+        "arr",
+        "owner",
+        "kind",
+        "detail",
+        "action",
+        "unused_count",
+    ]
+    f = features[
+        features["account_id"].isin(p.index) & features["entitled"].fillna(False).astype(bool)
+    ]
+    unused = f[
+        ~f["used"].fillna(False).astype(bool)
+        | (f["adoption_pct"] < cfg.activation_max_adoption_pct)
+    ]
+    parts = []
+    if len(unused):
+        g = unused.groupby("account_id")
+        count = g.size()
+        names = g["feature"].agg(lambda s: ", ".join(sorted(s)))
+        entitled = f.groupby("account_id").size()
+        frame = pd.DataFrame({"unused_count": count})
+        frame["kind"] = "features"
+        frame["detail"] = (
+            count.astype(str)
+            + " of "
+            + entitled.reindex(count.index).astype(str)
+            + " entitled features unused or under 30% adoption: "
+            + names
+        )
+        frame["action"] = "Enablement session and in-app guides for " + names.str.split(", ").str[
+            :3
+        ].str.join(", ")
+        parts.append(frame)
+    low = p[
+        (p["seat_utilization"] < cfg.activation_max_seat_utilization) & (p["status"] == "paying")
+    ]
+    if len(low):
+        unused_seats = (low["licensed_seats"] - low["active_seats"]).round()
+        frame = pd.DataFrame({"unused_count": unused_seats}, index=low.index)
+        frame["kind"] = "seats"
+        frame["detail"] = (
+            low["active_seats"].round().astype("Int64").astype(str)
+            + " of "
+            + low["licensed_seats"].round().astype("Int64").astype(str)
+            + " seats active ("
+            + (low["seat_utilization"] * 100).round().astype("Int64").astype(str)
+            + "%)"
+        )
+        held_types = held.groupby("account_id")["type"].agg(
+            lambda s: ", ".join(sorted({TYPE_LABELS[x] for x in s}))
+        )
+        frame["detail"] = frame["detail"].where(
+            ~frame.index.isin(held_types.index),
+            frame["detail"]
+            + "; held back from selling: "
+            + held_types.reindex(frame.index).fillna(""),
+        )
+        frame["action"] = (
+            "Onboarding drive for the "
+            + unused_seats.astype("Int64").astype(str)
+            + " unused seats before selling more"
+        )
+        parts.append(frame)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts)
+    out.index.name = "account_id"
+    out = out.reset_index()
+    info = p[["name", "segment", "arr", "owner"]].rename(columns={"name": "account_name"})
+    out = out.merge(info, left_on="account_id", right_index=True)
+    return out.sort_values(["arr", "account_id", "kind"], ascending=[False, True, True])[
+        columns
+    ].reset_index(drop=True)
+
+
+def _conversion_candidates(
+    trials: pd.DataFrame,
+    cands: pd.DataFrame,
+    evidence: pd.DataFrame,
+    cat: Catalog,
+    cfg: ScoringConfig,
+) -> pd.DataFrame:
+    columns = [
+        "account_id",
+        "account_name",
+        "segment",
+        "status",
+        "owner",
+        "active_seats",
+        "max_util_pct",
+        "engagement",
+        "conversion_score",
+        "potential_arr",
+        "plan",
+        "signals",
+        "action",
+        "trial_ends",
+    ]
+    if trials.empty:
+        return pd.DataFrame(columns=columns)
+    depth = np.maximum(
+        (trials["seat_utilization"] * 100 / cfg.usage_ceiling_pct * 100).clip(0, 100).fillna(0),
+        (trials["max_util_pct"] / cfg.usage_ceiling_pct * 100).clip(0, 100).fillna(0),
+    )
+    engagement = (
+        trials["engagement"].map(scoring.ENGAGEMENT_POINTS).fillna(cfg.propensity_missing_value)
+    )
+    health = trials["health_score"].fillna(cfg.propensity_missing_value)
+    intent = np.minimum(
+        50 * (trials["sig_expansion_intent"] > 0)
+        + 30 * (trials["sig_exec_engagement"] > 0)
+        + 20 * (trials["company_growth"] == "Hiring"),
+        100,
+    )
+    score = scoring.round_half_up(0.35 * depth + 0.25 * engagement + 0.2 * health + 0.2 * intent)
+    seats = np.maximum(trials["active_seats"].fillna(0), trials["licensed_seats"].fillna(0))
+    tiers = cat.tiers
+    entry = tiers.iloc[0] if len(tiers) else None
+    plan = cat.current_tier.reindex(trials.index)
+    if entry is not None:
+        plan = plan.fillna(entry["product_id"])
+    price = (
+        plan.map(cat.products["price_per_seat"]).astype(float)
+        if len(cat.products)
+        else pd.Series(np.nan, index=trials.index)
+    )
+    potential = (seats * price).where(lambda s: s > 0, trials["arr"])
+    out = pd.DataFrame(
+        {
+            "account_name": trials["name"],
+            "segment": trials["segment"],
+            "status": trials["status"],
+            "owner": trials["owner"],
+            "active_seats": trials["active_seats"],
+            "max_util_pct": trials["max_util_pct"],
+            "engagement": trials["engagement"],
+            "conversion_score": score.astype(int),
+            "potential_arr": potential.fillna(0.0),
+            "plan": plan,
+            "trial_ends": trials["renewal_date"],
+        },
+        index=trials.index,
+    )
+    ev = evidence.merge(cands[["account_id", "key"]], on=["account_id", "key"])
+    out["signals"] = (
+        ev.groupby("account_id")["evidence"]
+        .agg(lambda s: "; ".join(list(dict.fromkeys(s))[:3]))
+        .reindex(out.index)
+    )
+    plan_name = (
+        out["plan"].map(cat.products["name"]).fillna("a paid plan")
+        if len(cat.products)
+        else "a paid plan"
+    )
+    out["action"] = np.where(
+        out["conversion_score"] >= 60,
+        "Conversion call now: propose "
+        + plan_name
+        + " for "
+        + seats.round().astype("Int64").astype(str)
+        + " seats",
+        "Nurture: onboarding help to reach the aha moment before asking for a paid plan",
+    )
+    out.index.name = "account_id"
+    return (
+        out.reset_index()
+        .sort_values(["conversion_score", "potential_arr"], ascending=False)[columns]
+        .reset_index(drop=True)
+    )
+
+
+def _data_gaps(p: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """What each account is missing and what would make its scoring more confident."""
+    checks = [
+        (
+            ~p["has_usage"],
+            "no usage data",
+            "Likelihood -1 and no usage triggers; connect product analytics (usage table) for this account",
+        ),
+        (
+            p["channel"] == "partner",
+            "partner-managed",
+            "Limited visibility into usage and relationship; run a joint business review with the partner",
+        ),
+        (
+            p["health_score"].isna(),
+            "no health score",
+            "Propensity uses a neutral health value; add health_score",
+        ),
+        (
+            p["renewal_date"].isna(),
+            "no renewal date",
+            "Timing cannot align with renewal; add renewal_date",
+        ),
+        (
+            p["features_entitled"].isna(),
+            "no feature adoption data",
+            "Adoption maturity is neutral and activation gaps are invisible; add the features table",
+        ),
+        (p["owner"].isna(), "no owner", "Opportunities cannot be routed; add an owner (CSM email)"),
+    ]
+    parts = []
+    for mask, gap, impact in checks:
+        rows = p[mask]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "account_id": rows.index,
+                    "account_name": rows["name"],
+                    "gap": gap,
+                    "impact": impact,
+                }
+            )
+        )
+    portfolio = []
+    for table, impact in (
+        (
+            "catalog",
+            "Expansion ARR falls back to each account's own ARR per seat; add catalog.<ext>",
+        ),
+        ("usage", "No usage-vs-limit triggers anywhere; add usage.<ext> from product analytics"),
+        ("signals", "No growth, intent or risk signals; add signals.<ext>"),
+        ("features", "No activation or feature-gap analysis; add features.<ext>"),
+        ("departments", "No department whitespace; add departments.<ext>"),
+    ):
+        if t[table].empty:
+            portfolio.append(
+                {
+                    "account_id": None,
+                    "account_name": "(portfolio)",
+                    "gap": f"no {table} data",
+                    "impact": impact,
+                }
+            )
+    parts.append(pd.DataFrame(portfolio, columns=["account_id", "account_name", "gap", "impact"]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _readiness(p: pd.DataFrame, opps: pd.DataFrame, stabilize: pd.DataFrame) -> pd.Series:
+    best = opps.groupby("account_id")["tier"].min().reindex(p.index)
+    return pd.Series(
+        np.select(
+            [p.index.isin(stabilize.index), best <= 2, best.notna()],
+            ["Not Ready", "Ready Now", "Needs Nurturing"],
+            "Not Ready",
+        ),
+        index=p.index,
+    )
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _score(
+    opps: pd.DataFrame, p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    if opps.empty:
+        return pd.DataFrame(columns=OPPORTUNITY_COLUMNS)
+    cols = [
+        "name",
+        "segment",
+        "arr",
+        "owner",
+        "status",
+        "channel",
+        "engagement",
+        "health_score",
+        "propensity",
+        "has_usage",
+        "recently_renewed",
+        "usage_trend",
+        "months_to_renewal",
+        "renewal_date",
+        "last_renewal_date",
+        "sig_exec_engagement",
+        "sig_expansion_intent",
+        "licensed_seats",
+        "active_seats",
+        "plan",
+        "seat_utilization",
+    ]
+    o = opps.merge(p[cols], left_on="account_id", right_index=True).rename(
+        columns={"name": "account_name"}
+    )
+    o.index = pd.RangeIndex(len(o))
+    in_window = (o["months_to_renewal"] >= 0) & (o["months_to_renewal"] <= 3)
+    o["triggers"] = o["triggers"].where(~in_window, o["triggers"] + ",renewal_window")
+
+    rev = scoring.revenue_score(o["expansion_arr"], o["arr"], cfg)
+    eff = scoring.effort_score(o, cfg)
+    lik = scoring.likelihood_score(o, cfg)
+    renewal_bonus = np.where(in_window, 1.0, 0.0)
+    lik["likelihood_score"] = (
+        scoring.round_half_up(
+            lik["likelihood_base"]
+            + lik["likelihood_bonus"]
+            + renewal_bonus
+            + lik["likelihood_penalty"]
+        )
+        .clip(1, 10)
+        .astype(int)
+    )
+    o = pd.concat([o, rev, eff, lik], axis=1)
+    o["renewal_bonus"] = renewal_bonus
+
+    o["raw_score"] = scoring.composite(
+        o["revenue_score"], o["effort_score"], o["likelihood_score"], cfg
+    )
+    strong = o["triggers"].str.contains("|".join(STRONG_TRIGGERS), regex=True) | (
+        o["sig_expansion_intent"] > 0
+    )
+    capped = o["recently_renewed"].astype(bool) & ~strong
+    cap = cfg.tier_thresholds[cfg.recently_renewed_max_tier - 2] - 0.1
+    o["capped"] = capped & (o["raw_score"] > cap)
+    o["score"] = np.where(o["capped"], cap, o["raw_score"])
+    o["tier"] = scoring.tier(o["score"], cfg)
+    o["close_probability"] = scoring.close_probability(o["type"], o["propensity"], cfg)
+    o["expansion_arr"] = scoring.round_half_up(o["expansion_arr"])
+    o["expected_value"] = scoring.round_half_up(o["expansion_arr"] * o["close_probability"])
+    o["priority"] = scoring.priority(o, cfg)
+
+    o["type_label"] = o["type"].map(TYPE_LABELS)
+    o["product_name"] = o["product_id"].map(cat.products["name"]) if len(cat.products) else None
+    o["confidence"] = np.select(
+        [
+            (o["channel"] == "partner") & ~o["has_usage"].astype(bool),
+            (o["channel"] == "partner") | ~o["has_usage"].astype(bool),
+        ],
+        ["low", "medium"],
+        "high",
+    )
+    o["opportunity_id"] = _opportunity_ids(o)
+    _timing(o, cfg, as_of)
+    _describe(o, cat)
+    _explain(o, cfg)
+    o["sales_motion"] = np.where(
+        (o["expansion_arr"] > cfg.ae_threshold_arr)
+        | o["type"].isin(["tier_upgrade", "new_use_case", "competitive_displacement"]),
+        "sales-assisted",
+        "csm-led",
+    )
+    hours = [h for _, h in cfg.hours_by_effort]
+    bounds = [b for b, _ in cfg.hours_by_effort]
+    o["hours"] = np.select([o["effort_score"] >= b for b in bounds], hours, hours[-1])
+    o = o.sort_values(
+        ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
+    )
+    return o
+
+
+def _opportunity_ids(o: pd.DataFrame) -> pd.Series:
+    """``<account_id>-<type>-<n>``: n is derived from what is sold (product, department, metric),
+    so the same opportunity keeps its id across re-scores and other opportunities come and go."""
+    digest = pd.util.hash_pandas_object(o["key"].astype(str), index=False).to_numpy()
+    n = pd.Series((digest % np.uint64(97)).astype(int) + 1, index=o.index)
+    base = o["account_id"] + "-" + o["type"] + "-"
+    # Two keys of one account and type landing on the same n: bump the later (by key) ones.
+    order = o.assign(_n=n).sort_values(["account_id", "type", "_n", "key"])
+    clash = order.groupby(["account_id", "type", "_n"]).cumcount()
+    n = n + clash.reindex(o.index) * 97
+    return base + n.astype(str)
+
+
+def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
+    strong = o["triggers"].str.contains("usage_ceiling|seat_ceiling|limit_hit", regex=True) | (
+        o["sig_expansion_intent"] > 0
+    )
+    renewal = o["renewal_date"]
+    months = o["months_to_renewal"]
+    settled = o["last_renewal_date"] + pd.Timedelta(days=75)
+    before_renewal = renewal - pd.Timedelta(days=120)
+    best = pd.Series(as_of, index=o.index)
+    best = best.where(~(o["recently_renewed"].astype(bool) & ~strong), settled)
+    normal = ~strong & ~o["recently_renewed"].astype(bool) & ~((months >= 0) & (months <= 4))
+    best = best.where(~(normal & before_renewal.notna() & (before_renewal > as_of)), before_renewal)
+    best = best.where(~(normal & renewal.isna()), as_of + pd.Timedelta(days=30))
+    best = best.clip(lower=as_of).fillna(as_of)
+    o["best_time"] = best
+    days = (best - as_of).dt.days
+    o["timing_bucket"] = np.select(
+        [days <= 30, days <= 90, days <= 180],
+        ["This Month", "This Quarter", "Next Quarter"],
+        "6+ Months",
+    )
+    o["renewal_aligned"] = ((renewal - best).dt.days.between(0, 130)).fillna(False)
+    o["urgency"] = np.select(
+        [strong | ((months >= 0) & (months <= 3)), days <= 90], ["High", "Medium"], "Low"
+    )
+    renewal_text = renewal.dt.strftime("%Y-%m-%d")
+    text = pd.Series("Pitch from " + best.dt.strftime("%Y-%m-%d"), index=o.index)
+    text = text.where(~strong, "Now: the need is visible in their usage or stated intent")
+    text = text.where(
+        ~(o["recently_renewed"].astype(bool) & ~strong),
+        "After they settle into the new term (from " + settled.dt.strftime("%Y-%m-%d") + ")",
+    )
+    text = text.where(
+        ~(o["renewal_aligned"] & renewal.notna() & ~strong),
+        text + ", ahead of the " + renewal_text.fillna("") + " renewal",
+    )
+    o["timing"] = text
+    deadline_days = o["tier"].map({1: 7, 2: 30, 3: 90}).fillna(90)
+    o["deadline"] = best + pd.to_timedelta(deadline_days, unit="D")
+
+
+def _describe(o: pd.DataFrame, cat: Catalog) -> None:
+    product = o["product_name"].fillna(o["product_id"]).fillna("")
+    qty = o["quantity"].round().astype("Int64").astype(str)
+    seats_now = o["licensed_seats"].round().astype("Int64").astype(str)
+    plan = o["plan"].fillna("their current plan").astype(str)
+    dept = o["department"].fillna("").astype(str)
+    t = o["type"]
+    desc = pd.Series("Expand with " + product, index=o.index)
+    current = pd.Series(seats_now + " seats on " + plan, index=o.index)
+    proposed = pd.Series(current + " + " + product, index=o.index)
+    rules = [
+        (
+            t == "seat_expansion",
+            "Add " + qty + " seats so the growing team is covered before it hits the wall",
+            seats_now + " seats on " + plan,
+            (o["licensed_seats"] + o["quantity"]).round().astype("Int64").astype(str)
+            + " seats on "
+            + plan,
+        ),
+        (
+            t == "new_department",
+            "Bring " + dept + " onto the platform with " + qty + " seats",
+            seats_now + " seats, " + dept + " not using the product",
+            seats_now + " + " + qty + " seats for " + dept,
+        ),
+        (
+            t == "tier_upgrade",
+            "Move from "
+            + plan
+            + " to "
+            + product
+            + " for the limits and features they are reaching for",
+            plan + " tier",
+            product + " tier",
+        ),
+        (
+            t == "usage_expansion",
+            "Raise capacity (" + product + ") ahead of the usage ceiling",
+            "current limits on " + plan,
+            "higher limits via " + product,
+        ),
+        (
+            t == "add_on",
+            "Add " + product + " to cover a need they have expressed",
+            current,
+            proposed,
+        ),
+        (
+            t == "new_use_case",
+            "Extend to a new use case" + np.where(product != "", " with " + product, ""),
+            current,
+            proposed,
+        ),
+        (
+            t == "competitive_displacement",
+            "Consolidate a competitor's tool onto "
+            + np.where(product != "", product, "the platform"),
+            current + " plus a competitor",
+            proposed,
+        ),
+        (
+            t == "professional_services",
+            "Deliver " + product + " for the project they asked help with",
+            current,
+            current + " + " + product,
+        ),
+        (
+            t == "support_upgrade",
+            "Upgrade to " + product + " to absorb their support load",
+            current + ", standard support",
+            current + " + " + product,
+        ),
+    ]
+    for mask, d, cur, prop in rules:
+        desc = desc.where(~mask, d)
+        current = current.where(~mask, cur)
+        proposed = proposed.where(~mask, prop)
+    o["description"] = desc.str.replace(r"\s+", " ", regex=True).str.strip()
+    o["current_state"] = current
+    o["proposed_state"] = proposed
+    o["suggested_action"] = o["type"].map(ACTIONS)
+
+
+def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
+    pct = (o["revenue_share"] * 100).round().astype("Int64").astype(str)
+    o["revenue_factors"] = (
+        "+"
+        + money(o["expansion_arr"])
+        + " on "
+        + money(o["arr"])
+        + " ARR = "
+        + pct
+        + "% (relative "
+        + o["revenue_relative"].astype(int).astype(str)
+        + "/10), "
+        + money(o["expansion_arr"])
+        + " absolute ("
+        + o["revenue_absolute"].astype(int).astype(str)
+        + "/10); priced from "
+        + o["pricing"].fillna("catalog")
+    )
+    effort = o["type_label"] + " baseline " + o["effort_base"].astype(int).astype(str)
+    effort = effort.where(
+        o["effort_large"] == 0, effort + "; deal size " + o["effort_large"].astype(int).astype(str)
+    )
+    effort = effort.where(o["effort_enterprise"] == 0, effort + "; enterprise procurement -1")
+    effort = effort.where(o["effort_champion"] == 0, effort + "; engaged champion +1")
+    effort = effort.where(o["effort_budget"] == 0, effort + "; budget signalled +1")
+    o["effort_factors"] = effort
+    lik = (
+        "propensity "
+        + o["propensity"].astype(str)
+        + " -> "
+        + o["likelihood_base"].round(1).astype(str)
+    )
+    lik = lik.where(
+        o["likelihood_bonus"] == 0,
+        lik + "; trigger strength +" + o["likelihood_bonus"].round(1).astype(str),
+    )
+    lik = lik.where(o["renewal_bonus"] == 0, lik + "; renewal within 90 days +1")
+    lik = lik.where(
+        o["likelihood_penalty"] == 0,
+        lik + "; limited visibility " + o["likelihood_penalty"].round(1).astype(str),
+    )
+    o["likelihood_factors"] = lik
+    w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
+    summary = (
+        "Score "
+        + o["score"].map("{:.1f}".format)
+        + " = "
+        + f"{w_r:g}"
+        + "x"
+        + o["revenue_score"].astype(str)
+        + " revenue + "
+        + f"{w_e:g}"
+        + "x"
+        + o["effort_score"].astype(str)
+        + " effort + "
+        + f"{w_l:g}"
+        + "x"
+        + o["likelihood_score"].astype(str)
+        + " likelihood"
+    )
+    renewed = o["last_renewal_date"].dt.strftime("%Y-%m-%d").fillna("")
+    summary = summary.where(
+        ~o["capped"],
+        summary
+        + " ("
+        + o["raw_score"].map("{:.1f}".format)
+        + ", capped at Tier 2: renewed "
+        + renewed
+        + ", no ceiling or stated intent)",
+    )
+    o["explanation"] = summary
+    o["tier1_path"] = _tier1_path(o, cfg)
+
+
+def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """The smallest change in the inputs that would lift each opportunity to Tier 1."""
+    t1 = cfg.tier_thresholds[0]
+    w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
+    R, E, L = o["revenue_score"], o["effort_score"], o["likelihood_score"]
+    out = pd.Series(None, index=o.index, dtype=object)
+
+    def reaches(r, e, lk):
+        return (
+            pd.Series(scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1), index=o.index) >= t1
+        )
+
+    # 1. Timing: the post-renewal cap lifts by itself; a renewal inside 90 days adds +1.
+    renewed = o["capped"] & (o["raw_score"] >= t1)
+    settled = (
+        o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
+    ).dt.strftime("%Y-%m-%d")
+    out = out.where(
+        ~renewed,
+        "Time: the post-renewal hold ends on "
+        + settled.fillna("")
+        + ", the score already qualifies",
+    )
+    window = (
+        (o["renewal_bonus"] == 0)
+        & o["renewal_date"].notna()
+        & reaches(R, E, (L + 1).clip(upper=10))
+        & ~o["capped"]
+    )
+    window_from = (o["renewal_date"] - pd.Timedelta(days=90)).dt.strftime("%Y-%m-%d")
+    out = out.where(
+        ~(out.isna() & window),
+        "Renewal within 90 days (from " + window_from.fillna("") + ") adds +1 likelihood",
+    )
+
+    # 2. Revenue: the smallest multiple of today's estimate that reaches Tier 1.
+    seat_price = o["expansion_arr"] / o["quantity"].where(o["quantity"] > 0)
+    for multiple in (1.1, 1.25, 1.5, 2.0, 2.5, 3.0):
+        arr = o["expansion_arr"] * multiple
+        r = scoring.revenue_score(arr, o["arr"], cfg)["revenue_score"]
+        ok = out.isna() & reaches(r, E, L) & ~o["capped"]
+        extra = arr - o["expansion_arr"]
+        seats = np.ceil(extra / seat_price)
+        seat_text = (
+            "+"
+            + seats.round().astype("Int64").astype(str)
+            + " seats in the deal (+"
+            + money(extra)
+            + ")"
+        )
+        text = pd.Series(
+            "+" + money(extra) + " expansion ARR (a " + f"{multiple:g}" + "x larger package)",
+            index=o.index,
+        )
+        text = text.where(
+            ~(o["type"].isin(["seat_expansion", "new_department"]) & seats.notna()), seat_text
+        )
+        out = out.where(~ok, text)
+
+    # 3. Likelihood: what propensity would be needed, or a confirmed intent.
+    for delta in (1, 2, 3):
+        ok = (
+            out.isna()
+            & reaches(R, E, (L + delta).clip(upper=10))
+            & (L + delta <= 10)
+            & ~o["capped"]
+        )
+        needed = (o["propensity"] + delta * 10).clip(upper=100)
+        text = (
+            "Likelihood +"
+            + str(delta)
+            + ": confirmed expansion intent or budget (+2), an executive sponsor, "
+            "or propensity " + needed.astype(str) + " (today " + o["propensity"].astype(str) + ")"
+        )
+        out = out.where(~ok, text)
+
+    # 4. Effort: a champion-led, single-conversation deal.
+    for delta in (1, 2):
+        ok = out.isna() & reaches(R, (E + delta).clip(upper=10), L) & ~o["capped"]
+        out = out.where(
+            ~ok, "Effort +" + str(delta) + ": a champion-led deal with budget already allocated"
+        )
+
+    best = pd.Series(scoring.round_half_up(w_r * 10 + w_e * E + w_l * L, 1), index=o.index)
+    out = out.where(
+        ~(out.isna() & (o["tier"] > 1)),
+        "Nothing reasonable: it would need several of revenue, effort and likelihood to move at once "
+        "(even 10/10 revenue gives " + best.map("{:.1f}".format) + ")",
+    )
+    return out.where(o["tier"] > 1, "Already Tier 1")

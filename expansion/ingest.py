@@ -1,0 +1,588 @@
+"""Read a portfolio (a folder of exports) into validated canonical DataFrames.
+
+Reading never writes anything: :func:`read_portfolio` returns the accepted rows of every table
+plus a rejects frame (table, file, row, column, value, reason). Writing to the database is
+:func:`expansion.store.replace_source`, which commits everything in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .contract import (
+    ACCOUNTS,
+    FILE_EXTENSIONS,
+    MRR_ALIASES,
+    TABLES,
+    Column,
+    Table,
+    header_map,
+    normalize_header,
+)
+from .errors import ContractError
+
+REJECT_COLUMNS = ["table", "file", "row", "column", "value", "reason"]
+
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass
+class Portfolio:
+    """Validated tables of one source, ready to be stored or scored."""
+
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+    files: dict[str, str] = field(default_factory=dict)
+    rows_read: dict[str, int] = field(default_factory=dict)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.tables.items()}
+
+    def summary(self) -> pd.DataFrame:
+        """Rows read, accepted and rejected per table."""
+        rejected = self.rejects.groupby("table")["row"].nunique() if len(self.rejects) else {}
+        rows = [
+            {
+                "table": name,
+                "file": self.files.get(name, ""),
+                "read": self.rows_read.get(name, 0),
+                "accepted": len(frame),
+                "rejected": int(rejected.get(name, 0)) if len(self.rejects) else 0,
+            }
+            for name, frame in self.tables.items()
+        ]
+        return pd.DataFrame(rows, columns=["table", "file", "read", "accepted", "rejected"])
+
+
+# --------------------------------------------------------------------------- files
+
+
+def find_table_file(folder: Path, table: str) -> Path | None:
+    """The one file holding ``table`` in ``folder`` (``accounts.csv``, ``accounts.xlsx``...)."""
+    found = [p for p in sorted(folder.iterdir()) if p.is_file() and _table_stem(p) == table.lower()]
+    found = [p for p in found if _extension(p) in FILE_EXTENSIONS]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ContractError(
+            f"{folder}: table '{table}' is given by more than one file ({names}). "
+            "Keep exactly one file per table.",
+            file=str(found[0]),
+        )
+    return found[0] if found else None
+
+
+def _table_stem(path: Path) -> str:
+    return path.name.split(".", 1)[0].lower()
+
+
+def _extension(path: Path) -> str:
+    return path.name.split(".", 1)[1].lower() if "." in path.name else ""
+
+
+def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read one file as strings. Returns (frame, unreadable-record rejects).
+
+    The frame keeps a ``_row`` column: the row number a person finds in the file (the header
+    is row 1 in csv/tsv/xlsx; records count from 1 in json; lines count from 1 in jsonl).
+    """
+    ext = _extension(path)
+    bad = pd.DataFrame(columns=REJECT_COLUMNS)
+    try:
+        if ext in ("csv", "tsv"):
+            frame = pd.read_csv(
+                path,
+                sep="\t" if ext == "tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+            )
+            first_row = 2
+        elif ext == "xlsx":
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            first_row = 2
+        elif ext == "json":
+            with path.open(encoding="utf-8-sig") as fh:
+                records = json.load(fh)
+            if isinstance(records, dict):
+                # Accept {"<table>": [...]} or {"data": [...]} envelopes from API exports.
+                lists = [v for v in records.values() if isinstance(v, list)]
+                records = lists[0] if len(lists) == 1 else None
+            if not isinstance(records, list):
+                raise ContractError(
+                    f"{path}: expected a JSON array of objects, one object per row.",
+                    file=str(path),
+                )
+            frame, bad = _records_frame(records, path, start=1)
+            first_row = None
+        elif ext == "jsonl":
+            frame, bad = _read_jsonl(path)
+            first_row = None
+        else:  # pragma: no cover - find_table_file filters extensions
+            raise ContractError(f"{path}: unsupported file type .{ext}", file=str(path))
+    except ContractError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Export the file as UTF-8 (CSV UTF-8 in Excel).",
+            file=str(path),
+        ) from exc
+    except (ValueError, OSError, json.JSONDecodeError) as exc:
+        raise ContractError(f"{path}: cannot be read as .{ext}: {exc}", file=str(path)) from exc
+    except Exception as exc:  # openpyxl raises its own zoo (BadZipFile, InvalidFileException...)
+        raise ContractError(f"{path}: cannot be read as .{ext}: {exc}", file=str(path)) from exc
+
+    if first_row is not None:
+        frame = frame.fillna("")
+        frame["_row"] = np.arange(first_row, first_row + len(frame))
+    return frame, bad
+
+
+def _records_frame(records: list, path: Path, *, start: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = np.arange(start, start + len(records))
+    is_obj = np.array([isinstance(r, dict) for r in records], dtype=bool)
+    good = [r for r, ok in zip(records, is_obj, strict=True) if ok]
+    frame = pd.DataFrame.from_records(good) if good else pd.DataFrame()
+    frame = _stringify(frame)
+    frame["_row"] = rows[is_obj]
+    bad = pd.DataFrame(
+        {
+            "table": _table_stem(path),
+            "file": path.name,
+            "row": rows[~is_obj],
+            "column": "",
+            "value": "",
+            "reason": 'not a JSON object (each row must be {"column": value, ...})',
+        },
+        columns=REJECT_COLUMNS,
+    )
+    return frame, bad
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with path.open(encoding="utf-8-sig") as fh:
+        lines = fh.read().splitlines()
+    records: list = []
+    line_numbers: list[int] = []
+    bad_rows: list[dict] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+            line_numbers.append(number)
+        except json.JSONDecodeError as exc:
+            bad_rows.append(
+                {
+                    "table": _table_stem(path),
+                    "file": path.name,
+                    "row": number,
+                    "column": "",
+                    "value": line[:80],
+                    "reason": f"line is not valid JSON ({exc.msg})",
+                }
+            )
+    frame, bad = _records_frame(records, path, start=1)
+    frame["_row"] = np.array(line_numbers, dtype=int)[frame["_row"].to_numpy() - 1]
+    if len(bad):
+        bad["row"] = np.array(line_numbers, dtype=int)[bad["row"].to_numpy(dtype=int) - 1]
+    bad = pd.concat([bad, pd.DataFrame(bad_rows, columns=REJECT_COLUMNS)], ignore_index=True)
+    return frame, bad
+
+
+def _stringify(frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        text = col.astype(object).where(col.notna(), "")
+        out[name] = text.map(_scalar_text) if col.dtype == object else text.astype(str)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, (list, dict)):
+        return ";".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+    return "" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Rejects:
+    """Collects reject reasons per row while a table is parsed."""
+
+    def __init__(self, table: str, file: str, frame: pd.DataFrame):
+        self.table = table
+        self.file = file
+        self.frame = frame
+        self.parts: list[pd.DataFrame] = []
+        self.mask = pd.Series(False, index=frame.index)
+
+    def add(self, mask: pd.Series, column: str, values: pd.Series | str, reason: pd.Series | str):
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        rows = self.frame.loc[mask, "_row"]
+        value = values[mask] if isinstance(values, pd.Series) else values
+        why = reason[mask] if isinstance(reason, pd.Series) else reason
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "table": self.table,
+                    "file": self.file,
+                    "row": rows,
+                    "column": column,
+                    "value": value,
+                    "reason": why,
+                },
+                columns=REJECT_COLUMNS,
+            )
+        )
+        self.mask |= mask
+
+    def frame_out(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame(columns=REJECT_COLUMNS)
+        return pd.concat(self.parts, ignore_index=True)
+
+
+_MONEY_JUNK = r"[\s,$€£]|USD|usd"
+_MONEY = r"^(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?P<suf>[kKmMbB])?$"
+_TRUE = {"true", "yes", "y", "1", "t", "1.0"}
+_FALSE = {"false", "no", "n", "0", "f", "0.0"}
+
+
+def parse_money(text: pd.Series) -> pd.Series:
+    """``$85,000`` / ``85000`` / ``85K`` / ``1.2M`` -> float; anything else -> NaN."""
+    cleaned = text.astype(str).str.strip().str.replace(_MONEY_JUNK, "", regex=True)
+    parts = cleaned.str.extract(_MONEY)
+    number = pd.to_numeric(parts["num"], errors="coerce")
+    scale = parts["suf"].str.lower().map({"k": 1e3, "m": 1e6, "b": 1e9}).astype(float).fillna(1.0)
+    return (number * scale).astype(float)
+
+
+def parse_number(text: pd.Series) -> pd.Series:
+    """Plain numbers, with thousands separators and a trailing ``%`` allowed."""
+    cleaned = text.astype(str).str.strip().str.replace(r"[,\s%]", "", regex=True)
+    return pd.to_numeric(cleaned, errors="coerce").astype(float)
+
+
+def parse_bool(text: pd.Series) -> pd.Series:
+    """true/false/yes/no/1/0 -> bool; anything else -> NA."""
+    lowered = text.astype(str).str.strip().str.lower()
+    out = pd.Series(pd.NA, index=text.index, dtype="boolean")
+    out[lowered.isin(_TRUE)] = True
+    out[lowered.isin(_FALSE)] = False
+    return out
+
+
+def parse_date(text: pd.Series) -> pd.Series:
+    """ISO dates first; other common spellings (``11/16/2026``, ``16 Nov 2026``) after."""
+    stripped = text.astype(str).str.strip()
+    parsed = pd.to_datetime(stripped, format="ISO8601", errors="coerce")
+    retry = parsed.isna() & (stripped != "")
+    if retry.any():
+        parsed[retry] = pd.to_datetime(stripped[retry], format="mixed", errors="coerce")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.dt.normalize().astype("datetime64[ns]")
+
+
+def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Series:
+    text = raw.astype(str).str.strip()
+    blank = text == ""
+    name = column.name
+    if column.required:
+        rejects.add(blank, name, text, f"missing {name}")
+
+    if column.kind in ("id", "text"):
+        return text.where(~blank, None).astype(object)
+    if column.kind == "money":
+        value = parse_money(text)
+        rejects.add(
+            ~blank & value.isna(),
+            name,
+            text,
+            f"{name} is not an amount of money (write 85000, $85,000, 85K or 1.2M)",
+        )
+        rejects.add(value < 0, name, text, f"{name} is negative")
+        return value
+    if column.kind in ("number", "count", "percent"):
+        value = parse_number(text)
+        rejects.add(~blank & value.isna(), name, text, f"{name} is not a number")
+        if column.kind == "count":
+            rejects.add(value < 0, name, text, f"{name} is negative")
+            rejects.add(
+                (value % 1 != 0) & value.notna(), name, text, f"{name} is not a whole number"
+            )
+            return value.round().astype("Int64")
+        if column.kind == "percent":
+            rejects.add((value < 0) | (value > 100), name, text, f"{name} is outside 0-100")
+        return value
+    if column.kind == "bool":
+        value = parse_bool(text)
+        rejects.add(
+            ~blank & value.isna(), name, text, f"{name} is not a boolean (true/false/yes/no/1/0)"
+        )
+        return value
+    if column.kind in ("date", "period"):
+        value = parse_date(text)
+        hint = "YYYY-MM or YYYY-MM-DD" if column.kind == "period" else "YYYY-MM-DD"
+        rejects.add(~blank & value.isna(), name, text, f"{name} is not a date (write {hint})")
+        return value
+    if column.kind == "enum":
+        lowered = text.str.lower()
+        value = lowered.map(lambda v: column.synonyms.get(v, v) if v else None)
+        value = value.where(~blank, None)
+        bad = ~blank & ~value.isin(column.choices)
+        rejects.add(bad, name, text, f"{name} is not one of {', '.join(column.choices)}")
+        return value.where(~bad, None).astype(object)
+    raise AssertionError(column.kind)  # pragma: no cover
+
+
+def _canonical_frame(
+    table: Table, raw: pd.DataFrame, path: Path
+) -> tuple[pd.DataFrame, list[str], bool]:
+    """Rename headers to canonical columns; returns (frame, ignored headers, mrr_given)."""
+    mapping = header_map(table)
+    renamed: dict[str, pd.Series] = {"_row": raw["_row"]}
+    ignored: list[str] = []
+    mrr_given = False
+    for header in raw.columns:
+        if header == "_row":
+            continue
+        key = normalize_header(header)
+        canonical = mapping.get(key)
+        if table is ACCOUNTS and canonical is None and key in MRR_ALIASES:
+            canonical, mrr_given = "_mrr", True
+        if canonical is None or canonical in renamed:
+            ignored.append(str(header))
+            continue
+        renamed[canonical] = raw[header]
+    frame = pd.DataFrame(renamed, index=raw.index)
+
+    missing = [c for c in table.columns if c.required and c.name not in frame.columns]
+    if table is ACCOUNTS and "arr" not in frame.columns and not mrr_given:
+        missing.append(table.column("arr"))
+    if missing:
+        column = missing[0]
+        spellings = ", ".join(sorted({column.name, *column.aliases}))
+        extra = " (or mrr)" if column.name == "arr" else ""
+        raise ContractError(
+            f"{path}: required column '{column.name}'{extra} is missing. "
+            f"Accepted headers: {spellings}. Headers found: {', '.join(map(str, raw.columns[:-1]))}.",
+            file=str(path),
+            column=column.name,
+        )
+    return frame, ignored, mrr_given
+
+
+def parse_table(
+    table: Table, raw: pd.DataFrame, path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Parse one raw table. Returns (accepted rows, rejects, ignored headers)."""
+    frame, ignored, mrr_given = _canonical_frame(table, raw, path)
+    rejects = _Rejects(table.name, path.name, frame)
+    out = pd.DataFrame(index=frame.index)
+    out["_row"] = frame["_row"]
+    for column in table.columns:
+        if column.name in frame.columns:
+            out[column.name] = _parse_column(column, frame[column.name], rejects)
+        else:
+            out[column.name] = None
+    if mrr_given:
+        mrr_column = Column("mrr", "money", required="arr" not in frame.columns)
+        mrr = _parse_column(mrr_column, frame["_mrr"], rejects)
+        out["arr"] = out["arr"].fillna(mrr * 12) if "arr" in frame.columns else mrr * 12
+    if table is ACCOUNTS:
+        rejects.add(out["arr"].isna() & ~rejects.mask, "arr", "", "missing arr (or mrr)")
+    out = out.astype({c.name: float for c in table.columns if c.kind == "money"})
+    return out, rejects.frame_out(), ignored
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+def _reject_rows(
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    table: str,
+    file: str,
+    column: str,
+    values: pd.Series,
+    reasons: pd.Series | str,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "table": table,
+            "file": file,
+            "row": frame.loc[mask, "_row"],
+            "column": column,
+            "value": values[mask].astype(str),
+            "reason": reasons[mask] if isinstance(reasons, pd.Series) else reasons,
+        },
+        columns=REJECT_COLUMNS,
+    )
+
+
+def _duplicates(frame: pd.DataFrame, keys: list[str], table: str, file: str) -> pd.DataFrame:
+    """Reject every repeat of ``keys`` after its first occurrence, naming the first row."""
+    dup = frame.duplicated(keys, keep="first") & frame[keys].notna().all(axis=1)
+    if not dup.any():
+        return pd.DataFrame(columns=REJECT_COLUMNS)
+    first_row = frame.groupby(keys, dropna=True)["_row"].transform("first")
+    label = " / ".join(keys)
+    values = frame[keys].astype(str).agg(" / ".join, axis=1)
+    reasons = (
+        "duplicate " + label + " '" + values + "' (first on row " + first_row.astype(str) + ")"
+    )
+    return _reject_rows(frame, dup, table, file, label, values, reasons)
+
+
+_UNIQUE_KEYS = {
+    "accounts": ["account_id"],
+    "catalog": ["product_id"],
+    "subscriptions": ["account_id", "product_id"],
+    "usage": ["account_id", "metric", "period"],
+    "features": ["account_id", "feature"],
+    "departments": ["account_id", "department"],
+}
+
+
+def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = None) -> Portfolio:
+    """Read and validate every table file in ``folder``.
+
+    Raises:
+        ContractError: the folder, ``accounts`` or a required column is missing, or a file
+            cannot be read at all. Row-level problems never raise: they become rejects.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ContractError(f"{folder}: no such folder. Point --source at a folder of exports.")
+    files: dict[str, Path] = {}
+    for name in TABLES:
+        path = find_table_file(folder, name)
+        if path is not None:
+            files[name] = path
+    if "accounts" not in files:
+        exts = ", ".join(FILE_EXTENSIONS)
+        raise ContractError(
+            f"{folder}: required file 'accounts' is missing (accounts.<ext>, ext one of {exts}).",
+            file=str(folder / "accounts.csv"),
+        )
+
+    tables: dict[str, pd.DataFrame] = {}
+    reject_parts: list[pd.DataFrame] = []
+    rows_read: dict[str, int] = {}
+    ignored: dict[str, list[str]] = {}
+    for name, path in files.items():
+        if progress:
+            progress(f"reading {path.name}")
+        raw, unreadable = read_raw(path)
+        rows_read[name] = len(raw) + len(unreadable)
+        parsed, rejects, ignored_headers = parse_table(TABLES[name], raw, path)
+        if ignored_headers:
+            ignored[name] = ignored_headers
+        reject_parts += [unreadable, rejects]
+        if name == "accounts":
+            all_account_ids = set(parsed["account_id"].dropna())
+        bad_rows = set(rejects["row"])
+        parsed = parsed[~parsed["_row"].isin(bad_rows)]
+        if name in _UNIQUE_KEYS:
+            dups = _duplicates(parsed, _UNIQUE_KEYS[name], name, path.name)
+            reject_parts.append(dups)
+            parsed = parsed[~parsed["_row"].isin(set(dups["row"]))]
+        tables[name] = parsed
+
+    accounts = tables["accounts"]
+    _derive_account_defaults(accounts)
+    known = set(accounts["account_id"])
+    for name, frame in tables.items():
+        if name in ("accounts", "catalog"):
+            continue
+        unknown = ~frame["account_id"].isin(known)
+        if unknown.any():
+            reasons = frame["account_id"].map(
+                lambda a: (
+                    f"account_id '{a}' was rejected in accounts"
+                    if a in all_account_ids
+                    else f"unknown account_id '{a}' (not in accounts)"
+                )
+            )
+            reject_parts.append(
+                _reject_rows(
+                    frame,
+                    unknown,
+                    name,
+                    files[name].name,
+                    "account_id",
+                    frame["account_id"],
+                    reasons,
+                )
+            )
+            tables[name] = frame[~unknown]
+    if "subscriptions" in tables and "catalog" in tables:
+        subs = tables["subscriptions"]
+        products = set(tables["catalog"]["product_id"])
+        unknown = ~subs["product_id"].isin(products)
+        if unknown.any():
+            reject_parts.append(
+                _reject_rows(
+                    subs,
+                    unknown,
+                    "subscriptions",
+                    files["subscriptions"].name,
+                    "product_id",
+                    subs["product_id"],
+                    "unknown product_id '" + subs["product_id"].astype(str) + "' (not in catalog)",
+                )
+            )
+            tables["subscriptions"] = subs[~unknown]
+
+    rejects = (
+        pd.concat([p for p in reject_parts if len(p)], ignore_index=True)
+        if any(len(p) for p in reject_parts)
+        else pd.DataFrame(columns=REJECT_COLUMNS)
+    )
+    rejects = rejects.astype({"row": int}).sort_values(["table", "row"], kind="stable")
+    clean = {
+        name: frame.drop(columns="_row").reset_index(drop=True) for name, frame in tables.items()
+    }
+    return Portfolio(
+        tables=clean,
+        rejects=rejects.reset_index(drop=True),
+        files={name: str(path) for name, path in files.items()},
+        rows_read=rows_read,
+        ignored_columns=ignored,
+    )
+
+
+def segment_from_arr(arr: pd.Series) -> pd.Series:
+    """>= $50K enterprise, $20K-$50K mid-market, < $20K smb."""
+    return pd.Series(
+        np.select([arr >= 50_000, arr >= 20_000], ["enterprise", "mid-market"], "smb"),
+        index=arr.index,
+        dtype=object,
+    )
+
+
+def _derive_account_defaults(accounts: pd.DataFrame) -> None:
+    accounts["segment"] = accounts["segment"].where(
+        accounts["segment"].notna(), segment_from_arr(accounts["arr"])
+    )
+    accounts["status"] = accounts["status"].fillna("paying")
+    accounts["channel"] = accounts["channel"].fillna("direct")
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty frame with the canonical columns of ``name``."""
+    return pd.DataFrame(columns=TABLES[name].column_names)

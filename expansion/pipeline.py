@@ -1,0 +1,248 @@
+"""The engine's public operations: sync a source, score the portfolio, find opportunities in a scope.
+
+These are the functions the CLI and the Slack bot call; neither reaches into the modules below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from . import store
+from .config import DEFAULT_CONFIG, ScoringConfig
+from .engine import analyze
+from .errors import ContractError, RejectedRowsError
+from .ingest import Portfolio, read_portfolio
+from .portfolio import _plain, summarize
+from .scope import Scope, parse_scope, resolve_accounts
+
+SAMPLE_PORTFOLIO = Path(__file__).parent / "sample" / "portfolio"
+SAMPLE_AS_OF = date(2026, 11, 16)
+
+
+@dataclass
+class SyncReport:
+    """What a sync read, kept and rejected."""
+
+    run: store.SyncRun
+    portfolio: Portfolio
+    rejects_path: Path | None = None
+
+    @property
+    def rejected(self) -> int:
+        return len(self.portfolio.rejects)
+
+
+def sync_folder(
+    engine: sa.Engine,
+    folder: str | Path,
+    *,
+    source: str = "files",
+    strict: bool = False,
+    rejects_path: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyncReport:
+    """Validate a folder of exports and replace ``source``'s rows with it, in one transaction.
+
+    Raises:
+        ContractError: a required file or column is missing (nothing is written).
+        RejectedRowsError: ``strict`` and some rows were rejected (nothing is written).
+    """
+    run = store.SyncRun(source=source, location=str(folder))
+    try:
+        portfolio = read_portfolio(folder, progress=progress)
+    except ContractError as exc:
+        store.record_failed_sync(engine, run, str(exc))
+        raise
+    run.rows_read = sum(portfolio.rows_read.values())
+    run.rows_accepted = sum(portfolio.accepted.values())
+    run.rows_rejected = int(portfolio.rejects[["table", "row"]].drop_duplicates().shape[0])
+    path = None
+    if rejects_path is not None and len(portfolio.rejects):
+        path = Path(rejects_path)
+        portfolio.rejects.to_csv(path, index=False)
+    if strict and len(portfolio.rejects):
+        store.record_failed_sync(
+            engine, run, f"--strict: {run.rows_rejected} rows rejected", portfolio.rejects
+        )
+        raise RejectedRowsError(
+            f"{run.rows_rejected} rows were rejected and --strict is set, so nothing was written."
+            + (f" Details: {path}" if path else ""),
+            rejects=portfolio.rejects,
+        )
+    if progress:
+        progress("writing to the database")
+    store.replace_source(engine, source, portfolio.tables, run=run, rejects=portfolio.rejects)
+    return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+def score(
+    engine: sa.Engine, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG, force: bool = False
+) -> int:
+    """Score the stored portfolio at ``as_of`` (unless an up-to-date scoring exists); returns its run id."""
+    version = store.data_version(engine)
+    if not force:
+        existing = store.find_score_run(
+            engine, as_of=as_of, data_version=version, fingerprint=config.fingerprint
+        )
+        if existing is not None:
+            return int(existing.id)
+    tables = store.load_tables(engine)
+    result = analyze(tables, as_of=pd.Timestamp(as_of), config=config)
+    return store.save_analysis(engine, result, data_version=version)
+
+
+@dataclass
+class FindResult:
+    """Opportunities and the separate lists for one scope, with the portfolio summary."""
+
+    scope: Scope
+    as_of: date
+    summary: dict
+    opportunities: pd.DataFrame
+    evidence: pd.DataFrame
+    activation: pd.DataFrame
+    conversion_candidates: pd.DataFrame
+    stabilize_first: pd.DataFrame
+    data_gaps: pd.DataFrame
+    product_gaps: pd.DataFrame
+    profiles: pd.DataFrame
+    benchmarks: pd.DataFrame
+    sources: list[str] = field(default_factory=list)
+
+    def evidence_for(self, opportunity_id: str) -> list[str]:
+        rows = self.evidence[self.evidence["opportunity_id"] == opportunity_id]
+        return rows.sort_values("seq")["evidence"].tolist()
+
+    def evidence_lists(self) -> pd.Series:
+        """Evidence lines per opportunity id."""
+        if self.evidence.empty:
+            return pd.Series(dtype=object)
+        return (
+            self.evidence.sort_values(["opportunity_id", "seq"])
+            .groupby("opportunity_id")["evidence"]
+            .agg(list)
+        )
+
+    def opportunity_records(self) -> list[dict]:
+        """Opportunities as plain dicts (the JSON contract), evidence as a list."""
+        if self.opportunities.empty:
+            return []
+        frame = self.opportunities.copy()
+        evidence = self.evidence_lists()
+        frame["evidence"] = (
+            frame["opportunity_id"].map(evidence).map(lambda v: v if isinstance(v, list) else [])
+        )
+        return _frame_records(frame)
+
+    def to_dict(self) -> dict:
+        """The ``--format json`` document."""
+        return {
+            "scope": self.scope.describe(),
+            "scope_text": self.scope.text,
+            "as_of": self.as_of.isoformat(),
+            "summary": self.summary,
+            "opportunities": self.opportunity_records(),
+            "activation": _frame_records(self.activation),
+            "conversion_candidates": _frame_records(self.conversion_candidates),
+            "stabilize_first": _frame_records(self.stabilize_first),
+            "data_gaps": _frame_records(self.data_gaps),
+            "product_gaps": _frame_records(self.product_gaps),
+            "sources": self.sources,
+        }
+
+
+def _frame_records(frame: pd.DataFrame) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    text = frame.to_json(orient="records", date_format="iso", date_unit="s")
+    records = json.loads(text)
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, str) and len(value) == 19 and value.endswith("T00:00:00"):
+                record[key] = value[:10]
+    return [{k: _plain(v) for k, v in r.items()} for r in records]
+
+
+def find(
+    engine: sa.Engine,
+    scope: str | Scope = "",
+    *,
+    as_of: date,
+    config: ScoringConfig = DEFAULT_CONFIG,
+    min_propensity: int | None = None,
+    target: float | None = None,
+) -> FindResult:
+    """Opportunities in ``scope`` (scope grammar of :mod:`expansion.scope`), scoring first if needed.
+
+    Raises:
+        ScopeError: the scope cannot be understood or names no known account.
+        NoDataError: nothing has been synced yet.
+    """
+    parsed = scope if isinstance(scope, Scope) else parse_scope(scope, as_of=as_of)
+    run_id = score(engine, as_of=as_of, config=config)
+    results = store.read_results(engine, run_id)
+    profiles = store.profiles_frame(results["profiles"])
+    parsed = resolve_accounts(parsed, profiles)
+    in_scope = profiles[parsed.mask(profiles)]
+    ids = set(in_scope["account_id"])
+    opps = results["opportunities"]
+    opps = opps[opps["account_id"].isin(ids)]
+    floor = min_propensity if min_propensity is not None else parsed.min_propensity
+    if floor is not None:
+        opps = opps[opps["propensity"] >= floor]
+    for column in ("best_time", "deadline"):
+        opps[column] = pd.to_datetime(opps[column])
+    opps = opps.sort_values(
+        ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
+    )
+    findings = results["findings"]
+    lists = {}
+    for name in store.FINDING_LISTS:
+        frame = store.findings_frame(findings, name)
+        if len(frame) and "account_id" in frame:
+            portfolio_level = frame["account_id"].isna()
+            frame = frame[frame["account_id"].isin(ids) | portfolio_level]
+        lists[name] = frame.reset_index(drop=True)
+    evidence = results["evidence"]
+    evidence = evidence[evidence["opportunity_id"].isin(opps["opportunity_id"])]
+    summary = summarize(
+        in_scope,
+        opps,
+        lists["stabilize_first"],
+        lists["activation"],
+        lists["conversion_candidates"],
+        config,
+        target=target,
+    )
+    summary["data_gaps"] = _gap_summary(lists["data_gaps"])
+    sources = store.sync_runs(engine, limit=50)
+    sources = sources[sources["status"] == "succeeded"].drop_duplicates("source")
+    return FindResult(
+        scope=parsed,
+        as_of=as_of,
+        summary=summary,
+        opportunities=opps.reset_index(drop=True),
+        evidence=evidence.reset_index(drop=True),
+        activation=lists["activation"],
+        conversion_candidates=lists["conversion_candidates"],
+        stabilize_first=lists["stabilize_first"],
+        data_gaps=lists["data_gaps"],
+        product_gaps=lists["product_gaps"],
+        profiles=in_scope.reset_index(drop=True),
+        benchmarks=results["benchmarks"],
+        sources=[f"{r.source} ({r.location})" for r in sources.itertuples()],
+    )
+
+
+def _gap_summary(gaps: pd.DataFrame) -> list[dict]:
+    if gaps.empty:
+        return []
+    g = gaps.groupby(["gap", "impact"], sort=False).size().rename("accounts").reset_index()
+    return [{k: _plain(v) for k, v in r.items()} for r in g.to_dict(orient="records")]

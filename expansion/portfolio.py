@@ -1,0 +1,192 @@
+"""The portfolio view (seeds 000/001): pipeline, tiers, distributions, whitespace, NRR, plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import ScoringConfig
+
+REVENUE_BANDS = [
+    (100_000, "$100K+"),
+    (50_000, "$50K-$99K"),
+    (25_000, "$25K-$49K"),
+    (10_000, "$10K-$24K"),
+    (0, "Under $10K"),
+]
+TIMELINES = ["This Month", "This Quarter", "Next Quarter", "6+ Months"]
+
+
+def revenue_band(arr: pd.Series) -> pd.Series:
+    """Seed 002's revenue bands."""
+    return pd.Series(
+        np.select(
+            [arr >= b for b, _ in REVENUE_BANDS],
+            [label for _, label in REVENUE_BANDS],
+            "Under $10K",
+        ),
+        index=arr.index,
+    )
+
+
+def _group(opps: pd.DataFrame, by: pd.Series | str, order: list | None = None) -> list[dict]:
+    if opps.empty:
+        return []
+    g = opps.groupby(by)
+    table = pd.DataFrame(
+        {
+            "count": g.size(),
+            "expansion_arr": g["expansion_arr"].sum(),
+            "expected_value": g["expected_value"].sum(),
+            "avg_score": g["score"].mean().round(1),
+        }
+    )
+    if order is not None:
+        table = table.reindex([o for o in order if o in table.index])
+    else:
+        table = table.sort_values("expansion_arr", ascending=False)
+    table.index.name = "key"
+    return _records(table.reset_index())
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else round(float(value), 4)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def summarize(
+    profiles: pd.DataFrame,
+    opps: pd.DataFrame,
+    stabilize: pd.DataFrame,
+    activation: pd.DataFrame,
+    conversions: pd.DataFrame,
+    cfg: ScoringConfig,
+    *,
+    target: float | None = None,
+) -> dict:
+    """Every portfolio figure of seeds 000/001 for the accounts in ``profiles``."""
+    paying = profiles[profiles["status"] == "paying"]
+    start_arr = float(paying["arr"].sum())
+    pipeline = float(opps["expansion_arr"].sum())
+    expected = float(opps["expected_value"].sum())
+    tiers = {}
+    for t in range(1, 6):
+        rows = opps[opps["tier"] == t]
+        tiers[str(t)] = {
+            "count": len(rows),
+            "expansion_arr": float(rows["expansion_arr"].sum()),
+            "expected_value": float(rows["expected_value"].sum()),
+            "accounts": int(rows["account_id"].nunique()),
+        }
+    priorities = {k: int((opps["priority"] == k).sum()) for k in ("high", "medium", "low")}
+
+    stab_arr = float(stabilize["arr"].sum()) if len(stabilize) else 0.0
+    churn = stab_arr * cfg.churn_probability_unhealthy
+    nrr = {
+        "starting_arr": start_arr,
+        "expected_expansion": expected,
+        "churn_exposure": stab_arr,
+        "expected_churn": churn,
+        "grr": (start_arr - churn) / start_arr if start_arr else None,
+        "nrr": (start_arr - churn + expected) / start_arr if start_arr else None,
+        "ending_arr": start_arr - churn + expected,
+    }
+    whitespace = {
+        "seats": int(profiles["whitespace_seats"].fillna(0).sum()),
+        "departments": int(profiles["whitespace_departments"].fillna(0).sum()),
+        "unused_features": int(profiles["whitespace_unused_features"].fillna(0).sum()),
+        "products_not_owned": int(profiles["whitespace_products"].fillna(0).sum()),
+        "new_offices": int(profiles["whitespace_offices"].fillna(0).sum()),
+        "regions": int(profiles["region"].nunique()) if "region" in profiles else 0,
+    }
+    coverage = None
+    if target:
+        coverage = {
+            "target": target,
+            "pipeline_coverage": pipeline / target,
+            "expected_coverage": expected / target,
+        }
+
+    t1, t2, t3 = (opps[opps["tier"] == t] for t in (1, 2, 3))
+    plan = [
+        {
+            "window": "Days 1-30",
+            "focus": "Tier 1: assign owners this week and open the conversations",
+            "opportunities": len(t1),
+            "expansion_arr": float(t1["expansion_arr"].sum()),
+            "target": float(t1["expected_value"].sum()),
+        },
+        {
+            "window": "Days 31-60",
+            "focus": "Tier 2: plan the approach and run outreach within 30 days",
+            "opportunities": len(t2),
+            "expansion_arr": float(t2["expansion_arr"].sum()),
+            "target": float(t2["expected_value"].sum()),
+        },
+        {
+            "window": "Days 61-90",
+            "focus": "Tier 3 nurture, activation programmes, stabilize-first save plays",
+            "opportunities": len(t3),
+            "expansion_arr": float(t3["expansion_arr"].sum()),
+            "target": float(t3["expected_value"].sum()),
+            "activation_accounts": int(activation["account_id"].nunique())
+            if len(activation)
+            else 0,
+            "stabilize_accounts": len(stabilize),
+        },
+    ]
+    active = opps[opps["tier"] <= 2]
+    resources = {
+        motion: {
+            "opportunities": int((active["sales_motion"] == motion).sum()),
+            "expansion_arr": float(
+                active.loc[active["sales_motion"] == motion, "expansion_arr"].sum()
+            ),
+            "hours": float(active.loc[active["sales_motion"] == motion, "hours"].sum()),
+        }
+        for motion in ("csm-led", "sales-assisted")
+    }
+    resources["ae_involved"] = int((active["expansion_arr"] > cfg.ae_threshold_arr).sum())
+    resources["tier12_hours"] = float(active["hours"].sum())
+
+    with_opps = opps["account_id"].nunique()
+    return {
+        "accounts_analyzed": len(profiles),
+        "paying_accounts": len(paying),
+        "portfolio_arr": start_arr,
+        "accounts_with_opportunities": int(with_opps),
+        "share_with_opportunities": with_opps / len(profiles) if len(profiles) else 0.0,
+        "opportunities": len(opps),
+        "expansion_arr": pipeline,
+        "expected_value": expected,
+        "average_per_account": pipeline / with_opps if with_opps else 0.0,
+        "tiers": tiers,
+        "priorities": priorities,
+        "by_type": _group(opps, "type_label"),
+        "by_revenue_band": _group(
+            opps,
+            revenue_band(opps["expansion_arr"]) if len(opps) else "type",
+            [label for _, label in REVENUE_BANDS],
+        ),
+        "by_timeline": _group(opps, "timing_bucket", TIMELINES),
+        "by_segment": _group(opps, "segment", ["enterprise", "mid-market", "smb"]),
+        "whitespace": whitespace,
+        "coverage": coverage,
+        "nrr": nrr,
+        "plan_30_60_90": plan,
+        "resources": resources,
+        "stabilize_first": len(stabilize),
+        "activation_accounts": int(activation["account_id"].nunique()) if len(activation) else 0,
+        "conversion_candidates": len(conversions),
+    }

@@ -1,0 +1,268 @@
+"""Account profiles (seed 002's ACCOUNT template) and segment benchmarks, for a whole portfolio.
+
+Everything here works on whole tables at once: one row per account comes out of grouped
+aggregations, never out of a Python loop over accounts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import ScoringConfig
+from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
+
+DAYS_PER_MONTH = 30.4375
+BENCHMARK_DIMENSIONS = {
+    "arr": "ARR",
+    "licensed_seats": "Seats",
+    "feature_adoption": "Feature adoption %",
+    "products_owned": "Products owned",
+    "usage_volume": "Usage volume",
+}
+
+
+def month_index(dates: pd.Series) -> pd.Series:
+    """Months since year 0, so consecutive months differ by exactly 1."""
+    return dates.dt.year * 12 + dates.dt.month - 1
+
+
+def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfig) -> pd.DataFrame:
+    """Latest value, limit, utilisation, trend and projected ceiling per (account, metric)."""
+    columns = [
+        "account_id",
+        "metric",
+        "period",
+        "value",
+        "limit",
+        "util_pct",
+        "trend_pct",
+        "slope",
+        "change_3p",
+        "months_to_limit",
+        "projected_date",
+        "periods",
+    ]
+    u = usage[usage["period"] <= as_of].dropna(subset=["value"])
+    if u.empty:
+        return pd.DataFrame(columns=columns)
+    u = u.sort_values(["account_id", "metric", "period"], kind="stable")
+    keys = ["account_id", "metric"]
+    u["from_end"] = u.groupby(keys, sort=False).cumcount(ascending=False)
+    window = u[u["from_end"] < config.trend_periods].copy()
+    window["x"] = month_index(window["period"]).astype(float)
+    window["xy"] = window["x"] * window["value"]
+    window["xx"] = window["x"] ** 2
+    g = window.groupby(keys, sort=False)
+    sums = g[["x", "value", "xy", "xx"]].sum()
+    n = g.size()
+    denominator = n * sums["xx"] - sums["x"] ** 2
+    slope = (n * sums["xy"] - sums["x"] * sums["value"]) / denominator.replace(0, np.nan)
+    first = g["value"].first()
+    last = u[u["from_end"] == 0].set_index(keys)
+    three_back = u[u["from_end"] == 3].set_index(keys)["value"]
+
+    out = last[["period", "value", "limit"]].copy()
+    out["periods"] = n
+    out["slope"] = slope.fillna(0.0)
+    out["trend_pct"] = np.where(first > 0, (out["value"] - first) / first * 100, np.nan)
+    out["change_3p"] = out["value"] - three_back.reindex(out.index)
+    limit = out["limit"].where(out["limit"] > 0)
+    out["util_pct"] = out["value"] / limit * 100
+    headroom = limit - out["value"]
+    grows = out["slope"] > 0
+    out["months_to_limit"] = np.where(grows & (headroom > 0), headroom / out["slope"], np.nan)
+    out.loc[headroom <= 0, "months_to_limit"] = 0.0
+    out["projected_date"] = as_of + pd.to_timedelta(
+        out["months_to_limit"] * DAYS_PER_MONTH, unit="D"
+    )
+    return out.reset_index()[columns]
+
+
+def build_profiles(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, config: ScoringConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per account with every profile figure, plus the per-metric usage frame."""
+    accounts = tables["accounts"].set_index("account_id", drop=False)
+    p = accounts.copy()
+    p.index.name = None
+
+    licensed = p["licensed_seats"].astype(float)
+    active = p["active_seats"].astype(float)
+    metrics = usage_metrics(tables["usage"], as_of, config)
+    seats_metric = metrics[metrics["metric"].str.lower() == "seats"].set_index("account_id")
+    # Fill seat figures from seat usage when the CRM does not carry them.
+    licensed = licensed.fillna(seats_metric["limit"].reindex(p.index))
+    active = active.fillna(seats_metric["value"].reindex(p.index))
+    p["licensed_seats"] = licensed
+    p["active_seats"] = active
+    p["seat_utilization"] = (active / licensed.where(licensed > 0)).astype(float)
+    p["active_seat_change_3p"] = seats_metric["change_3p"].reindex(p.index)
+
+    p["months_to_renewal"] = (p["renewal_date"] - as_of).dt.days / DAYS_PER_MONTH
+    p["days_since_renewal"] = (as_of - p["last_renewal_date"]).dt.days.astype(float)
+
+    # Usage summary across metrics.
+    by_account = metrics.groupby("account_id")
+    p["has_usage"] = p.index.isin(metrics["account_id"])
+    p["usage_trend_pct"] = by_account["trend_pct"].median().reindex(p.index)
+    top = metrics.sort_values("util_pct", ascending=False, kind="stable").drop_duplicates(
+        "account_id"
+    )
+    top = top.set_index("account_id")
+    p["max_util_pct"] = top["util_pct"].reindex(p.index)
+    p["max_util_metric"] = top["metric"].reindex(p.index)
+    near = metrics[metrics["util_pct"] >= config.usage_ceiling_pct]
+    p["limits_near"] = (
+        near.assign(
+            text=near["metric"] + " " + near["util_pct"].round().astype(int).astype(str) + "%"
+        )
+        .groupby("account_id")["text"]
+        .agg(", ".join)
+        .reindex(p.index)
+    )
+    p["usage_trend"] = np.select(
+        [p["usage_trend_pct"] >= 5, p["usage_trend_pct"] <= -10, p["usage_trend_pct"].notna()],
+        ["Growing", "Declining", "Flat"],
+        "Unknown",
+    )
+    p["usage_intensity"] = np.select(
+        [
+            p["max_util_pct"] >= 90,
+            p["max_util_pct"] >= 70,
+            p["max_util_pct"] >= 40,
+            p["max_util_pct"].notna(),
+        ],
+        ["Power User", "Heavy", "Moderate", "Light"],
+        "Unknown",
+    )
+    volume_metric = _volume_metric(metrics)
+    volume = metrics[metrics["metric"] == volume_metric].set_index("account_id")["value"]
+    p["usage_volume"] = volume.reindex(p.index)
+    p.attrs["volume_metric"] = volume_metric
+
+    # Feature adoption of what the account is entitled to.
+    f = tables["features"]
+    entitled = f[f["entitled"].fillna(False).astype(bool)]
+    used = entitled["used"].fillna(False).astype(bool)
+    p["features_entitled"] = entitled.groupby("account_id").size().reindex(p.index)
+    p["features_used"] = used.groupby(entitled["account_id"]).sum().reindex(p.index)
+    p["feature_adoption"] = (
+        p["features_used"] / p["features_entitled"].where(p["features_entitled"] > 0) * 100
+    )
+    p["products_owned"] = (
+        tables["subscriptions"].groupby("account_id").size().reindex(p.index).fillna(0)
+    )
+
+    # Signals in the look-back window.
+    s = recent_signals(tables["signals"], as_of, config)
+    counts = s.groupby(["account_id", "kind"]).size().unstack(fill_value=0)
+    for kind in (*POSITIVE_SIGNALS, *NEGATIVE_SIGNALS):
+        p[f"sig_{kind}"] = counts[kind].reindex(p.index).fillna(0) if kind in counts else 0.0
+    negatives = s[s["kind"].isin(NEGATIVE_SIGNALS)]
+    p["negative_signals"] = (
+        negatives.assign(text=negatives["kind"].str.replace("_", " "))
+        .groupby("account_id")["text"]
+        .agg(lambda t: ", ".join(sorted(set(t))))
+        .reindex(p.index)
+    )
+    intent = s[s["kind"] == "expansion_intent"].groupby("account_id")["amount"].max()
+    p["intent_budget"] = intent.reindex(p.index)
+
+    growth = p["employee_growth_pct"]
+    p["company_growth"] = np.select(
+        [
+            (growth >= config.growth_pct_threshold)
+            | (p["sig_hiring"] > 0)
+            | (p["sig_funding"] > 0),
+            (growth < -5) | (p["sig_layoffs"] > 0),
+        ],
+        ["Hiring", "Contracting"],
+        "Flat",
+    )
+    return p, metrics
+
+
+def recent_signals(
+    signals: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfig
+) -> pd.DataFrame:
+    """Signals dated within the look-back window (undated signals count as current)."""
+    date = signals["date"]
+    start = as_of - pd.Timedelta(days=config.signal_lookback_days)
+    keep = date.isna() | ((date <= as_of) & (date >= start))
+    out = signals[keep].copy()
+    out["kind"] = out["kind"].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+    return out
+
+
+def _volume_metric(metrics: pd.DataFrame) -> str | None:
+    non_seat = metrics[metrics["metric"].str.lower() != "seats"]["metric"]
+    if non_seat.empty:
+        return None
+    return str(non_seat.value_counts().sort_index().idxmax())
+
+
+def benchmarks(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Segment average and top quartile per dimension, built from the portfolio itself."""
+    paying = profiles[profiles["status"] == "paying"]
+    dims = list(BENCHMARK_DIMENSIONS)
+    grouped = paying.groupby("segment")[dims]
+    avg = grouped.mean().stack(future_stack=True).rename("average")
+    top = grouped.quantile(0.75).stack(future_stack=True).rename("top_quartile")
+    peers = paying.groupby("segment").size().rename("peers")
+    out = pd.concat([avg, top], axis=1).reset_index()
+    out.columns = ["segment", "dimension", "average", "top_quartile"]
+    return out.merge(peers.reset_index(), on="segment", how="left")
+
+
+def benchmark_gaps(profiles: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
+    """Per account: how many dimensions sit below the segment average, and which."""
+    wide_avg = bench.pivot(index="segment", columns="dimension", values="average")
+    below = pd.DataFrame(index=profiles.index)
+    for dim in BENCHMARK_DIMENSIONS:
+        if dim not in wide_avg:
+            continue
+        reference = profiles["segment"].map(wide_avg[dim])
+        below[dim] = profiles[dim].astype(float) < reference
+    labels = pd.Series(BENCHMARK_DIMENSIONS)
+    names = below.dot(labels.reindex(below.columns).astype(str) + ", ").str.rstrip(", ")
+    return pd.DataFrame(
+        {"below_average_count": below.sum(axis=1), "below_average": names.replace("", None)},
+        index=profiles.index,
+    )
+
+
+def whitespace(
+    p: pd.DataFrame, tables: dict[str, pd.DataFrame], signals: pd.DataFrame
+) -> pd.DataFrame:
+    """Untapped potential per account along seed 000's dimensions."""
+    d = tables["departments"]
+    d = d[d["account_id"].isin(p.index)]
+    headroom = (d["headcount"].fillna(0) - d["seats"].fillna(0)).clip(lower=0)
+    by_dept = headroom.groupby(d["account_id"]).sum()
+    by_company = (p["employee_count"] - p["licensed_seats"]).clip(lower=0)
+    f = tables["features"]
+    entitled = f["entitled"].fillna(False).astype(bool)
+    unused = f[entitled & ~f["used"].fillna(False).astype(bool)].groupby("account_id").size()
+    catalog = tables["catalog"]
+    add_ons = set(catalog.loc[catalog["kind"] == "add_on", "product_id"].astype(str))
+    subs = tables["subscriptions"]
+    owned = subs[subs["product_id"].isin(add_ons)].groupby("account_id").size()
+    return pd.DataFrame(
+        {
+            "whitespace_seats": by_dept.reindex(p.index).fillna(by_company),
+            "whitespace_departments": (d["seats"].fillna(0) == 0)
+            .groupby(d["account_id"])
+            .sum()
+            .reindex(p.index)
+            .fillna(0),
+            "whitespace_unused_features": unused.reindex(p.index).fillna(0),
+            "whitespace_products": (len(add_ons) - owned.reindex(p.index).fillna(0)).clip(lower=0),
+            "whitespace_offices": signals[signals["kind"] == "new_office"]
+            .groupby("account_id")
+            .size()
+            .reindex(p.index)
+            .fillna(0),
+        },
+        index=p.index,
+    )

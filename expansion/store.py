@@ -1,0 +1,551 @@
+"""The database: canonical portfolio tables, sync and score runs, and scored results.
+
+SQLite by default, any SQLAlchemy URL (PostgreSQL for several replicas). The schema is owned
+by Alembic migrations in ``expansion/migrations``; :func:`connect` brings a database up to date.
+
+Portfolio tables are derived from :data:`expansion.contract.TABLES`, with two extra columns:
+``id`` and ``source`` (which connector wrote the row). A sync replaces one source's rows in a
+single transaction, so a failed sync leaves the previous data untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from .contract import TABLES
+from .errors import NoDataError
+
+DEFAULT_DB_URL = "sqlite:///expansion.db"
+
+_SA_TYPES = {
+    "id": sa.String(255),
+    "text": sa.Text(),
+    "money": sa.Float(),
+    "number": sa.Float(),
+    "percent": sa.Float(),
+    "count": sa.Integer(),
+    "bool": sa.Boolean(),
+    "date": sa.Date(),
+    "period": sa.Date(),
+    "enum": sa.String(32),
+}
+
+metadata = SQLModel.metadata
+
+
+def _portfolio_table(name: str) -> sa.Table:
+    table = TABLES[name]
+    columns = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("source", sa.String(100), nullable=False, index=True),
+    ]
+    columns += [sa.Column(c.name, _SA_TYPES[c.kind], nullable=True) for c in table.columns]
+    return sa.Table(name, metadata, *columns)
+
+
+PORTFOLIO_TABLES: dict[str, sa.Table] = {name: _portfolio_table(name) for name in TABLES}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class SyncRun(SQLModel, table=True):
+    """One sync of one source: what was read, accepted, rejected, and how it ended."""
+
+    __tablename__ = "sync_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, max_length=100)
+    location: str = ""
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: str = Field(default="running", max_length=16)
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    error: str | None = None
+
+
+class SyncReject(SQLModel, table=True):
+    """A rejected input row, kept with the sync run that saw it."""
+
+    __tablename__ = "sync_rejects"
+    id: int | None = Field(default=None, primary_key=True)
+    sync_run_id: int = Field(foreign_key="sync_runs.id", index=True)
+    table_name: str = Field(max_length=32)
+    file: str = ""
+    row: int = 0
+    column: str = ""
+    value: str = ""
+    reason: str = ""
+
+
+class ScoreRun(SQLModel, table=True):
+    """One scoring of the stored portfolio at one as-of date with one configuration."""
+
+    __tablename__ = "score_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: date = Field(index=True)
+    data_version: int = 0
+    config_fingerprint: str = Field(default="", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="running", max_length=16)
+    accounts: int = 0
+    opportunities: int = 0
+    volume_metric: str | None = None
+
+
+def _result_table(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(
+            "score_run_id", sa.Integer, sa.ForeignKey("score_runs.id"), nullable=False, index=True
+        ),
+        *columns,
+    )
+
+
+def _str(name: str, length: int = 255, **kw) -> sa.Column:
+    return sa.Column(name, sa.String(length), **kw)
+
+
+def _float(name: str) -> sa.Column:
+    return sa.Column(name, sa.Float)
+
+
+OPPORTUNITIES = _result_table(
+    "opportunities",
+    _str("opportunity_id", index=True),
+    _str("account_id", index=True),
+    sa.Column("account_name", sa.Text),
+    _str("segment", 32),
+    _str("type", 32),
+    _str("type_label", 64),
+    _str("product_id"),
+    sa.Column("product_name", sa.Text),
+    sa.Column("key", sa.Text),
+    sa.Column("department", sa.Text),
+    sa.Column("tier", sa.Integer),
+    _float("score"),
+    _float("raw_score"),
+    sa.Column("revenue_score", sa.Integer),
+    sa.Column("effort_score", sa.Integer),
+    sa.Column("likelihood_score", sa.Integer),
+    sa.Column("propensity", sa.Integer),
+    _float("close_probability"),
+    _float("expansion_arr"),
+    _float("expected_value"),
+    _str("priority", 16),
+    _float("arr"),
+    sa.Column("owner", sa.Text),
+    _str("status", 16),
+    _str("channel", 16),
+    _str("category", 32),
+    sa.Column("categories", sa.Text),
+    sa.Column("triggers", sa.Text),
+    _float("quantity"),
+    sa.Column("pricing", sa.Text),
+    _str("confidence", 16),
+    sa.Column("description", sa.Text),
+    sa.Column("current_state", sa.Text),
+    sa.Column("proposed_state", sa.Text),
+    sa.Column("suggested_action", sa.Text),
+    sa.Column("timing", sa.Text),
+    _str("timing_bucket", 32),
+    sa.Column("best_time", sa.Date),
+    _str("urgency", 16),
+    sa.Column("renewal_aligned", sa.Boolean),
+    sa.Column("deadline", sa.Date),
+    sa.Column("revenue_factors", sa.Text),
+    sa.Column("effort_factors", sa.Text),
+    sa.Column("likelihood_factors", sa.Text),
+    sa.Column("explanation", sa.Text),
+    sa.Column("tier1_path", sa.Text),
+    _str("sales_motion", 32),
+    _float("hours"),
+)
+EVIDENCE = _result_table(
+    "opportunity_evidence",
+    _str("opportunity_id", index=True),
+    sa.Column("seq", sa.Integer),
+    sa.Column("evidence", sa.Text),
+)
+PROFILES = _result_table(
+    "account_profiles",
+    _str("account_id", index=True),
+    sa.Column("name", sa.Text),
+    _str("segment", 32),
+    _float("arr"),
+    sa.Column("owner", sa.Text),
+    _str("status", 16),
+    _str("channel", 16),
+    sa.Column("plan", sa.Text),
+    sa.Column("renewal_date", sa.Date),
+    _float("seat_utilization"),
+    _float("health_score"),
+    sa.Column("propensity", sa.Integer),
+    _str("readiness", 32),
+    _str("health_label", 32),
+    sa.Column("opportunities", sa.Integer),
+    _float("expansion_potential"),
+    sa.Column("profile", sa.Text),
+)
+FINDINGS = _result_table(
+    "findings",
+    _str("list_name", 32, index=True),
+    _str("account_id", index=True),
+    sa.Column("account_name", sa.Text),
+    sa.Column("payload", sa.Text),
+)
+BENCHMARKS = _result_table(
+    "benchmarks",
+    _str("segment", 32),
+    _str("dimension", 64),
+    _float("average"),
+    _float("top_quartile"),
+    sa.Column("peers", sa.Integer),
+)
+RESULT_TABLES = (OPPORTUNITIES, EVIDENCE, PROFILES, FINDINGS, BENCHMARKS)
+PROFILE_COLUMNS = [
+    c.name for c in PROFILES.columns if c.name not in ("id", "score_run_id", "profile")
+]
+FINDING_LISTS = (
+    "activation",
+    "conversion_candidates",
+    "stabilize_first",
+    "data_gaps",
+    "product_gaps",
+)
+KEEP_SCORE_RUNS = 3
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def database_url(url: str | None = None) -> str:
+    """``url``, else ``$EXPANSION_DB_URL``, else ``sqlite:///expansion.db``."""
+    return url or os.environ.get("EXPANSION_DB_URL") or DEFAULT_DB_URL
+
+
+def connect(url: str | None = None, *, upgrade: bool = True) -> sa.Engine:
+    """An engine for ``url`` with the schema migrated to the latest revision."""
+    url = database_url(url)
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    engine = sa.create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if upgrade:
+        upgrade_database(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
+    """Run Alembic migrations up to ``revision``."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def replace_source(
+    engine: sa.Engine,
+    source: str,
+    tables: dict[str, pd.DataFrame],
+    *,
+    run: SyncRun,
+    rejects: pd.DataFrame,
+    progress: Callable[[str, int], None] | None = None,
+) -> SyncRun:
+    """Replace every portfolio row of ``source`` with ``tables`` in one transaction.
+
+    Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
+    """
+    with engine.begin() as conn:
+        for name, table in PORTFOLIO_TABLES.items():
+            conn.execute(table.delete().where(table.c.source == source))
+            frame = tables.get(name)
+            if frame is None or frame.empty:
+                continue
+            _insert_frame(conn, table, frame.assign(source=source))
+            if progress:
+                progress(name, len(frame))
+        run.finished_at = utcnow()
+        run.status = "succeeded"
+        run_id = _insert_run(conn, run)
+        if len(rejects):
+            _insert_frame(
+                conn,
+                SyncReject.__table__,
+                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run_id),
+            )
+    run.id = run_id
+    return run
+
+
+def record_failed_sync(
+    engine: sa.Engine, run: SyncRun, error: str, rejects: pd.DataFrame | None = None
+) -> SyncRun:
+    """Record a sync that stopped before writing anything."""
+    run.finished_at = utcnow()
+    run.status = "failed"
+    run.error = error
+    with engine.begin() as conn:
+        run.id = _insert_run(conn, run)
+        if rejects is not None and len(rejects):
+            _insert_frame(
+                conn,
+                SyncReject.__table__,
+                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run.id),
+            )
+    return run
+
+
+def _insert_run(conn: sa.Connection, run: SyncRun) -> int:
+    values = run.model_dump(exclude={"id"})
+    return conn.execute(sa.insert(SyncRun.__table__).values(**values)).inserted_primary_key[0]
+
+
+def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    names = [c.name for c in table.columns if c.name in frame.columns and c.name != "id"]
+    data = frame[names].copy()
+    for column in table.columns:
+        if column.name not in data:
+            continue
+        if isinstance(column.type, sa.Date):
+            data[column.name] = pd.to_datetime(data[column.name]).dt.date
+        elif isinstance(column.type, sa.Integer):
+            data[column.name] = pd.to_numeric(data[column.name]).round().astype("Int64")
+        elif isinstance(column.type, sa.Boolean):
+            data[column.name] = data[column.name].astype("boolean")
+        elif isinstance(column.type, (sa.String, sa.Text)):
+            data[column.name] = (
+                data[column.name].astype(object).where(data[column.name].notna(), None)
+            )
+            data[column.name] = data[column.name].map(lambda v: v if v is None else str(v))
+    data = data.astype(object).where(data.notna(), None)
+    records = data.to_dict(orient="records")
+    for start in range(0, len(records), 50_000):
+        conn.execute(table.insert(), records[start : start + 50_000])
+
+
+def data_version(engine: sa.Engine) -> int:
+    """Id of the latest successful sync: results scored before it are stale."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(sa.func.max(SyncRun.__table__.c.id)).where(
+                SyncRun.__table__.c.status == "succeeded"
+            )
+        ).scalar()
+    return int(value or 0)
+
+
+def sync_runs(engine: sa.Engine, limit: int = 20) -> pd.DataFrame:
+    """The most recent sync runs, newest first."""
+    t = SyncRun.__table__
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(t).order_by(t.c.id.desc()).limit(limit), conn)
+
+
+def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    """Every portfolio table, all sources together, as canonical frames."""
+    out = {}
+    with engine.connect() as conn:
+        for name, table in PORTFOLIO_TABLES.items():
+            columns = [c for c in table.columns if c.name not in ("id", "source")]
+            frame = pd.read_sql(sa.select(*columns).order_by(table.c.id), conn)
+            out[name] = frame
+    if out["accounts"].empty:
+        raise NoDataError(
+            "The database holds no accounts yet. Run `expansion sync --source DIR` (or `expansion demo`)."
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    """Each row as a JSON object (pandas' C encoder, dates as ISO strings)."""
+    if frame.empty:
+        return []
+    return frame.to_json(
+        orient="records", lines=True, date_format="iso", date_unit="s"
+    ).splitlines()
+
+
+def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
+    """Persist one scoring run; returns its id. Older runs beyond the last few are pruned."""
+    run = ScoreRun(
+        as_of=analysis.as_of.date(),
+        data_version=data_version,
+        config_fingerprint=analysis.config.fingerprint,
+        accounts=len(analysis.profiles),
+        opportunities=len(analysis.opportunities),
+        volume_metric=analysis.profiles.attrs.get("volume_metric"),
+        status="succeeded",
+    )
+    p = analysis.profiles.reset_index(drop=True)
+    profile_extra = p.drop(
+        columns=[c for c in PROFILE_COLUMNS if c != "account_id"], errors="ignore"
+    )
+    profiles = p[[c for c in PROFILE_COLUMNS if c in p.columns]].assign(
+        profile=_json_lines(profile_extra)
+    )
+    findings = []
+    for name in FINDING_LISTS:
+        frame = getattr(analysis, name).reset_index(drop=True)
+        if frame.empty:
+            continue
+        findings.append(
+            pd.DataFrame(
+                {
+                    "list_name": name,
+                    "account_id": frame["account_id"] if "account_id" in frame else None,
+                    "account_name": frame["account_name"] if "account_name" in frame else None,
+                    "payload": _json_lines(frame),
+                }
+            )
+        )
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            sa.insert(ScoreRun.__table__).values(**run.model_dump(exclude={"id"}))
+        ).inserted_primary_key[0]
+        _insert_frame(conn, OPPORTUNITIES, analysis.opportunities.assign(score_run_id=run_id))
+        _insert_frame(conn, EVIDENCE, analysis.evidence.assign(score_run_id=run_id))
+        _insert_frame(conn, PROFILES, profiles.assign(score_run_id=run_id))
+        _insert_frame(conn, BENCHMARKS, analysis.benchmarks.assign(score_run_id=run_id))
+        if findings:
+            _insert_frame(
+                conn, FINDINGS, pd.concat(findings, ignore_index=True).assign(score_run_id=run_id)
+            )
+        _prune(conn)
+    return int(run_id)
+
+
+def _prune(conn: sa.Connection) -> None:
+    runs = ScoreRun.__table__
+    keep = sa.select(runs.c.id).order_by(runs.c.id.desc()).limit(KEEP_SCORE_RUNS).scalar_subquery()
+    old = [r for (r,) in conn.execute(sa.select(runs.c.id).where(runs.c.id.not_in(keep)))]
+    if not old:
+        return
+    for table in RESULT_TABLES:
+        conn.execute(table.delete().where(table.c.score_run_id.in_(old)))
+    conn.execute(runs.delete().where(runs.c.id.in_(old)))
+
+
+def find_score_run(
+    engine: sa.Engine, *, as_of: date, data_version: int, fingerprint: str
+) -> ScoreRun | None:
+    """The latest finished scoring of this data, date and configuration, if any."""
+    runs = ScoreRun.__table__
+    query = (
+        sa.select(runs)
+        .where(
+            runs.c.as_of == as_of,
+            runs.c.data_version == data_version,
+            runs.c.config_fingerprint == fingerprint,
+            runs.c.status == "succeeded",
+        )
+        .order_by(runs.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return ScoreRun(**row) if row else None
+
+
+def read_results(
+    engine: sa.Engine, run_id: int, account_ids: list[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Stored results of one scoring run, optionally for some accounts only."""
+    out: dict[str, pd.DataFrame] = {}
+    with engine.connect() as conn:
+        for key, table in (
+            ("opportunities", OPPORTUNITIES),
+            ("profiles", PROFILES),
+            ("findings", FINDINGS),
+        ):
+            query = sa.select(table).where(table.c.score_run_id == run_id)
+            if account_ids is not None:
+                query = query.where(table.c.account_id.in_(sa.bindparam("ids", expanding=True)))
+            frame = _read_chunked(conn, query, account_ids)
+            out[key] = frame.drop(columns=["id", "score_run_id"])
+        ev = EVIDENCE
+        query = sa.select(ev.c.opportunity_id, ev.c.seq, ev.c.evidence).where(
+            ev.c.score_run_id == run_id
+        )
+        evidence = pd.read_sql(query.order_by(ev.c.opportunity_id, ev.c.seq), conn)
+        if account_ids is not None:
+            evidence = evidence[
+                evidence["opportunity_id"].isin(out["opportunities"]["opportunity_id"])
+            ]
+        out["evidence"] = evidence
+        bench = BENCHMARKS
+        out["benchmarks"] = pd.read_sql(
+            sa.select(
+                bench.c.segment,
+                bench.c.dimension,
+                bench.c.average,
+                bench.c.top_quartile,
+                bench.c.peers,
+            ).where(bench.c.score_run_id == run_id),
+            conn,
+        )
+    return out
+
+
+def _read_chunked(conn: sa.Connection, query, ids: list[str] | None) -> pd.DataFrame:
+    if ids is None:
+        return pd.read_sql(query, conn)
+    parts = [
+        pd.read_sql(query, conn, params={"ids": ids[i : i + 900]})
+        for i in range(0, max(len(ids), 1), 900)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def findings_frame(findings: pd.DataFrame, list_name: str) -> pd.DataFrame:
+    """Decode one stored list (activation, stabilize_first...) back into a DataFrame."""
+    rows = findings[findings["list_name"] == list_name]["payload"]
+    return pd.DataFrame([json.loads(x) for x in rows])
+
+
+def profiles_frame(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Stored profiles with their JSON details expanded into columns."""
+    if profiles.empty:
+        return profiles
+    extra = pd.DataFrame([json.loads(x) for x in profiles["profile"]], index=profiles.index)
+    return pd.concat(
+        [profiles.drop(columns="profile"), extra.drop(columns=["account_id"], errors="ignore")],
+        axis=1,
+    )
