@@ -272,10 +272,9 @@ def _stabilize_first(p: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
         negative[flagged.index], "risk signals: " + flagged["negative_signals"].fillna(""), ""
     )
     reason = (
-        reasons.apply(lambda col: col.where(col != "", None))
-        .stack()
-        .groupby(level=0)
-        .agg("; ".join)
+        (reasons["health"] + "; " + reasons["usage"] + "; " + reasons["signals"])
+        .str.replace(r"(; )+", "; ", regex=True)
+        .str.strip("; ")
     )
     out = flagged[
         ["name", "segment", "arr", "owner", "health_score", "usage_trend_pct", "renewal_date"]
@@ -589,6 +588,7 @@ def _score(
         "active_seats",
         "plan",
         "seat_utilization",
+        "employee_growth_pct",
     ]
     o = opps.merge(p[cols], left_on="account_id", right_index=True).rename(
         columns={"name": "account_name"}
@@ -871,92 +871,111 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
 
 
 def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
-    """The smallest change in the inputs that would lift each opportunity to Tier 1."""
+    """The smallest change in the inputs that would lift each opportunity to Tier 1.
+
+    Levers are tried from the least to the most demanding: timing (the post-renewal hold
+    ending, a renewal inside 90 days), a larger deal (up to 3x today's estimate), likelihood
+    (+1..+3), effort (+1..+2). When none reaches Tier 1 alone, it says so and what it would take.
+    """
     t1 = cfg.tier_thresholds[0]
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
     R, E, L = o["revenue_score"], o["effort_score"], o["likelihood_score"]
     out = pd.Series(None, index=o.index, dtype=object)
 
     def reaches(r, e, lk):
-        return (
-            pd.Series(scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1), index=o.index) >= t1
-        )
+        score = scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1)
+        return pd.Series(score, index=o.index) >= t1
 
-    # 1. Timing: the post-renewal cap lifts by itself; a renewal inside 90 days adds +1.
-    renewed = o["capped"] & (o["raw_score"] >= t1)
-    settled = (
-        o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
-    ).dt.strftime("%Y-%m-%d")
-    out = out.where(
-        ~renewed,
+    def offer(mask, text):
+        nonlocal out
+        out = out.where(~(out.isna() & mask), text)
+
+    # 1. Timing.
+    settled = o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
+    offer(
+        o["capped"] & (o["raw_score"] >= t1),
         "Time: the post-renewal hold ends on "
-        + settled.fillna("")
-        + ", the score already qualifies",
+        + settled.dt.strftime("%Y-%m-%d").fillna("")
+        + "; the score already qualifies",
     )
-    window = (
-        (o["renewal_bonus"] == 0)
-        & o["renewal_date"].notna()
-        & reaches(R, E, (L + 1).clip(upper=10))
-        & ~o["capped"]
-    )
-    window_from = (o["renewal_date"] - pd.Timedelta(days=90)).dt.strftime("%Y-%m-%d")
-    out = out.where(
-        ~(out.isna() & window),
-        "Renewal within 90 days (from " + window_from.fillna("") + ") adds +1 likelihood",
+    future = o["months_to_renewal"] > 3
+    window_from = (o["renewal_date"] - pd.Timedelta(days=90)).dt.strftime("%Y-%m-%d").fillna("")
+    offer(
+        future & ~o["capped"] & reaches(R, E, (L + 1).clip(upper=10)),
+        "Renewal within 90 days (from " + window_from + ") adds +1 likelihood",
     )
 
-    # 2. Revenue: the smallest multiple of today's estimate that reaches Tier 1.
-    seat_price = o["expansion_arr"] / o["quantity"].where(o["quantity"] > 0)
+    # 2. A larger deal. Seat deals say how many more active seats would size it so.
+    growth = o["employee_growth_pct"].fillna(0).clip(0, 50) / 100
+    seats_per_active = (1 + growth) / cfg.seat_target_utilization
+    per_seat = o["expansion_arr"] / o["quantity"].where(o["quantity"] > 0)
+    is_seats = o["type"].isin(["seat_expansion", "new_department"]) & per_seat.notna()
+    from_ceiling = o["triggers"].str.contains("seat_ceiling", regex=False)
     for multiple in (1.1, 1.25, 1.5, 2.0, 2.5, 3.0):
         arr = o["expansion_arr"] * multiple
         r = scoring.revenue_score(arr, o["arr"], cfg)["revenue_score"]
-        ok = out.isna() & reaches(r, E, L) & ~o["capped"]
         extra = arr - o["expansion_arr"]
-        seats = np.ceil(extra / seat_price)
-        seat_text = (
+        seats = np.ceil(extra / per_seat)
+        active = np.ceil(seats / seats_per_active)
+        text = pd.Series(
+            "A deal " + f"{multiple:g}" + "x larger (+" + money(extra) + " expansion ARR)",
+            index=o.index,
+        )
+        text = text.where(
+            ~is_seats,
             "+"
             + seats.round().astype("Int64").astype(str)
             + " seats in the deal (+"
             + money(extra)
-            + ")"
-        )
-        text = pd.Series(
-            "+" + money(extra) + " expansion ARR (a " + f"{multiple:g}" + "x larger package)",
-            index=o.index,
+            + ")",
         )
         text = text.where(
-            ~(o["type"].isin(["seat_expansion", "new_department"]) & seats.notna()), seat_text
+            ~(is_seats & from_ceiling),
+            "+"
+            + active.round().astype("Int64").astype(str)
+            + " active seats (sizing the deal +"
+            + seats.round().astype("Int64").astype(str)
+            + " seats, +"
+            + money(extra)
+            + ")",
         )
-        out = out.where(~ok, text)
+        offer(~o["capped"] & reaches(r, E, L), text)
 
-    # 3. Likelihood: what propensity would be needed, or a confirmed intent.
+    # 3. Likelihood.
     for delta in (1, 2, 3):
-        ok = (
-            out.isna()
-            & reaches(R, E, (L + delta).clip(upper=10))
-            & (L + delta <= 10)
-            & ~o["capped"]
-        )
         needed = (o["propensity"] + delta * 10).clip(upper=100)
-        text = (
+        offer(
+            ~o["capped"] & (L + delta <= 10) & reaches(R, E, L + delta),
             "Likelihood +"
             + str(delta)
-            + ": confirmed expansion intent or budget (+2), an executive sponsor, "
-            "or propensity " + needed.astype(str) + " (today " + o["propensity"].astype(str) + ")"
+            + ": confirmed expansion intent or budget, an executive sponsor, "
+            "or propensity " + needed.astype(str) + " (today " + o["propensity"].astype(str) + ")",
         )
-        out = out.where(~ok, text)
 
-    # 4. Effort: a champion-led, single-conversation deal.
+    # 4. Effort.
     for delta in (1, 2):
-        ok = out.isna() & reaches(R, (E + delta).clip(upper=10), L) & ~o["capped"]
-        out = out.where(
-            ~ok, "Effort +" + str(delta) + ": a champion-led deal with budget already allocated"
+        offer(
+            ~o["capped"] & (E + delta <= 10) & reaches(R, E + delta, L),
+            "Effort +" + str(delta) + ": a champion-led deal with budget already allocated",
         )
 
-    best = pd.Series(scoring.round_half_up(w_r * 10 + w_e * E + w_l * L, 1), index=o.index)
-    out = out.where(
-        ~(out.isna() & (o["tier"] > 1)),
-        "Nothing reasonable: it would need several of revenue, effort and likelihood to move at once "
-        "(even 10/10 revenue gives " + best.map("{:.1f}".format) + ")",
+    # Nothing alone: say what the best single lever would need.
+    needed_r = np.ceil((t1 - w_e * E - w_l * L) / w_r - 1e-9)
+    text = pd.Series(
+        "Not within reach of one change: revenue would need "
+        + needed_r.astype(int).astype(str)
+        + "/10 (today "
+        + R.astype(str)
+        + ")",
+        index=o.index,
     )
+    text = text.where(
+        needed_r <= 10,
+        "Not within reach: even 10/10 revenue leaves it below 8.0; effort (today "
+        + E.astype(str)
+        + "/10) and likelihood (today "
+        + L.astype(str)
+        + "/10) must both improve",
+    )
+    offer(o["tier"] > 1, text)
     return out.where(o["tier"] > 1, "Already Tier 1")

@@ -55,7 +55,7 @@ PORTFOLIO_TABLES: dict[str, sa.Table] = {name: _portfolio_table(name) for name i
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(timezone.utc)
 
 
 class SyncRun(SQLModel, table=True):

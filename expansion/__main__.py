@@ -1,0 +1,5 @@
+"""``python -m expansion``."""
+
+from .cli import main
+
+main()

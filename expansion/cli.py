@@ -1,0 +1,403 @@
+"""The ``expansion`` command line.
+
+Every command takes ``--db URL`` (env ``EXPANSION_DB_URL``, default ``sqlite:///expansion.db``)
+and ``--as-of YYYY-MM-DD`` (env ``EXPANSION_AS_OF``, default today), so every result can be
+reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import pipeline, store
+from .config import load_config
+from .errors import ExpansionError, NoDataError
+from .playbook import money, render_account, render_find_markdown, render_playbook
+
+app = typer.Typer(
+    help="Find, score and explain the expansion revenue in your customer base.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _as_of(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="EXPANSION_DB_URL",
+        help="SQLAlchemy database URL.",
+        show_default="sqlite:///expansion.db",
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        envvar="EXPANSION_AS_OF",
+        help="Score as of this date (YYYY-MM-DD).",
+        show_default="today",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", envvar="EXPANSION_CONFIG", help="expansion.toml with [scoring] overrides."
+    ),
+]
+
+
+def _fail(exc: ExpansionError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ExpansionError as exc:  # pragma: no cover - commands catch their own
+        err.print(f"error: {exc}")
+        sys.exit(exc.exit_code)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def sync(
+    source: Annotated[
+        Path, typer.Option("--source", help="Folder of exports: accounts.csv, usage.jsonl, ...")
+    ],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Source name; a sync replaces this source's rows.")
+    ] = "files",
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail the whole sync on any rejected row.")
+    ] = False,
+    rejects: Annotated[
+        Path, typer.Option("--rejects", help="Where to write the rejects report (CSV).")
+    ] = Path("expansion-rejects.csv"),
+) -> None:
+    """Validate a folder of exports and load it into the database in one transaction."""
+    try:
+        engine = store.connect(db)
+        report = _sync(engine, source, name=name, strict=strict, rejects=rejects)
+        pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config))
+    except ExpansionError as exc:
+        _fail(exc)
+    _print_sync(report)
+
+
+def _sync(engine, source: Path, *, name: str, strict: bool, rejects: Path):
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"sync {source}", total=9)
+
+        def step(message: str) -> None:
+            progress.update(task, advance=1, description=message)
+
+        return pipeline.sync_folder(
+            engine, source, source=name, strict=strict, rejects_path=rejects, progress=step
+        )
+
+
+def _print_sync(report: pipeline.SyncReport) -> None:
+    table = Table(title=f"Sync of {report.run.location} (source '{report.run.source}')")
+    for column in ("table", "file", "read", "accepted", "rejected"):
+        table.add_column(
+            column, justify="right" if column in ("read", "accepted", "rejected") else "left"
+        )
+    for row in report.portfolio.summary().itertuples(index=False):
+        table.add_row(
+            row.table, Path(row.file).name, str(row.read), str(row.accepted), str(row.rejected)
+        )
+    out.print(table)
+    for tbl, headers in report.portfolio.ignored_columns.items():
+        out.print(f"[dim]{tbl}: ignored unknown columns: {', '.join(headers)}[/]")
+    if report.rejected:
+        rejects = report.portfolio.rejects
+        out.print(
+            f"[yellow]{report.run.rows_rejected} rows rejected[/] (report: {report.rejects_path}). First ones:"
+        )
+        for r in rejects.head(10).itertuples(index=False):
+            out.print(
+                f"  {r.file} row {r.row}: {r.reason}"
+                + (f" (value '{r.value}')" if r.value else ""),
+                highlight=False,
+            )
+    else:
+        out.print("[green]All rows accepted.[/]")
+
+
+@app.command()
+def score(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Score the stored portfolio and keep the results (find and the bot read them)."""
+    try:
+        engine = store.connect(db)
+        run_id = pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config), force=True)
+    except ExpansionError as exc:
+        _fail(exc)
+    out.print(f"Scored as of {_as_of(as_of)} (run {run_id}).")
+
+
+@app.command()
+def find(
+    scope: Annotated[
+        list[str] | None, typer.Argument(help="e.g. enterprise 60 / renewing in Q4 / owner x@y.com")
+    ] = None,
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    min_propensity: Annotated[int | None, typer.Option("--min-propensity", min=0, max=100)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown")] = "table",
+    target: Annotated[
+        float | None, typer.Option("--target", help="Expansion ARR target for coverage.")
+    ] = None,
+) -> None:
+    """List scored opportunities in a scope, best first."""
+    if fmt not in ("table", "json", "markdown"):
+        raise typer.BadParameter("--format must be table, json or markdown")
+    try:
+        engine = store.connect(db)
+        result = pipeline.find(
+            engine,
+            " ".join(scope or []),
+            as_of=_as_of(as_of),
+            config=load_config(config),
+            min_propensity=min_propensity,
+            target=target,
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(render_find_markdown(result))
+    else:
+        _print_summary(result)
+        _print_table(result, limit=None)
+
+
+@app.command()
+def playbook(
+    scope: Annotated[list[str] | None, typer.Argument(help="Scope, as for find.")] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the playbook.")] = Path(
+        "expansion-playbook.md"
+    ),
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    target: Annotated[float | None, typer.Option("--target")] = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Portfolio name in the header.")
+    ] = "Customer portfolio",
+) -> None:
+    """Write expansion-playbook.md for a scope."""
+    try:
+        engine = store.connect(db)
+        result = pipeline.find(
+            engine,
+            " ".join(scope or []),
+            as_of=_as_of(as_of),
+            config=load_config(config),
+            target=target,
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    out_path.write_text(render_playbook(result, portfolio_name=name), encoding="utf-8")
+    out.print(f"Wrote {out_path} ({result.summary['opportunities']} opportunities).")
+
+
+@app.command()
+def account(
+    name: Annotated[list[str], typer.Argument(help="Account name or id.")],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print one account's expansion profile and opportunities (the deep-dive)."""
+    try:
+        engine = store.connect(db)
+        result = pipeline.find(
+            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config)
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    if len(result.scope.account_ids) != 1:
+        _fail(
+            NoDataError(
+                f"'{' '.join(name)}' is not one account name; try `expansion find {' '.join(name)}`"
+            )
+        )
+    sys.stdout.write(render_account(result, result.scope.account_ids[0]))
+
+
+@app.command()
+def demo(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="EXPANSION_DB_URL",
+            help="Database URL.",
+            show_default="sqlite:///expansion.db",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="As-of date.", show_default=str(pipeline.SAMPLE_AS_OF)),
+    ] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the playbook.")] = Path(
+        "expansion-playbook.md"
+    ),
+) -> None:
+    """Load the bundled sample portfolio, score it, show Tier 1 and write expansion-playbook.md."""
+    when = _as_of(as_of) if as_of else pipeline.SAMPLE_AS_OF
+    try:
+        engine = store.connect(db)
+        report = _sync(
+            engine, pipeline.SAMPLE_PORTFOLIO, name="sample", strict=False, rejects=Path(os.devnull)
+        )
+        result = pipeline.find(engine, "", as_of=when)
+    except ExpansionError as exc:
+        _fail(exc)
+    out.print(
+        f"Loaded the sample portfolio: {report.run.rows_accepted} rows from "
+        f"{len(report.portfolio.files)} files ({', '.join(sorted(Path(f).suffix for f in report.portfolio.files.values()))})."
+    )
+    _print_summary(result)
+    _print_table(result, tier=1)
+    out_path.write_text(
+        render_playbook(result, portfolio_name="Sample portfolio (bundled demo)"), encoding="utf-8"
+    )
+    out.print(
+        f"\nWrote [bold]{out_path}[/]. Next: `expansion find enterprise`, `expansion account <name>`."
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
+    """Apply database migrations (also done automatically by every command)."""
+    store.connect(db)
+    out.print(f"Database {store.database_url(db)} is up to date.")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _print_summary(result: pipeline.FindResult) -> None:
+    s = result.summary
+    table = Table(
+        title=f"Expansion summary: {result.scope.describe()} (as of {result.as_of})",
+        show_header=False,
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("Accounts analysed", f"{s['accounts_analyzed']}"),
+        ("Portfolio ARR", money(s["portfolio_arr"])),
+        (
+            "Opportunities",
+            f"{s['opportunities']} across {s['accounts_with_opportunities']} accounts",
+        ),
+        ("Expansion ARR identified", money(s["expansion_arr"])),
+        ("Expected value", money(s["expected_value"])),
+        *[
+            (f"Tier {t}", f"{s['tiers'][t]['count']} worth {money(s['tiers'][t]['expansion_arr'])}")
+            for t in "12345"
+        ],
+        (
+            "Projected NRR / GRR",
+            f"{s['nrr']['nrr']:.1%} / {s['nrr']['grr']:.1%}" if s["nrr"]["nrr"] else "n/a",
+        ),
+        (
+            "Stabilize first / activation / conversion",
+            f"{s['stabilize_first']} / {s['activation_accounts']} / {s['conversion_candidates']}",
+        ),
+    ]
+    if s.get("coverage"):
+        rows.append(("Coverage vs target", f"{s['coverage']['pipeline_coverage']:.1f}x pipeline"))
+    for label, value in rows:
+        table.add_row(label, value)
+    out.print(table)
+
+
+def _print_table(
+    result: pipeline.FindResult, *, tier: int | None = None, limit: int | None = None
+) -> None:
+    opps = result.opportunities
+    if tier is not None:
+        opps = opps[opps["tier"] == tier]
+    if limit:
+        opps = opps.head(limit)
+    title = f"Tier {tier} opportunities" if tier else "Opportunities"
+    table = Table(title=f"{title} ({len(opps)})")
+    for column, justify in (
+        ("Account", "left"),
+        ("Type", "left"),
+        ("Tier", "right"),
+        ("Score", "right"),
+        ("Prop.", "right"),
+        ("Expansion ARR", "right"),
+        ("Expected", "right"),
+        ("Priority", "left"),
+        ("Top signal", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    evidence = result.evidence_lists()
+    for o in opps.itertuples():
+        signal = evidence.get(o.opportunity_id, [""])[0]
+        table.add_row(
+            o.account_name,
+            o.type_label,
+            str(o.tier),
+            f"{o.score:.1f}",
+            str(o.propensity),
+            money(o.expansion_arr),
+            money(o.expected_value),
+            o.priority,
+            signal,
+        )
+    if not len(opps):
+        out.print(f"No {title.lower()} in this scope.")
+        return
+    out.print(table)

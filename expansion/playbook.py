@@ -1,0 +1,283 @@
+"""Rendering with jinja2: expansion-playbook.md, the find list, and one account's deep-dive.
+
+Templates live in ``expansion/templates``; this module only prepares plain dicts for them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from .engine import TYPE_LABELS
+from .pipeline import FindResult
+from .plays import play
+from .portfolio import _plain
+from .profile import BENCHMARK_DIMENSIONS
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def money(value) -> str:
+    """``$1,234`` (``$1.2M`` above a million is left to the reader: exact figures here)."""
+    if value is None or value != value:
+        return "n/a"
+    return f"${float(value):,.0f}"
+
+
+def pct(value, digits: int = 0) -> str:
+    if value is None or value != value:
+        return "n/a"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def num(value, digits: int = 0) -> str:
+    if value is None or value != value:
+        return "n/a"
+    return f"{float(value):,.{digits}f}"
+
+
+def day(value) -> str:
+    if value is None or value != value or value is pd.NaT:
+        return "n/a"
+    return str(value)[:10]
+
+
+def cell(value) -> str:
+    """Text safe inside a Markdown table cell."""
+    if value is None or value != value:
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+_ENV.filters.update(money=money, pct=pct, num=num, day=day, cell=cell)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append(
+            {
+                k: (
+                    None
+                    if (v is None or v is pd.NaT or (isinstance(v, float) and v != v))
+                    else _plain(v)
+                )
+                for k, v in row.items()
+            }
+        )
+    return out
+
+
+def _opportunities(result: FindResult) -> list[dict]:
+    evidence = result.evidence_lists()
+    profiles = result.profiles.set_index("account_id")
+    rows = _records(result.opportunities)
+    for row in rows:
+        row["evidence"] = list(evidence.get(row["opportunity_id"], []))
+        if row["account_id"] in profiles.index:
+            prof = profiles.loc[row["account_id"]]
+            row["plan"] = prof.get("plan")
+            row["renewal_date"] = day(prof.get("renewal_date"))
+            row["seat_utilization"] = prof.get("seat_utilization")
+        row["play"] = play(row, row["evidence"])
+    return rows
+
+
+def playbook_context(result: FindResult, *, portfolio_name: str) -> dict:
+    """Everything the playbook template shows, as plain values."""
+    opps = _opportunities(result)
+    summary = result.summary
+    by_account: dict[str, list[dict]] = {}
+    for o in opps:
+        by_account.setdefault(o["account_id"], []).append(o)
+    stabilize = {r["account_id"]: r for r in _records(result.stabilize_first)}
+    conversions = {r["account_id"]: r for r in _records(result.conversion_candidates)}
+    activation: dict[str, list[dict]] = {}
+    for r in _records(result.activation):
+        activation.setdefault(r["account_id"], []).append(r)
+    accounts = []
+    for prof in _records(result.profiles.sort_values("arr", ascending=False)):
+        own = by_account.get(prof["account_id"], [])
+        why, unlock = _no_opportunity_reason(prof, stabilize, conversions, activation)
+        accounts.append(
+            {**prof, "opps": own, "top": own[0] if own else None, "why_none": why, "unlock": unlock}
+        )
+    types = summary["by_type"]
+    top_type = types[0]["key"] if types else None
+    best_ratio = None
+    if opps:
+        frame = pd.DataFrame(opps)
+        ratio = frame.groupby("type_label").agg(
+            score=("score", "mean"), effort=("effort_score", "mean")
+        )
+        best_ratio = ratio.sort_values(["effort", "score"], ascending=False).index[0]
+    underused = (
+        _records(result.activation[result.activation["kind"] == "features"])
+        if len(result.activation)
+        else []
+    )
+    quick_wins = [o for o in opps if o["tier"] <= 2 and o["effort_score"] >= 8]
+    strategic = [o for o in opps if o["expansion_arr"] >= 50_000 and o["tier"] <= 3]
+    return {
+        "generated": result.as_of.isoformat(),
+        "portfolio": portfolio_name,
+        "scope": result.scope.describe(),
+        "s": summary,
+        "tier1": [o for o in opps if o["tier"] == 1],
+        "tier2": [o for o in opps if o["tier"] == 2],
+        "tier3": [o for o in opps if o["tier"] == 3],
+        "tier45": [o for o in opps if o["tier"] >= 4],
+        "accounts": accounts,
+        "top_accounts": sorted(
+            (
+                {"name": a["name"], "potential": a["expansion_potential"], "count": len(a["opps"])}
+                for a in accounts
+                if a["opps"]
+            ),
+            key=lambda a: -(a["potential"] or 0),
+        )[:5],
+        "top_type": top_type,
+        "best_ratio": best_ratio,
+        "underused": underused,
+        "product_gaps": _records(result.product_gaps),
+        "stabilize": _records(result.stabilize_first),
+        "conversions": _records(result.conversion_candidates),
+        "activation": _records(result.activation),
+        "data_gaps": _records(result.data_gaps),
+        "gap_summary": summary.get("data_gaps", []),
+        "quick_wins": quick_wins,
+        "quick_win_arr": sum(o["expansion_arr"] for o in quick_wins),
+        "strategic": strategic[:5],
+        "competitive": [o for o in opps if o["type"] == "competitive_displacement"],
+        "single_threaded": [
+            a for a in accounts if (a.get("contacts") or 0) <= 2 and a.get("status") == "paying"
+        ],
+        "pricing_friction": [
+            o
+            for o in opps
+            if o["type"] == "tier_upgrade"
+            and o["revenue_score"] >= 7
+            and o["likelihood_score"] <= 6
+        ],
+        "type_labels": TYPE_LABELS,
+        "cfg": result.summary,
+        "sources": result.sources,
+    }
+
+
+def _no_opportunity_reason(
+    prof, stabilize, conversions, activation
+) -> tuple[str | None, str | None]:
+    aid = prof["account_id"]
+    if aid in stabilize:
+        return (
+            "Health issues must be resolved first: " + (stabilize[aid].get("reason") or ""),
+            "Health back to 70+ and a quarter of stable usage; held back: "
+            + (stabilize[aid].get("held_back") or "nothing"),
+        )
+    if aid in conversions:
+        return (
+            "Trial/free account: a conversion candidate, not an expansion",
+            conversions[aid].get("action"),
+        )
+    if aid in activation:
+        return (
+            "Not using what they already have: " + "; ".join(a["detail"] for a in activation[aid]),
+            "Activation first: " + activation[aid][0]["action"],
+        )
+    if not prof.get("has_usage"):
+        return ("Insufficient data: no usage data", "Connect product analytics for this account")
+    return (
+        "Fully penetrated for now: no trigger fired (seats, usage, features and signals are all within plan)",
+        "A new signal: hiring, a new team, an initiative, or usage crossing 80% of a limit",
+    )
+
+
+def render_playbook(result: FindResult, *, portfolio_name: str = "Customer portfolio") -> str:
+    """The full ``expansion-playbook.md`` (seed 002's output template) for a scope."""
+    return _ENV.get_template("playbook.md.j2").render(
+        **playbook_context(result, portfolio_name=portfolio_name)
+    )
+
+
+def render_find_markdown(result: FindResult) -> str:
+    """Seed 003's list: High priority table, Medium/Low, summary and data gaps."""
+    opps = _opportunities(result)
+    return _ENV.get_template("find.md.j2").render(
+        scope=result.scope.describe(),
+        as_of=result.as_of.isoformat(),
+        sources=result.sources,
+        s=result.summary,
+        high=[o for o in opps if o["priority"] == "high"],
+        rest=[o for o in opps if o["priority"] != "high"],
+        stabilize=_records(result.stabilize_first),
+        conversions=_records(result.conversion_candidates),
+        activation=_records(result.activation),
+        gap_summary=result.summary.get("data_gaps", []),
+    )
+
+
+def account_context(result: FindResult, account_id: str) -> dict:
+    """One account's expansion profile (seed 002's ACCOUNT template) with its opportunities."""
+    profiles = result.profiles
+    rows = _records(profiles[profiles["account_id"] == account_id])
+    if not rows:
+        raise KeyError(account_id)
+    prof = rows[0]
+    bench = result.benchmarks[result.benchmarks["segment"] == prof["segment"]]
+    benchmark_rows = []
+    for dim, label in BENCHMARK_DIMENSIONS.items():
+        b = bench[bench["dimension"] == dim]
+        value = prof.get(dim)
+        avg = float(b["average"].iloc[0]) if len(b) else None
+        top = float(b["top_quartile"].iloc[0]) if len(b) else None
+        benchmark_rows.append(
+            {
+                "label": label,
+                "dimension": dim,
+                "value": value,
+                "average": avg,
+                "top": top,
+                "gap": (top - value)
+                if (top is not None and value is not None and top == top)
+                else None,
+            }
+        )
+    opps = [o for o in _opportunities(result) if o["account_id"] == account_id]
+    stabilize = [r for r in _records(result.stabilize_first) if r["account_id"] == account_id]
+    activation = [r for r in _records(result.activation) if r["account_id"] == account_id]
+    conversion = [
+        r for r in _records(result.conversion_candidates) if r["account_id"] == account_id
+    ]
+    gaps = [r for r in _records(result.data_gaps) if r.get("account_id") == account_id]
+    return {
+        "p": prof,
+        "benchmarks": benchmark_rows,
+        "opps": opps,
+        "stabilize": stabilize,
+        "activation": activation,
+        "conversion": conversion,
+        "gaps": gaps,
+        "as_of": result.as_of.isoformat(),
+    }
+
+
+def render_account(result: FindResult, account_id: str) -> str:
+    """One account's deep-dive in Markdown."""
+    return _ENV.get_template("account.md.j2").render(**account_context(result, account_id))
+
+
+def today() -> date:
+    return date.today()
