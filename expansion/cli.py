@@ -33,7 +33,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console()
+out = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 
 

@@ -141,6 +141,7 @@ class ScoringConfig:
     projection_horizon_months: float = 12.0  # when there is no renewal date
     department_min_headcount: int = 5
     department_seat_share: float = 0.6  # share of a new department expected to take seats
+    department_max_vs_current: float = 1.0  # a new-department deal at most doubles the footprint
     support_ticket_threshold: int = 20  # tickets in 90 days that justify premium support
     signal_lookback_days: int = 180  # older signals are shown but do not trigger
     fallback_cross_sell_share: float = 0.15  # of ARR, when the catalog has no matching product

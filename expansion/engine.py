@@ -363,7 +363,7 @@ def _activation(
             ~frame.index.isin(held_types.index),
             frame["detail"]
             + "; held back from selling: "
-            + held_types.reindex(frame.index).fillna(""),
+            + held_types.reindex(frame.index).astype(object).fillna(""),
         )
         frame["action"] = (
             "Onboarding drive for the "

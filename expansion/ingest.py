@@ -369,6 +369,10 @@ def _canonical_frame(
             continue
         renamed[canonical] = raw[header]
     frame = pd.DataFrame(renamed, index=raw.index)
+    if raw.empty and len(raw.columns) <= 1:
+        # An empty export (``[]`` or a blank file) is an empty table, not a missing column.
+        empty = pd.DataFrame({c.name: pd.Series(dtype=object) for c in table.columns})
+        return empty.assign(_row=pd.Series(dtype=int)), ignored, False
 
     missing = [c for c in table.columns if c.required and c.name not in frame.columns]
     if table is ACCOUNTS and "arr" not in frame.columns and not mrr_given:

@@ -206,7 +206,7 @@ def benchmarks(profiles: pd.DataFrame) -> pd.DataFrame:
     """Segment average and top quartile per dimension, built from the portfolio itself."""
     paying = profiles[profiles["status"] == "paying"]
     dims = list(BENCHMARK_DIMENSIONS)
-    grouped = paying.groupby("segment")[dims]
+    grouped = paying[dims].astype(float).groupby(paying["segment"])
     avg = grouped.mean().stack(future_stack=True).rename("average")
     top = grouped.quantile(0.75).stack(future_stack=True).rename("top_quartile")
     peers = paying.groupby("segment").size().rename("peers")

@@ -593,8 +593,9 @@ def department_triggers(
             .agg(", ".join)
         )
         seats = np.ceil(d["headcount"].astype(float) * cfg.department_seat_share)
+        seats = _cap_department_seats(seats, d["account_id"], p, cfg)
         evidence = d["department"] + ": " + _int(d["headcount"].astype(float)) + " people, 0 seats"
-        held = d["account_id"].map(users)
+        held = d["account_id"].map(users).astype(object)
         evidence = evidence.where(held.isna(), evidence + "; in use by " + held.fillna(""))
         parts.append(
             _department_frame(d, p, cat, "empty_department", seats, evidence, d["department"])
@@ -603,6 +604,7 @@ def department_triggers(
     if len(s):
         headcount = s["headcount"].astype(float)
         seats = np.ceil(headcount * cfg.department_seat_share).fillna(cfg.department_min_headcount)
+        seats = _cap_department_seats(seats, s["account_id"], p, cfg)
         is_office = s["kind"] == "new_office"
         where = s["department"].fillna(s["detail"]).fillna("new team")
         label = where.where(
@@ -621,6 +623,15 @@ def department_triggers(
         frame = _department_frame(s, p, cat, trig, seats, evidence, label)
         parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else _empty()
+
+
+def _cap_department_seats(
+    seats: pd.Series, accounts: pd.Series, p: pd.DataFrame, cfg: ScoringConfig
+) -> pd.Series:
+    """A new team rarely buys more than the account already has: cap at today's footprint."""
+    current = accounts.map(p["licensed_seats"]).fillna(0) * cfg.department_max_vs_current
+    cap = np.maximum(current, cfg.department_min_headcount)
+    return pd.Series(np.minimum(seats, cap), index=seats.index)
 
 
 def _department_frame(rows, p, cat, trigger, seats, evidence, department) -> pd.DataFrame:
