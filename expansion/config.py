@@ -70,7 +70,7 @@ class ScoringConfig:
             [0, 1],
         ]
     )
-    revenue_absolute_weight: float = 0.6
+    revenue_absolute_weight: float = 0.65
 
     # --- effort (10 = self-serve, 1 = complex enterprise sale), baseline per type
     effort_baseline: dict[str, int] = _default(

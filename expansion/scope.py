@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 
 from .errors import ScopeError
@@ -143,7 +142,9 @@ def parse_scope(text: str, *, as_of: date) -> Scope:
         return match
 
     if m := take(r"\bowner[:=\s]+(<@?[\w.|-]+>|\S+)"):
-        found["owner"] = m.group(1).strip("<>@").split("|")[0]
+        # Taken first, so offsets still match the original text (which keeps ID case).
+        owner = original[m.start(1) - 1 : m.end(1) - 1]
+        found["owner"] = owner.strip("<>@").split("|")[0]
     if m := take(
         r"\b(?:at|above|over|>=?)?\s*(\d{1,3}(?:\.\d+)?)\s*%\s*(?:\+\s*)?(?:of\s+)?seats?\s*(?:usage|utili[sz]ation|used)?"
     ):
@@ -239,7 +240,3 @@ def resolve_accounts(scope: Scope, profiles: pd.DataFrame) -> Scope:
         f"Could not understand '{scope.text}': '{scope.account_query}' is neither a scope nor an account name.\n"
         "Accepted forms (combine freely): " + "; ".join(ACCEPTED_FORMS) + ".",
     )
-
-
-def seat_usage_pct(profiles: pd.DataFrame) -> np.ndarray:
-    return (profiles["seat_utilization"] * 100).to_numpy()
