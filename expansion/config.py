@@ -19,6 +19,7 @@ import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ class ScoringConfig:
         if abs(weights - 1.0) > 1e-6:
             raise ConfigError(f"scoring weights must add up to 1.0, they add up to {weights:g}")
         t = self.tier_thresholds
-        if len(t) != 4 or any(a <= b for a, b in zip(t, t[1:], strict=False)):
+        if len(t) != 4 or any(a <= b for a, b in pairwise(t)):
             raise ConfigError(
                 f"tier_thresholds must be four decreasing scores (Tier 1..4 minimums), got {t}"
             )

@@ -240,7 +240,12 @@ def _health_label(p: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     )
     attention = (p["health_score"] < cfg.priority_high_health) | (p["usage_trend"] == "Declining")
     return pd.Series(
-        np.select([risk, attention], ["At Risk", "Needs Attention"], "Healthy"), index=p.index
+        np.select(
+            [risk, attention, p["health_score"].isna() & ~p["has_usage"]],
+            ["At Risk", "Needs Attention", "Unknown"],
+            "Healthy",
+        ),
+        index=p.index,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -55,7 +55,7 @@ PORTFOLIO_TABLES: dict[str, sa.Table] = {name: _portfolio_table(name) for name i
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SyncRun(SQLModel, table=True):
@@ -430,8 +430,8 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
             pd.DataFrame(
                 {
                     "list_name": name,
-                    "account_id": frame["account_id"] if "account_id" in frame else None,
-                    "account_name": frame["account_name"] if "account_name" in frame else None,
+                    "account_id": frame.get("account_id"),
+                    "account_name": frame.get("account_name"),
                     "payload": _json_lines(frame),
                 }
             )

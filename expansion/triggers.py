@@ -91,7 +91,7 @@ def _date(values: pd.Series) -> pd.Series:
 def _frame(base: pd.DataFrame, **columns) -> pd.DataFrame:
     out = pd.DataFrame(index=base.index)
     for name in CANDIDATE_COLUMNS:
-        value = columns.get(name, base[name] if name in base else None)
+        value = columns.get(name, base.get(name))
         out[name] = value
     out["strength"] = out["trigger"].map(TRIGGER_STRENGTH)
     return out.reset_index(drop=True)
@@ -917,6 +917,6 @@ def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     out["triggers"] = g["trigger"].agg(lambda t: ",".join(dict.fromkeys(t)))
     out["categories"] = g["category"].agg(lambda t: ",".join(dict.fromkeys(t)))
     out = out.reset_index()
-    evidence = c[keys + ["evidence"]].drop_duplicates()
+    evidence = c[[*keys, "evidence"]].drop_duplicates()
     evidence = evidence.assign(seq=evidence.groupby(keys, sort=False).cumcount())
     return out, evidence

@@ -230,26 +230,32 @@ def test_child_table_headers_accept_aliases(tmp_path):
 # --------------------------------------------------------------------------- 2. money
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("$85,000", 85_000),
-        ("85000", 85_000),
-        ("85K", 85_000),
-        ("85k", 85_000),
-        ("1.2M", 1_200_000),
-        ("1.2m", 1_200_000),
-        (" $1,200.50 ", 1_200.50),
-        ("85000.00", 85_000),
-        ("USD 85,000", 85_000),
-        ("€85,000", 85_000),
-    ],
-)
-def test_money_formats(tmp_path, text, expected):
-    portfolio = read_accounts(tmp_path, [{"account_id": "A1", "name": "Alpha", "arr": text}])
+MONEY_FORMATS = {
+    "$85,000": 85_000,
+    "85000": 85_000,
+    "85K": 85_000,
+    "85k": 85_000,
+    "1.2M": 1_200_000,
+    "1.2m": 1_200_000,
+    " $1,200.50 ": 1_200.50,
+    "85000.00": 85_000,
+    "USD 85,000": 85_000,
+    "€85,000": 85_000,
+    "2b": 2_000_000_000,
+}
+
+
+def test_money_formats(tmp_path):
+    """One account per spelling; the account id is the spelling's position."""
+    rows = [
+        {"account_id": f"M{i}", "name": f"Money {i}", "arr": text}
+        for i, text in enumerate(MONEY_FORMATS)
+    ]
+    portfolio = read_accounts(tmp_path, rows)
 
     assert portfolio.rejects.empty
-    assert account(portfolio, "A1")["arr"] == pytest.approx(expected)
+    got = dict(zip(MONEY_FORMATS, portfolio.tables["accounts"]["arr"], strict=True))
+    assert got == pytest.approx(MONEY_FORMATS)
 
 
 def test_money_formats_in_every_money_column(tmp_path):
@@ -305,31 +311,33 @@ def test_negative_money_is_rejected(tmp_path, text):
 # --------------------------------------------------------------------------- 3. booleans
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("true", True),
-        ("TRUE", True),
-        ("yes", True),
-        ("Yes", True),
-        ("1", True),
-        ("y", True),
-        ("false", False),
-        ("False", False),
-        ("no", False),
-        ("NO", False),
-        ("0", False),
-        ("n", False),
-    ],
-)
-def test_feature_booleans(tmp_path, text, expected):
-    features = [{"account_id": "A1", "feature": "sso", "entitled": text, "used": text}]
+BOOLEANS = {
+    "true": True,
+    "TRUE": True,
+    "yes": True,
+    "Yes": True,
+    "1": True,
+    "y": True,
+    "false": False,
+    "False": False,
+    "no": False,
+    "NO": False,
+    "0": False,
+    "n": False,
+}
+
+
+def test_feature_booleans(tmp_path):
+    features = [
+        {"account_id": "A1", "feature": f"f{i}", "entitled": text, "used": f" {text} "}
+        for i, text in enumerate(BOOLEANS)
+    ]
     portfolio = read(tmp_path, with_accounts(features_csv=features))
 
     assert portfolio.rejects.empty
-    row = portfolio.tables["features"].iloc[0]
-    assert row["entitled"] is expected or row["entitled"] == expected
-    assert bool(row["used"]) is expected
+    frame = portfolio.tables["features"]
+    assert dict(zip(BOOLEANS, map(bool, frame["entitled"]), strict=True)) == BOOLEANS
+    assert dict(zip(BOOLEANS, map(bool, frame["used"]), strict=True)) == BOOLEANS
 
 
 def test_blank_boolean_is_missing_not_rejected(tmp_path):
@@ -786,21 +794,25 @@ def test_unparseable_dates_are_rejected(tmp_path, filename, row, column):
     assert portfolio.tables[table].empty
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2027-03-31", "2027-03-31"),
-        ("2027-03-31T12:30:00", "2027-03-31"),
-        ("03/31/2027", "2027-03-31"),
-        ("31 Mar 2027", "2027-03-31"),
-        ("March 31, 2027", "2027-03-31"),
-    ],
-)
-def test_date_spellings(tmp_path, text, expected):
-    portfolio = read_accounts(tmp_path, [{**ACCOUNTS[0], "renewal_date": text}])
+DATE_SPELLINGS = [
+    "2027-03-31",
+    "2027-03-31T12:30:00",
+    "03/31/2027",
+    "31 Mar 2027",
+    "March 31, 2027",
+    " 2027-03-31 ",
+]
+
+
+def test_date_spellings(tmp_path):
+    rows = [
+        {**ACCOUNTS[0], "account_id": f"D{i}", "renewal_date": text}
+        for i, text in enumerate(DATE_SPELLINGS)
+    ]
+    portfolio = read_accounts(tmp_path, rows)
 
     assert portfolio.rejects.empty
-    assert account(portfolio, "A1")["renewal_date"] == pd.Timestamp(expected)
+    assert set(portfolio.tables["accounts"]["renewal_date"]) == {pd.Timestamp("2027-03-31")}
 
 
 @pytest.mark.parametrize("text", ["120", "-1", "100.5"])
@@ -813,12 +825,17 @@ def test_percent_out_of_range_is_rejected(tmp_path, text):
     assert ids(portfolio) == ["A2"]
 
 
-@pytest.mark.parametrize("text", ["0", "100", "85%", "99.5"])
-def test_percent_in_range_is_accepted(tmp_path, text):
-    portfolio = read_accounts(tmp_path, [{**ACCOUNTS[0], "health_score": text}])
+def test_percent_in_range_is_accepted(tmp_path):
+    texts = {"0": 0.0, "100": 100.0, "85%": 85.0, "99.5": 99.5, "": None}
+    rows = [
+        {**ACCOUNTS[0], "account_id": f"P{i}", "health_score": text} for i, text in enumerate(texts)
+    ]
+    portfolio = read_accounts(tmp_path, rows)
 
     assert portfolio.rejects.empty
-    assert account(portfolio, "A1")["health_score"] == float(text.rstrip("%"))
+    got = portfolio.tables["accounts"]["health_score"].tolist()
+    assert got[:4] == list(texts.values())[:4]
+    assert pd.isna(got[4])
 
 
 def test_feature_adoption_out_of_range_is_rejected(tmp_path):
@@ -843,25 +860,33 @@ def test_invalid_enum_value_is_rejected(tmp_path, column, text):
     assert ids(portfolio) == ["A1"]
 
 
-@pytest.mark.parametrize(
-    ("column", "text", "expected"),
-    [
-        ("segment", "Enterprise", "enterprise"),
-        ("segment", "Mid Market", "mid-market"),
-        ("segment", "MM", "mid-market"),
-        ("segment", "small business", "smb"),
-        ("status", "Customer", "paying"),
-        ("status", "trial", "trial"),
-        ("channel", "Reseller", "partner"),
-        ("engagement", "med", "medium"),
-        ("contract_term", "month-to-month", "monthly"),
-    ],
-)
-def test_enum_synonyms_are_normalised(tmp_path, column, text, expected):
-    portfolio = read_accounts(tmp_path, [{**ACCOUNTS[0], column: text}])
+ENUM_SPELLINGS = [
+    ("segment", "Enterprise", "enterprise"),
+    ("segment", "ENT", "enterprise"),
+    ("segment", "Mid Market", "mid-market"),
+    ("segment", "MM", "mid-market"),
+    ("segment", "small business", "smb"),
+    ("status", "Customer", "paying"),
+    ("status", "trial", "trial"),
+    ("status", "FREE", "free"),
+    ("channel", "Reseller", "partner"),
+    ("engagement", "med", "medium"),
+    ("contract_term", "month-to-month", "monthly"),
+    ("contract_term", "Yearly", "annual"),
+]
+
+
+def test_enum_synonyms_are_normalised(tmp_path):
+    rows = [
+        {**ACCOUNTS[0], "account_id": f"E{i}", column: text}
+        for i, (column, text, _) in enumerate(ENUM_SPELLINGS)
+    ]
+    portfolio = read_accounts(tmp_path, rows)
 
     assert portfolio.rejects.empty
-    assert account(portfolio, "A1")[column] == expected
+    accounts = portfolio.tables["accounts"].set_index("account_id")
+    got = [accounts.loc[f"E{i}", column] for i, (column, _, _) in enumerate(ENUM_SPELLINGS)]
+    assert got == [expected for _, _, expected in ENUM_SPELLINGS]
 
 
 def test_missing_required_value_is_rejected(tmp_path):
@@ -934,21 +959,26 @@ def test_clean_portfolio_has_empty_rejects_and_canonical_columns(tmp_path):
 # --------------------------------------------------------------------------- 7. defaults
 
 
-@pytest.mark.parametrize(
-    ("arr", "segment"),
-    [
-        ("1.2M", "enterprise"),
-        ("50000", "enterprise"),
-        ("49999.99", "mid-market"),
-        ("20000", "mid-market"),
-        ("19999.99", "smb"),
-        ("0", "smb"),
-    ],
-)
-def test_segment_is_derived_from_arr_when_blank(tmp_path, arr, segment):
-    portfolio = read_accounts(tmp_path, [{**ACCOUNTS[0], "arr": arr, "segment": ""}])
+SEGMENT_BY_ARR = {
+    "1.2M": "enterprise",
+    "50000": "enterprise",
+    "49999.99": "mid-market",
+    "20000": "mid-market",
+    "19999.99": "smb",
+    "0": "smb",
+}
 
-    assert account(portfolio, "A1")["segment"] == segment
+
+def test_segment_is_derived_from_arr_when_blank(tmp_path):
+    rows = [
+        {"account_id": f"S{i}", "name": "S", "arr": arr, "segment": ""}
+        for i, arr in enumerate(SEGMENT_BY_ARR)
+    ]
+    portfolio = read_accounts(tmp_path, rows)
+
+    assert portfolio.rejects.empty
+    got = dict(zip(SEGMENT_BY_ARR, portfolio.tables["accounts"]["segment"], strict=True))
+    assert got == SEGMENT_BY_ARR
 
 
 def test_segment_is_derived_when_the_column_is_absent_and_kept_when_given(tmp_path):

@@ -128,7 +128,7 @@ def test_config_overrides_and_rejects_unknown_keys():
     assert custom.fingerprint != cfg.fingerprint
     with pytest.raises(ConfigError, match="unknown scoring setting 'tier_treshold'"):
         config_from_mapping({"tier_treshold": [1]})
-    with pytest.raises(ConfigError, match="add up to 1.0"):
+    with pytest.raises(ConfigError, match=r"add up to 1\.0"):
         config_from_mapping({"weight_revenue": 0.5})
     with pytest.raises(ConfigError, match="decreasing"):
         config_from_mapping({"tier_thresholds": [2, 4, 6, 8]})
