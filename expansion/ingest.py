@@ -104,10 +104,18 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 keep_default_na=False,
                 encoding="utf-8-sig",
                 skipinitialspace=True,
+                skip_blank_lines=False,
             )
             first_row = 2
         elif ext == "xlsx":
-            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            frame = pd.read_excel(
+                path,
+                sheet_name=0,
+                dtype=str,
+                engine="openpyxl",
+                keep_default_na=False,
+                na_values=[],
+            )
             first_row = 2
         elif ext == "json":
             with path.open(encoding="utf-8-sig") as fh:
@@ -144,6 +152,11 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if first_row is not None:
         frame = frame.fillna("")
         frame["_row"] = np.arange(first_row, first_row + len(frame))
+        # Blank lines keep their place in the numbering but are not rows.
+        blank = (frame.drop(columns="_row").astype(str).apply(lambda c: c.str.strip()) == "").all(
+            axis=1
+        )
+        frame = frame[~blank]
     return frame, bad
 
 
@@ -151,7 +164,8 @@ def _records_frame(records: list, path: Path, *, start: int) -> tuple[pd.DataFra
     rows = np.arange(start, start + len(records))
     is_obj = np.array([isinstance(r, dict) for r in records], dtype=bool)
     good = [r for r, ok in zip(records, is_obj, strict=True) if ok]
-    frame = pd.DataFrame.from_records(good) if good else pd.DataFrame()
+    # dtype=object keeps integer ids as ints next to nulls (not 1001.0).
+    frame = pd.DataFrame(good, dtype=object) if good else pd.DataFrame()
     frame = _stringify(frame)
     frame["_row"] = rows[is_obj]
     bad = pd.DataFrame(
@@ -288,12 +302,12 @@ def parse_bool(text: pd.Series) -> pd.Series:
 def parse_date(text: pd.Series) -> pd.Series:
     """ISO dates first; other common spellings (``11/16/2026``, ``16 Nov 2026``) after."""
     stripped = text.astype(str).str.strip()
-    parsed = pd.to_datetime(stripped, format="ISO8601", errors="coerce")
+    # utc=True lets one column mix zoned timestamps and plain dates; the date is what counts.
+    parsed = pd.to_datetime(stripped, format="ISO8601", errors="coerce", utc=True)
     retry = parsed.isna() & (stripped != "")
     if retry.any():
-        parsed[retry] = pd.to_datetime(stripped[retry], format="mixed", errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
+        parsed[retry] = pd.to_datetime(stripped[retry], format="mixed", errors="coerce", utc=True)
+    parsed = parsed.dt.tz_localize(None)
     return parsed.dt.normalize().astype("datetime64[ns]")
 
 
@@ -319,6 +333,9 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
     if column.kind in ("number", "count", "percent"):
         value = parse_number(text)
         rejects.add(~blank & value.isna(), name, text, f"{name} is not a number")
+        huge = value.notna() & ~(value.abs() < 1e15)
+        rejects.add(huge, name, text, f"{name} is not a finite number in range")
+        value = value.where(~huge)
         if column.kind == "count":
             rejects.add(value < 0, name, text, f"{name} is negative")
             rejects.add(

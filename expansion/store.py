@@ -237,10 +237,17 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("EXPANSION_DB_URL") or DEFAULT_DB_URL
 
 
-def connect(url: str | None = None, *, upgrade: bool = True) -> sa.Engine:
-    """An engine for ``url`` with the schema migrated to the latest revision."""
+def connect(
+    url: str | None = None, *, upgrade: bool = True, schema: str | None = None
+) -> sa.Engine:
+    """An engine for ``url`` with the schema migrated to the latest revision.
+
+    ``schema`` (PostgreSQL) puts every table in that schema via the search path.
+    """
     url = database_url(url)
     kwargs: dict = {}
+    if schema:
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:" and not path.startswith("file:"):

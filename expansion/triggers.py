@@ -730,6 +730,8 @@ def initiative_triggers(
     s = s.assign(product_id=product)
     owned = cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna()
     s = s[~owned]
+    if s.empty:
+        return _empty()
     matched = s[s["product_id"].notna()]
     evidence = "Initiative " + _date(s["date"]) + ": " + s["detail"].fillna("")
     parts = []
@@ -775,6 +777,8 @@ def competitive_triggers(
         return _empty()
     s = s.assign(product_id=cat.match(s["detail"]))
     s = s[~(cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna())]
+    if s.empty:
+        return _empty()
     spend = s["amount"]
     evidence = "Competitor in use " + _date(s["date"]) + ": " + s["detail"].fillna("")
     evidence = evidence.where(spend.isna(), evidence + " (spend " + money(spend.fillna(0)) + "/yr)")

@@ -391,3 +391,17 @@ def test_every_opportunity_explains_itself(tmp_path):
     ):
         assert isinstance(opp[column], str) and opp[column]
     assert pd.notna(opp["expected_value"])
+
+
+def test_competitor_for_an_owned_product_is_not_an_opportunity(tmp_path):
+    subs = [{"account_id": "A1", "product_id": "analytics", "quantity": 100, "arr": 12000}]
+    signals = [
+        {
+            "account_id": "A1",
+            "kind": "competitor",
+            "date": "2026-10-01",
+            "detail": "Tableau for BI reporting",
+        }
+    ]
+    a = run(tmp_path, accounts=[account()], subscriptions=subs, signals=signals)
+    assert a.opportunities.empty

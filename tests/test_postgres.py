@@ -1,0 +1,37 @@
+"""The same sync -> score -> find on a real PostgreSQL server (set EXPANSION_TEST_POSTGRES_URL;
+.ci/run does)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from expansion import pipeline, store
+
+URL = os.environ.get("EXPANSION_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not URL, reason="EXPANSION_TEST_POSTGRES_URL is not set")
+
+
+@pytest.fixture
+def pg_engine():
+    engine = sa.create_engine(URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS expansion_test CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA expansion_test"))
+    engine.dispose()
+    engine = store.connect(URL, schema="expansion_test")
+    yield engine
+    engine.dispose()
+    cleanup = sa.create_engine(URL)
+    with cleanup.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS expansion_test CASCADE"))
+    cleanup.dispose()
+
+
+def test_postgres_matches_sqlite(pg_engine, sample_result):
+    pipeline.sync_folder(pg_engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    result = pipeline.find(pg_engine, "", as_of=pipeline.SAMPLE_AS_OF)
+    assert result.opportunity_records() == sample_result.opportunity_records()
+    assert result.summary == sample_result.summary
