@@ -329,6 +329,7 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
             f"{name} is not an amount of money (write 85000, $85,000, 85K or 1.2M)",
         )
         rejects.add(value < 0, name, text, f"{name} is negative")
+        rejects.add(value.notna() & ~(value.abs() < 1e15), name, text, f"{name} is out of range")
         return value
     if column.kind in ("number", "count", "percent"):
         value = parse_number(text)
