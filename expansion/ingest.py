@@ -603,8 +603,3 @@ def _derive_account_defaults(accounts: pd.DataFrame) -> None:
     )
     accounts["status"] = accounts["status"].fillna("paying")
     accounts["channel"] = accounts["channel"].fillna("direct")
-
-
-def empty_table(name: str) -> pd.DataFrame:
-    """An empty frame with the canonical columns of ``name``."""
-    return pd.DataFrame(columns=TABLES[name].column_names)

@@ -116,10 +116,6 @@ class FindResult:
     benchmarks: pd.DataFrame
     sources: list[str] = field(default_factory=list)
 
-    def evidence_for(self, opportunity_id: str) -> list[str]:
-        rows = self.evidence[self.evidence["opportunity_id"] == opportunity_id]
-        return rows.sort_values("seq")["evidence"].tolist()
-
     def evidence_lists(self) -> pd.Series:
         """Evidence lines per opportunity id."""
         if self.evidence.empty:

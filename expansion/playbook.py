@@ -5,7 +5,6 @@ Templates live in ``expansion/templates``; this module only prepares plain dicts
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import jinja2
@@ -172,7 +171,6 @@ def playbook_context(result: FindResult, *, portfolio_name: str) -> dict:
             and o["likelihood_score"] <= 6
         ],
         "type_labels": TYPE_LABELS,
-        "cfg": result.summary,
         "sources": result.sources,
     }
 
@@ -277,7 +275,3 @@ def account_context(result: FindResult, account_id: str) -> dict:
 def render_account(result: FindResult, account_id: str) -> str:
     """One account's deep-dive in Markdown."""
     return _ENV.get_template("account.md.j2").render(**account_context(result, account_id))
-
-
-def today() -> date:
-    return date.today()

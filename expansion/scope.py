@@ -78,10 +78,6 @@ class Scope:
     account_ids: tuple[str, ...] = ()
     min_propensity: int | None = None
 
-    @property
-    def is_empty(self) -> bool:
-        return self == Scope(text=self.text)
-
     def describe(self) -> str:
         """A short human label: ``Enterprise, renewing in 90 days, propensity 60+``."""
         parts = []

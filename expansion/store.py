@@ -491,10 +491,8 @@ def find_score_run(
     return ScoreRun(**row) if row else None
 
 
-def read_results(
-    engine: sa.Engine, run_id: int, account_ids: list[str] | None = None
-) -> dict[str, pd.DataFrame]:
-    """Stored results of one scoring run, optionally for some accounts only."""
+def read_results(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
+    """Stored results of one scoring run."""
     out: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
         for key, table in (
@@ -503,20 +501,12 @@ def read_results(
             ("findings", FINDINGS),
         ):
             query = sa.select(table).where(table.c.score_run_id == run_id)
-            if account_ids is not None:
-                query = query.where(table.c.account_id.in_(sa.bindparam("ids", expanding=True)))
-            frame = _read_chunked(conn, query, account_ids)
-            out[key] = frame.drop(columns=["id", "score_run_id"])
+            out[key] = pd.read_sql(query, conn).drop(columns=["id", "score_run_id"])
         ev = EVIDENCE
         query = sa.select(ev.c.opportunity_id, ev.c.seq, ev.c.evidence).where(
             ev.c.score_run_id == run_id
         )
-        evidence = pd.read_sql(query.order_by(ev.c.opportunity_id, ev.c.seq), conn)
-        if account_ids is not None:
-            evidence = evidence[
-                evidence["opportunity_id"].isin(out["opportunities"]["opportunity_id"])
-            ]
-        out["evidence"] = evidence
+        out["evidence"] = pd.read_sql(query.order_by(ev.c.opportunity_id, ev.c.seq), conn)
         bench = BENCHMARKS
         out["benchmarks"] = pd.read_sql(
             sa.select(
@@ -529,16 +519,6 @@ def read_results(
             conn,
         )
     return out
-
-
-def _read_chunked(conn: sa.Connection, query, ids: list[str] | None) -> pd.DataFrame:
-    if ids is None:
-        return pd.read_sql(query, conn)
-    parts = [
-        pd.read_sql(query, conn, params={"ids": ids[i : i + 900]})
-        for i in range(0, max(len(ids), 1), 900)
-    ]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def findings_frame(findings: pd.DataFrame, list_name: str) -> pd.DataFrame:
