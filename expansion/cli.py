@@ -273,15 +273,7 @@ def account(
 
 @app.command()
 def demo(
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            envvar="EXPANSION_DB_URL",
-            help="Database URL.",
-            show_default="sqlite:///expansion.db",
-        ),
-    ] = None,
+    db: DbOption = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="As-of date.", show_default=str(pipeline.SAMPLE_AS_OF)),

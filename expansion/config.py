@@ -113,6 +113,7 @@ class ScoringConfig:
             "projected_ceiling": 0.5,
         }
     )
+    likelihood_renewal_window: float = 1.0  # renewal within 90 days: the timing is right
     likelihood_penalty: dict[str, float] = _default(
         {"partner": 1.0, "no_usage_data": 1.0, "recently_renewed": 1.0, "stale_signal": 0.5}
     )

@@ -153,7 +153,9 @@ def analyze(
     cfg = config
     as_of = pd.Timestamp(as_of).normalize()
     t = _complete(tables)
-    p, metrics = build_profiles(t, as_of, cfg)
+    signals = recent_signals(t["signals"], as_of, cfg)
+    signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
+    p, metrics = build_profiles(t, signals, as_of, cfg)
     bench = benchmarks(p)
     p = p.join(benchmark_gaps(p, bench))
     median_arr = p.groupby("segment")["arr"].transform("median")
@@ -164,8 +166,6 @@ def analyze(
     )
     p["health_label"] = _health_label(p, cfg)
 
-    signals = recent_signals(t["signals"], as_of, cfg)
-    signals = signals[signals["account_id"].isin(p.index)]
     p = p.join(whitespace(p, t, signals))
     cat = Catalog(t["catalog"], t["subscriptions"], p)
     gap_candidates, product_gaps = triggers.feature_gap_triggers(
@@ -605,19 +605,7 @@ def _score(
     rev = scoring.revenue_score(o["expansion_arr"], o["arr"], cfg)
     eff = scoring.effort_score(o, cfg)
     lik = scoring.likelihood_score(o, cfg)
-    renewal_bonus = np.where(in_window, 1.0, 0.0)
-    lik["likelihood_score"] = (
-        scoring.round_half_up(
-            lik["likelihood_base"]
-            + lik["likelihood_bonus"]
-            + renewal_bonus
-            + lik["likelihood_penalty"]
-        )
-        .clip(1, 10)
-        .astype(int)
-    )
     o = pd.concat([o, rev, eff, lik], axis=1)
-    o["renewal_bonus"] = renewal_bonus
 
     o["raw_score"] = scoring.composite(
         o["revenue_score"], o["effort_score"], o["likelihood_score"], cfg

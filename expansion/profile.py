@@ -80,9 +80,15 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
 
 
 def build_profiles(
-    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, config: ScoringConfig
+    tables: dict[str, pd.DataFrame],
+    signals: pd.DataFrame,
+    as_of: pd.Timestamp,
+    config: ScoringConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per account with every profile figure, plus the per-metric usage frame."""
+    """One row per account with every profile figure, plus the per-metric usage frame.
+
+    ``signals`` are the look-back window's signals (:func:`recent_signals`).
+    """
     accounts = tables["accounts"].set_index("account_id", drop=False)
     p = accounts.copy()
     p.index.name = None
@@ -155,7 +161,7 @@ def build_profiles(
     )
 
     # Signals in the look-back window.
-    s = recent_signals(tables["signals"], as_of, config)
+    s = signals
     counts = s.groupby(["account_id", "kind"]).size().unstack(fill_value=0)
     for kind in (*POSITIVE_SIGNALS, *NEGATIVE_SIGNALS):
         p[f"sig_{kind}"] = counts[kind].reindex(p.index).fillna(0) if kind in counts else 0.0

@@ -111,7 +111,8 @@ def propensity(p: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
 
 
 def likelihood_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
-    """Likelihood 1-10: propensity / 10, plus trigger strength, minus visibility penalties."""
+    """Likelihood 1-10: propensity / 10, plus trigger strength (capped at +3), plus a renewal
+    inside 90 days, minus visibility penalties."""
     base = opps["propensity"] / 10
     bonus = pd.Series(0.0, index=opps.index)
     triggers = opps["triggers"].fillna("")
@@ -122,18 +123,22 @@ def likelihood_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
             fired = triggers.str.contains(trigger, regex=False)
         bonus = bonus + np.where(fired, points, 0.0)
     bonus = bonus.clip(upper=3.0)
+    renewal = np.where(
+        triggers.str.contains("renewal_window", regex=False), cfg.likelihood_renewal_window, 0.0
+    )
     pen = cfg.likelihood_penalty
     penalty = (
         pen["partner"] * (opps["channel"] == "partner")
         + pen["no_usage_data"] * ~opps["has_usage"].astype(bool)
         + pen["recently_renewed"] * opps["recently_renewed"].astype(bool)
     )
-    score = round_half_up(base + bonus - penalty).clip(1, 10)
+    score = round_half_up(base + bonus + renewal - penalty).clip(1, 10)
     return pd.DataFrame(
         {
             "likelihood_score": score.astype(int),
             "likelihood_base": base,
             "likelihood_bonus": bonus,
+            "renewal_bonus": renewal,
             "likelihood_penalty": -penalty.astype(float),
         }
     )

@@ -687,7 +687,6 @@ def growth_triggers(
     )
     seats_from_hiring = np.ceil(hires.fillna(0) * rows["seat_utilization"].clip(upper=1))
     seats = np.maximum(np.maximum(seats_from_growth, seats_from_hiring), cfg.seat_min_add)
-    parts = []
     evidence = pd.Series("", index=rows.index)
     g = growth.reindex(rows.index)
     evidence = evidence.where(
@@ -698,22 +697,19 @@ def growth_triggers(
     ft = funding_text.reindex(rows.index)
     evidence = evidence.where(ft.isna(), (evidence + "; raised " + ft.fillna("")).str.lstrip("; "))
     evidence = evidence + "; " + _pct(rows["seat_utilization"] * 100) + " of seats in use"
-    parts.append(
-        _frame(
-            rows,
-            account_id=rows.index,
-            key="seats",
-            type="seat_expansion",
-            product_id=cat.current_tier.reindex(rows.index),
-            category="company_growth",
-            trigger="headcount_growth",
-            expansion_arr=seats * cat.seat_price.reindex(rows.index),
-            quantity=seats,
-            pricing=_seat_pricing(rows.index, cat),
-            evidence=evidence.str[0].str.upper() + evidence.str[1:],
-        )
+    return _frame(
+        rows,
+        account_id=rows.index,
+        key="seats",
+        type="seat_expansion",
+        product_id=cat.current_tier.reindex(rows.index),
+        category="company_growth",
+        trigger="headcount_growth",
+        expansion_arr=seats * cat.seat_price.reindex(rows.index),
+        quantity=seats,
+        pricing=_seat_pricing(rows.index, cat),
+        evidence=evidence.str[0].str.upper() + evidence.str[1:],
     )
-    return parts[0]
 
 
 # --------------------------------------------------------------------------- 5-7. signals

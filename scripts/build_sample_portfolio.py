@@ -42,6 +42,8 @@ import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
+from expansion.contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
+
 AS_OF = date(2026, 11, 16)
 MONTHS = [f"{y}-{m:02d}" for y, m in [(2025, 12)] + [(2026, m) for m in range(1, 12)]]
 OUT = Path(__file__).resolve().parents[1] / "expansion" / "sample" / "portfolio"
@@ -2982,20 +2984,8 @@ def verify(out: Path = OUT) -> list[str]:
         return " ".join(S[(S.account_id == i) & (S.kind == kind)]["detail"]).lower()
 
     owned = subs.groupby("account_id")["product_id"].apply(set)
-    pos_kinds = {
-        "hiring",
-        "funding",
-        "new_office",
-        "new_department",
-        "initiative",
-        "competitor",
-        "feature_request",
-        "limit_hit",
-        "services_request",
-        "exec_engagement",
-        "expansion_intent",
-    }
-    neg_kinds = {"layoffs", "budget_cut", "champion_left", "churn_risk"}
+    pos_kinds = set(POSITIVE_SIGNALS)
+    neg_kinds = set(NEGATIVE_SIGNALS)
     solves = {
         r.product_id: r.solves.split(";") for r in cat.itertuples() if isinstance(r.solves, str)
     }
