@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from . import store
+from . import store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .engine import analyze
 from .errors import ContractError, RejectedRowsError
@@ -174,8 +174,14 @@ def find(
     config: ScoringConfig = DEFAULT_CONFIG,
     min_propensity: int | None = None,
     target: float | None = None,
+    opportunity_ids: list[str] | None = None,
+    include_closed: bool = False,
 ) -> FindResult:
     """Opportunities in ``scope`` (scope grammar of :mod:`expansion.scope`), scoring first if needed.
+
+    Each opportunity carries where it stands (assignee, outcome; see :mod:`expansion.workflow`).
+    Snoozed, dismissed, won and lost opportunities are left out unless ``include_closed``.
+    ``opportunity_ids`` keeps only those opportunities.
 
     Raises:
         ScopeError: the scope cannot be understood or names no known account.
@@ -190,6 +196,11 @@ def find(
     ids = set(in_scope["account_id"])
     opps = results["opportunities"]
     opps = opps[opps["account_id"].isin(ids)]
+    if opportunity_ids is not None:
+        opps = opps[opps["opportunity_id"].isin(opportunity_ids)]
+    opps = workflow.annotate(opps, workflow.states(engine), today=as_of)
+    if not include_closed:
+        opps = opps[opps["active"]]
     floor = min_propensity if min_propensity is not None else parsed.min_propensity
     if floor is not None:
         opps = opps[opps["propensity"] >= floor]
@@ -242,3 +253,62 @@ def _gap_summary(gaps: pd.DataFrame) -> list[dict]:
         return []
     g = gaps.groupby(["gap", "impact"], sort=False).size().rename("accounts").reset_index()
     return [{k: _plain(v) for k, v in r.items()} for r in g.to_dict(orient="records")]
+
+
+def _opportunity(engine: sa.Engine, opportunity_id: str, *, as_of: date, config: ScoringConfig):
+    result = find(
+        engine,
+        "",
+        as_of=as_of,
+        config=config,
+        opportunity_ids=[opportunity_id],
+        include_closed=True,
+    )
+    if result.opportunities.empty:
+        raise workflow.UnknownOpportunityError(
+            f"Opportunity {opportunity_id} is not in the latest scoring: the data changed since "
+            "this card was posted. Run the command again for fresh cards."
+        )
+    row = result.opportunities.iloc[0]
+    return workflow.Opportunity(
+        opportunity_id=opportunity_id,
+        account_id=str(row["account_id"]),
+        close_probability=float(row["close_probability"]),
+        expansion_arr=float(row["expansion_arr"]),
+    )
+
+
+def assign(
+    engine: sa.Engine,
+    opportunity_id: str,
+    *,
+    assignee: str | None,
+    actor: str,
+    as_of: date,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> None:
+    """Assign an opportunity of the latest scoring to ``assignee`` (``None`` un-assigns).
+
+    Raises:
+        UnknownOpportunityError: no such opportunity in the latest scoring.
+    """
+    opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
+    workflow.assign(engine, opp, assignee=assignee, actor=actor)
+
+
+def record_outcome(
+    engine: sa.Engine,
+    opportunity_id: str,
+    outcome: str,
+    *,
+    actor: str,
+    as_of: date,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> None:
+    """Record ``snoozed``, ``not_a_fit``, ``won``, ``lost`` (or ``open`` again) for an opportunity.
+
+    Raises:
+        UnknownOpportunityError: no such opportunity in the latest scoring.
+    """
+    opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
+    workflow.set_outcome(engine, opp, outcome, actor=actor, today=as_of)

@@ -103,6 +103,55 @@ class ScoreRun(SQLModel, table=True):
     volume_metric: str | None = None
 
 
+class OpportunityState(SQLModel, table=True):
+    """Where one opportunity stands: who owns it and how it ended. Survives re-scoring."""
+
+    __tablename__ = "opportunity_states"
+    opportunity_id: str = Field(primary_key=True, max_length=255)
+    account_id: str = Field(index=True, max_length=255)
+    assignee: str | None = Field(default=None, index=True, max_length=64)
+    assigned_by: str | None = Field(default=None, max_length=64)
+    assigned_at: datetime | None = None
+    outcome: str = Field(default="open", max_length=16)
+    outcome_by: str | None = Field(default=None, max_length=64)
+    outcome_at: datetime | None = None
+    snoozed_until: date | None = None
+    # What the engine predicted when the outcome was recorded, to calibrate close probabilities.
+    predicted_close_probability: float | None = None
+    expansion_arr: float | None = None
+
+
+class OpportunityEvent(SQLModel, table=True):
+    """The audit trail: every assignment and outcome change, never updated or deleted."""
+
+    __tablename__ = "opportunity_events"
+    id: int | None = Field(default=None, primary_key=True)
+    opportunity_id: str = Field(index=True, max_length=255)
+    account_id: str = Field(max_length=255)
+    action: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    assignee: str | None = Field(default=None, max_length=64)
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ChatPost(SQLModel, table=True):
+    """A message the bot posted, so a second click links to it instead of posting again.
+
+    ``ts`` stays empty while the post is in flight: the row is the claim.
+    """
+
+    __tablename__ = "chat_posts"
+    __table_args__ = (sa.UniqueConstraint("channel", "thread_ts", "kind", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    thread_ts: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=255)
+    ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(
         name,

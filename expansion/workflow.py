@@ -1,0 +1,279 @@
+"""Where each opportunity stands: its assigned owner, its outcome, and the audit trail.
+
+Opportunity ids are stable across re-scoring (``<account>-<type>-<n>``), so an assignment or an
+outcome recorded today still applies after tomorrow's sync. Every change writes the new state and
+an audit event in one transaction. Outcomes other than ``open`` take an opportunity out of lists:
+``snoozed`` until its date, ``not_a_fit``, ``won`` and ``lost`` for good (they are kept, with the
+close probability predicted at the time, to calibrate close probabilities later).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .errors import ExpansionError
+from .store import ChatPost, OpportunityEvent, OpportunityState, utcnow
+
+OUTCOMES = {
+    "snoozed": "Snoozed",
+    "not_a_fit": "Not a fit",
+    "won": "Won",
+    "lost": "Lost",
+}
+SNOOZE_DAYS = 30
+STATE_COLUMNS = [
+    "assignee",
+    "assigned_by",
+    "assigned_at",
+    "outcome",
+    "outcome_by",
+    "outcome_at",
+    "snoozed_until",
+]
+
+_STATES = OpportunityState.__table__
+_EVENTS = OpportunityEvent.__table__
+_POSTS = ChatPost.__table__
+
+
+class UnknownOpportunityError(ExpansionError):
+    """An action names an opportunity the latest scoring does not hold."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    """The identity and figures of an opportunity an action is recorded against."""
+
+    opportunity_id: str
+    account_id: str
+    close_probability: float | None = None
+    expansion_arr: float | None = None
+
+
+def _upsert(conn: sa.Connection, opp: Opportunity, values: dict) -> None:
+    exists = conn.execute(
+        sa.select(_STATES.c.opportunity_id).where(_STATES.c.opportunity_id == opp.opportunity_id)
+    ).first()
+    if exists:
+        conn.execute(
+            _STATES.update().where(_STATES.c.opportunity_id == opp.opportunity_id).values(**values)
+        )
+    else:
+        conn.execute(
+            _STATES.insert().values(
+                opportunity_id=opp.opportunity_id,
+                account_id=opp.account_id,
+                **{"outcome": "open", **values},
+            )
+        )
+
+
+def _event(conn: sa.Connection, opp: Opportunity, action: str, actor: str, **values) -> None:
+    conn.execute(
+        _EVENTS.insert().values(
+            opportunity_id=opp.opportunity_id,
+            account_id=opp.account_id,
+            action=action,
+            actor=actor,
+            at=values.pop("at"),
+            **values,
+        )
+    )
+
+
+def assign(
+    engine: sa.Engine,
+    opp: Opportunity,
+    *,
+    assignee: str | None,
+    actor: str,
+    at: datetime | None = None,
+) -> None:
+    """Assign ``opp`` to ``assignee`` (``None`` un-assigns), with an audit event."""
+    at = at or utcnow()
+    with engine.begin() as conn:
+        _upsert(
+            conn,
+            opp,
+            {
+                "assignee": assignee,
+                "assigned_by": actor,
+                "assigned_at": at,
+            },
+        )
+        _event(
+            conn,
+            opp,
+            "assign" if assignee else "unassign",
+            actor,
+            assignee=assignee,
+            at=at,
+        )
+
+
+def set_outcome(
+    engine: sa.Engine,
+    opp: Opportunity,
+    outcome: str,
+    *,
+    actor: str,
+    today: date,
+    at: datetime | None = None,
+) -> None:
+    """Record ``snoozed`` (for :data:`SNOOZE_DAYS`), ``not_a_fit``, ``won``, ``lost`` or ``open``."""
+    if outcome not in OUTCOMES and outcome != "open":
+        raise ValueError(f"unknown outcome {outcome!r}")
+    at = at or utcnow()
+    until = today + timedelta(days=SNOOZE_DAYS) if outcome == "snoozed" else None
+    with engine.begin() as conn:
+        _upsert(
+            conn,
+            opp,
+            {
+                "outcome": outcome,
+                "outcome_by": actor,
+                "outcome_at": at,
+                "snoozed_until": until,
+                "predicted_close_probability": opp.close_probability,
+                "expansion_arr": opp.expansion_arr,
+            },
+        )
+        _event(
+            conn,
+            opp,
+            outcome,
+            actor,
+            detail=f"until {until.isoformat()}" if until else "",
+            at=at,
+        )
+
+
+def states(engine: sa.Engine, opportunity_ids: list[str] | None = None) -> pd.DataFrame:
+    """Stored states, indexed by opportunity id (all of them, or those of ``opportunity_ids``)."""
+    query = sa.select(_STATES)
+    if opportunity_ids is not None:
+        query = query.where(_STATES.c.opportunity_id.in_(list(opportunity_ids)))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.set_index("opportunity_id")
+
+
+def assigned_ids(engine: sa.Engine, assignee: str) -> list[str]:
+    """Ids of the opportunities assigned to ``assignee``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(_STATES.c.opportunity_id).where(_STATES.c.assignee == assignee)
+        )
+        return [r for (r,) in rows]
+
+
+def events(engine: sa.Engine, opportunity_id: str | None = None) -> pd.DataFrame:
+    """The audit trail, oldest first."""
+    query = sa.select(_EVENTS).order_by(_EVENTS.c.id)
+    if opportunity_id is not None:
+        query = query.where(_EVENTS.c.opportunity_id == opportunity_id)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def annotate(opps: pd.DataFrame, state: pd.DataFrame, *, today: date) -> pd.DataFrame:
+    """``opps`` with the state columns and ``active`` (open, or a snooze that has ended)."""
+    out = opps.drop(columns=[c for c in STATE_COLUMNS if c in opps.columns]).join(
+        state[STATE_COLUMNS], on="opportunity_id"
+    )
+    outcome = out["outcome"].fillna("open")
+    until = pd.to_datetime(out["snoozed_until"])
+    snooze_over = (outcome == "snoozed") & (until <= pd.Timestamp(today))
+    out["outcome"] = outcome.where(~snooze_over, "open")
+    out["active"] = out["outcome"] == "open"
+    return out
+
+
+# --------------------------------------------------------------------------- chat posts
+
+
+def claim_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> bool:
+    """Claim the right to post ``kind``/``key`` in a thread; ``False`` if already claimed."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                _POSTS.insert().values(
+                    channel=channel, thread_ts=thread_ts, kind=kind, key=key, created_at=utcnow()
+                )
+            )
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def record_post(
+    engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str, ts: str
+) -> None:
+    """Remember the ts of a claimed post."""
+    with engine.begin() as conn:
+        conn.execute(
+            _POSTS.update()
+            .where(
+                _POSTS.c.channel == channel,
+                _POSTS.c.thread_ts == thread_ts,
+                _POSTS.c.kind == kind,
+                _POSTS.c.key == key,
+            )
+            .values(ts=ts)
+        )
+
+
+def release_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> None:
+    """Give a claim back after the post failed, so the next click can try again."""
+    with engine.begin() as conn:
+        conn.execute(
+            _POSTS.delete().where(
+                _POSTS.c.channel == channel,
+                _POSTS.c.thread_ts == thread_ts,
+                _POSTS.c.kind == kind,
+                _POSTS.c.key == key,
+                _POSTS.c.ts.is_(None),
+            )
+        )
+
+
+def find_post(
+    engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str
+) -> ChatPost | None:
+    """The recorded post, if any (``ts`` is ``None`` while it is still being posted)."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(_POSTS).where(
+                    _POSTS.c.channel == channel,
+                    _POSTS.c.thread_ts == thread_ts,
+                    _POSTS.c.kind == kind,
+                    _POSTS.c.key == key,
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return ChatPost(**row) if row else None
+
+
+def latest_post(engine: sa.Engine, *, kind: str, key: str) -> ChatPost | None:
+    """The most recent finished post of ``kind``/``key`` anywhere."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(_POSTS)
+                .where(_POSTS.c.kind == kind, _POSTS.c.key == key, _POSTS.c.ts.is_not(None))
+                .order_by(_POSTS.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return ChatPost(**row) if row else None
