@@ -22,7 +22,7 @@ from rich.table import Table
 from . import pipeline, store
 from .config import load_config
 from .errors import ExpansionError, NoDataError
-from .playbook import money, render_account, render_find_markdown, render_playbook
+from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
 app = typer.Typer(
     help="Find, score and explain the expansion revenue in your customer base.",
@@ -188,14 +188,14 @@ def find(
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     min_propensity: Annotated[int | None, typer.Option("--min-propensity", min=0, max=100)] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, markdown or csv")] = "table",
     target: Annotated[
         float | None, typer.Option("--target", help="Expansion ARR target for coverage.")
     ] = None,
 ) -> None:
     """List scored opportunities in a scope, best first."""
-    if fmt not in ("table", "json", "markdown"):
-        raise typer.BadParameter("--format must be table, json or markdown")
+    if fmt not in ("table", "json", "markdown", "csv"):
+        raise typer.BadParameter("--format must be table, json, markdown or csv")
     try:
         engine = store.connect(db)
         result = pipeline.find(
@@ -212,6 +212,8 @@ def find(
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(render_find_markdown(result))
+    elif fmt == "csv":
+        sys.stdout.write(render_csv(result))
     else:
         _print_summary(result)
         _print_table(result, limit=None)

@@ -5,6 +5,8 @@ Templates live in ``expansion/templates``; this module only prepares plain dicts
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import jinja2
@@ -275,3 +277,44 @@ def account_context(result: FindResult, account_id: str) -> dict:
 def render_account(result: FindResult, account_id: str) -> str:
     """One account's deep-dive in Markdown."""
     return _ENV.get_template("account.md.j2").render(**account_context(result, account_id))
+
+
+CSV_COLUMNS = {
+    "account_name": "Account",
+    "arr": "ARR",
+    "type_label": "Opportunity type",
+    "signal": "Signal",
+    "suggested_action": "Suggested action",
+    "priority": "Priority",
+    "tier": "Tier",
+    "score": "Score",
+    "propensity": "Propensity",
+    "close_probability": "Close probability",
+    "expansion_arr": "Expansion ARR",
+    "expected_value": "Expected value",
+    "timing_bucket": "Timing",
+    "deadline": "Act by",
+    "owner": "Account owner",
+    "assignee": "Assigned to",
+    "opportunity_id": "Opportunity ID",
+    "account_id": "Account ID",
+}
+
+
+def render_csv(result: FindResult) -> str:
+    """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS.values()), lineterminator="\n")
+    writer.writeheader()
+    for record in result.opportunity_records():
+        evidence = record.get("evidence") or []
+        record["signal"] = evidence[0] if evidence else record.get("description")
+        writer.writerow({label: _cell(record.get(key)) for key, label in CSV_COLUMNS.items()})
+    return out.getvalue()
+
+
+def _cell(value):
+    # A spreadsheet runs text starting with = + - @ as a formula: keep customer text inert.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

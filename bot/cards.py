@@ -1,0 +1,152 @@
+"""Acting on a card: assign an owner, snooze, not a fit, won, lost, reopen, unassign.
+
+Every change is checked (:mod:`bot.permissions`), stored with an audit event through
+:mod:`expansion.pipeline`, and then shown where it was made: the card is redrawn in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+
+from expansion import pipeline
+from expansion.workflow import OUTCOMES
+
+from . import blocks, deep_dive, lists
+from .blocks import ListRef
+from .permissions import may_assign, may_close
+from .replies import actor, dm_channel, from_home, from_shared_message, tell
+from .runtime import Runtime
+
+
+def change(
+    runtime: Runtime,
+    client: WebClient,
+    body: dict,
+    respond: Callable | None,
+    *,
+    block_id: str,
+    what: str,
+    assignee: str | None = None,
+) -> None:
+    """Apply ``what`` (``assign``, ``unassign``, or an outcome) to the card's opportunity."""
+    opportunity_id, ref = blocks.parse_card_block_id(block_id)
+    opp = runtime.opportunity(opportunity_id)
+    if opp is None:
+        tell(
+            body,
+            client,
+            respond,
+            "This opportunity is not in the latest scoring any more (the data changed). "
+            "Run `/find-expansion-opportunities` again for fresh cards.",
+        )
+        return
+    user = actor(body)
+    owner_user = runtime.directory.user_id(client, opp.get("owner"))
+    admins = runtime.settings.admins
+    current = opp.get("assignee") if isinstance(opp.get("assignee"), str) else None
+    if what in ("assign", "unassign"):
+        allowed = may_assign(user, admins=admins, owner_user=owner_user)
+        verb = "assign"
+    else:
+        allowed = may_close(user, admins=admins, owner_user=owner_user, assignee=current)
+        verb = "change the status of"
+    if not allowed:
+        who = f"the account owner ({blocks.escape(opp['owner'])})" if opp.get("owner") else ""
+        tell(
+            body,
+            client,
+            respond,
+            f"Only {who + ' or ' if who else ''}an admin (EXPANSION_ADMINS) can {verb} "
+            f"*{blocks.escape(opp['account_name'])}: {blocks.escape(opp['type_label'])}*. "
+            "Nothing was changed.",
+        )
+        return
+    settings = runtime.settings
+    if what == "assign" and assignee == current:
+        return
+    if what in ("assign", "unassign"):
+        pipeline.assign(
+            runtime.engine,
+            opportunity_id,
+            assignee=assignee if what == "assign" else None,
+            actor=user,
+            as_of=settings.as_of(),
+            config=settings.scoring,
+        )
+    else:
+        pipeline.record_outcome(
+            runtime.engine,
+            opportunity_id,
+            what,
+            actor=user,
+            as_of=settings.as_of(),
+            config=settings.scoring,
+        )
+    fresh = runtime.opportunity(opportunity_id)
+    redraw(runtime, client, body, respond, fresh, ref)
+    if what == "assign" and assignee:
+        notify_assignee(runtime, client, fresh, assigned_by=user)
+
+
+def redraw(
+    runtime: Runtime,
+    client: WebClient,
+    body: dict,
+    respond: Callable | None,
+    opp: dict,
+    ref: ListRef | None,
+) -> None:
+    """Show the changed card where it was clicked."""
+    if from_home(body):
+        from .home import publish
+
+        publish(runtime, client, actor(body))
+        return
+    message = body.get("message") or {}
+    replaced = blocks.replace_card(message.get("blocks") or [], opp)
+    if replaced is not None and from_shared_message(body):
+        container = body["container"]
+        client.chat_update(
+            channel=container["channel_id"],
+            ts=container["message_ts"],
+            text=message.get("text") or "Expansion opportunities",
+            blocks=replaced,
+        )
+    elif replaced is not None and respond is not None:
+        respond(
+            text=message.get("text") or "Expansion opportunities",
+            blocks=replaced,
+            replace_original=True,
+        )
+    elif ref is not None and respond is not None:
+        # An ephemeral message's payload may omit its blocks: draw its page again.
+        respond(**lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+    else:
+        label = OUTCOMES.get(opp.get("outcome"), "Updated")
+        tell(body, client, respond, {"text": label, "blocks": blocks.card(opp, actions=False)})
+
+
+def notify_assignee(runtime: Runtime, client: WebClient, opp: dict, *, assigned_by: str) -> None:
+    """DM the new owner the card, with a link to the deep-dive (posted in the DM if none yet)."""
+    channel = dm_channel(client, opp["assignee"])
+    link = deep_dive.existing_link(runtime, client, opp["account_id"])
+    intro = (
+        f"{blocks.user(assigned_by)} assigned you an expansion opportunity at "
+        f"*{blocks.escape(opp['account_name'])}*."
+    )
+    tail = (
+        f"Deep dive: <{link}|the account's analysis>"
+        if link
+        else "The account's deep-dive is in the thread of this message."
+    )
+    message = {
+        "text": f"New expansion opportunity assigned to you: {opp['account_name']}",
+        "blocks": [blocks.section(intro), *blocks.card(opp), blocks.context(tail)],
+    }
+    posted = client.chat_postMessage(channel=channel, **message)
+    if not link:
+        deep_dive.post_once(
+            runtime, client, channel=channel, thread_ts=posted["ts"], account_id=opp["account_id"]
+        )

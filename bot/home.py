@@ -1,0 +1,35 @@
+"""The App Home tab: the portfolio in short and the viewer's own opportunities."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+
+from expansion import workflow
+from expansion.errors import NoDataError
+
+from . import blocks
+from .runtime import Runtime
+
+
+def view(runtime: Runtime, user_id: str) -> dict:
+    """The Home view for ``user_id``."""
+    try:
+        result = runtime.find("all")
+    except NoDataError as exc:
+        return {
+            "type": "home",
+            "blocks": [blocks.header("Expansion opportunities"), blocks.section(str(exc))],
+        }
+    mine = [r for r in result.opportunity_records() if r.get("assignee") == user_id]
+    assigned = workflow.assigned_ids(runtime.engine, user_id)
+    return blocks.home_view(
+        summary=result.summary,
+        sources=result.sources,
+        as_of=result.as_of.isoformat(),
+        mine=mine,
+        closed_mine=max(0, len(assigned) - len(mine)),
+    )
+
+
+def publish(runtime: Runtime, client: WebClient, user_id: str) -> None:
+    client.views_publish(user_id=user_id, view=view(runtime, user_id))

@@ -1,0 +1,53 @@
+"""Buttons on a list: scope picker, paging, share in channel, download playbook, export CSV."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from ... import lists, sharing
+from ...blocks import ListRef
+from ...replies import from_shared_message, tell
+from ...runtime import Runtime
+
+
+def _ref(action: dict) -> ListRef:
+    return ListRef.decode(action.get("value")) or ListRef()
+
+
+def register(app: App, runtime: Runtime) -> None:
+    @app.action("pick_scope")
+    def pick_scope(ack, action: dict, respond) -> None:
+        ack()
+        ref = ListRef(scope=action["value"])
+        respond(**lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+
+    @app.action("list_page")
+    def list_page(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+        ack()
+        ref = _ref(action)
+        shared = from_shared_message(body)
+        message = lists.answer(runtime, ref, ephemeral=not shared)[0]
+        if shared:
+            container = body["container"]
+            client.chat_update(
+                channel=container["channel_id"], ts=container["message_ts"], **message
+            )
+        else:
+            respond(**message, replace_original=True)
+
+    @app.action("share_list")
+    def share_list(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+        ack()
+        if sharing.post_public(runtime, client, body, respond, _ref(action)):
+            tell(body, client, respond, "Shared in this channel.")
+
+    @app.action("download_playbook")
+    def download_playbook(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+        ack()
+        sharing.upload(runtime, client, body, respond, _ref(action), kind="playbook")
+
+    @app.action("export_csv")
+    def export_csv(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+        ack()
+        sharing.upload(runtime, client, body, respond, _ref(action), kind="csv")

@@ -1,0 +1,23 @@
+"""``/find-expansion-opportunities [scope] [min-propensity] [public]``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+
+from ... import lists, sharing
+from ...runtime import Runtime
+
+
+def find_opportunities_callback(runtime: Runtime) -> Callable:
+    def find_opportunities(ack, command: dict, body: dict, client: WebClient, respond) -> None:
+        ack()
+        ref = lists.parse_command(command.get("text", ""))
+        if ref.public and ref.scope.strip():
+            sharing.post_public(runtime, client, body, respond, ref)
+            return
+        for message in lists.answer(runtime, ref, ephemeral=True):
+            respond(**message, response_type="ephemeral")
+
+    return find_opportunities

@@ -1,0 +1,49 @@
+"""The answer to ``/find-expansion-opportunities``: a scope picker, a list page, or a deep-dive."""
+
+from __future__ import annotations
+
+import re
+
+from expansion.errors import ScopeError
+from expansion.playbook import account_context
+
+from . import blocks
+from .blocks import ListRef
+from .runtime import Runtime
+
+MAX_ACCOUNT_DIVES = 3
+
+
+def parse_command(text: str) -> ListRef:
+    """Command text -> the list it asks for; the word ``public`` posts it in the channel."""
+    words = (text or "").split()
+    public = any(w.lower() == "public" for w in words)
+    scope = " ".join(w for w in words if w.lower() != "public")
+    return ListRef(scope=scope, page=1, public=public)
+
+
+def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
+    """The messages that answer ``ref``: picker, one list page, or an account's deep-dive."""
+    if not re.search(r"\w", ref.scope):
+        return [blocks.scope_picker()]
+    try:
+        result = runtime.find(ref.scope)
+    except ScopeError as exc:
+        return [blocks.scope_picker(str(exc))]
+    scope = result.scope
+    if scope.account_query and scope.account_ids:
+        messages = []
+        for account_id in scope.account_ids[:MAX_ACCOUNT_DIVES]:
+            messages += blocks.deep_dive_messages(account_context(result, account_id))
+        return messages
+    return [
+        blocks.list_message(
+            title=scope.describe(),
+            summary=result.summary,
+            sources=result.sources,
+            as_of=result.as_of.isoformat(),
+            opportunities=result.opportunity_records(),
+            ref=ref,
+            ephemeral=ephemeral,
+        )
+    ]

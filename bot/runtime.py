@@ -1,0 +1,54 @@
+"""What every listener needs: the database, the settings, and the engine's answers for a scope."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from expansion import pipeline
+from expansion.pipeline import FindResult
+from expansion.scope import Scope
+
+from .permissions import OwnerDirectory
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Shared by all listeners of one app."""
+
+    engine: sa.Engine
+    settings: Settings
+    directory: OwnerDirectory = field(default_factory=OwnerDirectory)
+
+    def find(self, scope: str | Scope = "", **kwargs) -> FindResult:
+        """The engine's answer for ``scope`` at the configured as-of date."""
+        return pipeline.find(
+            self.engine,
+            scope,
+            as_of=self.settings.as_of(),
+            config=self.settings.scoring,
+            **kwargs,
+        )
+
+    def account(self, account_id: str) -> FindResult:
+        """One account, by id (names could read as scope words)."""
+        return self.find(Scope(text=account_id, account_ids=(account_id,)))
+
+    def opportunity(self, opportunity_id: str) -> dict | None:
+        """One opportunity of the latest scoring, whatever its outcome, as a card record."""
+        records = self.find(
+            "", opportunity_ids=[opportunity_id], include_closed=True
+        ).opportunity_records()
+        return records[0] if records else None
+
+    def warm_up(self) -> None:
+        """Score now, so the first command answers from stored results."""
+        try:
+            pipeline.score(self.engine, as_of=self.settings.as_of(), config=self.settings.scoring)
+        except Exception:  # an empty database is fine at start-up; commands explain it
+            log.warning("warm-up scoring skipped", exc_info=True)

@@ -1,0 +1,94 @@
+"""``expansion serve``: the bot over HTTP (waitress, a production WSGI server) or Socket Mode.
+
+HTTP serves ``POST /slack/events`` (commands, interactivity and events on one URL) and
+``GET /healthz``; Socket Mode needs no public URL and still serves ``/healthz`` on ``PORT`` for
+container health checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+import waitress
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from expansion import store
+
+from .app import build_app
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger("bot.server")
+EVENTS_PATH = "/slack/events"
+
+
+def healthz(engine: sa.Engine) -> tuple[int, dict]:
+    """200 when the database answers, 503 (with the reason) when it does not."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure means unhealthy
+        return 503, {"ok": False, "database": "unreachable", "error": type(exc).__name__}
+    return 200, {"ok": True, "database": "ok"}
+
+
+def wsgi_app(engine: sa.Engine, slack: Callable | None) -> Callable:
+    """Route ``/healthz`` here and everything else to Bolt (when ``slack`` is given)."""
+
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            status, body = healthz(engine)
+            payload = json.dumps(body).encode()
+            reason = "OK" if status == 200 else "Service Unavailable"
+            start_response(
+                f"{status} {reason}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        if slack is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found"]
+        return slack(environ, start_response)
+
+    return application
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Debug logs of HTTP libraries can carry headers; never let them through.
+    for name in ("slack_sdk", "urllib3", "websocket"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def serve(settings: Settings) -> None:
+    """Run until stopped: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT``."""
+    configure_logging()
+    engine = store.connect(settings.db_url)
+    runtime = Runtime(engine=engine, settings=settings)
+    app = build_app(runtime)
+    threading.Thread(target=runtime.warm_up, name="warm-up", daemon=True).start()
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        health = waitress.create_server(
+            wsgi_app(engine, None), host=settings.host, port=settings.port, threads=2
+        )
+        threading.Thread(target=health.run, name="healthz", daemon=True).start()
+        log.info("Socket Mode; /healthz on port %s", settings.port)
+        SocketModeHandler(app, settings.app_token).start()
+        return
+    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+    log.info("HTTP on %s:%s%s", settings.host, settings.port, EVENTS_PATH)
+    waitress.serve(
+        wsgi_app(engine, handler),
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        ident="expansion",
+    )

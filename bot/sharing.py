@@ -1,0 +1,78 @@
+"""Getting a list out of the requester's private view: into the channel, or as a file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from expansion.playbook import render_csv, render_playbook
+
+from . import blocks, lists
+from .blocks import ListRef
+from .replies import actor, channel_of, dm_channel, from_shared_message, tell
+from .runtime import Runtime
+
+CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+
+def post_public(
+    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, ref: ListRef
+) -> bool:
+    """Post the list's first page in the channel; explain what to do if the bot cannot."""
+    channel = channel_of(body)
+    ref = ListRef(scope=ref.scope, page=1, public=True)
+    try:
+        for message in lists.answer(runtime, ref, ephemeral=False):
+            client.chat_postMessage(channel=channel, **message)
+    except SlackApiError as exc:
+        if exc.response.get("error") not in CANNOT_POST:
+            raise
+        tell(
+            body,
+            client,
+            respond,
+            "I can't post in this channel "
+            f"({blocks.escape(exc.response.get('error'))}). Invite me with `/invite @Expansion` "
+            "and try again, or use the list privately.",
+        )
+        return False
+    return True
+
+
+def upload(
+    runtime: Runtime,
+    client: WebClient,
+    body: dict,
+    respond: Callable | None,
+    ref: ListRef,
+    *,
+    kind: str,
+) -> None:
+    """Upload the scope's playbook (``kind="playbook"``) or CSV where the list is visible."""
+    result = runtime.find(ref.scope)
+    label = result.scope.describe()
+    if kind == "playbook":
+        content = render_playbook(result, portfolio_name=label)
+        filename, title = "expansion-playbook.md", f"Expansion playbook: {label}"
+    else:
+        content = render_csv(result)
+        filename, title = "expansion-opportunities.csv", f"Expansion opportunities: {label}"
+    if from_shared_message(body):
+        container = body["container"]
+        channel = container["channel_id"]
+        thread_ts = container.get("thread_ts") or container["message_ts"]
+    else:
+        # The list is private to the requester: so is the file.
+        channel, thread_ts = dm_channel(client, actor(body)), None
+    client.files_upload_v2(
+        channel=channel,
+        thread_ts=thread_ts,
+        content=content,
+        filename=filename,
+        title=title,
+        initial_comment=f"{title} (as of {result.as_of.isoformat()})",
+    )
+    if thread_ts is None:
+        tell(body, client, respond, f"Sent *{filename}* to you in a direct message from me.")
