@@ -3,8 +3,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from ...runtime import Runtime
+from .expansion import expansion_callback
 from .find_opportunities import find_opportunities_callback
 
 
 def register(app: App, runtime: Runtime) -> None:
     app.command("/find-expansion-opportunities")(find_opportunities_callback(runtime))
+    app.command("/expansion")(expansion_callback(runtime))

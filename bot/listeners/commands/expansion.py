@@ -1,0 +1,32 @@
+"""``/expansion``: help now; the weekly digest settings build on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ... import blocks
+from ...runtime import Runtime
+
+HELP = "\n".join(
+    [
+        "*Expansion*: the expansion revenue hiding in your customer base.",
+        "• `/find-expansion-opportunities enterprise`: High-priority cards, then the rest",
+        "• `/find-expansion-opportunities renewing this quarter 60`: any scope, minimum propensity",
+        "• `/find-expansion-opportunities Acme Corp`: one account's deep-dive",
+        "• add `public` to post the answer in the channel",
+        "• on a card: *Deep dive*, *Assign owner*, and ⋯ for Snooze 30 days, Not a fit, Won, Lost",
+        "• the *Home* tab lists the opportunities assigned to you",
+    ]
+)
+
+
+def expansion_callback(runtime: Runtime) -> Callable:
+    def expansion(ack, command: dict, respond) -> None:
+        ack()
+        word = (command.get("text") or "help").split()[0].lower()
+        text = HELP
+        if word != "help":
+            text = f"Unknown subcommand `{blocks.escape(word)}`. Try `/expansion help`.\n\n" + HELP
+        respond(**blocks.notice(text), response_type="ephemeral")
+
+    return expansion
