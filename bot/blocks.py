@@ -7,7 +7,9 @@ Every text is clipped to Slack's limits here, so no record can produce a message
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -151,6 +153,16 @@ class ListRef:
         return ListRef(self.scope, page, self.public)
 
 
+def action_id(name: str, key: str) -> str:
+    """``name:<8 hex>``: action ids must be unique within a message, so each card's differ."""
+    return f"{name}:{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def action_pattern(name: str) -> re.Pattern:
+    """What a listener matches: ``name`` with or without its per-card suffix."""
+    return re.compile(rf"^{re.escape(name)}(:[\w-]+)?$")
+
+
 def card_block_id(opportunity_id: str, ref: ListRef | None) -> str:
     """The card's actions block id: the opportunity, and the list to redraw when it fits."""
     full = json.dumps({"o": opportunity_id, "r": asdict(ref) if ref else None})
@@ -207,7 +219,7 @@ def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list
 def _card_actions(opp: dict, ref: ListRef | None) -> dict:
     select = {
         "type": "users_select",
-        "action_id": "assign_owner",
+        "action_id": action_id("assign_owner", opp["opportunity_id"]),
         "placeholder": plain("Assign owner"),
     }
     if _present(opp.get("assignee")) and str(opp["assignee"]).isalnum():
@@ -218,14 +230,14 @@ def _card_actions(opp: dict, ref: ListRef | None) -> dict:
         choices.append("unassign")
     overflow = {
         "type": "overflow",
-        "action_id": "opportunity_outcome",
+        "action_id": action_id("opportunity_outcome", opp["opportunity_id"]),
         "options": [{"text": plain(OVERFLOW_LABELS[c]), "value": c} for c in choices[:5]],
     }
     return {
         "type": "actions",
         "block_id": card_block_id(opp["opportunity_id"], ref),
         "elements": [
-            button("Deep dive", "deep_dive", opp["account_id"]),
+            button("Deep dive", action_id("deep_dive", opp["opportunity_id"]), opp["account_id"]),
             select,
             overflow,
         ],
@@ -344,9 +356,9 @@ def compact_list(opps: list[dict]) -> list[dict]:
 def _footer(ref: ListRef, pages: int, ephemeral: bool) -> list[dict]:
     elements = []
     if ref.page > 1:
-        elements.append(button("◀ Previous page", "list_page", ref.at(ref.page - 1).encode()))
+        elements.append(button("◀ Previous page", "list_page:prev", ref.at(ref.page - 1).encode()))
     if ref.page < pages:
-        elements.append(button("Next page ▶", "list_page", ref.at(ref.page + 1).encode()))
+        elements.append(button("Next page ▶", "list_page:next", ref.at(ref.page + 1).encode()))
     elements += [
         button("Download playbook", "download_playbook", ref.encode()),
         button("Export CSV", "export_csv", ref.encode()),
@@ -372,7 +384,10 @@ def scope_picker(message: str | None = None) -> dict:
         {
             "type": "actions",
             "block_id": "scope_picker",
-            "elements": [button(label, "pick_scope", value) for label, value in SCOPE_PICKS],
+            "elements": [
+                button(label, f"pick_scope:{i}", value)
+                for i, (label, value) in enumerate(SCOPE_PICKS)
+            ],
         },
         context(
             "Or type it: `/find-expansion-opportunities enterprise 60` · `renewing in 90 days` · "

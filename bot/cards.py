@@ -16,7 +16,7 @@ from expansion.workflow import OUTCOMES
 from . import blocks, deep_dive, lists
 from .blocks import ListRef
 from .permissions import may_assign, may_close
-from .replies import actor, dm_channel, from_home, from_shared_message, tell
+from .replies import actor, dm_channel, from_home, from_shared_message, send, tell
 from .runtime import Runtime
 
 
@@ -115,14 +115,15 @@ def redraw(
             blocks=replaced,
         )
     elif replaced is not None and respond is not None:
-        respond(
+        send(
+            respond,
             text=message.get("text") or "Expansion opportunities",
             blocks=replaced,
             replace_original=True,
         )
     elif ref is not None and respond is not None:
         # An ephemeral message's payload may omit its blocks: draw its page again.
-        respond(**lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+        send(respond, **lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
     else:
         label = OUTCOMES.get(opp.get("outcome"), "Updated")
         tell(body, client, respond, {"text": label, "blocks": blocks.card(opp, actions=False)})

@@ -45,11 +45,23 @@ def dm_channel(client: WebClient, user_id: str) -> str:
     return client.conversations_open(users=user_id)["channel"]["id"]
 
 
+class ResponseUrlError(RuntimeError):
+    """Slack refused a post to a response_url (expired, used up, or invalid blocks)."""
+
+
+def send(respond: Callable, **payload) -> None:
+    """Post to the request's response_url and fail loudly if Slack refuses it."""
+    result = respond(**payload)
+    status = getattr(result, "status_code", 200)
+    if status != 200:
+        raise ResponseUrlError(f"response_url answered {status}: {getattr(result, 'body', '')}")
+
+
 def tell(body: dict, client: WebClient, respond: Callable | None, message: str | dict) -> None:
     """Show ``message`` (safe mrkdwn, or a message dict) to the acting user only."""
     payload = blocks.notice(message) if isinstance(message, str) else message
     if respond is not None and body.get("response_url"):
-        respond(**payload, response_type="ephemeral", replace_original=False)
+        send(respond, **payload, response_type="ephemeral", replace_original=False)
         return
     user = actor(body)
     channel = channel_of(body)

@@ -49,3 +49,32 @@ def sample_result(sample_engine):
 
 def as_of() -> date:
     return SAMPLE_AS_OF
+
+
+@pytest.fixture(scope="module")
+def slack():
+    """A local Slack Web API emulator (see slack_emulator.py), one per test module."""
+    from slack_emulator import SlackEmulator
+
+    with SlackEmulator() as emulator:
+        emulator.add_user("UADMIN", email="admin@example.com", name="admin")
+        emulator.add_user("UMAYA", email="maya.chen@example.com", name="maya")
+        emulator.add_user("U1", email="someone@example.com", name="someone")
+        emulator.add_user("U2", email="rep@example.com", name="rep")
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def bot(slack, tmp_path_factory):
+    """``expansion serve`` over HTTP on the sample portfolio, against the emulator."""
+    from bot_harness import BotServer
+
+    workdir = tmp_path_factory.mktemp("bot")
+    url = f"sqlite:///{workdir / 'bot.db'}"
+    engine = store.connect(url)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    pipeline.score(engine, as_of=SAMPLE_AS_OF)
+    engine.dispose()
+    server = BotServer(slack, url, workdir).start()
+    yield server
+    server.stop()

@@ -6,12 +6,13 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from ... import cards, deep_dive
-from ...replies import actor, dm_channel, from_home, from_shared_message, tell
+from ...blocks import action_pattern
+from ...replies import actor, dm_channel, from_home, from_shared_message, send, tell
 from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @app.action("deep_dive")
+    @app.action(action_pattern("deep_dive"))
     def open_deep_dive(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         account_id = action["value"]
@@ -41,9 +42,9 @@ def register(app: App, runtime: Runtime) -> None:
                 tell(body, client, respond, f"The deep-dive is already there: {where}.")
             return
         for message in deep_dive.messages(runtime, account_id):
-            respond(**message, response_type="ephemeral", replace_original=False)
+            send(respond, **message, response_type="ephemeral", replace_original=False)
 
-    @app.action("assign_owner")
+    @app.action(action_pattern("assign_owner"))
     def assign_owner(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         cards.change(
@@ -56,7 +57,7 @@ def register(app: App, runtime: Runtime) -> None:
             assignee=action.get("selected_user"),
         )
 
-    @app.action("opportunity_outcome")
+    @app.action(action_pattern("opportunity_outcome"))
     def opportunity_outcome(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         cards.change(

@@ -6,8 +6,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from ... import lists, sharing
-from ...blocks import ListRef
-from ...replies import from_shared_message, tell
+from ...blocks import ListRef, action_pattern
+from ...replies import from_shared_message, send, tell
 from ...runtime import Runtime
 
 
@@ -16,13 +16,13 @@ def _ref(action: dict) -> ListRef:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @app.action("pick_scope")
+    @app.action(action_pattern("pick_scope"))
     def pick_scope(ack, action: dict, respond) -> None:
         ack()
         ref = ListRef(scope=action["value"])
-        respond(**lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+        send(respond, **lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
 
-    @app.action("list_page")
+    @app.action(action_pattern("list_page"))
     def list_page(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         ref = _ref(action)
@@ -34,7 +34,7 @@ def register(app: App, runtime: Runtime) -> None:
                 channel=container["channel_id"], ts=container["message_ts"], **message
             )
         else:
-            respond(**message, replace_original=True)
+            send(respond, **message, replace_original=True)
 
     @app.action("share_list")
     def share_list(ack, body: dict, action: dict, client: WebClient, respond) -> None:

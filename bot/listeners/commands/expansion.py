@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ... import blocks
+from ...replies import send
 from ...runtime import Runtime
 
 HELP = "\n".join(
@@ -27,6 +28,6 @@ def expansion_callback(runtime: Runtime) -> Callable:
         text = HELP
         if word != "help":
             text = f"Unknown subcommand `{blocks.escape(word)}`. Try `/expansion help`.\n\n" + HELP
-        respond(**blocks.notice(text), response_type="ephemeral")
+        send(respond, **blocks.notice(text), response_type="ephemeral")
 
     return expansion

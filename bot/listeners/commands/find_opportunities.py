@@ -7,6 +7,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 
 from ... import lists, sharing
+from ...replies import send
 from ...runtime import Runtime
 
 
@@ -18,6 +19,6 @@ def find_opportunities_callback(runtime: Runtime) -> Callable:
             sharing.post_public(runtime, client, body, respond, ref)
             return
         for message in lists.answer(runtime, ref, ephemeral=True):
-            respond(**message, response_type="ephemeral")
+            send(respond, **message, response_type="ephemeral")
 
     return find_opportunities

@@ -1,0 +1,1307 @@
+"""A local Slack Web API emulator for tests.
+
+`SlackEmulator` runs a small threaded HTTP server on ``127.0.0.1`` (ephemeral port) that answers
+the Web API methods the bot uses the way Slack does, closely enough for the real
+``slack_sdk.WebClient(base_url=emulator.api_url)`` and bolt-python's ``App`` to work against it,
+``files_upload_v2`` included. It records every call, enforces Slack's Block Kit limits (see
+``/work/shared/SLACK.md``), and can be told to fail the next calls to a method (rate limits,
+server errors, Slack error codes).
+
+Typical use::
+
+    with SlackEmulator() as slack:
+        client = WebClient(token=slack.token, base_url=slack.api_url)
+        client.chat_postMessage(channel="C1", text="hi")
+        assert slack.calls_to("chat.postMessage")[0].params["text"] == "hi"
+
+Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mimetypes
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "BLOCK_TYPES",
+    "ELEMENT_TYPES",
+    "MAX_BLOCKS_TEXT_CHARS",
+    "MAX_MESSAGE_TEXT_CHARS",
+    "Call",
+    "Response",
+    "SlackEmulator",
+    "Upload",
+    "blocks_text_length",
+    "iter_text_strings",
+    "validate_blocks",
+]
+
+#: Slack rejects a message whose blocks hold more text than this (``msg_blocks_too_long``).
+MAX_BLOCKS_TEXT_CHARS = 12_000
+#: Slack rejects (here) a message ``text`` longer than this (``msg_too_long``).
+MAX_MESSAGE_TEXT_CHARS = 40_000
+#: Blocks allowed in a message / in a Home tab or modal.
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+#: A response_url accepts this many posts.
+MAX_RESPONSE_URL_POSTS = 5
+
+BOT_ID = "B0001"
+APP_ID = "A0001"
+TEAM_NAME = "Example"
+TEAM_URL = "https://example.slack.com/"
+
+BLOCK_TYPES = frozenset(
+    {
+        "actions",
+        "context",
+        "context_actions",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "table",
+        "video",
+    }
+)
+ELEMENT_TYPES = frozenset(
+    {
+        "button",
+        "channels_select",
+        "checkboxes",
+        "conversations_select",
+        "datepicker",
+        "datetimepicker",
+        "email_text_input",
+        "external_select",
+        "feedback_buttons",
+        "file_input",
+        "icon_button",
+        "image",
+        "multi_channels_select",
+        "multi_conversations_select",
+        "multi_external_select",
+        "multi_static_select",
+        "multi_users_select",
+        "number_input",
+        "overflow",
+        "plain_text_input",
+        "radio_buttons",
+        "rich_text_input",
+        "static_select",
+        "timepicker",
+        "url_text_input",
+        "users_select",
+        "workflow_button",
+    }
+)
+TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
+
+# Parameters that slack_sdk (or a raw form post) may send as JSON strings.
+_JSON_PARAMS = ("blocks", "attachments", "view", "files")
+# Elements carrying option objects, with the most options Slack allows.
+_OPTION_LIMITS = {
+    "static_select": 100,
+    "multi_static_select": 100,
+    "overflow": 5,
+    "radio_buttons": 10,
+    "checkboxes": 10,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One Web API call as the emulator saw and answered it.
+
+    ``params`` merges the query string and the body (form, JSON or multipart); parameters named
+    blocks/attachments/view/files that arrived as JSON strings are decoded. ``headers`` are the
+    request headers with canonical names (``Content-Type``, ``Authorization``). ``response`` is
+    the JSON the emulator answered (empty when the answer was not JSON, e.g. a simulated 503).
+    """
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    status: int
+    response: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the call got HTTP 200 and ``"ok": true``."""
+        return self.status == 200 and bool(self.response.get("ok"))
+
+    @property
+    def error(self) -> str | None:
+        """The Slack error code answered, if any."""
+        error = self.response.get("error")
+        return error if isinstance(error, str) else None
+
+
+@dataclass
+class Response:
+    """One POST to a response_url: its key, its JSON body and the HTTP status answered."""
+
+    key: str
+    body: dict[str, Any]
+    status: int = 200
+
+
+@dataclass
+class Upload:
+    """A file shared through files.getUploadURLExternal + upload + files.completeUploadExternal.
+
+    ``content`` holds the exact bytes POSTed to the upload URL (the file part for multipart).
+    """
+
+    file_id: str
+    filename: str
+    title: str
+    content: bytes
+    channel_id: str | None
+    thread_ts: str | None
+    initial_comment: str | None
+
+    @property
+    def text(self) -> str:
+        """The content decoded as UTF-8."""
+        return self.content.decode("utf-8")
+
+
+@dataclass
+class _Reply:
+    """An HTTP answer: status, body, content type and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_json(cls, payload: dict[str, Any], status: int = 200, **headers: str) -> _Reply:
+        """A JSON reply."""
+        body = json.dumps(payload).encode("utf-8")
+        return cls(status, body, headers=dict(headers), payload=payload)
+
+    @classmethod
+    def of_text(cls, text: str, status: int = 200, content_type: str = "text/plain") -> _Reply:
+        """A plain-text (or HTML) reply."""
+        return cls(status, text.encode("utf-8"), content_type=f"{content_type}; charset=utf-8")
+
+
+@dataclass
+class _Failure:
+    """A planned failure for one call."""
+
+    status: int
+    retry_after: int
+    error: str | None
+
+
+@dataclass
+class _PendingUpload:
+    """A file announced by files.getUploadURLExternal, maybe already uploaded."""
+
+    filename: str
+    length: int
+    content: bytes | None = None
+
+
+class SlackError(Exception):
+    """Raised by a method handler to answer ``{"ok": false, "error": ...}`` (HTTP 200)."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+# --------------------------------------------------------------------------------------------
+# Block Kit validation
+# --------------------------------------------------------------------------------------------
+
+
+def iter_text_strings(value: Any) -> Iterator[str]:
+    """Every string under a ``"text"`` key in blocks (or any JSON value), in document order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "text" and isinstance(item, str):
+                yield item
+            else:
+                yield from iter_text_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iter_text_strings(item)
+
+
+def blocks_text_length(value: Any) -> int:
+    """Total characters of every string under a ``"text"`` key, recursively."""
+    return sum(len(text) for text in iter_text_strings(value))
+
+
+def validate_blocks(blocks: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS) -> list[str]:
+    """Check ``blocks`` against Slack's Block Kit limits.
+
+    Returns human-readable problems (empty when Slack would accept the blocks), each ending with
+    a ``[json-pointer:/blocks/...]`` location like Slack's own messages. Structural problems make
+    Slack answer ``invalid_blocks``; a total text length above ``MAX_BLOCKS_TEXT_CHARS`` makes it
+    answer ``msg_blocks_too_long`` (reported here as a problem starting with that code).
+    """
+    problems = _BlockValidator().run(blocks, max_blocks=max_blocks)
+    total = blocks_text_length(blocks)
+    if total > MAX_BLOCKS_TEXT_CHARS:
+        problems.append(
+            f"msg_blocks_too_long: blocks hold {total} characters of text, "
+            f"more than {MAX_BLOCKS_TEXT_CHARS} [json-pointer:/blocks]"
+        )
+    return problems
+
+
+class _BlockValidator:
+    """Walks a list of blocks and collects problems."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.block_ids: set[str] = set()
+        self.action_ids: set[str] = set()
+
+    def add(self, path: str, message: str) -> None:
+        """Record one problem at a JSON pointer."""
+        self.problems.append(f"{message} [json-pointer:{path}]")
+
+    def run(self, blocks: Any, *, max_blocks: int, root: str = "/blocks") -> list[str]:
+        """Validate a blocks array and return the problems found."""
+        if not isinstance(blocks, list):
+            self.add(root, "blocks must be an array")
+            return self.problems
+        if len(blocks) > max_blocks:
+            self.add(root, f"must contain at most {max_blocks} blocks (found {len(blocks)})")
+        for index, block in enumerate(blocks):
+            self.block(block, f"{root}/{index}")
+        return self.problems
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def length(self, value: Any, path: str, what: str, limit: int) -> None:
+        """Check that an optional string is a string of at most ``limit`` characters."""
+        if value is None:
+            return
+        if not isinstance(value, str):
+            self.add(path, f"{what} must be a string")
+        elif len(value) > limit:
+            self.add(path, f"{what} must be at most {limit} characters (found {len(value)})")
+
+    def unique_id(self, value: Any, path: str, what: str, seen: set[str]) -> None:
+        """Check a block_id / action_id: a string of at most 255 characters, not repeated."""
+        if value is None:
+            return
+        if not isinstance(value, str) or not value:
+            self.add(path, f"{what} must be a non-empty string")
+            return
+        if len(value) > 255:
+            self.add(path, f"{what} must be at most 255 characters (found {len(value)})")
+        if value in seen:
+            self.add(path, f"duplicate {what} {value!r}")
+        seen.add(value)
+
+    def text_object(
+        self,
+        obj: Any,
+        path: str,
+        what: str,
+        limit: int,
+        *,
+        plain_only: bool = False,
+        required: bool = True,
+    ) -> None:
+        """Check a plain_text / mrkdwn text object."""
+        if obj is None:
+            if required:
+                self.add(path, f"{what} is required")
+            return
+        if not isinstance(obj, dict):
+            self.add(path, f"{what} must be a text object")
+            return
+        kind = obj.get("type")
+        if kind not in TEXT_TYPES:
+            self.add(f"{path}/type", f"{what} has unknown text type {kind!r}")
+        elif plain_only and kind != "plain_text":
+            self.add(f"{path}/type", f"{what} must be plain_text, not {kind}")
+        text = obj.get("text")
+        if not isinstance(text, str):
+            self.add(f"{path}/text", f'{what} is missing "text"')
+        elif not text:
+            self.add(f"{path}/text", f"{what} must be more than 0 characters")
+        elif len(text) > limit:
+            self.add(
+                f"{path}/text", f"{what} must be at most {limit} characters (found {len(text)})"
+            )
+
+    def items(self, value: Any, path: str, what: str, limit: int) -> list[Any]:
+        """Check that ``value`` is an array of at most ``limit`` items and return it."""
+        if not isinstance(value, list):
+            self.add(path, f"{what} must be an array")
+            return []
+        if len(value) > limit:
+            self.add(path, f"{what} must have at most {limit} items (found {len(value)})")
+        return value
+
+    # -- blocks ------------------------------------------------------------------------------
+
+    def block(self, block: Any, path: str) -> None:
+        """Check one block."""
+        if not isinstance(block, dict):
+            self.add(path, "block must be an object")
+            return
+        kind = block.get("type")
+        if kind not in BLOCK_TYPES:
+            self.add(f"{path}/type", f"unknown block type {kind!r}")
+            return
+        self.unique_id(block.get("block_id"), f"{path}/block_id", "block_id", self.block_ids)
+        check = getattr(self, f"block_{kind}", None)
+        if check is not None:
+            check(block, path)
+
+    def block_section(self, block: dict[str, Any], path: str) -> None:
+        """section: text 3000, fields 10 x 2000, optional accessory."""
+        if "text" not in block and "fields" not in block:
+            self.add(path, "section must have text or fields")
+        self.text_object(block.get("text"), f"{path}/text", "section text", 3000, required=False)
+        if "fields" in block:
+            fields = self.items(block["fields"], f"{path}/fields", "section fields", 10)
+            for index, item in enumerate(fields):
+                self.text_object(item, f"{path}/fields/{index}", "section field", 2000)
+        if "accessory" in block:
+            self.element(block["accessory"], f"{path}/accessory")
+
+    def block_header(self, block: dict[str, Any], path: str) -> None:
+        """header: plain_text of at most 150 characters."""
+        self.text_object(block.get("text"), f"{path}/text", "header text", 150, plain_only=True)
+
+    def block_context(self, block: dict[str, Any], path: str) -> None:
+        """context: at most 10 image / text elements."""
+        elements = self.items(block.get("elements"), f"{path}/elements", "context elements", 10)
+        for index, element in enumerate(elements):
+            where = f"{path}/elements/{index}"
+            if isinstance(element, dict) and element.get("type") in TEXT_TYPES:
+                self.text_object(element, where, "context text", 3000)
+            elif isinstance(element, dict) and element.get("type") == "image":
+                self.element(element, where)
+            else:
+                kind = element.get("type") if isinstance(element, dict) else None
+                self.add(where, f"unknown context element type {kind!r}")
+
+    def block_actions(self, block: dict[str, Any], path: str) -> None:
+        """actions: at most 25 interactive elements."""
+        elements = self.items(block.get("elements"), f"{path}/elements", "actions elements", 25)
+        for index, element in enumerate(elements):
+            self.element(element, f"{path}/elements/{index}")
+
+    def block_image(self, block: dict[str, Any], path: str) -> None:
+        """image block: image_url or slack_file, alt_text, optional title."""
+        self.image(block, path)
+        self.text_object(block.get("title"), f"{path}/title", "image title", 2000, required=False)
+
+    def block_input(self, block: dict[str, Any], path: str) -> None:
+        """input: plain_text label 2000, one element, optional hint 2000."""
+        self.text_object(block.get("label"), f"{path}/label", "input label", 2000, plain_only=True)
+        self.text_object(block.get("hint"), f"{path}/hint", "input hint", 2000, required=False)
+        if "element" not in block:
+            self.add(f"{path}/element", "input element is required")
+        else:
+            self.element(block["element"], f"{path}/element")
+
+    def block_markdown(self, block: dict[str, Any], path: str) -> None:
+        """markdown: text of at most 12000 characters."""
+        text = block.get("text")
+        if not isinstance(text, str) or not text:
+            self.add(f"{path}/text", "markdown text is required")
+        else:
+            self.length(text, f"{path}/text", "markdown text", 12_000)
+
+    def block_rich_text(self, block: dict[str, Any], path: str) -> None:
+        """rich_text: an array of elements (not checked further)."""
+        self.items(block.get("elements"), f"{path}/elements", "rich_text elements", 10_000)
+
+    # -- elements ----------------------------------------------------------------------------
+
+    def image(self, obj: dict[str, Any], path: str) -> None:
+        """image block or element: image_url (3000) or slack_file, and alt_text (2000)."""
+        if "image_url" not in obj and "slack_file" not in obj:
+            self.add(path, "image needs image_url or slack_file")
+        self.length(obj.get("image_url"), f"{path}/image_url", "image_url", 3000)
+        alt_text = obj.get("alt_text")
+        if not isinstance(alt_text, str) or not alt_text:
+            self.add(f"{path}/alt_text", "image alt_text is required")
+        else:
+            self.length(alt_text, f"{path}/alt_text", "image alt_text", 2000)
+
+    def element(self, element: Any, path: str) -> None:
+        """Check one interactive (or image) element."""
+        if not isinstance(element, dict):
+            self.add(path, "element must be an object")
+            return
+        kind = element.get("type")
+        if kind not in ELEMENT_TYPES:
+            self.add(f"{path}/type", f"unknown element type {kind!r}")
+            return
+        action_id = element.get("action_id")
+        self.unique_id(action_id, f"{path}/action_id", "action_id", self.action_ids)
+        if "confirm" in element:
+            self.confirm(element["confirm"], f"{path}/confirm")
+        if "placeholder" in element:
+            self.text_object(element["placeholder"], f"{path}/placeholder", "placeholder", 150)
+        if kind == "image":
+            self.image(element, path)
+        elif kind in ("button", "workflow_button"):
+            self.text_object(
+                element.get("text"), f"{path}/text", "button text", 75, plain_only=True
+            )
+            self.length(element.get("value"), f"{path}/value", "button value", 2000)
+            self.length(element.get("url"), f"{path}/url", "button url", 3000)
+        if kind in _OPTION_LIMITS:
+            self.options_element(element, kind, path)
+
+    def options_element(self, element: dict[str, Any], kind: str, path: str) -> None:
+        """Check the options / option_groups of a select, overflow, radio or checkboxes."""
+        limit = _OPTION_LIMITS[kind]
+        if "options" in element:
+            options = self.items(element["options"], f"{path}/options", f"{kind} options", limit)
+            if not options:
+                self.add(f"{path}/options", f"{kind} options must not be empty")
+            for index, option in enumerate(options):
+                self.option(option, f"{path}/options/{index}")
+        elif "option_groups" in element and kind.endswith("static_select"):
+            groups = self.items(element["option_groups"], f"{path}/option_groups", "groups", 100)
+            for index, group in enumerate(groups):
+                where = f"{path}/option_groups/{index}"
+                if not isinstance(group, dict):
+                    self.add(where, "option group must be an object")
+                    continue
+                label = group.get("label")
+                self.text_object(label, f"{where}/label", "group label", 75, plain_only=True)
+                options = self.items(group.get("options"), f"{where}/options", "group options", 100)
+                for number, option in enumerate(options):
+                    self.option(option, f"{where}/options/{number}")
+        else:
+            self.add(path, f"{kind} needs options")
+        if "initial_option" in element:
+            self.option(element["initial_option"], f"{path}/initial_option")
+        for index, option in enumerate(element.get("initial_options") or []):
+            self.option(option, f"{path}/initial_options/{index}")
+
+    def option(self, option: Any, path: str) -> None:
+        """option object: text 75, value 150, description 75, url 3000."""
+        if not isinstance(option, dict):
+            self.add(path, "option must be an object")
+            return
+        self.text_object(option.get("text"), f"{path}/text", "option text", 75)
+        value = option.get("value")
+        if value is None:
+            self.add(f"{path}/value", "option value is required")
+        self.length(value, f"{path}/value", "option value", 150)
+        description = option.get("description")
+        self.text_object(
+            description, f"{path}/description", "option description", 75, required=False
+        )
+        self.length(option.get("url"), f"{path}/url", "option url", 3000)
+
+    def confirm(self, confirm: Any, path: str) -> None:
+        """confirmation dialog: title 100, text 300, confirm 30, deny 30."""
+        if not isinstance(confirm, dict):
+            self.add(path, "confirm must be an object")
+            return
+        self.text_object(
+            confirm.get("title"), f"{path}/title", "confirm title", 100, plain_only=True
+        )
+        self.text_object(confirm.get("text"), f"{path}/text", "confirm text", 300)
+        for key in ("confirm", "deny"):
+            self.text_object(
+                confirm.get(key), f"{path}/{key}", f"confirm {key}", 30, plain_only=True
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split a header like ``multipart/form-data; boundary=x`` into its value and params."""
+    message = Message()
+    message["content-type"] = value
+    params = message.get_params() or []
+    main = params[0][0].lower() if params else ""
+    return main, {key.lower(): str(val) for key, val in params[1:]}
+
+
+def _parse_multipart(body: bytes, boundary: str) -> dict[str, Any]:
+    """Parse a multipart/form-data body: text fields become str, file parts stay bytes."""
+    fields: dict[str, Any] = {}
+    delimiter = b"--" + boundary.encode("latin-1")
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk.removeprefix(b"\r\n")
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        headers = BytesHeaderParser(policy=HTTP).parsebytes(head + b"\r\n\r\n")
+        disposition = headers.get("content-disposition", "")
+        _, params = _header_params(f"x/x; {disposition.partition(';')[2]}")
+        name = params.get("name", "")
+        if "filename" in params:
+            fields[name] = data
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields
+
+
+def _canonical_header(name: str) -> str:
+    """``content-type`` / ``Content-type`` -> ``Content-Type``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _first_file_part(body: bytes, boundary: str) -> bytes:
+    """The content of the ``file`` part (or the first binary part) of a multipart body."""
+    fields = _parse_multipart(body, boundary)
+    if isinstance(fields.get("file"), bytes):
+        return fields["file"]
+    for value in fields.values():
+        if isinstance(value, bytes):
+            return value
+    return body
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its emulator."""
+
+    daemon_threads = True
+
+    def __init__(self, emulator: SlackEmulator) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.emulator = emulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes requests to the emulator."""
+
+    server: _Server
+    protocol_version = "HTTP/1.0"
+    server_version = "SlackEmulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests read ``emulator.calls`` instead."""
+
+    def do_GET(self) -> None:
+        """Web API calls may use GET with a query string."""
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        """Web API calls, uploads and response_url posts."""
+        self._route("POST")
+
+    def _read_body(self) -> bytes:
+        """Read the request body (Content-Length or chunked)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _route(self, verb: str) -> None:
+        """Dispatch on the path and write the reply."""
+        emulator = self.server.emulator
+        try:
+            split = urlsplit(self.path)
+            path = unquote(split.path)
+            body = self._read_body() if verb == "POST" else b""
+            headers = {_canonical_header(name): value for name, value in self.headers.items()}
+            content_type = self.headers.get("Content-Type", "")
+            if path.startswith("/api/"):
+                method = path.removeprefix("/api/")
+                reply = emulator._handle_api(method, split.query, body, content_type, headers)
+            elif path.startswith("/upload/") and verb == "POST":
+                reply = emulator._handle_upload(path.removeprefix("/upload/"), body, content_type)
+            elif path.startswith("/response/") and verb == "POST":
+                reply = emulator._handle_response_url(
+                    path.removeprefix("/response/"), body, content_type
+                )
+            else:
+                reply = _Reply.of_text("not found", 404)
+        except Exception:
+            trace = traceback.format_exc()
+            with emulator._lock:
+                emulator._errors.append(trace)
+            reply = _Reply.of_text(f"emulator error:\n{trace}", 500)
+        self._write(reply)
+
+    def _write(self, reply: _Reply) -> None:
+        """Send a reply."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+# --------------------------------------------------------------------------------------------
+# The emulator
+# --------------------------------------------------------------------------------------------
+
+
+class SlackEmulator:
+    """A local Slack Web API (plus upload and response_url endpoints) for tests.
+
+    Start it (``start()`` or ``with``), point ``WebClient(base_url=emulator.api_url)`` at it,
+    then inspect ``calls``, ``messages``, ``responses``, ``uploads`` and ``home_views``. All
+    recorded state is guarded by a lock; the server handles each request in a daemon thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-test",
+        team_id: str = "T0001",
+        bot_user_id: str = "UBOT",
+        app_token: str = "xapp-test",
+    ) -> None:
+        self.token = token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.app_token = app_token
+        self.calls: list[Call] = []
+        self.responses: list[Response] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.uploads: list[Upload] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._pending: dict[str, _PendingUpload] = {}
+        self._errors: list[str] = []
+        self._ts_seq = 0
+        self._id_seq = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.update": self._chat_update,
+            "chat.getPermalink": self._chat_get_permalink,
+            "conversations.open": self._conversations_open,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "views.publish": self._views_publish,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
+            "apps.connections.open": self._apps_connections_open,
+        }
+        self._add_user(bot_user_id, email=None, name="bot", tz="UTC", is_admin=False, bot=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> SlackEmulator:
+        """Bind an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("SlackEmulator already started")
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"slack-emulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (safe to call twice)."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SlackEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        if self._server is None:
+            raise RuntimeError("SlackEmulator is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """``http://127.0.0.1:<port>/api/``: the base_url for WebClient / SLACK_API_URL."""
+        return f"{self.url}/api/"
+
+    def response_url(self, key: str = "r1") -> str:
+        """A response_url to put in signed slash-command / interaction payloads."""
+        return f"{self.url}/response/{key}"
+
+    # -- test set-up -------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        name: str = "",
+        tz: str = "America/New_York",
+        is_admin: bool = False,
+    ) -> None:
+        """Register a workspace member for users.info / users.lookupByEmail."""
+        self._add_user(user_id, email=email, name=name, tz=tz, is_admin=is_admin, bot=False)
+
+    def _add_user(
+        self, user_id: str, *, email: str | None, name: str, tz: str, is_admin: bool, bot: bool
+    ) -> None:
+        """Build a Slack user object (the time zone must exist)."""
+        offset = datetime.now(ZoneInfo(tz)).utcoffset()
+        display = name or user_id.lower()
+        profile: dict[str, Any] = {
+            "real_name": display,
+            "real_name_normalized": display,
+            "display_name": display,
+            "display_name_normalized": display,
+        }
+        if email is not None:
+            profile["email"] = email
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": display,
+            "deleted": False,
+            "real_name": display,
+            "tz": tz,
+            "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
+            "profile": profile,
+            "is_admin": is_admin,
+            "is_owner": False,
+            "is_bot": bot,
+            "is_app_user": False,
+        }
+        with self._lock:
+            self.users[user_id] = user
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        count: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Make the next ``count`` calls to ``method`` fail.
+
+        429 answers ``Retry-After: retry_after`` and ``{"ok": false, "error": "ratelimited"}``;
+        5xx answers an HTML body; 200 needs ``error`` and answers ``{"ok": false, "error": ...}``;
+        other statuses answer JSON with ``error`` (or ``"request_failed"``). Plans queue up.
+        """
+        if status == 200 and not error:
+            raise ValueError("fail_next(status=200) needs an error code, e.g. 'channel_not_found'")
+        if count < 1 or not 100 <= status <= 599:
+            raise ValueError("count must be >= 1 and status a valid HTTP status")
+        with self._lock:
+            queue = self._failures.setdefault(method, deque())
+            queue.extend(_Failure(status, retry_after, error) for _ in range(count))
+
+    def reset(self) -> None:
+        """Forget calls, responses, messages, views, uploads and failure plans; keep users."""
+        with self._lock:
+            self.calls.clear()
+            self.responses.clear()
+            self.messages.clear()
+            self.home_views.clear()
+            self.uploads.clear()
+            self._failures.clear()
+            self._pending.clear()
+            self._errors.clear()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Every call (successful or not) to a Web API method, in order."""
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def responses_to(self, key: str) -> list[Response]:
+        """Every POST to ``response_url(key)``, in order."""
+        with self._lock:
+            return [response for response in self.responses if response.key == key]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Poll ``predicate`` until true; else raise AssertionError listing what was seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"condition not met within {timeout}s\n{self.describe()}")
+            time.sleep(0.01)
+
+    def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until ``method`` was called at least ``count`` times; return those calls."""
+        self.wait_for(lambda: len(self.calls_to(method)) >= count, timeout)
+        return self.calls_to(method)
+
+    def wait_for_responses(self, key: str, count: int = 1, timeout: float = 5.0) -> list[Response]:
+        """Wait until ``response_url(key)`` got at least ``count`` posts; return them."""
+        self.wait_for(lambda: len(self.responses_to(key)) >= count, timeout)
+        return self.responses_to(key)
+
+    def describe(self) -> str:
+        """A readable summary of the calls and response_url posts seen so far."""
+        with self._lock:
+            lines = [f"calls seen ({len(self.calls)}):"]
+            for call in self.calls:
+                outcome = "ok" if call.ok else (call.error or "failed")
+                lines.append(f"  {call.method} -> {call.status} {outcome}  {_brief(call.params)}")
+            lines.append(f"response_url posts ({len(self.responses)}):")
+            for response in self.responses:
+                lines.append(f"  {response.key} -> {response.status}  {_brief(response.body)}")
+            for error in self._errors:
+                lines.append(f"emulator error: {error}")
+        return "\n".join(lines)
+
+    # -- request handling (called from server threads) ---------------------------------------
+
+    def _parse_params(self, query: str, body: bytes, content_type: str) -> dict[str, Any]:
+        """Merge query-string and body parameters; decode JSON-string params."""
+        params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        kind, options = _header_params(content_type) if content_type else ("", {})
+        if body:
+            if kind == "application/json":
+                decoded = json.loads(body.decode(options.get("charset", "utf-8")))
+                if not isinstance(decoded, dict):
+                    raise ValueError("a JSON body must be an object")
+                params.update(decoded)
+            elif kind == "multipart/form-data" and "boundary" in options:
+                params.update(_parse_multipart(body, options["boundary"]))
+            else:
+                params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        _decode_json_params(params)
+        return params
+
+    def _handle_api(
+        self, method: str, query: str, body: bytes, content_type: str, headers: dict[str, str]
+    ) -> _Reply:
+        """Answer one Web API call and record it."""
+        params: dict[str, Any] = {}
+        parse_error = None
+        try:
+            params = self._parse_params(query, body, content_type)
+        except ValueError:  # bad JSON, bad UTF-8
+            parse_error = "invalid_json" if "json" in content_type else "invalid_form_data"
+        with self._lock:
+            queue = self._failures.get(method)
+            failure = queue.popleft() if queue else None
+            if failure is not None:
+                reply = _failure_reply(failure)
+            elif parse_error is not None:
+                reply = _Reply.of_json({"ok": False, "error": parse_error})
+            elif method not in self._methods:
+                reply = _Reply.of_json({"ok": False, "error": "unknown_method"}, 404)
+            else:
+                reply = self._call_method(method, params, headers)
+            self.calls.append(Call(method, params, headers, reply.status, reply.payload))
+        return reply
+
+    def _call_method(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> _Reply:
+        """Check the token, then run the method handler."""
+        authorization = next(
+            (value for name, value in headers.items() if name.lower() == "authorization"), ""
+        )
+        token = authorization[7:].strip() if authorization.startswith("Bearer ") else ""
+        token = token or str(params.get("token") or "")
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        try:
+            if not token:
+                raise SlackError("not_authed")
+            if token != expected:
+                raise SlackError("invalid_auth")
+            payload = {"ok": True, **self._methods[method](params)}
+        except SlackError as failure:
+            payload = {"ok": False, "error": failure.error, **failure.extra}
+        return _Reply.of_json(payload)
+
+    def _handle_upload(self, file_id: str, body: bytes, content_type: str) -> _Reply:
+        """Store the bytes POSTed to an upload URL (raw body or a multipart file part)."""
+        kind, options = _header_params(content_type) if content_type else ("", {})
+        content = body
+        if kind == "multipart/form-data" and "boundary" in options:
+            content = _first_file_part(body, options["boundary"])
+        with self._lock:
+            pending = self._pending.get(file_id)
+            if pending is None:
+                return _Reply.of_text("file_not_found", 404)
+            pending.content = content
+        return _Reply.of_text(f"OK - {len(content)}")
+
+    def _handle_response_url(self, key: str, body: bytes, content_type: str) -> _Reply:
+        """Record a response_url post, validating it like Slack."""
+        kind, _ = _header_params(content_type) if content_type else ("", {})
+        try:
+            if kind == "application/x-www-form-urlencoded":
+                body = dict(parse_qsl(body.decode("utf-8"))).get("payload", "").encode("utf-8")
+            payload = json.loads(body.decode("utf-8"))
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            with self._lock:
+                self.responses.append(Response(key, {"_raw": body.decode("utf-8", "replace")}, 400))
+            return _Reply.of_text("invalid_payload", 400)
+        _decode_json_params(payload)
+        error = _message_error(payload, require_text=not payload.get("delete_original"))
+        with self._lock:
+            used = sum(1 for r in self.responses if r.key == key and r.status == 200)
+            if used >= MAX_RESPONSE_URL_POSTS:
+                error, status = "used_url", 404
+            else:
+                status = 400 if error else 200
+            self.responses.append(Response(key, payload, status))
+        return _Reply.of_text(error or "ok", status)
+
+    # -- ids ---------------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        """An increasing message timestamp like ``1700000000.000100``."""
+        with self._lock:
+            self._ts_seq += 100
+            seconds, micros = divmod(self._ts_seq, 1_000_000)
+        return f"{1_700_000_000 + seconds}.{micros:06d}"
+
+    def _next_id(self, prefix: str) -> str:
+        """A fresh Slack-like id such as ``F00000001``."""
+        with self._lock:
+            self._id_seq += 1
+            return f"{prefix}{self._id_seq:08d}"
+
+    # -- Web API methods (run under the lock; raise SlackError for ok=false) -----------------
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        """auth.test: who the token belongs to."""
+        return {
+            "url": TEAM_URL,
+            "team": TEAM_NAME,
+            "user": "bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.postMessage: store the message under (channel, ts)."""
+        channel = _required(params, "channel", "channel_not_found")
+        _raise_message_error(params)
+        ts = self._next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": self.team_id,
+            "ts": ts,
+            "text": str(params.get("text") or ""),
+            "blocks": params.get("blocks") or [],
+            "thread_ts": _optional_str(params.get("thread_ts")),
+        }
+        if params.get("attachments"):
+            message["attachments"] = params["attachments"]
+        self.messages[(channel, ts)] = message
+        return {"channel": channel, "ts": ts, "message": _without_none(message)}
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.postEphemeral: nothing is stored beyond the call itself."""
+        _required(params, "channel", "channel_not_found")
+        _required(params, "user", "user_not_found")
+        _raise_message_error(params)
+        return {"message_ts": self._next_ts()}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.update: replace text (and blocks when given) of a stored message."""
+        channel = _required(params, "channel", "channel_not_found")
+        ts = _required(params, "ts", "message_not_found")
+        message = self.messages.get((channel, ts))
+        if message is None:
+            raise SlackError("message_not_found")
+        _raise_message_error(params)
+        updated = dict(message)
+        if "text" in params:
+            updated["text"] = str(params.get("text") or "")
+        if "blocks" in params:
+            updated["blocks"] = params.get("blocks") or []
+        if "attachments" in params:
+            updated["attachments"] = params["attachments"]
+        updated["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        self.messages[(channel, ts)] = updated
+        return {
+            "channel": channel,
+            "ts": ts,
+            "text": updated["text"],
+            "message": _without_none(updated),
+        }
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.getPermalink: a link to a stored message."""
+        channel = _required(params, "channel", "channel_not_found")
+        ts = _required(params, "message_ts", "message_not_found")
+        if (channel, ts) not in self.messages:
+            raise SlackError("message_not_found")
+        permalink = f"{TEAM_URL}archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": permalink}
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.open: ``D<user_id>`` for one user, ``G...`` for several."""
+        if params.get("channel"):
+            return {"channel": {"id": str(params["channel"])}}
+        users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        channel_id = f"D{users[0]}" if len(users) == 1 else "G" + "".join(sorted(users))[:20]
+        return {"channel": {"id": channel_id}}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """users.info: a registered user (see add_user)."""
+        user = self.users.get(str(params.get("user") or ""))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": json.loads(json.dumps(user))}
+
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        """users.lookupByEmail: case-insensitive match on profile.email."""
+        email = str(params.get("email") or "").lower()
+        for user in self.users.values():
+            if email and str(user["profile"].get("email", "")).lower() == email:
+                return {"user": json.loads(json.dumps(user))}
+        raise SlackError("users_not_found")
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """views.publish: validate and keep the user's Home tab."""
+        user_id = str(params.get("user_id") or "")
+        view = params.get("view")
+        if not user_id or not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        problems = _BlockValidator().run(
+            view.get("blocks"), max_blocks=MAX_VIEW_BLOCKS, root="/view/blocks"
+        )
+        if problems:
+            raise SlackError("invalid_blocks", **_problem_details(problems))
+        previous = self.home_views.get(user_id)
+        view_id = previous["id"] if previous else self._next_id("V")
+        published = {
+            **view,
+            "id": view_id,
+            "team_id": self.team_id,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "hash": f"{self._next_ts()}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "state": {"values": {}},
+        }
+        self.home_views[user_id] = published
+        return {"view": published}
+
+    def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        """files.getUploadURLExternal: reserve a file id and an upload URL on this server."""
+        filename = str(params.get("filename") or "")
+        try:
+            length = int(params.get("length", ""))
+        except (TypeError, ValueError):
+            length = -1
+        if not filename or length < 0:
+            raise SlackError("invalid_arguments")
+        file_id = self._next_id("F")
+        self._pending[file_id] = _PendingUpload(filename, length)
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        """files.completeUploadExternal: share uploaded files, recording them in ``uploads``."""
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            raise SlackError("invalid_arguments")
+        pending: list[tuple[str, _PendingUpload, str]] = []
+        for item in files:
+            file_id = str(item.get("id") or "") if isinstance(item, dict) else ""
+            upload = self._pending.get(file_id)
+            if upload is None or upload.content is None:
+                raise SlackError("file_not_found")
+            pending.append((file_id, upload, str(item.get("title") or upload.filename)))
+        channels = [c for c in str(params.get("channels") or "").split(",") if c]
+        channel_id = _optional_str(params.get("channel_id")) or (channels[0] if channels else None)
+        shared = []
+        for file_id, upload, title in pending:
+            del self._pending[file_id]
+            content = upload.content or b""
+            self.uploads.append(
+                Upload(
+                    file_id=file_id,
+                    filename=upload.filename,
+                    title=title,
+                    content=content,
+                    channel_id=channel_id,
+                    thread_ts=_optional_str(params.get("thread_ts")),
+                    initial_comment=_optional_str(params.get("initial_comment")),
+                )
+            )
+            shared.append(
+                {
+                    "id": file_id,
+                    "name": upload.filename,
+                    "title": title,
+                    "size": len(content),
+                    "mimetype": mimetypes.guess_type(upload.filename)[0] or "text/plain",
+                    "user": self.bot_user_id,
+                    "permalink": f"{TEAM_URL}files/{self.bot_user_id}/{file_id}/{upload.filename}",
+                }
+            )
+        return {"files": shared}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """apps.connections.open: a Socket Mode URL (nothing listens there)."""
+        return {"url": f"ws://127.0.0.1:{self.port}/socket"}
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _failure_reply(failure: _Failure) -> _Reply:
+    """The HTTP answer for a planned failure."""
+    if failure.status == 429:
+        payload = {"ok": False, "error": failure.error or "ratelimited"}
+        return _Reply.of_json(payload, 429, **{"Retry-After": str(failure.retry_after)})
+    if failure.status >= 500:
+        html = f"<html><body><h1>{failure.status} Server Error</h1></body></html>"
+        return _Reply.of_text(html, failure.status, "text/html")
+    return _Reply.of_json({"ok": False, "error": failure.error or "request_failed"}, failure.status)
+
+
+def _decode_json_params(params: dict[str, Any]) -> None:
+    """Decode blocks/attachments/view/files sent as JSON strings (left as-is if not JSON)."""
+    for name in _JSON_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                params[name] = json.loads(value)
+
+
+def _required(params: dict[str, Any], name: str, error: str) -> str:
+    """A required string parameter, else SlackError(error)."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise SlackError(error)
+    return str(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    """``None`` for missing/empty values, else the value as a string."""
+    return None if value is None or value == "" else str(value)
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy without keys whose value is None."""
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _problem_details(problems: list[str]) -> dict[str, Any]:
+    """The extra fields Slack adds to an invalid_blocks answer."""
+    return {
+        "errors": problems,
+        "response_metadata": {"messages": [f"[ERROR] {problem}" for problem in problems]},
+    }
+
+
+def _message_error(params: dict[str, Any], *, require_text: bool = True) -> str | None:
+    """Slack's error code for a message payload (text/blocks), or None when acceptable."""
+    blocks = params.get("blocks")
+    text = params.get("text")
+    if require_text and not text and not blocks and not params.get("attachments"):
+        return "no_text"
+    if isinstance(text, str) and len(text) > MAX_MESSAGE_TEXT_CHARS:
+        return "msg_too_long"
+    if blocks is not None:
+        if not isinstance(blocks, list):
+            return "invalid_blocks_format"
+        if _BlockValidator().run(blocks, max_blocks=MAX_MESSAGE_BLOCKS):
+            return "invalid_blocks"
+        if blocks_text_length(blocks) > MAX_BLOCKS_TEXT_CHARS:
+            return "msg_blocks_too_long"
+    return None
+
+
+def _raise_message_error(params: dict[str, Any]) -> None:
+    """Raise SlackError when a chat.* payload would be rejected."""
+    error = _message_error(params)
+    if error == "invalid_blocks":
+        problems = _BlockValidator().run(params["blocks"], max_blocks=MAX_MESSAGE_BLOCKS)
+        raise SlackError(error, **_problem_details(problems))
+    if error is not None:
+        raise SlackError(error)
+
+
+def _brief(data: dict[str, Any], limit: int = 160) -> str:
+    """A one-line, truncated JSON rendering for error messages."""
+    text = json.dumps(data, default=repr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

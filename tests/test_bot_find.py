@@ -1,0 +1,196 @@
+"""``/find-expansion-opportunities`` end to end: signed requests to the running server, answers
+read back from the Slack emulator (which rejects anything over Slack's Block Kit limits)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+
+import pytest
+from bot_harness import all_text, click, find_action
+
+_keys = itertools.count()
+
+
+def ask(bot, slack, text: str, **kw) -> list[dict]:
+    """Run the command; the bodies posted to its response_url."""
+    key = f"cmd{next(_keys)}"
+    reply = bot.command(text, response_key=key, **kw)
+    assert reply.status == 200, reply.body
+    assert reply.seconds < 3.0, f"ack took {reply.seconds:.2f}s"
+    responses = slack.wait_for_responses(key, 1, timeout=20)
+    assert all(r.status == 200 for r in responses), responses
+    return [r.body for r in responses]
+
+
+def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
+    [answer] = ask(bot, slack, "enterprise")
+    assert answer["response_type"] == "ephemeral"
+    blocks = answer["blocks"]
+    text = all_text(blocks)
+    assert blocks[0]["type"] == "header"
+    assert "Expansion opportunities: Enterprise" in text
+    assert "14 accounts scanned" in text and "pipeline" in text and "expected value" in text
+    assert "Tier 1:" in text and "High priority" in text
+    assert "Data gaps:" in text and "sample" in text
+    cards = [b for b in blocks if b.get("type") == "actions" and b["block_id"].startswith("{")]
+    assert len(cards) == 8, "first page: eight High-priority cards"
+    first = cards[0]["elements"]
+    assert [e["action_id"].split(":")[0] for e in first] == [
+        "deep_dive",
+        "assign_owner",
+        "opportunity_outcome",
+    ]
+    assert [o["value"] for o in first[2]["options"]] == ["snoozed", "not_a_fit", "won", "lost"]
+    footer = {e["action_id"] for e in find_action(blocks, "export_csv")[1]["elements"]}
+    footer = {a.split(":")[0] for a in footer}
+    assert footer == {"list_page", "download_playbook", "export_csv", "share_list"}
+    assert "Stratus Cloud Security" in text and "Tier 1" in text and "EV" in text
+    assert len(blocks) <= 50
+
+
+@pytest.mark.parametrize(
+    ("scope", "expect"),
+    [
+        ("mid-market 60", "Mid-market, propensity 60+"),
+        ("renewing this quarter", "renewing this quarter"),
+        ("at 80% seat usage", "at 80%+ seat usage"),
+        ("owner maya.chen@example.com", "owner maya.chen@example.com"),
+        ("all accounts", "All accounts"),
+        ("healthy smb", "SMB, healthy"),
+    ],
+)
+def test_each_scope_form(bot, slack, scope, expect):
+    [answer] = ask(bot, slack, scope)
+    assert f"Expansion opportunities: {expect}" in all_text(answer["blocks"][:1])
+
+
+def test_empty_text_asks_which_scope_and_a_pick_answers(bot, slack):
+    [picker] = ask(bot, slack, "")
+    assert "Which segment or scope should I use?" in all_text(picker["blocks"])
+    labels = [e["text"]["text"] for e in find_action(picker["blocks"], "pick_scope")[1]["elements"]]
+    assert labels == [
+        "Enterprise",
+        "Mid-market",
+        "SMB",
+        "All accounts",
+        "Renewing this quarter",
+        "At 80% seat usage",
+    ]
+    element, block = find_action(picker["blocks"], "pick_scope", index=5)
+    reply = bot.block_action(click(element, block), ephemeral=True, response_key="pick")
+    assert reply.status == 200
+    [answer] = [r.body for r in slack.wait_for_responses("pick", 1, timeout=20)]
+    assert answer["replace_original"] is True
+    assert "at 80%+ seat usage" in all_text(answer["blocks"][:1])
+
+
+def test_gibberish_and_ambiguous_names_get_the_picker_with_the_reason(bot, slack):
+    [answer] = ask(bot, slack, "zzqx flurb")
+    text = all_text(answer["blocks"])
+    assert "neither a scope nor an account name" in text
+    assert "Which segment or scope" in text
+    [answer] = ask(bot, slack, "group")
+    assert "matches" in all_text(answer["blocks"]) and "Type more of the name" in all_text(
+        answer["blocks"]
+    )
+
+
+def test_an_account_name_answers_with_its_deep_dive(bot, slack):
+    answers = ask(bot, slack, "Helios Health")
+    text = all_text(answers[0]["blocks"])
+    assert "Deep dive: Helios Health Systems" in text
+    for part in ("Current state", "Usage profile", "Relationship health", "Growth signals"):
+        assert part in text
+    assert "top quartile" in text
+    every = "\n".join(all_text(a["blocks"]) for a in answers)
+    for part in ("Evidence", "Why this score", "Recommended pitch", "Approach", "Objections"):
+        assert part in every
+
+
+def test_next_page_redraws_the_answer(bot, slack):
+    [answer] = ask(bot, slack, "all accounts")
+    assert "Page 1 of 3" in all_text(answer["blocks"])
+    element, block = find_action(answer["blocks"], "list_page")
+    bot.block_action(click(element, block), ephemeral=True, response_key="page")
+    [page2] = [r.body for r in slack.wait_for_responses("page", 1, timeout=20)]
+    assert page2["replace_original"] is True
+    assert "Page 2 of 3" in all_text(page2["blocks"])
+    labels = [
+        e["text"]["text"]
+        for e in find_action(page2["blocks"], "list_page")[1]["elements"]
+        if e["action_id"].startswith("list_page")
+    ]
+    assert labels == ["◀ Previous page", "Next page ▶"]
+    first_ids = {b["block_id"] for b in answer["blocks"] if b.get("block_id", "").startswith("{")}
+    second_ids = {b["block_id"] for b in page2["blocks"] if b.get("block_id", "").startswith("{")}
+    assert first_ids and second_ids and not first_ids & second_ids
+
+
+def test_last_page_holds_the_compact_medium_low_list(bot, slack):
+    [answer] = ask(bot, slack, "healthy smb")
+    text = all_text(answer["blocks"])
+    assert "Medium / Low priority" in text
+    assert "Page 1 of 1" in text
+
+
+def test_public_posts_in_the_channel(bot, slack):
+    before = len(slack.calls_to("chat.postMessage"))
+    reply = bot.command("enterprise public", channel="CPUB", response_key="pub")
+    assert reply.status == 200 and reply.seconds < 3
+    [call] = slack.wait_for_calls("chat.postMessage", before + 1, timeout=20)[before:]
+    assert call.params["channel"] == "CPUB"
+    assert "Share in channel" not in all_text(call.params["blocks"])
+    assert not slack.responses_to("pub")
+
+
+def test_share_in_channel_posts_the_list(bot, slack):
+    [answer] = ask(bot, slack, "enterprise", channel="CSHARE")
+    element, block = find_action(answer["blocks"], "share_list")
+    before = len(slack.calls_to("chat.postMessage"))
+    bot.block_action(click(element, block), channel="CSHARE", ephemeral=True, response_key="sh")
+    [call] = slack.wait_for_calls("chat.postMessage", before + 1, timeout=20)[before:]
+    assert call.params["channel"] == "CSHARE"
+    assert "Expansion opportunities: Enterprise" in all_text(call.params["blocks"])
+    [note] = [r.body for r in slack.wait_for_responses("sh", 1, timeout=10)]
+    assert "Shared in this channel" in note["text"]
+
+
+def test_public_in_a_channel_the_bot_cannot_post_to_explains_what_to_do(bot, slack):
+    slack.fail_next("chat.postMessage", status=200, error="not_in_channel")
+    [answer] = ask(bot, slack, "enterprise public", channel="CPRIV")
+    assert "/invite" in answer["text"] and "not_in_channel" in answer["text"]
+
+
+def test_download_playbook_and_export_csv_go_to_the_requester(bot, slack):
+    [answer] = ask(bot, slack, "enterprise")
+    before = len(slack.uploads)
+    for action_id, key in (("download_playbook", "dl"), ("export_csv", "csv")):
+        element, block = find_action(answer["blocks"], action_id)
+        bot.block_action(click(element, block), ephemeral=True, response_key=key)
+        slack.wait_for_responses(key, 1, timeout=20)
+    slack.wait_for(lambda: len(slack.uploads) >= before + 2)
+    playbook, table = slack.uploads[before : before + 2]
+    assert playbook.filename == "expansion-playbook.md" and playbook.channel_id == "DU1"
+    assert "# Expansion Playbook" in playbook.text or "Expansion" in playbook.text
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert table.filename == "expansion-opportunities.csv"
+    assert rows and {"Account", "ARR", "Opportunity type", "Signal", "Suggested action"} <= set(
+        rows[0]
+    )
+    assert {r["Account ID"] for r in rows} <= {f"ACC-{1000 + i}" for i in range(1, 45)}
+
+
+def test_no_data_yet_is_explained(tmp_path, slack):
+    from bot_harness import BotServer
+
+    server = BotServer(slack, f"sqlite:///{tmp_path / 'empty.db'}", tmp_path).start()
+    try:
+        reply = server.command("enterprise", response_key="empty")
+        assert reply.status == 200
+        [answer] = [r.body for r in slack.wait_for_responses("empty", 1, timeout=20)]
+        assert "expansion sync" in answer["text"]
+        assert "Something went wrong" not in answer["text"]
+    finally:
+        server.stop()
