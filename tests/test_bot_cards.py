@@ -1,0 +1,223 @@
+"""Card actions end to end: deep-dive threads, assigning owners, outcomes, and App Home."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from bot_harness import all_text, click, find_action
+
+from expansion import pipeline, store, workflow
+
+_keys = itertools.count()
+
+
+def ask(bot, slack, text: str, **kw) -> dict:
+    key = f"cards{next(_keys)}"
+    assert bot.command(text, response_key=key, **kw).status == 200
+    [response] = slack.wait_for_responses(key, 1, timeout=20)
+    assert response.status == 200, response
+    return response.body
+
+
+def post_public(bot, slack, text: str, channel: str) -> tuple[str, dict]:
+    """Post a list in ``channel`` with ``public``; its ts and message as the emulator holds it."""
+
+    def posted():
+        return [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+    assert bot.command(f"{text} public", channel=channel).status == 200
+    slack.wait_for(lambda: len(posted()) >= 1, timeout=20)
+    call = posted()[0]
+    assert call.ok, call.response
+    ts = call.response["ts"]
+    return ts, slack.messages[(channel, ts)]
+
+
+def card_of(blocks: list[dict], account: str) -> tuple[int, list[dict]]:
+    """Index (among cards) and blocks (section, context, actions) of the first card of account."""
+    n = 0
+    for i, block in enumerate(blocks):
+        if block.get("type") == "actions" and block.get("block_id", "").startswith("{"):
+            if account in all_text(blocks[i - 2 : i]):
+                return n, blocks[i - 2 : i + 1]
+            n += 1
+    raise AssertionError(f"no card for {account}")
+
+
+def engine_of(bot):
+    return store.connect(bot.env["EXPANSION_DB_URL"], upgrade=False)
+
+
+def test_deep_dive_posts_in_the_thread_once_then_links_to_it(bot, slack):
+    ts, message = post_public(bot, slack, "enterprise", "CDIVE")
+    element, block = find_action(message["blocks"], "deep_dive")
+    before = len(slack.calls_to("chat.postMessage"))
+    reply = bot.block_action(click(element, block), channel="CDIVE", message_ts=ts, message=message)
+    assert reply.status == 200 and reply.seconds < 3
+    slack.wait_for(lambda: len(slack.calls_to("chat.postMessage")) > before)
+    posts = slack.calls_to("chat.postMessage")[before:]
+    assert all(p.params["thread_ts"] == ts and p.params["channel"] == "CDIVE" for p in posts)
+    assert "Deep dive:" in all_text(posts[0].params["blocks"])
+
+    slack.wait_for(lambda: len(slack.calls_to("chat.postMessage")) == before + len(posts))
+    bot.block_action(
+        click(element, block), channel="CDIVE", message_ts=ts, message=message, response_key="dd2"
+    )
+    [again] = slack.wait_for_responses("dd2", 1, timeout=20)
+    assert "already there" in again.body["text"]
+    assert "https://example.slack.com/archives/CDIVE/p" in again.body["text"]
+    assert len(slack.calls_to("chat.postMessage")) == before + len(posts), "not posted twice"
+
+
+def test_deep_dive_on_a_private_answer_answers_privately(bot, slack):
+    answer = ask(bot, slack, "enterprise")
+    element, block = find_action(answer["blocks"], "deep_dive")
+    before = len(slack.calls_to("chat.postMessage"))
+    bot.block_action(click(element, block), ephemeral=True, response_key="ddp")
+    [first, *_] = slack.wait_for_responses("ddp", 1, timeout=20)
+    assert first.status == 200
+    assert first.body["response_type"] == "ephemeral"
+    assert "Deep dive:" in all_text(first.body["blocks"])
+    assert len(slack.calls_to("chat.postMessage")) == before
+
+
+def test_admin_assigns_card_updates_in_place_and_assignee_gets_a_dm(bot, slack):
+    ts, message = post_public(bot, slack, "enterprise", "CASSIGN")
+    index, _blocks = card_of(message["blocks"], "Stratus Cloud Security")
+    element, block = find_action(message["blocks"], "assign_owner", index=index)
+    before_updates = len(slack.calls_to("chat.update"))
+    bot.block_action(
+        click(element, block, selected_user="U2"),
+        user="UADMIN",
+        channel="CASSIGN",
+        message_ts=ts,
+        message=message,
+    )
+    [update] = slack.wait_for_calls("chat.update", before_updates + 1, timeout=20)[before_updates:]
+    assert update.params["ts"] == ts
+    _, new_card = card_of(update.params["blocks"], "Stratus Cloud Security")
+    assert "Assigned to <@U2> by <@UADMIN>" in all_text(new_card)
+    assert len(update.params["blocks"]) == len(message["blocks"]), "only the card changed"
+
+    slack.wait_for(
+        lambda: any(c.params.get("channel") == "DU2" for c in slack.calls_to("chat.postMessage"))
+    )
+    dm = next(c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "DU2")
+    assert "<@UADMIN> assigned you" in all_text(dm.params["blocks"])
+    assert "Stratus Cloud Security" in all_text(dm.params["blocks"])
+    dm_text = all_text(dm.params["blocks"])
+    if "Deep dive: <https://example.slack.com/archives/" not in dm_text:
+        # No deep-dive posted anywhere yet: it goes in the DM's thread.
+        assert "deep-dive is in the thread of this message" in dm_text
+        slack.wait_for(
+            lambda: any(
+                c.params.get("thread_ts") == dm.response["ts"]
+                for c in slack.calls_to("chat.postMessage")
+            )
+        )
+
+    opportunity_id = json.loads(block["block_id"])["o"]
+    engine = engine_of(bot)
+    trail = workflow.events(engine, opportunity_id)
+    engine.dispose()
+    assert trail[["action", "actor", "assignee"]].values.tolist()[-1] == ["assign", "UADMIN", "U2"]
+
+
+def test_the_account_owner_may_assign_and_others_are_refused(bot, slack):
+    # Helios Health Systems belongs to maya.chen@example.com, who is UMAYA in Slack.
+    answer = ask(bot, slack, "owner maya.chen@example.com")
+    element, block = find_action(answer["blocks"], "assign_owner")
+    opportunity_id = json.loads(block["block_id"])["o"]
+
+    bot.block_action(
+        click(element, block, selected_user="U2"), user="U1", ephemeral=True, response_key="no"
+    )
+    [refusal] = slack.wait_for_responses("no", 1, timeout=20)
+    assert "Only the account owner (maya.chen@example.com) or an admin" in refusal.body["text"]
+    assert "Nothing was changed" in refusal.body["text"]
+    engine = engine_of(bot)
+    assert workflow.events(engine, opportunity_id).empty
+
+    bot.block_action(
+        click(element, block, selected_user="UMAYA"),
+        user="UMAYA",
+        ephemeral=True,
+        response_key="yes",
+    )
+    [redrawn] = slack.wait_for_responses("yes", 1, timeout=20)
+    assert redrawn.body["replace_original"] is True
+    assert "Assigned to <@UMAYA> by <@UMAYA>" in all_text(redrawn.body["blocks"])
+    assert workflow.states(engine, [opportunity_id]).loc[opportunity_id, "assignee"] == "UMAYA"
+    engine.dispose()
+    lookups = [c.params["email"] for c in slack.calls_to("users.lookupByEmail")]
+    assert lookups.count("maya.chen@example.com") == 1, "owner lookups are cached"
+
+
+@pytest.mark.parametrize("outcome", ["snoozed", "not_a_fit", "won", "lost"])
+def test_outcomes_update_the_card_and_leave_the_lists(bot, slack, outcome):
+    ts, message = post_public(bot, slack, "mid-market", f"COUT{outcome}")
+    element, block = find_action(message["blocks"], "opportunity_outcome", index=0)
+    opportunity_id = json.loads(block["block_id"])["o"]
+    before = len(slack.calls_to("chat.update"))
+    bot.block_action(
+        click(
+            element,
+            block,
+            selected_option={"value": outcome, "text": {"type": "plain_text", "text": outcome}},
+        ),
+        user="UADMIN",
+        channel=f"COUT{outcome}",
+        message_ts=ts,
+        message=message,
+    )
+    [update] = slack.wait_for_calls("chat.update", before + 1, timeout=20)[before:]
+    text = all_text(update.params["blocks"])
+    label = {
+        "snoozed": "*Snoozed* until 2026-12-16",
+        "not_a_fit": "*Not a fit*",
+        "won": "*Won*",
+        "lost": "*Lost*",
+    }
+    assert f"{label[outcome]} by <@UADMIN>" in text
+    engine = engine_of(bot)
+    listed = pipeline.find(engine, "mid-market", as_of=pipeline.SAMPLE_AS_OF)
+    engine.dispose()
+    assert opportunity_id not in set(listed.opportunities["opportunity_id"])
+
+
+def test_app_home_lists_my_opportunities(bot, slack):
+    answer = ask(bot, slack, "healthy smb")
+    element, block = find_action(answer["blocks"], "assign_owner")
+    bot.block_action(
+        click(element, block, selected_user="UHOME"),
+        user="UADMIN",
+        ephemeral=True,
+        response_key="h",
+    )
+    slack.wait_for_responses("h", 1, timeout=20)
+    reply = bot.event({"type": "app_home_opened", "user": "UHOME", "tab": "home"}, event_id="EvH1")
+    assert reply.status == 200 and reply.seconds < 3
+    slack.wait_for(lambda: "UHOME" in slack.home_views, timeout=20)
+    view = slack.home_views["UHOME"]
+    text = all_text(view["blocks"])
+    assert "My opportunities (1)" in text and "accounts scanned" in text
+
+    # Actions on Home redraw Home.
+    element, block = find_action(view["blocks"], "opportunity_outcome")
+    before = len(slack.calls_to("views.publish"))
+    bot.block_action(
+        click(
+            element,
+            block,
+            selected_option={"value": "won", "text": {"type": "plain_text", "text": "Won"}},
+        ),
+        user="UHOME",
+        home=True,
+    )
+    slack.wait_for(lambda: len(slack.calls_to("views.publish")) > before, timeout=20)
+    assert "My opportunities (0)" in all_text(slack.home_views["UHOME"]["blocks"])
+    assert "1 of your opportunities are snoozed or closed" in all_text(
+        slack.home_views["UHOME"]["blocks"]
+    )
