@@ -20,7 +20,7 @@ MAX_HOME_BLOCKS = 100
 # Slack reports msg_blocks_too_long at about 13k characters of text; keep a wide margin.
 MAX_MESSAGE_CHARS = 10_000
 CARDS_PER_PAGE = 8
-COMPACT_LIST_LINES = 25
+COMPACT_LIST_LINES = 20
 HOME_CARDS = 20
 
 SCOPE_PICKS = [
@@ -184,11 +184,11 @@ def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list
     """One opportunity: who, what, why, what next, the scores, who owns it, and its buttons."""
     evidence = [clip(escape(e), 240) for e in (opp.get("evidence") or [])[:3]]
     lines = [
-        f"*{escape(opp['account_name'])}* · {money(opp.get('arr'))} ARR · "
+        f"*{clip(escape(opp['account_name']), 150)}* · {money(opp.get('arr'))} ARR · "
         f"{escape(opp.get('segment') or 'n/a')}",
-        f"*{escape(opp['type_label'])}*: {escape(opp.get('description') or '')}",
+        f"*{escape(opp['type_label'])}*: {clip(escape(opp.get('description') or ''), 400)}",
         *(f"• {e}" for e in evidence),
-        f"*Next step:* {escape(opp.get('suggested_action') or '')}",
+        f"*Next step:* {clip(escape(opp.get('suggested_action') or ''), 300)}",
     ]
     scores = (
         f"*Tier {opp['tier']}* · score {float(opp['score']):.1f}/10 · "
@@ -301,29 +301,66 @@ def list_message(
     ref: ListRef,
     ephemeral: bool,
 ) -> dict:
-    """One page of a find answer: header and summary, High-priority cards, then the rest."""
+    """One page of a find answer: header and summary, High-priority cards, then the rest.
+
+    Cards are laid out over pages so that no page passes Slack's block count or text size;
+    the compact Medium/Low list goes on the last page.
+    """
     high = [o for o in opportunities if o.get("priority") == "high"]
-    rest = [o for o in opportunities if o.get("priority") != "high"]
-    pages = max(1, -(-len(high) // CARDS_PER_PAGE))
-    page = min(max(ref.page, 1), pages)
-    ref = ref.at(page)
+    rest = compact_list([o for o in opportunities if o.get("priority") != "high"])
     text, meta = _summary_lines(summary, sources, as_of)
-    blocks = [header(f"Expansion opportunities: {title}"), section(text), context(meta)]
-    shown = high[(page - 1) * CARDS_PER_PAGE : page * CARDS_PER_PAGE]
-    if shown:
-        blocks.append(section(f"*High priority* ({len(high)})"))
-        for opp in shown:
-            blocks += card(opp, ref=ref)
-    elif page == 1:
-        blocks.append(section("*No high-priority opportunities in this scope.*"))
-    if page == pages:
-        blocks += compact_list(rest)
-    blocks += _footer(ref, pages, ephemeral)
+    head = [header(f"Expansion opportunities: {title}"), section(text), context(meta)]
+    head.append(
+        section(f"*High priority* ({len(high)})")
+        if high
+        else section("*No high-priority opportunities in this scope.*")
+    )
+    layout = _layout([card(o) for o in high], rest, head)
+    page = min(max(ref.page, 1), len(layout))
+    ref = ref.at(page)
+    blocks = list(head)
+    for index in layout[page - 1]:
+        blocks += card(high[index], ref=ref)
+    if page == len(layout):
+        blocks += rest
+    blocks += _footer(ref, len(layout), ephemeral)
     fallback = (
         f"Expansion opportunities: {title}: {summary.get('opportunities', 0)} opportunities, "
         f"pipeline {money(summary.get('expansion_arr'))}"
     )
     return {"text": fallback, "blocks": blocks}
+
+
+# What the footer (page buttons, files, share, page number) may take at most.
+_FOOTER_BLOCKS, _FOOTER_CHARS = 2, 200
+
+
+def _layout(cards: list[list[dict]], tail: list[dict], head: list[dict]) -> list[list[int]]:
+    """Which cards go on which page (indexes), within the block and text budgets."""
+    base_blocks = len(head) + _FOOTER_BLOCKS
+    base_chars = text_size(head) + _FOOTER_CHARS
+    pages: list[list[int]] = []
+    current: list[int] = []
+    n_blocks, n_chars = base_blocks, base_chars
+
+    def fits(blocks: list[dict]) -> bool:
+        return (
+            n_blocks + len(blocks) <= MAX_BLOCKS
+            and n_chars + text_size(blocks) <= MAX_MESSAGE_CHARS
+        )
+
+    for index, blocks in enumerate(cards):
+        if current and (len(current) >= CARDS_PER_PAGE or not fits(blocks)):
+            pages.append(current)
+            current, n_blocks, n_chars = [], base_blocks, base_chars
+        current.append(index)
+        n_blocks += len(blocks)
+        n_chars += text_size(blocks)
+    if tail and current and not fits(tail):
+        pages.append(current)
+        current = []
+    pages.append(current)
+    return pages
 
 
 def compact_list(opps: list[dict]) -> list[dict]:
@@ -334,9 +371,9 @@ def compact_list(opps: list[dict]) -> list[dict]:
     for o in opps[:COMPACT_LIST_LINES]:
         signal = (o.get("evidence") or [o.get("description") or ""])[0]
         lines.append(
-            f"• *{escape(o['account_name'])}* ({money(o.get('arr'))}) · "
+            f"• *{clip(escape(o['account_name']), 80)}* ({money(o.get('arr'))}) · "
             f"{escape(o['type_label'])} · {o.get('priority', '').capitalize()}, "
-            f"Tier {o['tier']}: {clip(escape(signal), 120)} → "
+            f"Tier {o['tier']}: {clip(escape(signal), 110)} → "
             f"{clip(escape(o.get('suggested_action') or ''), 90)}"
         )
     if len(opps) > COMPACT_LIST_LINES:

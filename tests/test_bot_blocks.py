@@ -1,0 +1,154 @@
+"""Block Kit builders: every message stays inside Slack's limits and customer text stays inert,
+whatever the data holds (checked with the emulator's independent validator)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_emulator import validate_blocks
+
+from bot import blocks
+from bot.blocks import ListRef
+from expansion.playbook import account_context
+
+EVIL = "<!channel> & <https://evil.example|click> <@U123>"
+
+
+def _opp(n: int, name: str = "Acme", text: str = "x", priority: str = "high") -> dict:
+    return {
+        "opportunity_id": f"ACC-{n}-seat_expansion-{n}",
+        "account_id": f"ACC-{n}",
+        "account_name": name,
+        "segment": "enterprise",
+        "arr": 120000.0,
+        "type_label": "Seat Expansion",
+        "description": text,
+        "evidence": [text, text, text, text],
+        "suggested_action": text,
+        "tier": 1,
+        "score": 9.1,
+        "propensity": 88,
+        "close_probability": 0.7,
+        "expansion_arr": 50000.0,
+        "expected_value": 35000.0,
+        "priority": priority,
+        "owner": text,
+        "assignee": None,
+        "outcome": "open",
+    }
+
+
+def _mrkdwn(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "mrkdwn" else []
+        return own + [t for v in node.values() for t in _mrkdwn(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _mrkdwn(v)]
+    return []
+
+
+SUMMARY = {
+    "accounts_analyzed": 3,
+    "opportunities": 3,
+    "expansion_arr": 1.0,
+    "expected_value": 1.0,
+    "tiers": {"1": {"count": 3}},
+    "priorities": {"high": 3},
+    "data_gaps": [{"gap": EVIL, "impact": EVIL, "accounts": 2}],
+}
+
+
+def test_card_escapes_customer_text_everywhere():
+    message = blocks.list_message(
+        title=EVIL,
+        summary=SUMMARY,
+        sources=[EVIL],
+        as_of="2026-11-16",
+        opportunities=[_opp(1, EVIL, EVIL), _opp(2, EVIL, EVIL, "low")],
+        ref=ListRef(scope=EVIL),
+        ephemeral=True,
+    )
+    texts = _mrkdwn(message["blocks"])
+    assert texts
+    for text in texts:
+        assert "<!channel>" not in text and "<https://evil" not in text and "<@U123>" not in text
+    assert validate_blocks(message["blocks"]) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(min_value=0, max_value=60),
+    size=st.integers(min_value=0, max_value=5000),
+    page=st.integers(min_value=1, max_value=9),
+)
+def test_list_pages_stay_within_slack_limits(count, size, page):
+    text = ("Ω&<x> " * (size // 6 + 1))[:size]
+    opps = [_opp(i, text or "n", text, "high" if i % 2 else "medium") for i in range(count)]
+    message = blocks.list_message(
+        title=text,
+        summary=SUMMARY,
+        sources=[text],
+        as_of="2026-11-16",
+        opportunities=opps,
+        ref=ListRef(scope=text[:100], page=page),
+        ephemeral=True,
+    )
+    assert validate_blocks(message["blocks"]) == []
+
+
+def test_every_sample_deep_dive_and_home_view_is_valid(sample_result):
+    for account_id in sample_result.profiles["account_id"]:
+        for message in blocks.deep_dive_messages(account_context(sample_result, account_id)):
+            assert validate_blocks(message["blocks"]) == [], account_id
+    records = sample_result.opportunity_records()
+    view = blocks.home_view(
+        summary=sample_result.summary,
+        sources=sample_result.sources,
+        as_of="2026-11-16",
+        mine=records,
+        closed_mine=2,
+    )
+    assert validate_blocks(view["blocks"], max_blocks=100) == []
+
+
+def test_pack_splits_long_content_over_messages():
+    many = [blocks.section("x" * 2900) for _ in range(12)]
+    messages = blocks.pack(many, text="Deep dive")
+    assert len(messages) > 1
+    assert [m["text"] for m in messages][-1].endswith(f"({len(messages)}/{len(messages)})")
+    assert sum(len(m["blocks"]) for m in messages) == 12
+    for message in messages:
+        assert validate_blocks(message["blocks"]) == []
+
+
+def test_replace_card_redraws_only_that_card():
+    opps = [_opp(1), _opp(2)]
+    message = blocks.list_message(
+        title="t",
+        summary=SUMMARY,
+        sources=[],
+        as_of="2026-11-16",
+        opportunities=opps,
+        ref=ListRef(scope="enterprise"),
+        ephemeral=False,
+    )
+    changed = {**opps[1], "assignee": "U7", "assigned_by": "U8"}
+    redrawn = blocks.replace_card(message["blocks"], changed)
+    assert redrawn is not None and len(redrawn) == len(message["blocks"])
+    differing = [
+        i for i, (a, b) in enumerate(zip(message["blocks"], redrawn, strict=True)) if a != b
+    ]
+    assert 1 <= len(differing) <= 2
+    assert "Assigned to <@U7> by <@U8>" in str(redrawn)
+    assert blocks.replace_card(message["blocks"], _opp(3)) is None
+
+
+def test_list_ref_round_trips_and_rejects_garbage():
+    ref = ListRef(scope="enterprise 60", page=2, public=True)
+    assert ListRef.decode(ref.encode()) == ref
+    assert ListRef.decode("not json") is None
+    opportunity_id, parsed = blocks.parse_card_block_id(blocks.card_block_id("A-1", ref))
+    assert (opportunity_id, parsed) == ("A-1", ref)
+    long = ListRef(scope="x" * 400)
+    assert len(blocks.card_block_id("A-1", long)) <= 255
+    assert blocks.parse_card_block_id(blocks.card_block_id("A-1", long)) == ("A-1", None)
