@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import pandas as pd
 import pytest
 from bot_harness import all_text, click, find_action
 
@@ -221,3 +222,71 @@ def test_app_home_lists_my_opportunities(bot, slack):
     assert "1 of your opportunities are snoozed or closed" in all_text(
         slack.home_views["UHOME"]["blocks"]
     )
+
+
+def _option(value: str) -> dict:
+    return {"selected_option": {"value": value, "text": {"type": "plain_text", "text": value}}}
+
+
+def test_reassign_unassign_and_reopen_are_audited(bot, slack):
+    answer = ask(bot, slack, "at 80% seat usage")
+    element, block = find_action(answer["blocks"], "assign_owner", index=1)
+    opportunity_id = json.loads(block["block_id"])["o"]
+    for n, who in enumerate(("U1", "U2")):
+        bot.block_action(
+            click(element, block, selected_user=who),
+            user="UADMIN",
+            ephemeral=True,
+            response_key=f"re{n}",
+        )
+        slack.wait_for_responses(f"re{n}", 1, timeout=20)
+    menu, menu_block = find_action(answer["blocks"], "opportunity_outcome", index=1)
+    for n, value in enumerate(("unassign", "snoozed", "open")):
+        bot.block_action(
+            click(menu, menu_block, **_option(value)),
+            user="UADMIN",
+            ephemeral=True,
+            response_key=f"menu{n}",
+        )
+        [redrawn] = slack.wait_for_responses(f"menu{n}", 1, timeout=20)
+        assert redrawn.status == 200
+    engine = engine_of(bot)
+    trail = workflow.events(engine, opportunity_id)
+    state = workflow.states(engine, [opportunity_id]).loc[opportunity_id]
+    engine.dispose()
+    # (Earlier tests may have acted on the same opportunity: look at the last five events.)
+    recent = trail.tail(5)
+    assert recent["action"].tolist() == ["assign", "assign", "unassign", "snoozed", "open"]
+    assert recent["assignee"].fillna("").tolist() == ["U1", "U2", "", "", ""]
+    assert set(recent["actor"]) == {"UADMIN"}
+    assert state.outcome == "open" and pd.isna(state.assignee)
+
+
+def test_next_page_on_a_channel_message_updates_it(bot, slack):
+    ts, message = post_public(bot, slack, "all accounts", "CPAGE")
+    element, block = find_action(message["blocks"], "list_page")
+    before = len(slack.calls_to("chat.update"))
+    bot.block_action(click(element, block), channel="CPAGE", message_ts=ts, message=message)
+    [update] = slack.wait_for_calls("chat.update", before + 1, timeout=20)[before:]
+    assert update.params["channel"] == "CPAGE" and update.params["ts"] == ts
+    assert "Page 2 of" in all_text(update.params["blocks"])
+
+
+def test_deep_dive_from_home_goes_to_the_dm_once(bot, slack):
+    view = {"blocks": []}
+    answer = ask(bot, slack, "enterprise")
+    element, block = find_action(answer["blocks"], "deep_dive", index=2)
+    view["blocks"] = [block]
+
+    def to_dm():
+        return [
+            c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "DUHOME2"
+        ]
+
+    bot.block_action(click(element, block), user="UHOME2", home=True)
+    slack.wait_for(lambda: len(to_dm()) >= 1, timeout=20)
+    posted = len(to_dm())
+    assert "Deep dive:" in all_text(to_dm()[0].params["blocks"])
+    bot.block_action(click(element, block), user="UHOME2", home=True)
+    slack.wait_for(lambda: len(to_dm()) == posted + 1, timeout=20)
+    assert "already there" in all_text(to_dm()[-1].params["blocks"])
