@@ -12,6 +12,8 @@ from .blocks import ListRef
 from .runtime import Runtime
 
 MAX_ACCOUNT_DIVES = 3
+# A response_url takes 5 posts; keep one for the buttons' answers.
+MAX_MESSAGES = 4
 
 
 def parse_command(text: str) -> ListRef:
@@ -35,6 +37,12 @@ def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
         messages = []
         for account_id in scope.account_ids[:MAX_ACCOUNT_DIVES]:
             messages += blocks.deep_dive_messages(account_context(result, account_id))
+        if len(messages) > MAX_MESSAGES:
+            cut = blocks.notice(
+                f"That is {len(messages) - MAX_MESSAGES + 1} more messages than fit here: use "
+                "`expansion account` on the command line for the whole analysis, or narrow the name."
+            )
+            messages = [*messages[: MAX_MESSAGES - 1], cut]
         return messages
     return [
         blocks.list_message(

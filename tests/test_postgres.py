@@ -35,3 +35,22 @@ def test_postgres_matches_sqlite(pg_engine, sample_result):
     result = pipeline.find(pg_engine, "", as_of=pipeline.SAMPLE_AS_OF)
     assert result.opportunity_records() == sample_result.opportunity_records()
     assert result.summary == sample_result.summary
+
+
+def test_workflow_on_postgres(pg_engine):
+    from expansion import workflow
+
+    pipeline.sync_folder(pg_engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    top = pipeline.find(pg_engine, "enterprise", as_of=pipeline.SAMPLE_AS_OF).opportunities.iloc[0]
+    pipeline.assign(
+        pg_engine, top.opportunity_id, assignee="U1", actor="UADMIN", as_of=pipeline.SAMPLE_AS_OF
+    )
+    pipeline.record_outcome(
+        pg_engine, top.opportunity_id, "won", actor="UADMIN", as_of=pipeline.SAMPLE_AS_OF
+    )
+    after = pipeline.find(pg_engine, "enterprise", as_of=pipeline.SAMPLE_AS_OF)
+    assert top.opportunity_id not in set(after.opportunities["opportunity_id"])
+    assert workflow.events(pg_engine, top.opportunity_id)["action"].tolist() == ["assign", "won"]
+    where = {"channel": "C1", "thread_ts": "1.0", "kind": "deep_dive", "key": "ACC-1"}
+    assert workflow.claim_post(pg_engine, **where)
+    assert not workflow.claim_post(pg_engine, **where)
