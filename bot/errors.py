@@ -8,8 +8,10 @@ trace with the same reference, so support can find it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 
@@ -43,3 +45,32 @@ def handle_error(
         tell(body, client, respond, message)
     except Exception:
         logger.exception("could not show the error to the user")
+
+
+def guarded(func: Callable) -> Callable:
+    """A listener whose failures are shown and logged here, never passed back to Bolt.
+
+    Bolt's own path for a listener that raises right after ``ack()`` can lose the ack (the HTTP
+    answer becomes a 404 after 3 s), so every listener catches its errors itself.
+    """
+    wanted = inspect.getfullargspec(func).args
+
+    def listener(ack, body, client, respond, logger, payload):
+        available = {
+            "ack": ack,
+            "body": body,
+            "client": client,
+            "respond": respond,
+            "logger": logger,
+            "action": payload,
+            "command": payload,
+            "event": payload,
+        }
+        try:
+            func(**{name: available[name] for name in wanted})
+        except Exception as exc:
+            handle_error(exc, body, client, respond, logger)
+
+    listener.__name__ = func.__name__
+    listener.__doc__ = func.__doc__
+    return listener

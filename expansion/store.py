@@ -152,6 +152,25 @@ class ChatPost(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class DigestSubscription(SQLModel, table=True):
+    """A channel that gets the Tier 1 digest on a schedule (one subscription per channel)."""
+
+    __tablename__ = "digest_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("team_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    channel: str = Field(max_length=64)
+    cadence: str = Field(max_length=16)
+    weekday: int | None = None
+    monthday: int | None = None
+    at_time: str = Field(max_length=5)
+    timezone: str = Field(max_length=64)
+    scope: str = ""
+    max_cards: int = 25
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(
         name,

@@ -7,12 +7,14 @@ from slack_sdk import WebClient
 
 from ... import cards, deep_dive
 from ...blocks import action_pattern
+from ...errors import guarded
 from ...replies import actor, dm_channel, from_home, from_shared_message, send, tell
 from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
     @app.action(action_pattern("deep_dive"))
+    @guarded
     def open_deep_dive(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         account_id = action["value"]
@@ -45,6 +47,7 @@ def register(app: App, runtime: Runtime) -> None:
             send(respond, **message, response_type="ephemeral", replace_original=False)
 
     @app.action(action_pattern("assign_owner"))
+    @guarded
     def assign_owner(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         cards.change(
@@ -58,6 +61,7 @@ def register(app: App, runtime: Runtime) -> None:
         )
 
     @app.action(action_pattern("opportunity_outcome"))
+    @guarded
     def opportunity_outcome(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         cards.change(

@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 
 from ... import lists, sharing
 from ...blocks import ListRef, action_pattern
+from ...errors import guarded
 from ...replies import from_shared_message, send, tell
 from ...runtime import Runtime
 
@@ -17,12 +18,14 @@ def _ref(action: dict) -> ListRef:
 
 def register(app: App, runtime: Runtime) -> None:
     @app.action(action_pattern("pick_scope"))
+    @guarded
     def pick_scope(ack, action: dict, respond) -> None:
         ack()
         ref = ListRef(scope=action["value"])
         send(respond, **lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
 
     @app.action(action_pattern("list_page"))
+    @guarded
     def list_page(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         ref = _ref(action)
@@ -37,17 +40,20 @@ def register(app: App, runtime: Runtime) -> None:
             send(respond, **message, replace_original=True)
 
     @app.action("share_list")
+    @guarded
     def share_list(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         if sharing.post_public(runtime, client, body, respond, _ref(action)):
             tell(body, client, respond, "Shared in this channel.")
 
     @app.action("download_playbook")
+    @guarded
     def download_playbook(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         sharing.upload(runtime, client, body, respond, _ref(action), kind="playbook")
 
     @app.action("export_csv")
+    @guarded
     def export_csv(ack, body: dict, action: dict, client: WebClient, respond) -> None:
         ack()
         sharing.upload(runtime, client, body, respond, _ref(action), kind="csv")

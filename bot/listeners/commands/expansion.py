@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ... import blocks
+from slack_sdk import WebClient
+
+from ... import blocks, subscriptions
 from ...replies import send
 from ...runtime import Runtime
 
@@ -17,14 +19,21 @@ HELP = "\n".join(
         "• add `public` to post the answer in the channel",
         "• on a card: *Deep dive*, *Assign owner*, and ⋯ for Snooze 30 days, Not a fit, Won, Lost",
         "• the *Home* tab lists the opportunities assigned to you",
+        "• `/expansion digest here weekly mon 09:00 [time zone] [scope] [max N]`: subscribe this "
+        "channel to the Tier 1 digest (also daily, monthly 1); `digest off`; `digest list` (admins "
+        "change subscriptions)",
     ]
 )
 
 
 def expansion_callback(runtime: Runtime) -> Callable:
-    def expansion(ack, command: dict, respond) -> None:
+    def expansion(ack, command: dict, client: WebClient, respond) -> None:
         ack()
-        word = (command.get("text") or "help").split()[0].lower()
+        words = (command.get("text") or "help").split()
+        word = words[0].lower()
+        if word == "digest":
+            subscriptions.handle(runtime, client, command, respond, words[1:])
+            return
         text = HELP
         if word != "help":
             text = f"Unknown subcommand `{blocks.escape(word)}`. Try `/expansion help`.\n\n" + HELP

@@ -1,0 +1,48 @@
+"""``/expansion digest here|off|list`` end to end over the real server."""
+
+from __future__ import annotations
+
+import itertools
+
+_keys = itertools.count()
+
+
+def run(bot, slack, text: str, user: str = "UADMIN", channel: str = "CDIG") -> str:
+    key = f"dig{next(_keys)}"
+    reply = bot.command(text, command="/expansion", user=user, channel=channel, response_key=key)
+    assert reply.status == 200 and reply.seconds < 3
+    [response] = slack.wait_for_responses(key, 1, timeout=20)
+    assert response.status == 200
+    return response.body["text"]
+
+
+def test_subscribe_list_and_unsubscribe(bot, slack):
+    slack.add_user("UADMIN", email="admin@example.com", name="admin", tz="Europe/Berlin")
+    text = run(bot, slack, "digest here weekly mon 09:00 enterprise max 10")
+    assert "Subscribed: every Monday at 09:00 (Europe/Berlin), enterprise, top 10 Tier 1" in text
+    announce = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "CDIG"]
+    assert announce and "subscribed this channel" in announce[-1].params["text"]
+    listed = run(bot, slack, "digest list", user="U1")
+    assert "<#CDIG>: every Monday at 09:00 (Europe/Berlin), enterprise, top 10" in listed
+    assert "no longer get the digest" in run(bot, slack, "digest off")
+    assert "No channel gets the digest yet" in run(bot, slack, "digest list")
+
+
+def test_only_admins_change_subscriptions(bot, slack):
+    text = run(bot, slack, "digest here daily 08:00", user="U1")
+    assert "Only admins" in text and "Nothing was changed" in text
+    assert "No channel gets the digest yet" in run(bot, slack, "digest list")
+
+
+def test_bad_input_says_what_to_type(bot, slack):
+    assert "Unknown day `funday`" in run(bot, slack, "digest here weekly funday 09:00")
+    assert "Invalid time" in run(bot, slack, "digest here weekly mon 25:99")
+    assert "Unknown time zone `Mars/Base`" in run(bot, slack, "digest here daily 08:00 Mars/Base")
+    assert "Unknown digest command `sometimes`" in run(bot, slack, "digest sometimes")
+
+
+def test_a_channel_the_bot_is_not_in_is_refused(bot, slack):
+    slack.fail_next("chat.postMessage", status=200, error="not_in_channel")
+    text = run(bot, slack, "digest here daily 08:00", channel="CPRIVATE")
+    assert "/invite" in text and "Nothing was changed" in text
+    assert "CPRIVATE" not in run(bot, slack, "digest list")
