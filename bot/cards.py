@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from expansion import pipeline
 from expansion.workflow import OUTCOMES
 
-from . import blocks, deep_dive, lists
+from . import blocks, deep_dive, home, lists
 from .blocks import ListRef
 from .permissions import may_assign, may_close
 from .replies import actor, dm_channel, from_home, from_shared_message, send, tell
@@ -100,9 +100,7 @@ def redraw(
 ) -> None:
     """Show the changed card where it was clicked."""
     if from_home(body):
-        from .home import publish
-
-        publish(runtime, client, actor(body))
+        home.publish(runtime, client, actor(body))
         return
     message = body.get("message") or {}
     replaced = blocks.replace_card(message.get("blocks") or [], opp)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slack_sdk import WebClient
 
 from expansion import workflow
 from expansion.playbook import account_context
 
 from . import blocks
+from .replies import actor, dm_channel, from_home, from_shared_message, send, tell, thread_of
 from .runtime import Runtime
 
 KIND = "deep_dive"
@@ -66,3 +69,31 @@ def existing_link(runtime: Runtime, client: WebClient, account_id: str) -> str |
     """A link to the latest deep-dive of this account posted anywhere, if any."""
     post = workflow.latest_post(runtime.engine, kind=KIND, key=account_id)
     return permalink(client, post.channel, post.ts) if post and post.ts else None
+
+
+def answer_click(
+    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, account_id: str
+) -> None:
+    """ "Deep dive" on a card: in the card's thread, in the DM from Home, or privately."""
+    if not (from_shared_message(body) or from_home(body)):
+        # Ephemeral messages have no threads: answer the requester the same way.
+        for message in messages(runtime, account_id):
+            send(respond, **message, response_type="ephemeral", replace_original=False)
+        return
+    if from_home(body):
+        # Home has no thread: post in the DM, once per scoring date.
+        channel, thread_ts = dm_channel(client, actor(body)), None
+        place = f"home:{runtime.settings.as_of().isoformat()}"
+    else:
+        channel, thread_ts = thread_of(body)
+        place = thread_ts
+    first, posted = post_once(
+        runtime, client, channel=channel, account_id=account_id, thread_ts=thread_ts, place=place
+    )
+    if not posted:
+        where = (
+            f"<{permalink(client, channel, first)}|open it>"
+            if first
+            else ("it is being posted right now")
+        )
+        tell(body, client, respond, f"The deep-dive is already there: {where}.")

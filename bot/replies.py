@@ -33,6 +33,12 @@ def from_shared_message(body: dict) -> bool:
     return container.get("type") == "message" and not container.get("is_ephemeral", False)
 
 
+def thread_of(body: dict) -> tuple[str, str]:
+    """Channel and thread of a click on a shared message (the message itself starts one)."""
+    container = body["container"]
+    return container["channel_id"], container.get("thread_ts") or container["message_ts"]
+
+
 def from_home(body: dict) -> bool:
     return (
         body.get("container", {}).get("type") == "view"

@@ -41,10 +41,9 @@ class Runtime:
 
     def opportunity(self, opportunity_id: str) -> dict | None:
         """One opportunity of the latest scoring, whatever its outcome, as a card record."""
-        records = self.find(
-            "", opportunity_ids=[opportunity_id], include_closed=True
-        ).opportunity_records()
-        return records[0] if records else None
+        return pipeline.opportunity(
+            self.engine, opportunity_id, as_of=self.settings.as_of(), config=self.settings.scoring
+        )
 
     def warm_up(self) -> None:
         """Score now, so the first command answers from stored results."""

@@ -11,7 +11,7 @@ from expansion.playbook import render_csv, render_playbook
 
 from . import blocks, lists
 from .blocks import ListRef
-from .replies import actor, channel_of, dm_channel, from_shared_message, tell
+from .replies import actor, channel_of, dm_channel, from_shared_message, tell, thread_of
 from .runtime import Runtime
 
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -60,9 +60,7 @@ def upload(
         content = render_csv(result)
         filename, title = "expansion-opportunities.csv", f"Expansion opportunities: {label}"
     if from_shared_message(body):
-        container = body["container"]
-        channel = container["channel_id"]
-        thread_ts = container.get("thread_ts") or container["message_ts"]
+        channel, thread_ts = thread_of(body)
     else:
         # The list is private to the requester: so is the file.
         channel, thread_ts = dm_channel(client, actor(body)), None

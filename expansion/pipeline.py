@@ -255,26 +255,33 @@ def _gap_summary(gaps: pd.DataFrame) -> list[dict]:
     return [{k: _plain(v) for k, v in r.items()} for r in g.to_dict(orient="records")]
 
 
-def _opportunity(engine: sa.Engine, opportunity_id: str, *, as_of: date, config: ScoringConfig):
-    result = find(
+def opportunity(
+    engine: sa.Engine, opportunity_id: str, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG
+) -> dict | None:
+    """One opportunity of the latest scoring, whatever its outcome, as a record (or ``None``)."""
+    records = find(
         engine,
         "",
         as_of=as_of,
         config=config,
         opportunity_ids=[opportunity_id],
         include_closed=True,
-    )
-    if result.opportunities.empty:
+    ).opportunity_records()
+    return records[0] if records else None
+
+
+def _opportunity(engine: sa.Engine, opportunity_id: str, *, as_of: date, config: ScoringConfig):
+    record = opportunity(engine, opportunity_id, as_of=as_of, config=config)
+    if record is None:
         raise workflow.UnknownOpportunityError(
             f"Opportunity {opportunity_id} is not in the latest scoring: the data changed since "
             "this card was posted. Run the command again for fresh cards."
         )
-    row = result.opportunities.iloc[0]
     return workflow.Opportunity(
         opportunity_id=opportunity_id,
-        account_id=str(row["account_id"]),
-        close_probability=float(row["close_probability"]),
-        expansion_arr=float(row["expansion_arr"]),
+        account_id=str(record["account_id"]),
+        close_probability=float(record["close_probability"]),
+        expansion_arr=float(record["expansion_arr"]),
     )
 
 

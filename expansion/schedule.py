@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .errors import ExpansionError
 from .scope import parse_scope
-from .store import DigestSubscription
+from .store import DigestSubscription, upsert
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = (
@@ -160,12 +160,8 @@ def subscribe(
         "max_cards": schedule.max_cards,
         "created_by": created_by,
     }
-    where = (_SUBS.c.team_id == team_id) & (_SUBS.c.channel == channel)
     with engine.begin() as conn:
-        if conn.execute(sa.select(_SUBS.c.id).where(where)).first():
-            conn.execute(_SUBS.update().where(where).values(**values))
-        else:
-            conn.execute(_SUBS.insert().values(team_id=team_id, channel=channel, **values))
+        upsert(conn, _SUBS, {"team_id": team_id, "channel": channel}, values)
 
 
 def unsubscribe(engine: sa.Engine, *, team_id: str, channel: str) -> bool:

@@ -58,6 +58,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def upsert(
+    conn: sa.Connection, table: sa.Table, key: dict, values: dict, *, on_insert: dict | None = None
+) -> None:
+    """Update the row matching ``key`` with ``values``, or insert it (plus ``on_insert``)."""
+    where = sa.and_(*(table.c[name] == value for name, value in key.items()))
+    if conn.execute(sa.select(sa.literal(1)).select_from(table).where(where)).first():
+        conn.execute(table.update().where(where).values(**values))
+    else:
+        conn.execute(table.insert().values(**{**(on_insert or {}), **key, **values}))
+
+
 class SyncRun(SQLModel, table=True):
     """One sync of one source: what was read, accepted, rejected, and how it ended."""
 

@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .errors import ExpansionError
-from .store import ChatPost, OpportunityEvent, OpportunityState, utcnow
+from .store import ChatPost, OpportunityEvent, OpportunityState, upsert, utcnow
 
 OUTCOMES = {
     "snoozed": "Snoozed",
@@ -57,21 +57,13 @@ class Opportunity:
 
 
 def _upsert(conn: sa.Connection, opp: Opportunity, values: dict) -> None:
-    exists = conn.execute(
-        sa.select(_STATES.c.opportunity_id).where(_STATES.c.opportunity_id == opp.opportunity_id)
-    ).first()
-    if exists:
-        conn.execute(
-            _STATES.update().where(_STATES.c.opportunity_id == opp.opportunity_id).values(**values)
-        )
-    else:
-        conn.execute(
-            _STATES.insert().values(
-                opportunity_id=opp.opportunity_id,
-                account_id=opp.account_id,
-                **{"outcome": "open", **values},
-            )
-        )
+    upsert(
+        conn,
+        _STATES,
+        {"opportunity_id": opp.opportunity_id},
+        values,
+        on_insert={"account_id": opp.account_id, "outcome": "open"},
+    )
 
 
 def _event(conn: sa.Connection, opp: Opportunity, action: str, actor: str, **values) -> None:
@@ -198,6 +190,15 @@ def annotate(opps: pd.DataFrame, state: pd.DataFrame, *, today: date) -> pd.Data
 # --------------------------------------------------------------------------- chat posts
 
 
+def _post(channel: str, thread_ts: str, kind: str, key: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _POSTS.c.channel == channel,
+        _POSTS.c.thread_ts == thread_ts,
+        _POSTS.c.kind == kind,
+        _POSTS.c.key == key,
+    )
+
+
 def claim_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> bool:
     """Claim the right to post ``kind``/``key`` in a thread; ``False`` if already claimed."""
     try:
@@ -217,29 +218,14 @@ def record_post(
 ) -> None:
     """Remember the ts of a claimed post."""
     with engine.begin() as conn:
-        conn.execute(
-            _POSTS.update()
-            .where(
-                _POSTS.c.channel == channel,
-                _POSTS.c.thread_ts == thread_ts,
-                _POSTS.c.kind == kind,
-                _POSTS.c.key == key,
-            )
-            .values(ts=ts)
-        )
+        conn.execute(_POSTS.update().where(_post(channel, thread_ts, kind, key)).values(ts=ts))
 
 
 def release_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> None:
     """Give a claim back after the post failed, so the next click can try again."""
     with engine.begin() as conn:
         conn.execute(
-            _POSTS.delete().where(
-                _POSTS.c.channel == channel,
-                _POSTS.c.thread_ts == thread_ts,
-                _POSTS.c.kind == kind,
-                _POSTS.c.key == key,
-                _POSTS.c.ts.is_(None),
-            )
+            _POSTS.delete().where(_post(channel, thread_ts, kind, key), _POSTS.c.ts.is_(None))
         )
 
 
@@ -249,14 +235,7 @@ def find_post(
     """The recorded post, if any (``ts`` is ``None`` while it is still being posted)."""
     with engine.connect() as conn:
         row = (
-            conn.execute(
-                sa.select(_POSTS).where(
-                    _POSTS.c.channel == channel,
-                    _POSTS.c.thread_ts == thread_ts,
-                    _POSTS.c.kind == kind,
-                    _POSTS.c.key == key,
-                )
-            )
+            conn.execute(sa.select(_POSTS).where(_post(channel, thread_ts, kind, key)))
             .mappings()
             .first()
         )
