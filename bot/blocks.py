@@ -439,6 +439,168 @@ def notice(text: str) -> dict:
     return {"text": text, "blocks": [section(text)]}
 
 
+# --------------------------------------------------------------------------- digest
+
+DIGEST_CHANGE_LINES = 5
+_CHANGE_GROUPS = (
+    ("new_tier1", ":new: New Tier 1"),
+    ("moved_up", ":arrow_up: Moved up"),
+    ("moved_down", ":arrow_down: Moved down"),
+    ("assigned", ":bust_in_silhouette: Assigned"),
+    ("won", ":trophy: Won"),
+    ("lost", ":x: Lost"),
+    ("snoozed", ":zzz: Snoozed"),
+    ("dismissed", ":no_entry_sign: Not a fit"),
+)
+
+
+def _change_line(group: str, c: dict) -> str:
+    what = f"*{clip(escape(c['account_name']), 80)}*" + (
+        f" · {escape(c['type_label'])}" if _present(c.get("type_label")) else ""
+    )
+    if group == "new_tier1":
+        return what + (f" (was Tier {c['was']})" if _present(c.get("was")) else "")
+    if group in ("moved_up", "moved_down"):
+        return f"{what}: Tier {c['was']} → Tier {c['tier']}"
+    if group == "assigned":
+        return f"{what} → {user(c['assignee'])}" if _present(c.get("assignee")) else what
+    return f"{what} (by {user(c['actor'])})"
+
+
+def digest_changes(changes) -> str:
+    """The "what changed" section of a digest (``changes`` is :class:`expansion.digest.Changes`)."""
+    if changes.first:
+        return (
+            "*What changed*\nThis is the channel's first digest: from the next one on, this lists "
+            "new Tier 1s, tier moves, assignments and outcomes since the previous digest."
+        )
+    since = f"{changes.since:%a} {changes.since.day} {changes.since:%b}"
+    if changes.empty:
+        return f"*What changed since {since}*\nNothing: no tier moves, assignments or outcomes."
+    lines = [f"*What changed since {since}*"]
+    for group, label in _CHANGE_GROUPS:
+        items = getattr(changes, group)
+        if not items:
+            continue
+        shown = [_change_line(group, c) for c in items[:DIGEST_CHANGE_LINES]]
+        more = (
+            f" …and {len(items) - DIGEST_CHANGE_LINES} more"
+            if len(items) > DIGEST_CHANGE_LINES
+            else ""
+        )
+        lines.append(f"{label} ({len(items)}): " + "; ".join(shown) + more)
+    return clip("\n".join(lines), 2900)
+
+
+def digest_parent(
+    *,
+    title: str,
+    period: str,
+    summary: dict,
+    sources: list[str],
+    as_of: str,
+    changes,
+    shown: int,
+    tier1_total: int,
+    deep_dives: int,
+    closest: list[dict],
+    ref: ListRef,
+) -> dict:
+    """The digest's first message: period, summary, what changed, and what follows."""
+    tiers = summary.get("tiers", {})
+    t1 = tiers.get("1", {})
+    nrr = (summary.get("nrr") or {}).get("nrr")
+    figures = (
+        f"*{tier1_total} Tier 1* opportunities across {t1.get('accounts', 0)} accounts "
+        f"(+{money(t1.get('expansion_arr'))} ARR) · pipeline *{money(summary.get('expansion_arr'))}* "
+        f"· expected value *{money(summary.get('expected_value'))}* · NRR projection "
+        f"*{pct(nrr)}*"
+    )
+    _, meta = _summary_lines(summary, sources, as_of)
+    blocks = [
+        header(f"Expansion digest: {title}, {period}"),
+        section(figures),
+        section(digest_changes(changes)),
+    ]
+    if tier1_total:
+        follows = (
+            f"The top {shown} Tier 1 cards follow"
+            if shown < tier1_total
+            else "The Tier 1 cards follow"
+        )
+        if deep_dives:
+            follows += f"; deep-dives of the top {deep_dives} accounts are in their threads"
+        blocks.append(context(follows + ". Snoozed, won, lost and not-a-fit ones are left out."))
+    else:
+        tier_text = " · ".join(
+            f"Tier {t}: {tiers[t]['count']} ({money(tiers[t]['expansion_arr'])})"
+            for t in sorted(tiers)
+            if tiers[t]["count"]
+        )
+        blocks.append(
+            section(
+                "*Nothing new in Tier 1 this time.* Here is the pipeline: "
+                + (tier_text or "no open opportunities in this scope.")
+            )
+        )
+        if closest:
+            blocks += compact_list(closest)[1:]
+            blocks.insert(-1, section(f"*Closest to Tier 1* ({len(closest)})"))
+    blocks.append(context(meta))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "list_footer",
+            "elements": [
+                button("Download playbook", "download_playbook", ref.encode()),
+                button("Export CSV", "export_csv", ref.encode()),
+            ],
+        }
+    )
+    text = (
+        f"Expansion digest: {title}, {period}: {tier1_total} Tier 1, pipeline "
+        f"{money(summary.get('expansion_arr'))}"
+    )
+    return {"text": text, "blocks": blocks}
+
+
+def digest_cards(groups: list[list[dict]], *, ref: ListRef, total: int) -> list[dict]:
+    """Tier 1 cards as messages, in order: each group starts a new message, and cards go on to
+    the next message when one more would pass Slack's block count or text size."""
+    messages: list[dict] = []
+    current: list[dict] = []
+    names: list[str] = []
+    number = 1
+
+    def flush() -> None:
+        nonlocal current, names, number
+        if not current:
+            return
+        last = number + len(names) - 1
+        span = f"{number}-{last}" if last > number else f"{number}"
+        messages.append(
+            {
+                "text": clip(f"Tier 1 ({span} of {total}): {', '.join(names)}", 3000),
+                "blocks": current,
+            }
+        )
+        number, current, names = last + 1, [], []
+
+    for group in groups:
+        flush()
+        for opp in group:
+            blocks = card(opp, ref=ref)
+            if current and (
+                len(current) + len(blocks) > MAX_BLOCKS
+                or text_size([*current, *blocks]) > MAX_MESSAGE_CHARS
+            ):
+                flush()
+            current += blocks
+            names.append(str(opp["account_name"]))
+    flush()
+    return messages
+
+
 # --------------------------------------------------------------------------- deep-dive
 
 

@@ -6,25 +6,145 @@ that need it, so ``expansion/`` stays free of Slack imports.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
+from typing import Annotated
 
-from expansion.cli import app
+import typer
+
+from expansion.cli import AsOfOption, DbOption, _as_of, _fail, app, out
 from expansion.cli import main as _main
-from expansion.errors import ConfigError
+from expansion.errors import ConfigError, ExpansionError
 
 
 @app.command()
 def serve() -> None:
     """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT (3000)."""
     from .server import serve as run
+
+    run(_settings(http=True))
+
+
+def _settings(*, http: bool, token: bool = True, db: str | None = None, as_of: str | None = None):
     from .settings import Settings
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(http=http, token=token)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    run(settings)
+    changes: dict = {}
+    if db:
+        changes["db_url"] = db
+    if as_of:
+        changes["fixed_as_of"] = _as_of(as_of)
+    return dataclasses.replace(settings, **changes)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run only the digest scheduler (no HTTP): for deployments that keep it in its own process.
+
+    Several may run: one leads at a time (PostgreSQL advisory lock, or a lock file next to a
+    SQLite database) and the others take over when it stops.
+    """
+    from .scheduler import run_forever
+
+    run_forever(_settings(http=False))
+
+
+@app.command("digest")
+def digest_now(
+    channel: Annotated[str, typer.Option("--channel", help="Channel id (C...) to post to.")],
+    scope: Annotated[
+        str | None,
+        typer.Option("--scope", help="Scope, e.g. 'enterprise' (default: the subscription's)."),
+    ] = None,
+    max_cards: Annotated[
+        int | None, typer.Option("--max", min=1, max=50, help="Tier 1 cards (default 25).")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Workspace id (default: the channel's).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the messages as Block Kit JSON; post nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Post even if this period's digest was posted.")
+    ] = False,
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Post one channel's Tier 1 digest now (once per period unless --force)."""
+    from expansion import schedule, store
+    from expansion.schedule import Schedule
+    from expansion.scope import parse_scope
+
+    from . import digest as bot_digest
+    from .app import web_client
+    from .runtime import Runtime
+
+    settings = _settings(http=False, token=not dry_run, db=db, as_of=as_of)
+    engine = store.connect(settings.db_url)
+    sub = schedule.subscription(engine, channel, team_id=team)
+    plan = (
+        schedule.schedule_of(sub)
+        if sub
+        else Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
+    )
+    plan = dataclasses.replace(
+        plan,
+        scope=plan.scope if scope is None else scope,
+        max_cards=max_cards or plan.max_cards,
+    )
+    runtime = Runtime(engine=engine, settings=settings)
+    client = web_client(settings.bot_token, settings.api_url)
+    try:
+        parse_scope(plan.scope, as_of=settings.as_of())  # a bad scope fails before the claim
+        team_id = team or (sub.team_id if sub else None)
+        if team_id is None:
+            team_id = "" if dry_run else client.auth_test()["team_id"]
+        target = bot_digest.Target(team_id=team_id, channel=channel, schedule=plan)
+        report = bot_digest.run(
+            runtime,
+            client,
+            target,
+            force=force,
+            dry_run=dry_run,
+            pace=settings.digest_pace,
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    if report.status == "dry-run":
+        messages = [
+            {"kind": m.kind, "thread_seq": m.thread_seq, **m.payload} for m in report.messages
+        ]
+        print(json.dumps({"channel": channel, "messages": messages}, indent=2))
+        return
+    run = report.run
+    if report.status == "posted":
+        out.print(
+            f"Posted the digest to {channel}: {run.messages} messages (run {run.id}, {run.period})."
+        )
+    elif report.status == "skipped":
+        state = run.status if run else "claimed"
+        out.print(
+            f"Nothing posted: the digest of {channel} for {run.period if run else 'this period'} "
+            f"is {state} already (run {run.id if run else '?'}). Use --force to post another."
+        )
+    elif report.status == "interrupted":
+        out.print(
+            f"Interrupted after {report.posted} messages ({report.error}); the scheduler resumes it, "
+            "or run this command again in two minutes."
+        )
+        raise typer.Exit(1)
+    else:
+        print(
+            f"error: the digest of {channel} failed: {bot_digest.describe_error(report.error)}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ ever logged (``repr`` hides the secrets).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +34,11 @@ class Settings:
     host: str = "0.0.0.0"
     threads: int = 8
     scoring: ScoringConfig = DEFAULT_CONFIG
+    scheduler: bool = True
+    digest_pace: float = 1.0
+    nightly_at: str = "04:00"
+    source: Path | None = None
+    source_name: str = "files"
 
     @property
     def socket_mode(self) -> bool:
@@ -43,8 +49,11 @@ class Settings:
         return self.fixed_as_of or datetime.now(UTC).date()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the environment.
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, http: bool = True, token: bool = True
+    ) -> Settings:
+        """Read the environment. ``http=False`` (the scheduler, ``expansion digest``) needs no
+        signing secret; ``token=False`` (a dry run) needs no bot token either.
 
         Raises:
             ConfigError: a required variable is missing or a value is malformed.
@@ -57,8 +66,13 @@ class Settings:
                 raise ConfigError(f"{name} is not set: {hint}")
             return value
 
-        bot_token = required(
-            "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-...) from OAuth & Permissions."
+        bot_token = (
+            required(
+                "SLACK_BOT_TOKEN",
+                "copy the Bot User OAuth Token (xoxb-...) from OAuth & Permissions.",
+            )
+            if token
+            else env.get("SLACK_BOT_TOKEN", "").strip()
         )
         app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
         if app_token and not app_token.startswith("xapp-"):
@@ -67,7 +81,7 @@ class Settings:
             )
         # Socket Mode connections are not signed; HTTP requests always are.
         signing_secret = env.get("SLACK_SIGNING_SECRET", "").strip()
-        if not signing_secret and not app_token:
+        if http and not signing_secret and not app_token:
             required(
                 "SLACK_SIGNING_SECRET",
                 "copy the Signing Secret from Basic Information (or set SLACK_APP_TOKEN for Socket Mode).",
@@ -87,6 +101,28 @@ class Settings:
             a.strip().strip("<>@") for a in env.get("EXPANSION_ADMINS", "").split(",") if a.strip()
         )
         config_path = env.get("EXPANSION_CONFIG", "").strip()
+        scheduler = env.get("EXPANSION_SCHEDULER", "on").strip().lower() or "on"
+        if scheduler not in ("on", "off"):
+            raise ConfigError(f"EXPANSION_SCHEDULER must be on or off, got {scheduler!r}.")
+        pace_text = env.get("EXPANSION_DIGEST_PACE", "1").strip() or "1"
+        try:
+            pace = float(pace_text)
+        except ValueError:
+            pace = -1.0
+        if not 0 <= pace <= 60:
+            raise ConfigError(
+                f"EXPANSION_DIGEST_PACE must be seconds between digest messages (0-60), "
+                f"got {pace_text!r}."
+            )
+        nightly = env.get("EXPANSION_NIGHTLY_AT", "04:00").strip() or "04:00"
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", nightly):
+            raise ConfigError(f"EXPANSION_NIGHTLY_AT must be HH:MM (UTC), got {nightly!r}.")
+        source_text = env.get("EXPANSION_SOURCE", "").strip()
+        if source_text and not Path(source_text).is_dir():
+            raise ConfigError(
+                f"EXPANSION_SOURCE must be a folder of exports (accounts.csv, ...); "
+                f"{source_text!r} is not a folder."
+            )
         api_url = env.get("SLACK_API_URL", "").strip() or SLACK_API_URL
         return cls(
             bot_token=bot_token,
@@ -99,4 +135,9 @@ class Settings:
             port=int(port_text),
             host=env.get("HOST", "0.0.0.0").strip() or "0.0.0.0",
             scoring=load_config(Path(config_path)) if config_path else load_config(),
+            scheduler=scheduler == "on",
+            digest_pace=pace,
+            nightly_at=nightly,
+            source=Path(source_text) if source_text else None,
+            source_name=env.get("EXPANSION_SOURCE_NAME", "").strip() or "files",
         )

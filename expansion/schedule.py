@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -61,6 +61,56 @@ class Schedule:
             "monthly": f"on day {self.monthday} of every month",
         }[self.cadence]
         return f"{when} at {self.at_time} ({self.timezone})"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def cron_fields(self) -> dict:
+        """The cron fields of this schedule (APScheduler ``CronTrigger`` keyword arguments)."""
+        hour, minute = (int(x) for x in self.at_time.split(":"))
+        fields: dict = {"hour": hour, "minute": minute, "second": 0, "timezone": self.zone}
+        if self.cadence == "weekly":
+            fields["day_of_week"] = WEEKDAYS[self.weekday or 0]
+        elif self.cadence == "monthly":
+            fields["day"] = self.monthday
+        return fields
+
+    def local_day(self, at: datetime) -> date:
+        """The calendar day ``at`` falls on in the schedule's time zone."""
+        return at.astimezone(self.zone).date()
+
+    def previous_fire(self, now: datetime) -> datetime:
+        """The latest scheduled time at or before ``now`` (aware, in the schedule's zone).
+
+        A local time that does not exist on a spring-forward day (02:30 in Europe/Berlin on the
+        last Sunday of March) resolves to the same instant the wall clock reaches after the gap
+        (03:30), as Python's ``zoneinfo`` does; a time that occurs twice in autumn is the first.
+        """
+        zone = self.zone
+        local = now.astimezone(zone)
+        at = time.fromisoformat(self.at_time)
+        day = local.date()
+        for _ in range(62):
+            if self._fires_on(day):
+                candidate = _wall(day, at, zone)
+                if candidate <= now:
+                    return candidate
+            day -= timedelta(days=1)
+        raise AssertionError("no fire time in 62 days")  # pragma: no cover
+
+    def _fires_on(self, day: date) -> bool:
+        if self.cadence == "weekly":
+            return day.weekday() == self.weekday
+        if self.cadence == "monthly":
+            return day.day == self.monthday
+        return True
+
+
+def _wall(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """``day`` at wall-clock ``at`` in ``zone``, normalised through UTC (gaps move forward)."""
+    naive = datetime.combine(day, at)
+    return naive.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
 def _time(word: str) -> str | None:
@@ -180,6 +230,18 @@ def subscriptions(engine: sa.Engine, *, team_id: str | None = None) -> list[Dige
         query = query.where(_SUBS.c.team_id == team_id)
     with engine.connect() as conn:
         return [DigestSubscription(**row) for row in conn.execute(query).mappings()]
+
+
+def subscription(
+    engine: sa.Engine, channel: str, *, team_id: str | None = None
+) -> DigestSubscription | None:
+    """The subscription of ``channel`` (in ``team_id`` when given), if any."""
+    query = sa.select(_SUBS).where(_SUBS.c.channel == channel).order_by(_SUBS.c.id)
+    if team_id is not None:
+        query = query.where(_SUBS.c.team_id == team_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return DigestSubscription(**row) if row else None
 
 
 def schedule_of(sub: DigestSubscription) -> Schedule:

@@ -182,6 +182,70 @@ class DigestSubscription(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class DigestRun(SQLModel, table=True):
+    """One digest for one channel and period. The unique row is the claim: it is inserted
+    before anything is posted, so a second scheduler or a retried job finds it and posts nothing.
+
+    ``status`` is ``running`` (being posted, or interrupted and waiting to be resumed),
+    ``posted`` or ``failed`` (``error`` says why). The holder keeps ``heartbeat_at`` fresh while
+    it posts; a run whose heartbeat is older than the lease is taken over and resumed.
+    """
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (sa.UniqueConstraint("team_id", "channel", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    channel: str = Field(max_length=64)
+    period: str = Field(max_length=64)
+    scope: str = ""
+    max_cards: int = 25
+    forced: bool = False
+    status: str = Field(default="running", max_length=16, index=True)
+    holder: str = Field(default="", max_length=128)
+    attempts: int = 1
+    as_of: date | None = None
+    claimed_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    messages: int = 0
+    posted: int = 0
+    error: str | None = None
+
+
+class DigestMessage(SQLModel, table=True):
+    """One planned message of a digest run; ``ts`` is recorded the moment Slack accepts it.
+
+    The plan is stored before the first post, so a resumed run posts exactly the messages that
+    are missing, in order, even if the data was re-scored in between.
+    """
+
+    __tablename__ = "digest_messages"
+    __table_args__ = (sa.UniqueConstraint("run_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="digest_runs.id", index=True)
+    seq: int
+    kind: str = Field(max_length=16)
+    key: str = Field(default="", max_length=255)
+    thread_seq: int | None = None
+    payload: str = Field(sa_type=sa.Text)
+    ts: str | None = Field(default=None, max_length=32)
+    posted_at: datetime | None = None
+
+
+class DigestItem(SQLModel, table=True):
+    """What a digest saw (Tier 1-3 opportunities in its scope), to say what changed next time."""
+
+    __tablename__ = "digest_items"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="digest_runs.id", index=True)
+    opportunity_id: str = Field(max_length=255)
+    account_id: str = Field(max_length=255)
+    account_name: str = ""
+    type_label: str = Field(default="", max_length=64)
+    tier: int
+    score: float
+
+
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(
         name,

@@ -1,0 +1,291 @@
+"""Posting the Tier 1 digest of one channel: plan it, claim it, post it exactly once.
+
+The order of a run: claim ``(team, channel, period)`` (a second scheduler, a retried job or a
+second ``expansion digest`` finds the claim and posts nothing), store the planned messages,
+then post them in order, paced to about one per second, recording each ``ts`` as Slack accepts
+it. A run that stopped halfway (a crash, Slack 5xx or 429 beyond the client's retries) is
+resumed by the scheduler's next sweep from the first message without a ``ts``. A permanent Slack
+error (not in the channel, channel gone, token revoked) marks the run failed with the reason,
+shown by ``/expansion digest list``; other channels are not affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from expansion import digest, workflow
+from expansion.digest import PlannedMessage
+from expansion.playbook import account_context
+from expansion.schedule import Schedule
+from expansion.store import DigestRun
+
+from . import blocks
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DEEP_DIVES = 5
+CLOSEST = 5
+DEFAULT_PACE = 1.0
+DEEP_DIVE_KIND = "deep_dive"  # the kind deep_dive.post_once claims, so a click links to ours
+
+#: What a permanent Slack error means for a digest, and what to do about it.
+REASONS = {
+    "not_in_channel": "I am not in the channel: invite me with /invite @Expansion",
+    "channel_not_found": "channel not found: deleted, or private without me in it",
+    "is_archived": "the channel is archived",
+    "invalid_auth": "Slack rejected the bot token: reinstall the app",
+    "token_revoked": "the bot token was revoked: reinstall the app",
+    "account_inactive": "the bot token belongs to a deactivated app: reinstall it",
+    "restricted_action": "the workspace does not let me post there",
+    "missing_scope": "the app lacks a scope (chat:write): reinstall it from manifest.yml",
+}
+
+
+def describe_error(error: str | None) -> str:
+    """A stored run error in words (``not_in_channel`` -> what to do)."""
+    if not error:
+        return "unknown error"
+    code = error.split(":", 1)[0].strip()
+    return REASONS.get(code, error)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a digest goes and what it holds."""
+
+    team_id: str
+    channel: str
+    schedule: Schedule
+
+
+@dataclass
+class Report:
+    """How one digest attempt ended: ``posted``, ``skipped`` (claimed already), ``failed``,
+    ``interrupted`` (to be resumed) or ``dry-run``."""
+
+    status: str
+    run: DigestRun | None = None
+    posted: int = 0
+    error: str | None = None
+    messages: list[PlannedMessage] | None = None
+
+
+def plan(runtime: Runtime, run: DigestRun) -> tuple[list[PlannedMessage], object]:
+    """The messages of a digest, and the find result they were built from."""
+    result = runtime.find(run.scope)
+    opps = result.opportunities
+    changes = digest.what_changed(runtime.engine, digest.previous_run(runtime.engine, run), opps)
+    chosen = digest.tier1(opps, run.max_cards)
+    records = {r["opportunity_id"]: r for r in result.opportunity_records()}
+    cards = [records[i] for i in chosen["opportunity_id"]]
+    top = digest.top_accounts(chosen, DEEP_DIVES)
+    ref = blocks.ListRef(scope=run.scope, page=1, public=True)
+    closest = []
+    if chosen.empty:  # no Tier 1: show what is nearest instead of silence
+        closest = [records[i] for i in opps.loc[opps["tier"] == 2, "opportunity_id"].head(CLOSEST)]
+    parent = blocks.digest_parent(
+        title=result.scope.describe(),
+        period=digest.period_label(run.period),
+        summary=result.summary,
+        sources=result.sources,
+        as_of=result.as_of.isoformat(),
+        changes=changes,
+        shown=len(cards),
+        tier1_total=int((opps["tier"] == 1).sum()),
+        deep_dives=len(top),
+        closest=closest,
+        ref=ref,
+    )
+    messages = [PlannedMessage(kind="parent", payload=parent)]
+    # A new message starts at each top account's first card, so its deep-dive threads under it.
+    groups: list[list[dict]] = []
+    opening = {}
+    for card in cards:
+        if card["account_id"] in top and card["account_id"] not in opening:
+            opening[card["account_id"]] = card["opportunity_id"]
+            groups.append([])
+        elif not groups:
+            groups.append([])
+        groups[-1].append(card)
+    where: dict[str, int] = {}
+    for payload in blocks.digest_cards(groups, ref=ref, total=len(cards)):
+        seq = len(messages)
+        messages.append(PlannedMessage(kind="cards", payload=payload))
+        for account, opportunity_id in opening.items():
+            if blocks.card_block_id(opportunity_id, ref) in _block_ids(payload):
+                where[account] = seq
+    for account in top:
+        for payload in blocks.deep_dive_messages(account_context(result, account)):
+            messages.append(
+                PlannedMessage(
+                    kind=DEEP_DIVE_KIND, payload=payload, key=account, thread_seq=where[account]
+                )
+            )
+    return messages, result
+
+
+def _block_ids(payload: dict) -> set[str]:
+    return {b.get("block_id", "") for b in payload["blocks"]}
+
+
+def run(
+    runtime: Runtime,
+    client: WebClient,
+    target: Target,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    holder: str | None = None,
+    pace: float = DEFAULT_PACE,
+) -> Report:
+    """The digest of ``target`` for the period ``now`` falls in (in the schedule's time zone)."""
+    now = now or datetime.now(UTC)
+    sched = target.schedule
+    period = digest.period_of(sched.cadence, sched.local_day(now))
+    if dry_run:
+        draft = DigestRun(
+            team_id=target.team_id,
+            channel=target.channel,
+            period=period,
+            scope=sched.scope,
+            max_cards=sched.max_cards,
+        )
+        messages, _ = plan(runtime, draft)
+        return Report(status="dry-run", messages=messages)
+    claim = digest.claim(
+        runtime.engine,
+        team_id=target.team_id,
+        channel=target.channel,
+        period=period,
+        scope=sched.scope,
+        max_cards=sched.max_cards,
+        holder=holder or digest.holder_id(),
+        force=force,
+        now=now,
+    )
+    if not claim.ours:
+        return Report(status="skipped", run=claim.existing)
+    return post(runtime, client, claim.run, pace=pace)
+
+
+def resume_interrupted(
+    runtime: Runtime, client: WebClient, *, holder: str, pace: float = DEFAULT_PACE
+) -> list[Report]:
+    """Take over and finish every run whose holder stopped renewing its lease."""
+    reports = []
+    for stale in digest.interrupted(runtime.engine):
+        claim = digest.take_over(runtime.engine, stale, holder=holder)
+        if claim.ours:
+            log.info("resuming digest run %s (%s %s)", stale.id, stale.channel, stale.period)
+            reports.append(post(runtime, client, claim.run, pace=pace))
+    return reports
+
+
+def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) -> Report:
+    """Post what is missing of ``run``'s plan, in order; plan it first if it has none yet."""
+    engine = runtime.engine
+    try:
+        messages = digest.plan_of(engine, run)
+        if not messages:
+            planned, result = plan(runtime, run)
+            messages = digest.save_plan(
+                engine, run, planned, as_of=result.as_of, snapshot=result.opportunities
+            )
+    except Exception as exc:  # no data, a scope that no longer parses: say so, post nothing
+        log.exception("digest run %s could not be planned", run.id)
+        digest.finish(engine, run, "failed", error=f"could not build the digest: {exc}")
+        return Report(status="failed", run=run, error=str(exc))
+    ts = {m.seq: m.ts for m in messages}
+    skip_accounts: set[str] = set()
+    posted = 0
+    last = 0.0
+    for message in messages:
+        if message.ts is not None or message.key in skip_accounts:
+            continue
+        thread_ts = ts.get(message.thread_seq) if message.thread_seq is not None else None
+        if message.kind == DEEP_DIVE_KIND and not _claim_deep_dive(
+            runtime, run, message, messages, thread_ts
+        ):
+            skip_accounts.add(message.key)  # someone clicked "Deep dive" first: it is there
+            continue
+        wait = pace - (time.monotonic() - last)
+        if last and wait > 0:
+            time.sleep(wait)
+        try:
+            response = client.chat_postMessage(
+                channel=run.channel,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                **message.payload,
+            )
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error") or f"HTTP {status}")
+            if status == 429 or status >= 500:
+                digest.release(engine, run, error=f"{error}: Slack answered {status}, will resume")
+                log.warning("digest run %s interrupted (%s); will resume", run.id, error)
+                return Report(status="interrupted", run=run, posted=posted, error=error)
+            digest.finish(engine, run, "failed", error=error)
+            log.warning("digest run %s failed: %s", run.id, error)
+            return Report(status="failed", run=run, posted=posted, error=error)
+        except (urllib.error.URLError, OSError) as exc:
+            digest.release(engine, run, error=f"connection: {exc}; will resume")
+            return Report(status="interrupted", run=run, posted=posted, error=str(exc))
+        last = time.monotonic()
+        ts[message.seq] = response["ts"]
+        try:
+            digest.record_message(engine, run, message.seq, response["ts"])
+        except digest.LeaseLostError:
+            log.warning("digest run %s was taken over; stopping", run.id)
+            return Report(status="interrupted", run=run, posted=posted, error="taken over")
+        if message.kind == DEEP_DIVE_KIND and _first_of_account(message, messages):
+            workflow.record_post(
+                engine, **_deep_dive_place(run, message, thread_ts), ts=response["ts"]
+            )
+        posted += 1
+    digest.finish(engine, run, "posted")
+    log.info("digest run %s posted (%s messages now)", run.id, posted)
+    return Report(status="posted", run=digest.get_run(engine, int(run.id)), posted=posted)
+
+
+def _first_of_account(message: PlannedMessage, messages: list[PlannedMessage]) -> bool:
+    first = next(m for m in messages if m.kind == DEEP_DIVE_KIND and m.key == message.key)
+    return first.seq == message.seq
+
+
+def _deep_dive_place(run: DigestRun, message: PlannedMessage, thread_ts: str | None) -> dict:
+    return {
+        "channel": run.channel,
+        "thread_ts": thread_ts or "",
+        "kind": DEEP_DIVE_KIND,
+        "key": message.key,
+    }
+
+
+def _claim_deep_dive(
+    runtime: Runtime,
+    run: DigestRun,
+    message: PlannedMessage,
+    messages: list[PlannedMessage],
+    thread_ts: str | None,
+) -> bool:
+    """Whether to post this deep-dive message: the first one claims the card's thread (as a
+    "Deep dive" click does); the rest follow their first. A resumed run owns its earlier claim."""
+    if not _first_of_account(message, messages):
+        return True
+    place = _deep_dive_place(run, message, thread_ts)
+    if workflow.claim_post(runtime.engine, **place):
+        return True
+    existing = workflow.find_post(runtime.engine, **place)
+    # Ours from an earlier attempt that died before recording the ts: post it now.
+    return existing is not None and existing.ts is None
