@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import urllib.error
 from typing import Annotated
 
 import typer
+from slack_sdk.errors import SlackApiError
 
 from expansion.cli import AsOfOption, DbOption, _as_of, _fail, app, out
 from expansion.cli import main as _main
@@ -79,7 +81,6 @@ def digest_now(
     """Post one channel's Tier 1 digest now (once per period unless --force)."""
     from expansion import schedule, store
     from expansion.schedule import Schedule
-    from expansion.scope import parse_scope
 
     from . import digest as bot_digest
     from .app import web_client
@@ -101,7 +102,7 @@ def digest_now(
     runtime = Runtime(engine=engine, settings=settings)
     client = web_client(settings.bot_token, settings.api_url)
     try:
-        parse_scope(plan.scope, as_of=settings.as_of())  # a bad scope fails before the claim
+        runtime.find(plan.scope)  # a bad scope or an empty database is said before Slack is asked
         team_id = team or (sub.team_id if sub else None)
         if team_id is None:
             team_id = "" if dry_run else client.auth_test()["team_id"]
@@ -116,6 +117,14 @@ def digest_now(
         )
     except ExpansionError as exc:
         _fail(exc)
+    except (SlackApiError, urllib.error.URLError, OSError) as exc:
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+        print(
+            f"error: cannot use Slack at {settings.api_url} ({reason}); check SLACK_BOT_TOKEN and "
+            "SLACK_API_URL. Nothing was posted.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1) from None
     if report.status == "dry-run":
         messages = [
             {"kind": m.kind, "thread_seq": m.thread_seq, **m.payload} for m in report.messages

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from expansion import digest, workflow
 from expansion.digest import PlannedMessage
+from expansion.errors import ExpansionError
 from expansion.playbook import account_context
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
@@ -146,44 +147,75 @@ def run(
     dry_run: bool = False,
     holder: str | None = None,
     pace: float = DEFAULT_PACE,
+    record_failure: bool = False,
 ) -> Report:
-    """The digest of ``target`` for the period ``now`` falls in (in the schedule's time zone)."""
+    """The digest of ``target`` for the period ``now`` falls in (in the schedule's time zone).
+
+    A digest that cannot be built (the scope names no account any more, no data) raises
+    :class:`ExpansionError`, or with ``record_failure`` (the scheduler) is recorded as a failed
+    run, so ``/expansion digest list`` shows why.
+    """
     now = now or datetime.now(UTC)
     sched = target.schedule
     period = digest.period_of(sched.cadence, sched.local_day(now))
-    if dry_run:
-        draft = DigestRun(
-            team_id=target.team_id,
-            channel=target.channel,
-            period=period,
-            scope=sched.scope,
-            max_cards=sched.max_cards,
-        )
-        messages, _ = plan(runtime, draft)
-        return Report(status="dry-run", messages=messages)
-    claim = digest.claim(
-        runtime.engine,
+    draft = DigestRun(
         team_id=target.team_id,
         channel=target.channel,
         period=period,
         scope=sched.scope,
         max_cards=sched.max_cards,
-        holder=holder or digest.holder_id(),
-        force=force,
-        now=now,
     )
+    holder = holder or digest.holder_id()
+    try:
+        # Planned before the claim: a scope that no longer parses or an empty database is said
+        # now, and the plan stored with the claim is what the data says at claim time.
+        messages, result = plan(runtime, draft)
+    except ExpansionError as exc:
+        if dry_run or not record_failure:
+            raise
+        claim = _claim(runtime, draft, holder=holder, force=force, now=now)
+        if claim.ours:
+            digest.finish(runtime.engine, claim.run, "failed", error=str(exc))
+        return Report(status="failed", run=claim.run or claim.existing, error=str(exc))
+    if dry_run:
+        return Report(status="dry-run", messages=messages)
+    claim = _claim(runtime, draft, holder=holder, force=force, now=now)
     if not claim.ours:
         return Report(status="skipped", run=claim.existing)
+    digest.save_plan(
+        runtime.engine, claim.run, messages, as_of=result.as_of, snapshot=result.opportunities
+    )
     return post(runtime, client, claim.run, pace=pace)
 
 
+def _claim(
+    runtime: Runtime, draft: DigestRun, *, holder: str, force: bool, now: datetime
+) -> digest.Claim:
+    return digest.claim(
+        runtime.engine,
+        team_id=draft.team_id,
+        channel=draft.channel,
+        period=draft.period,
+        scope=draft.scope,
+        max_cards=draft.max_cards,
+        holder=holder,
+        force=force,
+        now=now,
+    )
+
+
 def resume_interrupted(
-    runtime: Runtime, client: WebClient, *, holder: str, pace: float = DEFAULT_PACE
+    runtime: Runtime,
+    client: WebClient,
+    *,
+    holder: str,
+    pace: float = DEFAULT_PACE,
+    now: datetime | None = None,
 ) -> list[Report]:
     """Take over and finish every run whose holder stopped renewing its lease."""
     reports = []
-    for stale in digest.interrupted(runtime.engine):
-        claim = digest.take_over(runtime.engine, stale, holder=holder)
+    for stale in digest.interrupted(runtime.engine, now=now):
+        claim = digest.take_over(runtime.engine, stale, holder=holder, now=now)
         if claim.ours:
             log.info("resuming digest run %s (%s %s)", stale.id, stale.channel, stale.period)
             reports.append(post(runtime, client, claim.run, pace=pace))
@@ -200,7 +232,7 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
             messages = digest.save_plan(
                 engine, run, planned, as_of=result.as_of, snapshot=result.opportunities
             )
-    except Exception as exc:  # no data, a scope that no longer parses: say so, post nothing
+    except ExpansionError as exc:  # no data, a scope that no longer parses: say so
         log.exception("digest run %s could not be planned", run.id)
         digest.finish(engine, run, "failed", error=f"could not build the digest: {exc}")
         return Report(status="failed", run=run, error=str(exc))

@@ -78,3 +78,26 @@ def bot(slack, tmp_path_factory):
     server = BotServer(slack, url, workdir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL schema of its own, as a URL any process can use (search_path in the
+    connection options). Skips when EXPANSION_TEST_POSTGRES_URL is not set."""
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("EXPANSION_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("EXPANSION_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()

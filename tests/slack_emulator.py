@@ -709,6 +709,8 @@ class SlackEmulator:
         self.home_views: dict[str, dict[str, Any]] = {}
         self.uploads: list[Upload] = []
         self.users: dict[str, dict[str, Any]] = {}
+        # chat.postMessage to these channels fails with the given error (e.g. not_in_channel).
+        self.channel_errors: dict[str, str] = {}
         self._lock = threading.RLock()
         self._failures: dict[str, deque[_Failure]] = {}
         self._pending: dict[str, _PendingUpload] = {}
@@ -1052,6 +1054,8 @@ class SlackEmulator:
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         """chat.postMessage: store the message under (channel, ts)."""
         channel = _required(params, "channel", "channel_not_found")
+        if channel in self.channel_errors:
+            raise SlackError(self.channel_errors[channel])
         _raise_message_error(params)
         ts = self._next_ts()
         message: dict[str, Any] = {
