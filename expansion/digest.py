@@ -353,23 +353,21 @@ def has_run(engine: sa.Engine, *, team_id: str, channel: str, period: str) -> bo
 
 
 def previous_run(engine: sa.Engine, run: DigestRun) -> DigestRun | None:
-    """The channel's last posted digest before ``run``."""
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                sa.select(RUNS)
-                .where(
-                    RUNS.c.team_id == run.team_id,
-                    RUNS.c.channel == run.channel,
-                    RUNS.c.status == "posted",
-                    RUNS.c.id < (run.id if run.id is not None else 2**62),
-                )
-                .order_by(RUNS.c.id.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
+    """The channel's last posted digest before ``run`` (any, when ``run`` is not stored yet)."""
+    query = (
+        sa.select(RUNS)
+        .where(
+            RUNS.c.team_id == run.team_id,
+            RUNS.c.channel == run.channel,
+            RUNS.c.status == "posted",
         )
+        .order_by(RUNS.c.id.desc())
+        .limit(1)
+    )
+    if run.id is not None:
+        query = query.where(RUNS.c.id < run.id)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
     return DigestRun(**row) if row else None
 
 
