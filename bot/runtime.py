@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -24,6 +25,15 @@ class Runtime:
     engine: sa.Engine
     settings: Settings
     directory: OwnerDirectory = field(default_factory=OwnerDirectory)
+    # Set by the in-process scheduler: re-read the subscriptions now (other processes poll).
+    subscriptions_changed: Callable[[], None] | None = None
+
+    def notify_subscriptions_changed(self) -> None:
+        if self.subscriptions_changed is not None:
+            try:
+                self.subscriptions_changed()
+            except Exception:  # the periodic re-read catches up
+                log.warning("could not reschedule digests now", exc_info=True)
 
     def find(self, scope: str | Scope = "", **kwargs) -> FindResult:
         """The engine's answer for ``scope`` at the configured as-of date."""

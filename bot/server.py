@@ -73,6 +73,11 @@ def serve(settings: Settings) -> None:
     runtime = Runtime(engine=engine, settings=settings)
     app = build_app(runtime)
     threading.Thread(target=runtime.warm_up, name="warm-up", daemon=True).start()
+    if settings.scheduler:
+        from .scheduler import start_for
+
+        start_for(runtime)
+        log.info("digest scheduler started (EXPANSION_SCHEDULER=off to run it elsewhere)")
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

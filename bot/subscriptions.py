@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from expansion import digest as digest_store
 from expansion import schedule
-from expansion.schedule import EXAMPLE
+from expansion.schedule import EXAMPLE, Schedule
 
-from . import blocks
+from . import blocks, digest
 from .replies import actor, send
 from .runtime import Runtime
 
 USAGE = (
     "`/expansion digest here weekly mon 09:00 [time zone] [scope] [max N]` (also `daily 08:30`, "
-    "`monthly 1 09:00`), `/expansion digest off`, `/expansion digest list`"
+    "`monthly 1 09:00`), `/expansion digest off`, `/expansion digest list`, "
+    "`/expansion digest preview`"
 )
+PREVIEW_MESSAGES = 4  # of the response_url's 5 posts; the last one explains what is left out
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived"}
 
 
@@ -34,6 +39,9 @@ def handle(
     if sub == "list":
         say(_list(runtime, team))
         return
+    if sub == "preview":
+        _preview(runtime, command, respond, team, channel)
+        return
     if sub not in ("here", "off"):
         say(f"Unknown digest command `{blocks.escape(sub or '(none)')}`. Use {USAGE}.")
         return
@@ -42,6 +50,7 @@ def handle(
         return
     if sub == "off":
         removed = schedule.unsubscribe(runtime.engine, team_id=team, channel=channel)
+        runtime.notify_subscriptions_changed()
         say(
             "This channel will no longer get the digest."
             if removed
@@ -72,18 +81,71 @@ def handle(
     schedule.subscribe(
         runtime.engine, team_id=team, channel=channel, schedule=plan, created_by=user
     )
+    runtime.notify_subscriptions_changed()
     say(
         f"Subscribed: {plan.describe()}, {blocks.escape(label)}. Example to change it: `{EXAMPLE}`."
     )
+
+
+def _preview(runtime: Runtime, command: dict, respond: Callable, team: str, channel: str) -> None:
+    """This channel's next digest, to the requester only: nothing is posted or claimed."""
+    sub = schedule.subscription(runtime.engine, channel, team_id=team)
+    plan = (
+        schedule.schedule_of(sub)
+        if sub
+        else Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
+    )
+    report = digest.run(
+        runtime, None, digest.Target(team, channel, plan), dry_run=True, now=datetime.now(UTC)
+    )
+    messages = [m.payload for m in report.messages if m.kind != "deep_dive"]
+    dives = sorted({m.key for m in report.messages if m.kind == "deep_dive"})
+    note = "Preview: only you can see this; nothing was posted."
+    if not sub:
+        note += " This channel has no subscription, so this is the default (weekly, all accounts)."
+    if len(messages) > PREVIEW_MESSAGES:
+        note += f" {len(messages) - PREVIEW_MESSAGES} more card messages are left out here."
+    if dives:
+        note += (
+            f" The digest also threads the deep-dives of {len(dives)} accounts under their cards."
+        )
+    for message in messages[:PREVIEW_MESSAGES]:
+        send(respond, **message, response_type="ephemeral", replace_original=False)
+    send(respond, **blocks.notice(note), response_type="ephemeral", replace_original=False)
 
 
 def _list(runtime: Runtime, team: str) -> str:
     subs = schedule.subscriptions(runtime.engine, team_id=team)
     if not subs:
         return f"No channel gets the digest yet. Subscribe one with {USAGE}."
-    lines = [
-        f"• <#{s.channel}>: {schedule.schedule_of(s).describe()}, "
-        f"{blocks.escape(s.scope or 'all accounts')}, top {s.max_cards} (by {blocks.user(s.created_by)})"
-        for s in subs
-    ]
+    last = digest_store.last_runs(runtime.engine, team_id=team)
+    now = datetime.now(UTC)
+    lines = []
+    for s in subs:
+        plan = schedule.schedule_of(s)
+        upcoming = CronTrigger(**plan.cron_fields()).get_next_fire_time(None, now)
+        line = (
+            f"• <#{s.channel}>: {plan.describe()}, {blocks.escape(s.scope or 'all accounts')}, "
+            f"top {s.max_cards} (by {blocks.user(s.created_by)}). Next: {_when(upcoming, plan)}"
+        )
+        run = last.get(s.channel)
+        if run is not None:
+            line += f". Last: {_last(run, plan)}"
+        lines.append(line)
     return "*Digest subscriptions*\n" + "\n".join(lines)
+
+
+def _when(at: datetime | None, plan: Schedule) -> str:
+    if at is None:
+        return "never"
+    local = at.astimezone(plan.zone)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def _last(run, plan: Schedule) -> str:
+    when = _when(run.finished_at or run.claimed_at, plan)
+    if run.status == "posted":
+        return f"posted {when} ({run.messages} messages)"
+    if run.status == "failed":
+        return f"*failed* {when}: {blocks.escape(digest.describe_error(run.error))}"
+    return f"in progress since {when} ({run.posted} of {run.messages} messages posted)"

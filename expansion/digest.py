@@ -27,8 +27,9 @@ MESSAGES = DigestMessage.__table__
 ITEMS = DigestItem.__table__
 EVENTS = OpportunityEvent.__table__
 
-#: A holder that has not recorded progress for this long is presumed dead; its run is taken over.
-LEASE = timedelta(minutes=2)
+#: A holder that has not recorded progress for this long is presumed dead; its run is taken over
+#: (``EXPANSION_DIGEST_LEASE`` seconds, default 120; longer than Slack's longest Retry-After).
+LEASE = timedelta(seconds=float(os.environ.get("EXPANSION_DIGEST_LEASE") or 120))
 #: An interrupted run is resumed at most this many times before it is marked failed.
 MAX_ATTEMPTS = 5
 #: Opportunities remembered per digest (to tell tier moves next time).

@@ -81,7 +81,8 @@ class Schedule:
         return at.astimezone(self.zone).date()
 
     def previous_fire(self, now: datetime) -> datetime:
-        """The latest scheduled time at or before ``now`` (aware, in the schedule's zone).
+        """The latest scheduled time at or before ``now``, in UTC (instants in a repeated
+        autumn hour never compare equal across zones, so UTC is the safe form to keep).
 
         A local time that does not exist on a spring-forward day (02:30 in Europe/Berlin on the
         last Sunday of March) resolves to the same instant the wall clock reaches after the gap
@@ -108,9 +109,8 @@ class Schedule:
 
 
 def _wall(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """``day`` at wall-clock ``at`` in ``zone``, normalised through UTC (gaps move forward)."""
-    naive = datetime.combine(day, at)
-    return naive.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+    """``day`` at wall-clock ``at`` in ``zone``, as a UTC instant (gaps move forward)."""
+    return datetime.combine(day, at).replace(tzinfo=zone).astimezone(UTC)
 
 
 def _time(word: str) -> str | None:

@@ -46,3 +46,44 @@ def test_a_channel_the_bot_is_not_in_is_refused(bot, slack):
     text = run(bot, slack, "digest here daily 08:00", channel="CPRIVATE")
     assert "/invite" in text and "Nothing was changed" in text
     assert "CPRIVATE" not in run(bot, slack, "digest list")
+
+
+def test_preview_shows_the_next_digest_to_the_requester_only(bot, slack):
+    key = "preview1"
+    before = len(slack.calls_to("chat.postMessage"))
+    reply = bot.command(
+        "digest preview", command="/expansion", user="U1", channel="CPREVIEW", response_key=key
+    )
+    assert reply.status == 200 and reply.seconds < 3
+    responses = slack.wait_for_responses(key, 5, timeout=30)
+    assert all(r.body["response_type"] == "ephemeral" for r in responses)
+    assert responses[0].body["text"].startswith("Expansion digest: All accounts")
+    assert "Tier 1 (1" in responses[1].body["text"]
+    note = responses[-1].body["text"]
+    assert "nothing was posted" in note and "no subscription" in note
+    assert "deep-dives of 5 accounts" in note
+    assert len(slack.calls_to("chat.postMessage")) == before  # nothing in the channel
+
+
+def test_list_shows_the_next_and_the_last_run_with_failures(bot, slack):
+    from expansion import digest, store
+
+    slack.add_user("UADMIN", email="admin@example.com", name="admin", tz="UTC")
+    run(bot, slack, "digest here daily 07:30 UTC", channel="CFAILED")
+    engine = store.connect(bot.env["EXPANSION_DB_URL"])
+    claim = digest.claim(
+        engine,
+        team_id="T0001",
+        channel="CFAILED",
+        period="2026-11-23",
+        scope="",
+        max_cards=25,
+        holder="test",
+    )
+    digest.finish(engine, claim.run, "failed", error="not_in_channel")
+    engine.dispose()
+    listed = run(bot, slack, "digest list")
+    assert "<#CFAILED>: every day at 07:30 (UTC)" in listed
+    assert "Next: " in listed and "07:30" in listed
+    assert "Last: *failed*" in listed and "invite me with /invite @Expansion" in listed
+    run(bot, slack, "digest off", channel="CFAILED")

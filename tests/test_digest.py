@@ -294,7 +294,7 @@ class CrashingClient(WebClient):
         super().__init__(*args, **kwargs)
         self.left = after
 
-    def chat_postMessage(self, **kwargs):  # noqa: N802 - the SDK's name
+    def chat_postMessage(self, **kwargs):
         response = super().chat_postMessage(**kwargs)
         self.left -= 1
         if self.left == 0:
@@ -311,9 +311,7 @@ def test_a_crash_midway_is_resumed_without_duplicates(runtime, client, slack, ch
     # Within the lease nobody takes over; after it, the sweep resumes the run.
     assert bot_digest.resume_interrupted(runtime, client, holder="other", pace=0) == []
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(
-        runtime, client, holder="other", pace=0, now=later
-    )
+    (report,) = bot_digest.resume_interrupted(runtime, client, holder="other", pace=0, now=later)
     assert report.status == "posted" and report.run.attempts == 2
     messages = posted(slack, channel)
     texts = [m["text"] for m in messages]
@@ -351,7 +349,7 @@ class FlakyClient(WebClient):
         super().__init__(*args, **kwargs)
         self.emulator, self.left = emulator, after
 
-    def chat_postMessage(self, **kwargs):  # noqa: N802
+    def chat_postMessage(self, **kwargs):
         self.left -= 1
         if self.left == 0:
             self.emulator.fail_next("chat.postMessage", status=503, count=3)

@@ -22,6 +22,7 @@ HELP = "\n".join(
         "• `/expansion digest here weekly mon 09:00 [time zone] [scope] [max N]`: subscribe this "
         "channel to the Tier 1 digest (also daily, monthly 1); `digest off`; `digest list` (admins "
         "change subscriptions)",
+        "• `/expansion digest preview`: this channel's next digest, shown only to you",
     ]
 )
 

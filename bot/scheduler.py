@@ -1,0 +1,367 @@
+"""The digest scheduler: APScheduler 3.x with one cron job per subscription, a sweep that
+resumes interrupted runs and catches up missed ones, and a nightly re-sync and re-score.
+
+It runs inside ``expansion serve`` (unless ``EXPANSION_SCHEDULER=off``) or alone as
+``expansion scheduler``. Any number may run; one leads at a time: on PostgreSQL the holder of a
+session advisory lock (released by the server the moment the holder's connection dies, so
+another replica takes over within one poll), on SQLite the holder of a lock file next to the
+database. Only the leader has jobs; the per-run claim in the database still guards every post,
+so even two leaders could not post a digest twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+
+from expansion import digest, pipeline, schedule
+from expansion.store import DigestSubscription
+
+from . import digest as bot_digest
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+LEADER_POLL = 5  # seconds between leadership checks
+RELOAD_EVERY = 30  # seconds between re-reads of the subscriptions (other replicas' changes)
+# Seconds between sweeps (resume interrupted runs, catch up missed ones): twice per lease at least.
+SWEEP_EVERY = max(1.0, min(60.0, digest.LEASE.total_seconds() / 2))
+CATCH_UP = timedelta(hours=12)  # a digest missed by less than this is still posted
+MISFIRE_GRACE = int(CATCH_UP.total_seconds())
+
+
+# --------------------------------------------------------------------------- leadership
+
+
+class AdvisoryLockLeader:
+    """Leadership = a PostgreSQL session advisory lock held on a dedicated connection."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.conn: sa.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.conn is not None
+
+    def _key(self, conn: sa.Connection) -> int:
+        # One lock per database and schema, so deployments sharing a server do not collide.
+        name = conn.execute(sa.text("SELECT current_database() || '.' || current_schema()"))
+        return zlib.crc32(f"expansion-scheduler:{name.scalar_one()}".encode())
+
+    def acquire(self) -> bool:
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key(conn)}
+            ).scalar_one()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self.conn = conn
+        return True
+
+    def alive(self) -> bool:
+        if self.conn is None:
+            return False
+        try:
+            self.conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:
+            log.warning("lost the scheduler lock's database connection", exc_info=True)
+            self.release()
+            return False
+
+    def release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()  # closing the session releases the lock
+            except Exception:
+                conn.invalidate()
+
+
+class FileLockLeader:
+    """Leadership on one machine: an exclusive ``flock`` on ``<database>.scheduler.lock``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = None
+
+    @property
+    def held(self) -> bool:
+        return self.handle is not None
+
+    def acquire(self) -> bool:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for as long as we lead
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self.handle = handle
+        return True
+
+    def alive(self) -> bool:
+        return self.held
+
+    def release(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            handle.close()
+
+
+class SoleLeader:
+    """A database only one process can use (in-memory SQLite): always the leader."""
+
+    held = False
+
+    def acquire(self) -> bool:
+        self.held = True
+        return True
+
+    def alive(self) -> bool:
+        return self.held
+
+    def release(self) -> None:
+        self.held = False
+
+
+def leader_for(engine: sa.Engine):
+    """The leadership mechanism that fits the database."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        return AdvisoryLockLeader(engine)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return FileLockLeader(
+            Path(url.database).with_name(Path(url.database).name + ".scheduler.lock")
+        )
+    return SoleLeader()
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+
+def _job_id(sub: DigestSubscription) -> str:
+    return f"digest:{sub.team_id}:{sub.channel}"
+
+
+class DigestScheduler:
+    """APScheduler jobs for every subscription, while this process leads."""
+
+    def __init__(
+        self, runtime: Runtime, client: WebClient, *, leader=None, holder: str | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.leader = leader or leader_for(runtime.engine)
+        self.holder = holder or digest.holder_id()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
+        )
+        self._lock = threading.RLock()
+        self._fingerprint: tuple | None = None
+
+    # -- lifecycle
+
+    def start(self) -> DigestScheduler:
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self.check_leadership,
+            IntervalTrigger(seconds=LEADER_POLL),
+            id="leadership",
+            next_run_time=datetime.now(UTC),
+        )
+        return self
+
+    def shutdown(self) -> None:
+        """Stop the jobs and give leadership up (safe to call twice)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.leader.release()
+
+    @property
+    def leading(self) -> bool:
+        return self.leader.held
+
+    def check_leadership(self) -> None:
+        """Take charge when the lock is free; stand down when it is lost."""
+        with self._lock:
+            if self.leader.held:
+                if not self.leader.alive():
+                    log.warning("scheduler: lost leadership; standing down")
+                    self._stand_down()
+                return
+            try:
+                got = self.leader.acquire()
+            except Exception:
+                log.warning("scheduler: cannot reach the database for leadership", exc_info=True)
+                return
+            if got:
+                log.info("scheduler: leading (holder %s)", self.holder)
+                self._take_charge()
+
+    def _take_charge(self) -> None:
+        now = datetime.now(UTC)
+        self._fingerprint = None
+        self.scheduler.add_job(
+            self.reload, IntervalTrigger(seconds=RELOAD_EVERY), id="reload", next_run_time=now
+        )
+        self.scheduler.add_job(
+            self.sweep, IntervalTrigger(seconds=SWEEP_EVERY), id="sweep", next_run_time=now
+        )
+        hour, minute = (int(x) for x in self.runtime.settings.nightly_at.split(":"))
+        self.scheduler.add_job(
+            self.nightly, CronTrigger(hour=hour, minute=minute, timezone=UTC), id="nightly"
+        )
+
+    def _stand_down(self) -> None:
+        for job in self.scheduler.get_jobs():
+            if job.id != "leadership":
+                job.remove()
+        self._fingerprint = None
+
+    # -- jobs
+
+    def reload(self) -> None:
+        """Make the cron jobs match the subscriptions (called on every change and periodically)."""
+        with self._lock:
+            if not self.leader.held:
+                return
+            subs = schedule.subscriptions(self.runtime.engine)
+            fingerprint = tuple(
+                (s.team_id, s.channel, s.cadence, s.weekday, s.monthday, s.at_time, s.timezone)
+                for s in subs
+            )
+            if fingerprint == self._fingerprint:
+                return
+            wanted = {_job_id(s): s for s in subs}
+            for job in self.scheduler.get_jobs():
+                if job.id.startswith("digest:") and job.id not in wanted:
+                    job.remove()
+            for job_id, sub in wanted.items():
+                self.scheduler.add_job(
+                    self.fire,
+                    CronTrigger(**schedule.schedule_of(sub).cron_fields()),
+                    id=job_id,
+                    args=[sub.team_id, sub.channel],
+                    replace_existing=True,
+                )
+            self._fingerprint = fingerprint
+            log.info("scheduler: %d digest subscriptions scheduled", len(wanted))
+
+    def next_run(self, team_id: str, channel: str) -> datetime | None:
+        job = self.scheduler.get_job(f"digest:{team_id}:{channel}")
+        return job.next_run_time if job else None
+
+    def fire(self, team_id: str, channel: str) -> bot_digest.Report | None:
+        """Post one subscription's digest now (once per period, whoever else tries)."""
+        sub = schedule.subscription(self.runtime.engine, channel, team_id=team_id)
+        if sub is None:
+            return None
+        target = bot_digest.Target(team_id, channel, schedule.schedule_of(sub))
+        report = bot_digest.run(
+            self.runtime,
+            self.client,
+            target,
+            holder=self.holder,
+            pace=self.runtime.settings.digest_pace,
+            record_failure=True,
+        )
+        log.info("digest %s %s: %s", team_id, channel, report.status)
+        return report
+
+    def sweep(self, now: datetime | None = None) -> None:
+        """Resume interrupted runs, and post digests whose time passed while no one was leading."""
+        now = now or datetime.now(UTC)
+        bot_digest.resume_interrupted(
+            self.runtime,
+            self.client,
+            holder=self.holder,
+            pace=self.runtime.settings.digest_pace,
+        )
+        for sub in schedule.subscriptions(self.runtime.engine):
+            plan = schedule.schedule_of(sub)
+            due = plan.previous_fire(now)
+            created = (
+                sub.created_at if sub.created_at.tzinfo else sub.created_at.replace(tzinfo=UTC)
+            )
+            if now - due > CATCH_UP or due < created:
+                continue
+            period = digest.period_of(plan.cadence, plan.local_day(due))
+            if not digest.has_run(
+                self.runtime.engine, team_id=sub.team_id, channel=sub.channel, period=period
+            ):
+                log.info("scheduler: catching up the %s digest of %s", period, sub.channel)
+                self.fire(sub.team_id, sub.channel)
+
+    def nightly(self) -> None:
+        """Re-sync the configured source (``EXPANSION_SOURCE``) and re-score for today."""
+        settings = self.runtime.settings
+        if settings.source is not None:
+            report = pipeline.sync_folder(
+                self.runtime.engine, settings.source, source=settings.source_name
+            )
+            log.info(
+                "nightly sync of %s: %d rows, %d rejected",
+                settings.source,
+                report.run.rows_accepted,
+                report.rejected,
+            )
+        run_id = pipeline.score(
+            self.runtime.engine, as_of=settings.as_of(), config=settings.scoring
+        )
+        log.info("nightly scoring: run %s", run_id)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def start_for(runtime: Runtime) -> DigestScheduler:
+    """A started scheduler for ``expansion serve`` (its own Web API client)."""
+    from .app import web_client
+
+    settings = runtime.settings
+    scheduler = DigestScheduler(runtime, web_client(settings.bot_token, settings.api_url))
+    runtime.subscriptions_changed = scheduler.reload
+    return scheduler.start()
+
+
+def run_forever(settings) -> None:
+    """``expansion scheduler``: lead when possible, until SIGTERM or Ctrl-C."""
+    from expansion import store
+
+    from .server import configure_logging
+
+    configure_logging()
+    engine = store.connect(settings.db_url)
+    runtime = Runtime(engine=engine, settings=settings)
+    scheduler = start_for(runtime)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("scheduler started; waiting for leadership")
+    stop.wait()
+    scheduler.shutdown()
+    log.info("scheduler stopped")
