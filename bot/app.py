@@ -5,21 +5,26 @@ from __future__ import annotations
 import logging
 
 from slack_bolt import App
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from .errors import handle_error
 from .listeners import register_listeners
 from .runtime import Runtime
+from .settings import BOT_SCOPES
 
 log = logging.getLogger(__name__)
 
 
-def web_client(token: str, base_url: str) -> WebClient:
+def web_client(token: str | None, base_url: str) -> WebClient:
     """A WebClient that honours Retry-After on 429 and retries 5xx and connection errors."""
     return WebClient(
         token=token,
@@ -32,16 +37,63 @@ def web_client(token: str, base_url: str) -> WebClient:
     )
 
 
-def build_app(runtime: Runtime) -> App:
-    """The app with every listener registered (``auth.test`` is called once, here)."""
+def installation_store(runtime: Runtime) -> SQLAlchemyInstallationStore:
+    """The OAuth installations of a multi-workspace app, in the main database."""
+    return SQLAlchemyInstallationStore(
+        client_id=runtime.settings.client_id, engine=(runtime.root or runtime).engine
+    )
+
+
+def oauth_settings(runtime: Runtime, installations: SQLAlchemyInstallationStore) -> OAuthSettings:
+    """``/slack/install`` and ``/slack/oauth_redirect`` with stores in the main database."""
     settings = runtime.settings
+    return OAuthSettings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=list(BOT_SCOPES),
+        redirect_uri=settings.redirect_uri,
+        installation_store=installations,
+        installation_store_bot_only=True,
+        state_store=SQLAlchemyOAuthStateStore(
+            expiration_seconds=600, engine=(runtime.root or runtime).engine
+        ),
+    )
+
+
+def build_app(runtime: Runtime) -> App:
+    """The app with every listener registered.
+
+    One workspace: the bot token from the settings (``auth.test`` is called once, here). Several
+    (``SLACK_CLIENT_ID``): the OAuth install flow, and each request's token looked up in the
+    installation store by its team (cached).
+    """
+    settings = runtime.settings
+    kwargs: dict = {}
+    if settings.multi_workspace:
+        installations = installation_store(runtime)
+        client = web_client(None, settings.api_url)
+        kwargs = {
+            "oauth_settings": oauth_settings(runtime, installations),
+            "authorize": InstallationStoreAuthorize(
+                installation_store=installations,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                bot_only=True,
+                cache_enabled=True,
+                client=client,
+                logger=logging.getLogger("bot.authorize"),
+            ),
+        }
+    else:
+        client = web_client(settings.bot_token, settings.api_url)
     app = App(
-        client=web_client(settings.bot_token, settings.api_url),
+        client=client,
         signing_secret=settings.signing_secret or None,
         request_verification_enabled=bool(settings.signing_secret),
         # Listeners ack first and work after the HTTP response is sent (Slack's 3 s deadline).
         process_before_response=False,
         logger=logging.getLogger("bot"),
+        **kwargs,
     )
     app.error(handle_error)
     register_listeners(app, runtime)

@@ -83,11 +83,21 @@ def digest_now(
     from expansion.schedule import Schedule
 
     from . import digest as bot_digest
+    from . import installations
     from .app import web_client
     from .runtime import Runtime
 
     settings = _settings(http=False, token=not dry_run, db=db, as_of=as_of)
-    engine = store.connect(settings.db_url)
+    if settings.multi_workspace and not team:
+        print(
+            "error: this app serves several workspaces (SLACK_CLIENT_ID is set): say which "
+            "with --team T0123ABCD.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    root = Runtime(engine=store.connect(settings.db_url, team=""), settings=settings)
+    runtime = root.for_team(team)
+    engine = runtime.engine
     sub = schedule.subscription(engine, channel, team_id=team)
     plan = (
         schedule.schedule_of(sub)
@@ -99,8 +109,14 @@ def digest_now(
         scope=plan.scope if scope is None else scope,
         max_cards=max_cards or plan.max_cards,
     )
-    runtime = Runtime(engine=engine, settings=settings)
-    client = web_client(settings.bot_token, settings.api_url)
+    client = (
+        installations.client_for(root, team)
+        if settings.multi_workspace
+        else web_client(settings.bot_token, settings.api_url)
+    )
+    if client is None:
+        print(f"error: the app is not installed in workspace {team}.", file=sys.stderr)
+        raise typer.Exit(2)
     try:
         runtime.find(plan.scope)  # a bad scope or an empty database is said before Slack is asked
         team_id = team or (sub.team_id if sub else None)

@@ -55,13 +55,14 @@ def guarded(func: Callable) -> Callable:
     """
     wanted = inspect.getfullargspec(func).args
 
-    def listener(ack, body, client, respond, logger, payload):
+    def listener(ack, body, client, respond, logger, payload, context):
         available = {
             "ack": ack,
             "body": body,
             "client": client,
             "respond": respond,
             "logger": logger,
+            "context": context,
             "action": payload,
             "command": payload,
             "event": payload,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from expansion import pipeline
+from expansion import pipeline, store
 from expansion.pipeline import FindResult
 from expansion.scope import Scope
 
@@ -20,20 +21,49 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """Shared by all listeners of one app."""
+    """Shared by all listeners of one app: one workspace's database and the settings.
+
+    With a multi-workspace install the app's runtime is the root (the main database: OAuth
+    installations, scheduler leadership) and :meth:`for_team` gives each workspace its own
+    runtime on its own partition, so no query can see another workspace's data.
+    """
 
     engine: sa.Engine
     settings: Settings
     directory: OwnerDirectory = field(default_factory=OwnerDirectory)
     # Set by the in-process scheduler: re-read the subscriptions now (other processes poll).
     subscriptions_changed: Callable[[], None] | None = None
+    team_id: str | None = None
+    root: Runtime | None = field(default=None, repr=False)
+    _teams: dict[str, Runtime] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def for_team(self, team_id: str | None) -> Runtime:
+        """The runtime of workspace ``team_id`` (this one when the bot serves one workspace)."""
+        root = self.root or self
+        if not root.settings.multi_workspace or not team_id:
+            return root
+        with root._lock:
+            runtime = root._teams.get(team_id)
+            if runtime is None:
+                engine = store.connect(root.settings.db_url, team=team_id)
+                runtime = Runtime(engine=engine, settings=root.settings, team_id=team_id, root=root)
+                root._teams[team_id] = runtime
+        return runtime
 
     def notify_subscriptions_changed(self) -> None:
-        if self.subscriptions_changed is not None:
+        hook = (self.root or self).subscriptions_changed
+        if hook is not None:
             try:
-                self.subscriptions_changed()
+                hook()
             except Exception:  # the periodic re-read catches up
                 log.warning("could not reschedule digests now", exc_info=True)
+
+    def dispose(self) -> None:
+        """Close every workspace's connections and this one's."""
+        for runtime in self._teams.values():
+            runtime.engine.dispose()
+        self.engine.dispose()
 
     def find(self, scope: str | Scope = "", **kwargs) -> FindResult:
         """The engine's answer for ``scope`` at the configured as-of date."""

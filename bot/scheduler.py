@@ -27,9 +27,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from expansion import digest, pipeline, schedule
+from expansion.errors import ExpansionError
 from expansion.store import DigestSubscription
 
 from . import digest as bot_digest
+from . import installations
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -249,7 +251,7 @@ class DigestScheduler:
         with self._lock:
             if not self.leader.held:
                 return
-            subs = schedule.subscriptions(self.runtime.engine)
+            subs = [s for _, runtime in self.workspaces() for s in self._subscriptions(runtime)]
             fingerprint = tuple(
                 (s.team_id, s.channel, s.cadence, s.weekday, s.monthday, s.at_time, s.timezone)
                 for s in subs
@@ -271,19 +273,37 @@ class DigestScheduler:
             self._fingerprint = fingerprint
             log.info("scheduler: %d digest subscriptions scheduled", len(wanted))
 
+    def workspaces(self) -> list[tuple[str | None, Runtime]]:
+        """Each installed workspace with its runtime (one, unless multi-workspace)."""
+        return [(team, self.runtime.for_team(team)) for team in installations.teams(self.runtime)]
+
+    @staticmethod
+    def _subscriptions(runtime: Runtime) -> list[DigestSubscription]:
+        subs = schedule.subscriptions(runtime.engine)
+        if runtime.team_id is not None:  # a workspace's partition holds only its own
+            subs = [s for s in subs if s.team_id == runtime.team_id]
+        return subs
+
+    def _client(self, team_id: str | None) -> WebClient | None:
+        if not self.runtime.settings.multi_workspace:
+            return self.client
+        return installations.client_for(self.runtime, team_id)
+
     def next_run(self, team_id: str, channel: str) -> datetime | None:
         job = self.scheduler.get_job(f"digest:{team_id}:{channel}")
         return job.next_run_time if job else None
 
     def fire(self, team_id: str, channel: str) -> bot_digest.Report | None:
         """Post one subscription's digest now (once per period, whoever else tries)."""
-        sub = schedule.subscription(self.runtime.engine, channel, team_id=team_id)
-        if sub is None:
+        runtime = self.runtime.for_team(team_id)
+        sub = schedule.subscription(runtime.engine, channel, team_id=team_id)
+        client = self._client(team_id)
+        if sub is None or client is None:  # unsubscribed, or the workspace uninstalled the app
             return None
         target = bot_digest.Target(team_id, channel, schedule.schedule_of(sub))
         report = bot_digest.run(
-            self.runtime,
-            self.client,
+            runtime,
+            client,
             target,
             holder=self.holder,
             pace=self.runtime.settings.digest_pace,
@@ -295,31 +315,34 @@ class DigestScheduler:
     def sweep(self, now: datetime | None = None) -> None:
         """Resume interrupted runs, and post digests whose time passed while no one was leading."""
         now = now or datetime.now(UTC)
-        bot_digest.resume_interrupted(
-            self.runtime,
-            self.client,
-            holder=self.holder,
-            pace=self.runtime.settings.digest_pace,
-        )
-        for sub in schedule.subscriptions(self.runtime.engine):
-            plan = schedule.schedule_of(sub)
-            due = plan.previous_fire(now)
-            created = (
-                sub.created_at if sub.created_at.tzinfo else sub.created_at.replace(tzinfo=UTC)
-            )
-            if now - due > CATCH_UP or due < created:
+        for team, runtime in self.workspaces():
+            client = self._client(team)
+            if client is None:
                 continue
-            period = digest.period_of(plan.cadence, plan.local_day(due))
-            if not digest.has_run(
-                self.runtime.engine, team_id=sub.team_id, channel=sub.channel, period=period
-            ):
-                log.info("scheduler: catching up the %s digest of %s", period, sub.channel)
-                self.fire(sub.team_id, sub.channel)
+            bot_digest.resume_interrupted(
+                runtime, client, holder=self.holder, pace=runtime.settings.digest_pace
+            )
+            for sub in self._subscriptions(runtime):
+                self._catch_up(runtime, sub, now)
+
+    def _catch_up(self, runtime: Runtime, sub: DigestSubscription, now: datetime) -> None:
+        plan = schedule.schedule_of(sub)
+        due = plan.previous_fire(now)
+        created = sub.created_at if sub.created_at.tzinfo else sub.created_at.replace(tzinfo=UTC)
+        if now - due > CATCH_UP or due < created:
+            return
+        period = digest.period_of(plan.cadence, plan.local_day(due))
+        if not digest.has_run(
+            runtime.engine, team_id=sub.team_id, channel=sub.channel, period=period
+        ):
+            log.info("scheduler: catching up the %s digest of %s", period, sub.channel)
+            self.fire(sub.team_id, sub.channel)
 
     def nightly(self) -> None:
-        """Re-sync the configured source (``EXPANSION_SOURCE``) and re-score for today."""
+        """Re-sync the configured source (``EXPANSION_SOURCE``, one workspace) and re-score
+        every workspace for today."""
         settings = self.runtime.settings
-        if settings.source is not None:
+        if settings.source is not None and not settings.multi_workspace:
             report = pipeline.sync_folder(
                 self.runtime.engine, settings.source, source=settings.source_name
             )
@@ -329,10 +352,14 @@ class DigestScheduler:
                 report.run.rows_accepted,
                 report.rejected,
             )
-        run_id = pipeline.score(
-            self.runtime.engine, as_of=settings.as_of(), config=settings.scoring
-        )
-        log.info("nightly scoring: run %s", run_id)
+        for team, runtime in self.workspaces():
+            try:
+                run_id = pipeline.score(
+                    runtime.engine, as_of=settings.as_of(), config=settings.scoring
+                )
+                log.info("nightly scoring of %s: run %s", team or "the workspace", run_id)
+            except ExpansionError as exc:  # e.g. a workspace with no data synced yet
+                log.info("nightly scoring of %s skipped: %s", team or "the workspace", exc)
 
 
 # --------------------------------------------------------------------------- processes
@@ -355,7 +382,7 @@ def run_forever(settings) -> None:
     from .server import configure_logging
 
     configure_logging()
-    engine = store.connect(settings.db_url)
+    engine = store.connect(settings.db_url, team="")
     runtime = Runtime(engine=engine, settings=settings)
     scheduler = start_for(runtime)
     stop = threading.Event()

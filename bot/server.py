@@ -66,13 +66,21 @@ def configure_logging() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
+def warm_up(runtime: Runtime) -> None:
+    """Score every installed workspace now, so first commands answer from stored results."""
+    from . import installations
+
+    for team in installations.teams(runtime):
+        runtime.for_team(team).warm_up()
+
+
 def serve(settings: Settings) -> None:
     """Run until stopped: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT``."""
     configure_logging()
-    engine = store.connect(settings.db_url)
+    engine = store.connect(settings.db_url, team="")
     runtime = Runtime(engine=engine, settings=settings)
     app = build_app(runtime)
-    threading.Thread(target=runtime.warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, args=(runtime,), name="warm-up", daemon=True).start()
     if settings.scheduler:
         from .scheduler import start_for
 

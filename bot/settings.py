@@ -17,6 +17,16 @@ from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
 from expansion.errors import ConfigError
 
 SLACK_API_URL = "https://slack.com/api/"
+# The bot scopes of manifest.yml, asked for by the multi-workspace install flow.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "users:read.email",
+    "im:write",
+    "files:write",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,14 @@ class Settings:
     nightly_at: str = "04:00"
     source: Path | None = None
     source_name: str = "files"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installed by OAuth in any number of workspaces, each with its own token and data."""
+        return bool(self.client_id)
 
     @property
     def socket_mode(self) -> bool:
@@ -66,6 +84,19 @@ class Settings:
                 raise ConfigError(f"{name} is not set: {hint}")
             return value
 
+        client_id = env.get("SLACK_CLIENT_ID", "").strip() or None
+        client_secret = env.get("SLACK_CLIENT_SECRET", "").strip() or None
+        if client_id and not client_secret:
+            required("SLACK_CLIENT_SECRET", "copy the Client Secret from Basic Information.")
+        if client_secret and not client_id:
+            required("SLACK_CLIENT_ID", "copy the Client ID from Basic Information.")
+        if client_id and env.get("SLACK_APP_TOKEN", "").strip():
+            raise ConfigError(
+                "SLACK_CLIENT_ID (multi-workspace install) needs HTTP mode for the install "
+                "pages: unset SLACK_APP_TOKEN and set SLACK_SIGNING_SECRET."
+            )
+        # Installed workspaces bring their own tokens; one workspace needs SLACK_BOT_TOKEN.
+        token = token and not client_id
         bot_token = (
             required(
                 "SLACK_BOT_TOKEN",
@@ -140,4 +171,7 @@ class Settings:
             nightly_at=nightly,
             source=Path(source_text) if source_text else None,
             source_name=env.get("EXPANSION_SOURCE_NAME", "").strip() or "files",
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uri=env.get("SLACK_REDIRECT_URI", "").strip() or None,
         )

@@ -31,6 +31,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@app.callback()
+def _workspace(
+    team: Annotated[
+        str | None,
+        typer.Option(
+            "--team",
+            envvar="EXPANSION_TEAM",
+            help="Slack workspace id (T0123...) whose data to use, when one database serves "
+            "several workspaces (the bot's multi-workspace install).",
+        ),
+    ] = None,
+) -> None:
+    """Find, score and explain the expansion revenue in your customer base."""
+    if team:
+        try:
+            store.team_partition(store.database_url(), team)  # say a bad id before any work
+        except ExpansionError as exc:
+            _fail(exc)
+        os.environ["EXPANSION_TEAM"] = team
+
+
 app.add_typer(db_app, name="db")
 
 out = Console(width=None if Console().is_terminal else 160)

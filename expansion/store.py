@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
-from .errors import NoDataError
+from .errors import ConfigError, NoDataError
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
 
@@ -380,14 +381,66 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("EXPANSION_DB_URL") or DEFAULT_DB_URL
 
 
+_TEAM_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
+def team_partition(url: str, team_id: str) -> tuple[str, str | None]:
+    """Where one Slack workspace's data lives when a database serves several: ``(url, schema)``.
+
+    SQLite: a file beside the main one (``expansion.db`` -> ``expansion.t0123abcd.db``).
+    PostgreSQL: the schema ``team_<id>`` (``<schema>_team_<id>`` when the URL already pins a
+    schema) in the same database.
+
+    Raises:
+        ConfigError: the team id is not a Slack workspace id, or the database is in memory.
+    """
+    if not _TEAM_ID.fullmatch(team_id or ""):
+        raise ConfigError(
+            f"A workspace must be a Slack team id such as T0123ABCD, got {team_id!r}."
+        )
+    parsed = sa.engine.make_url(url)
+    team = team_id.lower()
+    if parsed.get_backend_name() == "sqlite":
+        if (
+            not parsed.database
+            or parsed.database == ":memory:"
+            or parsed.database.startswith("file:")
+        ):
+            raise ConfigError(
+                "An in-memory SQLite database cannot hold several workspaces: use a file or "
+                "PostgreSQL in EXPANSION_DB_URL."
+            )
+        path = Path(parsed.database)
+        return parsed.set(
+            database=str(path.with_name(f"{path.stem}.{team}{path.suffix}"))
+        ).render_as_string(hide_password=False), None
+    options = parsed.query.get("options", "")
+    pinned = re.search(r"search_path=([A-Za-z0-9_]+)", str(options))
+    return url, f"{pinned.group(1)}_team_{team}" if pinned else f"team_{team}"
+
+
 def connect(
-    url: str | None = None, *, upgrade: bool = True, schema: str | None = None
+    url: str | None = None,
+    *,
+    upgrade: bool = True,
+    schema: str | None = None,
+    team: str | None = None,
 ) -> sa.Engine:
     """An engine for ``url`` with the schema migrated to the latest revision.
 
-    ``schema`` (PostgreSQL) puts every table in that schema via the search path.
+    ``schema`` (PostgreSQL) puts every table in that schema via the search path. ``team``
+    (default ``$EXPANSION_TEAM``; ``""`` for the main database) connects to that Slack
+    workspace's partition instead (see :func:`team_partition`), creating it on first use.
     """
     url = database_url(url)
+    team = os.environ.get("EXPANSION_TEAM", "").strip() if team is None else team
+    if team:
+        url, schema = team_partition(url, team)
+        if schema:
+            admin = sa.create_engine(url)
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            admin.dispose()
     kwargs: dict = {}
     if schema:
         kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}

@@ -14,16 +14,18 @@ from ...runtime import Runtime
 def register(app: App, runtime: Runtime) -> None:
     @app.action(action_pattern("deep_dive"))
     @guarded
-    def open_deep_dive(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def open_deep_dive(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
         ack()
-        deep_dive.answer_click(runtime, client, body, respond, action["value"])
+        rt = runtime.for_team(context.team_id)
+        deep_dive.answer_click(rt, client, body, respond, action["value"])
 
     @app.action(action_pattern("assign_owner"))
     @guarded
-    def assign_owner(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def assign_owner(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         cards.change(
-            runtime,
+            rt,
             client,
             body,
             respond,
@@ -34,10 +36,13 @@ def register(app: App, runtime: Runtime) -> None:
 
     @app.action(action_pattern("opportunity_outcome"))
     @guarded
-    def opportunity_outcome(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def opportunity_outcome(
+        ack, body: dict, action: dict, client: WebClient, respond, context
+    ) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         cards.change(
-            runtime,
+            rt,
             client,
             body,
             respond,

@@ -19,18 +19,20 @@ def _ref(action: dict) -> ListRef:
 def register(app: App, runtime: Runtime) -> None:
     @app.action(action_pattern("pick_scope"))
     @guarded
-    def pick_scope(ack, action: dict, respond) -> None:
+    def pick_scope(ack, action: dict, respond, context) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         ref = ListRef(scope=action["value"])
-        send(respond, **lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+        send(respond, **lists.answer(rt, ref, ephemeral=True)[0], replace_original=True)
 
     @app.action(action_pattern("list_page"))
     @guarded
-    def list_page(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def list_page(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         ref = _ref(action)
         shared = from_shared_message(body)
-        message = lists.answer(runtime, ref, ephemeral=not shared)[0]
+        message = lists.answer(rt, ref, ephemeral=not shared)[0]
         if shared:
             container = body["container"]
             client.chat_update(
@@ -41,19 +43,24 @@ def register(app: App, runtime: Runtime) -> None:
 
     @app.action("share_list")
     @guarded
-    def share_list(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def share_list(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
         ack()
-        if sharing.post_public(runtime, client, body, respond, _ref(action)):
+        rt = runtime.for_team(context.team_id)
+        if sharing.post_public(rt, client, body, respond, _ref(action)):
             tell(body, client, respond, "Shared in this channel.")
 
     @app.action("download_playbook")
     @guarded
-    def download_playbook(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def download_playbook(
+        ack, body: dict, action: dict, client: WebClient, respond, context
+    ) -> None:
         ack()
-        sharing.upload(runtime, client, body, respond, _ref(action), kind="playbook")
+        rt = runtime.for_team(context.team_id)
+        sharing.upload(rt, client, body, respond, _ref(action), kind="playbook")
 
     @app.action("export_csv")
     @guarded
-    def export_csv(ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def export_csv(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
         ack()
-        sharing.upload(runtime, client, body, respond, _ref(action), kind="csv")
+        rt = runtime.for_team(context.team_id)
+        sharing.upload(rt, client, body, respond, _ref(action), kind="csv")

@@ -28,12 +28,13 @@ HELP = "\n".join(
 
 
 def expansion_callback(runtime: Runtime) -> Callable:
-    def expansion(ack, command: dict, client: WebClient, respond) -> None:
+    def expansion(ack, command: dict, client: WebClient, respond, context) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         words = (command.get("text") or "help").split()
         word = words[0].lower()
         if word == "digest":
-            subscriptions.handle(runtime, client, command, respond, words[1:])
+            subscriptions.handle(rt, client, command, respond, words[1:])
             return
         text = HELP
         if word != "help":

@@ -12,13 +12,16 @@ from ...runtime import Runtime
 
 
 def find_opportunities_callback(runtime: Runtime) -> Callable:
-    def find_opportunities(ack, command: dict, body: dict, client: WebClient, respond) -> None:
+    def find_opportunities(
+        ack, command: dict, body: dict, client: WebClient, respond, context
+    ) -> None:
         ack()
+        rt = runtime.for_team(context.team_id)
         ref = lists.parse_command(command.get("text", ""))
         if ref.public and ref.scope.strip():
-            sharing.post_public(runtime, client, body, respond, ref)
+            sharing.post_public(rt, client, body, respond, ref)
             return
-        for message in lists.answer(runtime, ref, ephemeral=True):
+        for message in lists.answer(rt, ref, ephemeral=True):
             send(respond, **message, response_type="ephemeral")
 
     return find_opportunities

@@ -11,6 +11,7 @@ from ...runtime import Runtime
 def register(app: App, runtime: Runtime) -> None:
     @app.event("app_home_opened")
     @guarded
-    def app_home_opened(event: dict, client: WebClient) -> None:
+    def app_home_opened(event: dict, client: WebClient, context) -> None:
+        rt = runtime.for_team(context.team_id)
         if event.get("tab", "home") == "home":
-            home.publish(runtime, client, event["user"])
+            home.publish(rt, client, event["user"])
