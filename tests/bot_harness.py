@@ -111,8 +111,8 @@ class BotServer:
 
     # ------------------------------------------------------------------ HTTP
 
-    def get(self, path: str) -> Reply:
-        return self._send(urllib.request.Request(self.url + path))
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self._send(urllib.request.Request(self.url + path, headers=headers or {}))
 
     def post(
         self,
@@ -162,12 +162,13 @@ class BotServer:
         channel: str = "C1",
         response_key: str = "cmd",
         command: str = "/find-expansion-opportunities",
+        team: str = TEAM,
         **sign,
     ) -> Reply:
         """A signed slash command, answered through the emulator's response_url ``response_key``."""
         form = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": team,
             "team_domain": "example",
             "channel_id": channel,
             "channel_name": "expansion",

@@ -5,7 +5,9 @@ the Web API methods the bot uses the way Slack does, closely enough for the real
 ``slack_sdk.WebClient(base_url=emulator.api_url)`` and bolt-python's ``App`` to work against it,
 ``files_upload_v2`` included. It records every call, enforces Slack's Block Kit limits (see
 ``/work/shared/SLACK.md``), and can be told to fail the next calls to a method (rate limits,
-server errors, Slack error codes).
+server errors, Slack error codes). Several workspaces can share it, each with its own bot token
+(``add_workspace``), and ``oauth.v2.access`` exchanges codes registered with
+``register_oauth_code`` for a new workspace's bot token, the way an OAuth install does.
 
 Typical use::
 
@@ -19,12 +21,14 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import json
 import mimetypes
 import threading
 import time
 import traceback
+from base64 import b64decode
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +121,16 @@ ELEMENT_TYPES = frozenset(
 )
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
 
+#: What an OAuth install grants unless register_oauth_code is told otherwise.
+DEFAULT_OAUTH_SCOPES = (
+    "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write"
+)
+
+# Methods authenticated by the app-level token / by the OAuth client id and secret (HTTP Basic
+# auth or client_id/client_secret parameters) instead of a bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+_CLIENT_AUTH_METHODS = frozenset({"oauth.v2.access"})
+
 # Parameters that slack_sdk (or a raw form post) may send as JSON strings.
 _JSON_PARAMS = ("blocks", "attachments", "view", "files")
 # Elements carrying option objects, with the most options Slack allows.
@@ -142,6 +156,8 @@ class Call:
     blocks/attachments/view/files that arrived as JSON strings are decoded. ``headers`` are the
     request headers with canonical names (``Content-Type``, ``Authorization``). ``response`` is
     the JSON the emulator answered (empty when the answer was not JSON, e.g. a simulated 503).
+    ``team_id`` is the workspace of the bot token that authenticated the call; None when no
+    known bot token did (app-token and OAuth calls, auth errors, simulated failures).
     """
 
     method: str
@@ -149,6 +165,7 @@ class Call:
     headers: dict[str, str]
     status: int
     response: dict[str, Any] = field(default_factory=dict)
+    team_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -230,6 +247,18 @@ class _PendingUpload:
     filename: str
     length: int
     content: bytes | None = None
+
+
+@dataclass
+class _OAuthCode:
+    """A code register_oauth_code made exchangeable (once) through oauth.v2.access."""
+
+    client_id: str
+    team_id: str
+    team_name: str
+    bot_token: str
+    user_id: str
+    scopes: str
 
 
 class SlackError(Exception):
@@ -689,6 +718,9 @@ class SlackEmulator:
     Start it (``start()`` or ``with``), point ``WebClient(base_url=emulator.api_url)`` at it,
     then inspect ``calls``, ``messages``, ``responses``, ``uploads`` and ``home_views``. All
     recorded state is guarded by a lock; the server handles each request in a daemon thread.
+
+    ``token`` / ``team_id`` are the first workspace's bot token and id; ``tokens`` maps every
+    accepted bot token to its workspace (see ``add_workspace`` and ``register_oauth_code``).
     """
 
     def __init__(
@@ -703,6 +735,8 @@ class SlackEmulator:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.app_token = app_token
+        # Every accepted bot token -> its workspace's team id.
+        self.tokens: dict[str, str] = {token: team_id}
         self.calls: list[Call] = []
         self.responses: list[Response] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -712,6 +746,11 @@ class SlackEmulator:
         # chat.postMessage to these channels fails with the given error (e.g. not_in_channel).
         self.channel_errors: dict[str, str] = {}
         self._lock = threading.RLock()
+        self._team_names: dict[str, str] = {team_id: TEAM_NAME}
+        self._oauth_clients: dict[str, str] = {}  # client id -> client secret
+        self._oauth_codes: dict[str, _OAuthCode] = {}  # codes not exchanged yet
+        # The workspace of the bot token of the call being answered (handlers run under the lock).
+        self._caller_team: str | None = None
         self._failures: dict[str, deque[_Failure]] = {}
         self._pending: dict[str, _PendingUpload] = {}
         self._errors: list[str] = []
@@ -732,6 +771,7 @@ class SlackEmulator:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self._add_user(bot_user_id, email=None, name="bot", tz="UTC", is_admin=False, bot=True)
 
@@ -812,6 +852,64 @@ class SlackEmulator:
         """Register a workspace member for users.info / users.lookupByEmail."""
         self._add_user(user_id, email=email, name=name, tz=tz, is_admin=is_admin, bot=False)
 
+    def add_workspace(self, team_id: str, token: str, *, team_name: str | None = None) -> None:
+        """Accept bot token ``token`` for workspace ``team_id`` (named ``team_name``).
+
+        Calls made with it answer for that workspace: auth.test's ``team_id`` / ``team``, the
+        ``team`` of posted messages, ``Call.team_id``. A workspace may have several tokens; the
+        name defaults to the one it already has, else to the team id. A token cannot move to
+        another workspace, and the app-level token is not a bot token (ValueError).
+        """
+        with self._lock:
+            self._check_bot_token(team_id, token)
+            self.tokens[token] = team_id
+            if team_name is not None:
+                self._team_names[team_id] = team_name
+            else:
+                self._team_names.setdefault(team_id, team_id)
+
+    def register_oauth_code(
+        self,
+        code: str,
+        *,
+        team_id: str,
+        team_name: str = "",
+        bot_token: str,
+        user_id: str = "UINSTALLER",
+        scopes: str = DEFAULT_OAUTH_SCOPES,
+        client_id: str = "111.222",
+        client_secret: str = "oauth-secret",
+    ) -> None:
+        """Let oauth.v2.access exchange ``code`` (once) for an install into ``team_id``.
+
+        The exchange needs the app's ``client_id`` / ``client_secret`` (HTTP Basic auth, as
+        slack_sdk sends them, or form parameters); it answers ``bot_token`` with ``scopes`` and
+        ``user_id`` as the installing user, and registers the workspace like ``add_workspace``.
+        One client id has one secret: registering it with another raises ValueError.
+        """
+        if not code:
+            raise ValueError("register_oauth_code needs a code")
+        with self._lock:
+            self._check_bot_token(team_id, bot_token)
+            if self._oauth_clients.get(client_id, client_secret) != client_secret:
+                raise ValueError(f"client id {client_id!r} already has another secret")
+            self._oauth_clients[client_id] = client_secret
+            self._oauth_codes[code] = _OAuthCode(
+                client_id=client_id,
+                team_id=team_id,
+                team_name=team_name,
+                bot_token=bot_token,
+                user_id=user_id,
+                scopes=scopes,
+            )
+
+    def _check_bot_token(self, team_id: str, token: str) -> None:
+        """ValueError unless ``token`` can be (or already is) a bot token of ``team_id``."""
+        if not team_id or not token:
+            raise ValueError("a workspace needs a team id and a bot token")
+        if token == self.app_token or self.tokens.get(token, team_id) != team_id:
+            raise ValueError(f"token {token!r} is already used elsewhere")
+
     def _add_user(
         self, user_id: str, *, email: str | None, name: str, tz: str, is_admin: bool, bot: bool
     ) -> None:
@@ -867,7 +965,10 @@ class SlackEmulator:
             queue.extend(_Failure(status, retry_after, error) for _ in range(count))
 
     def reset(self) -> None:
-        """Forget calls, responses, messages, views, uploads and failure plans; keep users."""
+        """Forget calls, responses, messages, views, uploads and failure plans.
+
+        Users, workspaces (with their tokens) and OAuth codes not exchanged yet are kept.
+        """
         with self._lock:
             self.calls.clear()
             self.responses.clear()
@@ -956,6 +1057,7 @@ class SlackEmulator:
         with self._lock:
             queue = self._failures.get(method)
             failure = queue.popleft() if queue else None
+            team_id: str | None = None
             if failure is not None:
                 reply = _failure_reply(failure)
             elif parse_error is not None:
@@ -963,27 +1065,46 @@ class SlackEmulator:
             elif method not in self._methods:
                 reply = _Reply.of_json({"ok": False, "error": "unknown_method"}, 404)
             else:
-                reply = self._call_method(method, params, headers)
-            self.calls.append(Call(method, params, headers, reply.status, reply.payload))
+                reply, team_id = self._call_method(method, params, headers)
+            call = Call(method, params, headers, reply.status, reply.payload, team_id)
+            self.calls.append(call)
         return reply
 
-    def _call_method(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> _Reply:
-        """Check the token, then run the method handler."""
+    def _call_method(
+        self, method: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[_Reply, str | None]:
+        """Authenticate the call, then run the method handler.
+
+        Returns the reply and the workspace of the bot token used (None for app-token and
+        OAuth client calls, and when authentication failed).
+        """
         authorization = next(
             (value for name, value in headers.items() if name.lower() == "authorization"), ""
         )
         token = authorization[7:].strip() if authorization.startswith("Bearer ") else ""
         token = token or str(params.get("token") or "")
-        expected = self.app_token if method == "apps.connections.open" else self.token
+        team_id: str | None = None
         try:
-            if not token:
+            if method in _CLIENT_AUTH_METHODS:
+                # Checked by the handler; HTTP Basic credentials win over form parameters.
+                params = {**params, **_basic_credentials(authorization)}
+            elif not token:
                 raise SlackError("not_authed")
-            if token != expected:
+            elif method in _APP_TOKEN_METHODS:
+                if token != self.app_token:
+                    raise SlackError("invalid_auth")
+            elif token not in self.tokens:
                 raise SlackError("invalid_auth")
-            payload = {"ok": True, **self._methods[method](params)}
+            else:
+                team_id = self.tokens[token]
+            self._caller_team = team_id
+            try:
+                payload = {"ok": True, **self._methods[method](params)}
+            finally:
+                self._caller_team = None
         except SlackError as failure:
             payload = {"ok": False, "error": failure.error, **failure.extra}
-        return _Reply.of_json(payload)
+        return _Reply.of_json(payload), team_id
 
     def _handle_upload(self, file_id: str, body: bytes, content_type: str) -> _Reply:
         """Store the bytes POSTed to an upload URL (raw body or a multipart file part)."""
@@ -1039,13 +1160,18 @@ class SlackEmulator:
 
     # -- Web API methods (run under the lock; raise SlackError for ok=false) -----------------
 
+    @property
+    def _team(self) -> str:
+        """The workspace of the bot token of the call being answered."""
+        return self._caller_team or self.team_id
+
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        """auth.test: who the token belongs to."""
+        """auth.test: who the token belongs to (its own workspace)."""
         return {
             "url": TEAM_URL,
-            "team": TEAM_NAME,
+            "team": self._team_names.get(self._team, self._team),
             "user": "bot",
-            "team_id": self.team_id,
+            "team_id": self._team,
             "user_id": self.bot_user_id,
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
@@ -1063,7 +1189,7 @@ class SlackEmulator:
             "user": self.bot_user_id,
             "bot_id": BOT_ID,
             "app_id": APP_ID,
-            "team": self.team_id,
+            "team": self._team,
             "ts": ts,
             "text": str(params.get("text") or ""),
             "blocks": params.get("blocks") or [],
@@ -1155,7 +1281,7 @@ class SlackEmulator:
         published = {
             **view,
             "id": view_id,
-            "team_id": self.team_id,
+            "team_id": self._team,
             "app_id": APP_ID,
             "bot_id": BOT_ID,
             "hash": f"{self._next_ts()}.{view_id}",
@@ -1225,6 +1351,36 @@ class SlackEmulator:
         """apps.connections.open: a Socket Mode URL (nothing listens there)."""
         return {"url": f"ws://127.0.0.1:{self.port}/socket"}
 
+    def _oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        """oauth.v2.access: exchange a registered code (once) for its workspace's bot token.
+
+        ``params`` carries client_id/client_secret from HTTP Basic auth or the form. Errors:
+        ``invalid_client_id``, ``bad_client_secret``, then ``invalid_code`` (unknown, already
+        exchanged, or issued to another client).
+        """
+        client_id = str(params.get("client_id") or "")
+        if client_id not in self._oauth_clients:
+            raise SlackError("invalid_client_id")
+        if str(params.get("client_secret") or "") != self._oauth_clients[client_id]:
+            raise SlackError("bad_client_secret")
+        code = str(params.get("code") or "")
+        grant = self._oauth_codes.get(code)
+        if grant is None or grant.client_id != client_id:
+            raise SlackError("invalid_code")
+        self.add_workspace(grant.team_id, grant.bot_token, team_name=grant.team_name or None)
+        del self._oauth_codes[code]
+        return {
+            "app_id": APP_ID,
+            "authed_user": {"id": grant.user_id},
+            "scope": grant.scopes,
+            "token_type": "bot",
+            "access_token": grant.bot_token,
+            "bot_user_id": self.bot_user_id,
+            "team": {"id": grant.team_id, "name": grant.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -1249,6 +1405,19 @@ def _decode_json_params(params: dict[str, Any]) -> None:
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 params[name] = json.loads(value)
+
+
+def _basic_credentials(authorization: str) -> dict[str, str]:
+    """``client_id`` / ``client_secret`` from an ``Authorization: Basic`` header, else {}."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return {}
+    client_id, colon, client_secret = decoded.partition(":")
+    return {"client_id": client_id, "client_secret": client_secret} if colon else {}
 
 
 def _required(params: dict[str, Any], name: str, error: str) -> str:

@@ -217,6 +217,161 @@ def test_invalid_json_body(slack: SlackEmulator) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Workspaces and OAuth installs
+# --------------------------------------------------------------------------------------------
+
+
+def test_workspaces_have_their_own_tokens(slack: SlackEmulator) -> None:
+    slack.add_workspace("T0002", "xoxb-second", team_name="Second")
+    slack.add_workspace("T0003", "xoxb-third")
+    assert slack.tokens == {"xoxb-test": "T0001", "xoxb-second": "T0002", "xoxb-third": "T0003"}
+    first = WebClient(token="xoxb-test", base_url=slack.api_url).auth_test()
+    second_client = WebClient(token="xoxb-second", base_url=slack.api_url)
+    second = second_client.auth_test()
+    third = WebClient(token="xoxb-third", base_url=slack.api_url).auth_test()
+    assert (first["team_id"], first["team"]) == ("T0001", "Example")
+    assert (second["team_id"], second["team"]) == ("T0002", "Second")
+    assert (third["team_id"], third["team"]) == ("T0003", "T0003")  # unnamed: the id
+    for answer in (second, third):  # the rest as for the first workspace
+        assert (answer["user_id"], answer["bot_id"], answer["url"]) == (
+            first["user_id"],
+            first["bot_id"],
+            first["url"],
+        )
+        assert answer["is_enterprise_install"] is False
+
+    posted = second_client.chat_postMessage(channel="C1", text="hi")
+    assert posted["message"]["team"] == "T0002"
+    assert slack.messages[("C1", posted["ts"])]["team"] == "T0002"
+    home = second_client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    assert home["view"]["team_id"] == "T0002"
+    assert [call.team_id for call in slack.calls] == ["T0001", "T0002", "T0003", "T0002", "T0002"]
+
+    with pytest.raises(SlackApiError) as unknown:
+        WebClient(token="xoxb-fourth", base_url=slack.api_url).auth_test()
+    assert_slack_error(unknown, "invalid_auth")
+    with pytest.raises(SlackApiError) as missing:
+        WebClient(base_url=slack.api_url).auth_test()
+    assert_slack_error(missing, "not_authed")
+    assert [call.team_id for call in slack.calls[-2:]] == [None, None]
+
+
+def test_add_workspace_checks(slack: SlackEmulator) -> None:
+    slack.add_workspace("T0001", "xoxb-test-2")  # a second token for the first workspace
+    slack.add_workspace("T0001", "xoxb-test")  # again: no change, the name is kept
+    answer = WebClient(token="xoxb-test-2", base_url=slack.api_url).auth_test()
+    assert (answer["team_id"], answer["team"]) == ("T0001", "Example")
+    with pytest.raises(ValueError):
+        slack.add_workspace("T0002", "xoxb-test")  # belongs to T0001
+    with pytest.raises(ValueError):
+        slack.add_workspace("T0002", "xapp-test")  # the app-level token
+    with pytest.raises(ValueError):
+        slack.add_workspace("T0002", "")
+    slack.reset()
+    assert slack.tokens["xoxb-test-2"] == "T0001"  # workspaces survive reset
+
+
+def test_oauth_v2_access_installs_a_workspace(slack: SlackEmulator) -> None:
+    slack.register_oauth_code("code-1", team_id="T0002", team_name="Acme", bot_token="xoxb-acme")
+    installer = WebClient(base_url=slack.api_url)
+    answer = installer.oauth_v2_access(
+        client_id="111.222", client_secret="oauth-secret", code="code-1"
+    )
+    assert answer.data == {
+        "ok": True,
+        "app_id": "A0001",
+        "authed_user": {"id": "UINSTALLER"},
+        "scope": (
+            "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write"
+        ),
+        "token_type": "bot",
+        "access_token": "xoxb-acme",
+        "bot_user_id": "UBOT",
+        "team": {"id": "T0002", "name": "Acme"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+    }
+    [call] = slack.calls_to("oauth.v2.access")
+    assert call.ok and call.team_id is None
+    assert call.headers["Authorization"].startswith("Basic ")  # how slack_sdk sends the secret
+    assert call.params == {"code": "code-1"}
+    assert slack.tokens["xoxb-acme"] == "T0002"
+
+    acme = WebClient(token=answer["access_token"], base_url=slack.api_url)
+    assert (acme.auth_test()["team_id"], acme.auth_test()["team"]) == ("T0002", "Acme")
+    posted = acme.chat_postMessage(channel="C9", text="installed")
+    assert slack.messages[("C9", posted["ts"])]["team"] == "T0002"
+    assert slack.calls_to("chat.postMessage")[0].team_id == "T0002"
+
+
+def test_oauth_v2_access_with_form_credentials_and_custom_grant(slack: SlackEmulator) -> None:
+    slack.register_oauth_code(
+        "code-2",
+        team_id="T0003",
+        bot_token="xoxb-form",
+        user_id="UADMIN",
+        scopes="chat:write",
+        client_id="9.9",
+        client_secret="s9",
+    )
+    form = urlencode(
+        {"client_id": "9.9", "client_secret": "s9", "code": "code-2", "redirect_uri": "x"}
+    )
+    status, _, body = http(
+        f"{slack.api_url}oauth.v2.access",
+        data=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    answer = json.loads(body)
+    assert status == 200 and answer["ok"] is True
+    assert (answer["authed_user"], answer["scope"]) == ({"id": "UADMIN"}, "chat:write")
+    assert answer["team"] == {"id": "T0003", "name": ""}
+    assert WebClient(token="xoxb-form", base_url=slack.api_url).auth_test()["team_id"] == "T0003"
+
+
+def test_oauth_v2_access_errors(slack: SlackEmulator) -> None:
+    slack.register_oauth_code("once", team_id="T0002", bot_token="xoxb-once")
+    slack.register_oauth_code("other-app", team_id="T0004", bot_token="xoxb-x", client_id="3.4")
+    installer = WebClient(base_url=slack.api_url)
+
+    def exchange(code: str, client_id: str = "111.222", secret: str = "oauth-secret") -> str:
+        with pytest.raises(SlackApiError) as error:
+            installer.oauth_v2_access(client_id=client_id, client_secret=secret, code=code)
+        return str(error.value.response["error"])
+
+    assert exchange("once", secret="wrong") == "bad_client_secret"
+    assert exchange("once", client_id="999.999") == "invalid_client_id"
+    assert exchange("nope") == "invalid_code"
+    assert exchange("other-app") == "invalid_code"  # issued to another client
+    with pytest.raises(SlackApiError) as unauthenticated:
+        installer.api_call("oauth.v2.access", data={"code": "once"})
+    assert_slack_error(unauthenticated, "invalid_client_id")
+    assert "xoxb-once" not in slack.tokens  # failed exchanges install nothing
+    installer.oauth_v2_access(client_id="111.222", client_secret="oauth-secret", code="once")
+    assert exchange("once") == "invalid_code"  # a code is used once
+    assert slack.tokens["xoxb-once"] == "T0002"
+    assert [call.error for call in slack.calls_to("oauth.v2.access")] == [
+        "bad_client_secret",
+        "invalid_client_id",
+        "invalid_code",
+        "invalid_code",
+        "invalid_client_id",
+        None,
+        "invalid_code",
+    ]
+    with pytest.raises(SlackApiError) as bot_token:  # a bot token is not a client secret
+        WebClient(token="xoxb-test", base_url=slack.api_url).api_call(
+            "oauth.v2.access", data={"code": "x"}
+        )
+    assert_slack_error(bot_token, "invalid_client_id")
+
+    with pytest.raises(ValueError):
+        slack.register_oauth_code("c", team_id="T0002", bot_token="x", client_secret="other")
+    with pytest.raises(ValueError):
+        slack.register_oauth_code("c", team_id="T0009", bot_token="xoxb-test")
+
+
+# --------------------------------------------------------------------------------------------
 # chat.*
 # --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""Multi-workspace: the OAuth install flow over the real server, and each workspace's data,
+subscriptions and token kept apart (SLACK_CLIENT_ID / SLACK_CLIENT_SECRET set)."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+import pytest
+import sqlalchemy as sa
+from bot_harness import BotServer
+from slack_emulator import SlackEmulator
+
+from expansion import pipeline, schedule, store
+
+CLIENT_ID, CLIENT_SECRET = "111.222", "oauth-secret"
+T1, T2 = "T0A1", "T0B2"
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with SlackEmulator() as emulator:
+        emulator.add_user("UADMIN", email="admin@example.com", name="admin", tz="UTC")
+        emulator.add_user("U1", email="someone@example.com", name="someone")
+        emulator.register_oauth_code("code-1", team_id=T1, team_name="Acme", bot_token="xoxb-t1")
+        emulator.register_oauth_code("code-2", team_id=T2, team_name="Beta", bot_token="xoxb-t2")
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def server(slack, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("oauth")
+    url = f"sqlite:///{workdir / 'main.db'}"
+    # Workspace 1 has synced its portfolio; workspace 2 has not synced anything yet.
+    engine = store.connect(url, team=T1)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    engine.dispose()
+    server = BotServer(
+        slack,
+        url,
+        workdir,
+        extra_env={
+            "SLACK_CLIENT_ID": CLIENT_ID,
+            "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+            "SLACK_BOT_TOKEN": "",
+        },
+    ).start()
+    yield server
+    server.stop()
+
+
+def install(server: BotServer, code: str) -> str:
+    page = server.get("/slack/install")
+    assert page.status == 200, page.body
+    link = re.search(r'href="(https://slack\.com/oauth/v2/authorize\?[^"]+)"', page.body)
+    assert link, page.body
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(link.group(1).replace("&amp;", "&")).query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert "chat:write" in query["scope"][0] and "users:read.email" in query["scope"][0]
+    state = query["state"][0]
+    done = server.get(
+        f"/slack/oauth_redirect?code={code}&state={state}",
+        headers={"Cookie": f"slack-app-oauth-state={state}"},
+    )
+    return done
+
+
+def test_install_flow_stores_each_workspace(server, slack):
+    for code in ("code-1", "code-2"):
+        done = install(server, code)
+        assert done.status == 200, done.body
+    engine = sa.create_engine(server.env["EXPANSION_DB_URL"])
+    with engine.connect() as conn:
+        bots = conn.execute(sa.text("SELECT team_id, bot_token FROM slack_bots ORDER BY team_id"))
+        assert [tuple(r) for r in bots] == [(T1, "xoxb-t1"), (T2, "xoxb-t2")]
+    engine.dispose()
+    exchange = slack.calls_to("oauth.v2.access")
+    assert len(exchange) == 2 and all(c.ok for c in exchange)
+
+
+def test_a_forged_state_installs_nothing(server, slack):
+    done = server.get(
+        "/slack/oauth_redirect?code=code-x&state=forged",
+        headers={"Cookie": "slack-app-oauth-state=forged"},
+    )
+    assert done.status in (400, 401, 403)
+    assert not [c for c in slack.calls_to("oauth.v2.access") if c.params.get("code") == "code-x"]
+
+
+def answer(server, slack, team: str, text: str, key: str, command: str) -> str:
+    reply = server.command(text, team=team, response_key=key, command=command, user="UADMIN")
+    assert reply.status == 200 and reply.seconds < 3
+    [response] = slack.wait_for_responses(key, 1, timeout=30)[:1]
+    return str(response.body)
+
+
+def test_each_workspace_sees_only_its_own_data(server, slack):
+    one = answer(server, slack, T1, "enterprise", "t1find", "/find-expansion-opportunities")
+    assert "Helios Health Systems" in one
+    two = answer(server, slack, T2, "enterprise", "t2find", "/find-expansion-opportunities")
+    assert "Helios" not in two and "expansion sync" in two  # "nothing synced yet" guidance
+    # Each workspace's calls used its own bot token.
+    teams = {c.team_id for c in slack.calls if c.method == "auth.test"}
+    assert {T1, T2} <= teams
+
+
+def test_subscriptions_are_per_workspace(server, slack):
+    reply = server.command(
+        "digest here daily 08:00 UTC",
+        team=T2,
+        channel="CBETA",
+        response_key="t2sub",
+        command="/expansion",
+        user="UADMIN",
+    )
+    assert reply.status == 200
+    assert "Subscribed" in str(slack.wait_for_responses("t2sub", 1, timeout=30)[0].body)
+    announce = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "CBETA"]
+    assert announce and announce[-1].team_id == T2
+    listed_1 = answer(server, slack, T1, "digest list", "t1list", "/expansion")
+    assert "CBETA" not in listed_1 and "No channel gets the digest yet" in listed_1
+    listed_2 = answer(server, slack, T2, "digest list", "t2list", "/expansion")
+    assert "CBETA" in listed_2
+    url = server.env["EXPANSION_DB_URL"]
+    for team, expected in ((T1, []), (T2, ["CBETA"])):
+        engine = store.connect(url, team=team)
+        assert [s.channel for s in schedule.subscriptions(engine)] == expected
+        engine.dispose()
