@@ -98,6 +98,11 @@ def pg_url():
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in base else "?"
     yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    with admin.begin() as conn:  # and the workspace partitions made beside it
+        names = conn.execute(
+            sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
+            {"prefix": f"{schema}%"},
+        ).scalars()
+        for name in list(names):
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
     admin.dispose()

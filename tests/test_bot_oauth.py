@@ -126,3 +126,53 @@ def test_subscriptions_are_per_workspace(server, slack):
         engine = store.connect(url, team=team)
         assert [s.channel for s in schedule.subscriptions(engine)] == expected
         engine.dispose()
+
+
+def test_the_scheduler_posts_each_workspace_digest_with_its_own_token(slack, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.app import installation_store
+    from bot.runtime import Runtime
+    from bot.scheduler import DigestScheduler
+    from bot.settings import Settings
+    from expansion import digest
+
+    url = f"sqlite:///{tmp_path / 'main.db'}"
+    settings = Settings(
+        bot_token="",
+        signing_secret="s",
+        api_url=slack.api_url,
+        fixed_as_of=pipeline.SAMPLE_AS_OF,
+        digest_pace=0,
+        db_url=url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+    )
+    root = Runtime(engine=store.connect(url, team=""), settings=settings)
+    slack.add_workspace("T0C3", "xoxb-t3")
+    installation_store(root).save(
+        Installation(app_id="A0001", team_id="T0C3", bot_token="xoxb-t3", user_id="UINSTALLER")
+    )
+    tenant = root.for_team("T0C3")
+    pipeline.sync_folder(tenant.engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    at = (datetime.now(UTC) - timedelta(minutes=20)).strftime("%H:%M")
+    plan = schedule.parse_schedule(
+        f"daily {at} UTC max 2", default_timezone="UTC", as_of=pipeline.SAMPLE_AS_OF
+    )
+    schedule.subscribe(
+        tenant.engine, team_id="T0C3", channel="CGAMMA", schedule=plan, created_by="UADMIN"
+    )
+    subs = schedule._SUBS
+    with tenant.engine.begin() as conn:
+        conn.execute(subs.update().values(created_at=datetime.now(UTC) - timedelta(hours=1)))
+    scheduler = DigestScheduler(root, client=None)
+    assert [team for team, _ in scheduler.workspaces()] == ["T0C3"]
+    scheduler.sweep()
+    (run,) = digest.runs(tenant.engine, channel="CGAMMA")
+    assert run.status == "posted" and run.team_id == "T0C3"
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "CGAMMA"]
+    assert len(posts) == run.messages and {c.team_id for c in posts} == {"T0C3"}
+    assert digest.runs(root.engine) == []  # nothing in the main database
+    root.dispose()

@@ -54,3 +54,25 @@ def test_workflow_on_postgres(pg_engine):
     where = {"channel": "C1", "thread_ts": "1.0", "kind": "deep_dive", "key": "ACC-1"}
     assert workflow.claim_post(pg_engine, **where)
     assert not workflow.claim_post(pg_engine, **where)
+
+
+def test_workspace_partitions_are_schemas(pg_url):
+    """Multi-workspace: each team's data in its own schema, invisible to the others."""
+    from expansion import schedule
+
+    one = store.connect(pg_url, team="T1")
+    two = store.connect(pg_url, team="T2")
+    pipeline.sync_folder(one, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    assert len(pipeline.find(one, "enterprise", as_of=pipeline.SAMPLE_AS_OF).opportunities)
+    with pytest.raises(Exception, match="expansion sync"):
+        pipeline.find(two, "enterprise", as_of=pipeline.SAMPLE_AS_OF)
+    with one.connect() as conn:
+        assert conn.execute(sa.text("SELECT current_schema()")).scalar().endswith("_team_t1")
+    plan = schedule.parse_schedule(
+        "daily 08:00 UTC", default_timezone="UTC", as_of=pipeline.SAMPLE_AS_OF
+    )
+    schedule.subscribe(two, team_id="T2", channel="C2", schedule=plan, created_by="U")
+    assert [s.channel for s in schedule.subscriptions(one)] == []
+    assert [s.channel for s in schedule.subscriptions(two)] == ["C2"]
+    one.dispose()
+    two.dispose()
