@@ -323,3 +323,31 @@ def test_scheduler_processes_on_postgres_crash_takeover_and_resume(pg_url, slack
                 proc.wait(timeout=10)
         engine.dispose()
     assert "Traceback" not in logs[follower].read_text()
+
+
+def test_nightly_resyncs_the_configured_source_and_rescores(tmp_path, slack):
+    url = f"sqlite:///{tmp_path / 'nightly.db'}"
+    settings = Settings(
+        bot_token=TOKEN,
+        signing_secret="s",
+        api_url=slack.api_url,
+        fixed_as_of=AS_OF,
+        source=pipeline.SAMPLE_PORTFOLIO,
+        source_name="crm-export",
+    )
+    runtime = Runtime(engine=store.connect(url), settings=settings)
+    DigestScheduler(runtime, web_client(TOKEN, slack.api_url)).nightly()
+    runs = store.sync_runs(runtime.engine)
+    assert runs["source"].tolist() == ["crm-export"] and runs["status"].tolist() == ["succeeded"]
+    version = store.data_version(runtime.engine)
+    assert store.find_score_run(
+        runtime.engine, as_of=AS_OF, data_version=version, fingerprint=settings.scoring.fingerprint
+    )
+    runtime.engine.dispose()
+
+
+def test_nightly_with_no_data_only_logs(tmp_path, slack):
+    settings = Settings(bot_token=TOKEN, signing_secret="s", api_url=slack.api_url)
+    runtime = Runtime(engine=store.connect(f"sqlite:///{tmp_path / 'e.db'}"), settings=settings)
+    DigestScheduler(runtime, web_client(TOKEN, slack.api_url)).nightly()  # must not raise
+    runtime.engine.dispose()
