@@ -36,6 +36,14 @@ DEEP_DIVES = 5
 CLOSEST = 5
 DEFAULT_PACE = 1.0
 DEEP_DIVE_KIND = "deep_dive"  # the kind deep_dive.post_once claims, so a click links to ours
+# Slack errors that come back with HTTP 200 and still mean "try again later".
+TRANSIENT = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
 
 #: What a permanent Slack error means for a digest, and what to do about it.
 REASONS = {
@@ -143,13 +151,16 @@ def run(
     target: Target,
     *,
     now: datetime | None = None,
+    at: datetime | None = None,
     force: bool = False,
     dry_run: bool = False,
     holder: str | None = None,
     pace: float = DEFAULT_PACE,
     record_failure: bool = False,
 ) -> Report:
-    """The digest of ``target`` for the period ``now`` falls in (in the schedule's time zone).
+    """The digest of ``target`` for the period of ``at`` (the scheduled time it is for; default
+    ``now``) in the schedule's time zone: a digest due Monday 23:00 and caught up on Tuesday is
+    still Monday's.
 
     A digest that cannot be built (the scope names no account any more, no data) raises
     :class:`ExpansionError`, or with ``record_failure`` (the scheduler) is recorded as a failed
@@ -157,7 +168,7 @@ def run(
     """
     now = now or datetime.now(UTC)
     sched = target.schedule
-    period = digest.period_of(sched.cadence, sched.local_day(now))
+    period = digest.period_of(sched.cadence, sched.local_day(at or now))
     draft = DigestRun(
         team_id=target.team_id,
         channel=target.channel,
@@ -244,15 +255,15 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
         if message.ts is not None or message.key in skip_accounts:
             continue
         thread_ts = ts.get(message.thread_seq) if message.thread_seq is not None else None
-        if message.kind == DEEP_DIVE_KIND and not _claim_deep_dive(
-            runtime, run, message, messages, thread_ts
-        ):
-            skip_accounts.add(message.key)  # someone clicked "Deep dive" first: it is there
+        first_dive = message.kind == DEEP_DIVE_KIND and _first_of_account(message, messages)
+        if first_dive and not _ours_to_post(runtime, run, message, thread_ts):
+            skip_accounts.add(message.key)  # a "Deep dive" click posted it first: it is there
             continue
         wait = pace - (time.monotonic() - last)
         if last and wait > 0:
             time.sleep(wait)
         try:
+            digest.renew(engine, run)  # a takeover is noticed before posting, not after
             response = client.chat_postMessage(
                 channel=run.channel,
                 thread_ts=thread_ts,
@@ -260,14 +271,18 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
                 unfurl_media=False,
                 **message.payload,
             )
+        except digest.LeaseLostError:
+            log.warning("digest run %s was taken over; stopping", run.id)
+            return Report(status="interrupted", run=run, posted=posted, error="taken over")
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error") or f"HTTP {status}")
-            if status == 429 or status >= 500:
+            if status == 429 or status >= 500 or error in TRANSIENT:
                 digest.release(engine, run, error=f"{error}: Slack answered {status}, will resume")
                 log.warning("digest run %s interrupted (%s); will resume", run.id, error)
                 return Report(status="interrupted", run=run, posted=posted, error=error)
             digest.finish(engine, run, "failed", error=error)
+            workflow.release_claims(engine, digest.claim_owner(run))
             log.warning("digest run %s failed: %s", run.id, error)
             return Report(status="failed", run=run, posted=posted, error=error)
         except (urllib.error.URLError, OSError) as exc:
@@ -276,18 +291,38 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
         last = time.monotonic()
         ts[message.seq] = response["ts"]
         try:
-            digest.record_message(engine, run, message.seq, response["ts"])
+            digest.record_message(
+                engine,
+                run,
+                message.seq,
+                response["ts"],
+                post=_deep_dive_place(run, message, thread_ts) if first_dive else None,
+            )
         except digest.LeaseLostError:
             log.warning("digest run %s was taken over; stopping", run.id)
             return Report(status="interrupted", run=run, posted=posted, error="taken over")
-        if message.kind == DEEP_DIVE_KIND and _first_of_account(message, messages):
-            workflow.record_post(
-                engine, **_deep_dive_place(run, message, thread_ts), ts=response["ts"]
-            )
         posted += 1
+        if message.kind == "cards":
+            _claim_threads(runtime, run, message, messages, response["ts"])
     digest.finish(engine, run, "posted")
     log.info("digest run %s posted (%s messages now)", run.id, posted)
     return Report(status="posted", run=digest.get_run(engine, int(run.id)), posted=posted)
+
+
+def _claim_threads(
+    runtime: Runtime,
+    run: DigestRun,
+    card_message: PlannedMessage,
+    messages: list[PlannedMessage],
+    ts: str,
+) -> None:
+    """Claim the deep-dives that will thread under a just-posted card message, as a "Deep dive"
+    click would, so a click before the digest gets there links to ours instead of posting."""
+    for m in messages:
+        opens = m.kind == DEEP_DIVE_KIND and m.thread_seq == card_message.seq
+        if opens and _first_of_account(m, messages):
+            place = _deep_dive_place(run, m, ts)
+            workflow.claim_post(runtime.engine, **place, owner=digest.claim_owner(run))
 
 
 def _first_of_account(message: PlannedMessage, messages: list[PlannedMessage]) -> bool:
@@ -304,20 +339,14 @@ def _deep_dive_place(run: DigestRun, message: PlannedMessage, thread_ts: str | N
     }
 
 
-def _claim_deep_dive(
-    runtime: Runtime,
-    run: DigestRun,
-    message: PlannedMessage,
-    messages: list[PlannedMessage],
-    thread_ts: str | None,
+def _ours_to_post(
+    runtime: Runtime, run: DigestRun, message: PlannedMessage, thread_ts: str | None
 ) -> bool:
-    """Whether to post this deep-dive message: the first one claims the card's thread (as a
-    "Deep dive" click does); the rest follow their first. A resumed run owns its earlier claim."""
-    if not _first_of_account(message, messages):
-        return True
+    """Whether this run posts the account's deep-dive: its claim is ours (made when the card was
+    posted, or now if that was lost in a crash), not a click's."""
     place = _deep_dive_place(run, message, thread_ts)
-    if workflow.claim_post(runtime.engine, **place):
+    owner = digest.claim_owner(run)
+    if workflow.claim_post(runtime.engine, **place, owner=owner):
         return True
     existing = workflow.find_post(runtime.engine, **place)
-    # Ours from an earlier attempt that died before recording the ts: post it now.
-    return existing is not None and existing.ts is None
+    return existing is not None and existing.owner == owner and existing.ts is None

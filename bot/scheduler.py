@@ -91,11 +91,15 @@ class AdvisoryLockLeader:
 
     def release(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.close()  # closing the session releases the lock
-            except Exception:
-                conn.invalidate()
+        if conn is None:
+            return
+        try:
+            conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+        except Exception:
+            log.debug("could not unlock explicitly; dropping the session", exc_info=True)
+        # Never hand a session that may still hold the lock back to the pool: end it.
+        conn.invalidate()
+        conn.close()
 
 
 class FileLockLeader:
@@ -293,18 +297,23 @@ class DigestScheduler:
         job = self.scheduler.get_job(f"digest:{team_id}:{channel}")
         return job.next_run_time if job else None
 
-    def fire(self, team_id: str, channel: str) -> bot_digest.Report | None:
-        """Post one subscription's digest now (once per period, whoever else tries)."""
+    def fire(
+        self, team_id: str, channel: str, due: datetime | None = None
+    ) -> bot_digest.Report | None:
+        """Post one subscription's digest now (once per period, whoever else tries), for the
+        period of ``due`` (default: the scheduled time that just passed)."""
         runtime = self.runtime.for_team(team_id)
         sub = schedule.subscription(runtime.engine, channel, team_id=team_id)
         client = self._client(team_id)
         if sub is None or client is None:  # unsubscribed, or the workspace uninstalled the app
             return None
-        target = bot_digest.Target(team_id, channel, schedule.schedule_of(sub))
+        plan = schedule.schedule_of(sub)
+        target = bot_digest.Target(team_id, channel, plan)
         report = bot_digest.run(
             runtime,
             client,
             target,
+            at=due or plan.previous_fire(datetime.now(UTC)),
             holder=self.holder,
             pace=self.runtime.settings.digest_pace,
             record_failure=True,
@@ -336,7 +345,7 @@ class DigestScheduler:
             runtime.engine, team_id=sub.team_id, channel=sub.channel, period=period
         ):
             log.info("scheduler: catching up the %s digest of %s", period, sub.channel)
-            self.fire(sub.team_id, sub.channel)
+            self.fire(sub.team_id, sub.channel, due)
 
     def nightly(self) -> None:
         """Re-sync the configured source (``EXPANSION_SOURCE``, one workspace) and re-score

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
+from . import workflow
 from .store import DigestItem, DigestMessage, DigestRun, OpportunityEvent, utcnow
 
 RUNS = DigestRun.__table__
@@ -27,11 +28,12 @@ MESSAGES = DigestMessage.__table__
 ITEMS = DigestItem.__table__
 EVENTS = OpportunityEvent.__table__
 
-#: A holder that has not recorded progress for this long is presumed dead; its run is taken over
-#: (``EXPANSION_DIGEST_LEASE`` seconds, default 120; longer than Slack's longest Retry-After).
-LEASE = timedelta(seconds=float(os.environ.get("EXPANSION_DIGEST_LEASE") or 120))
-#: An interrupted run is resumed at most this many times before it is marked failed.
-MAX_ATTEMPTS = 5
+#: A holder that has not renewed its lease for this long is presumed dead; its run is taken
+#: over (``EXPANSION_DIGEST_LEASE`` seconds, default 300: longer than one post can take with the
+#: client's retries, Retry-After waits and timeouts).
+LEASE = timedelta(seconds=float(os.environ.get("EXPANSION_DIGEST_LEASE") or 300))
+#: An interrupted run is resumed until it is this old, then marked failed.
+GIVE_UP = timedelta(hours=12)
 #: Opportunities remembered per digest (to tell tier moves next time).
 SNAPSHOT_MAX_TIER = 3
 #: Lines per "what changed" group before "…and N more".
@@ -116,6 +118,7 @@ def claim(
     period was already posted (its period key gets the time appended).
     """
     now = now or utcnow()
+    holder = _unique(holder)
     if force:
         period = f"{period}+{now:%Y%m%dT%H%M%S%f}"
     values = {
@@ -147,6 +150,12 @@ def claim(
     return take_over(engine, existing, holder=holder, now=now)
 
 
+def _unique(holder: str) -> str:
+    # Each claim and takeover holds the run under its own name, so two threads of one process
+    # (a cron job and the sweep) can never both believe they hold it.
+    return f"{holder[:110]}/{uuid.uuid4().hex[:8]}"
+
+
 def take_over(
     engine: sa.Engine, run: DigestRun, *, holder: str, now: datetime | None = None
 ) -> Claim:
@@ -155,9 +164,20 @@ def take_over(
     stale = _aware(run.heartbeat_at) <= now - LEASE
     if run.status != "running" or not stale:
         return Claim(run=None, existing=run)
-    if run.attempts >= MAX_ATTEMPTS:
-        finish(engine, run, "failed", error=f"gave up after {run.attempts} attempts: {run.error}")
+    if now - _aware(run.claimed_at) > GIVE_UP:
+        with engine.begin() as conn:
+            conn.execute(
+                RUNS.update()
+                .where(RUNS.c.id == run.id, RUNS.c.holder == run.holder)
+                .values(
+                    status="failed",
+                    finished_at=now,
+                    error=f"gave up after {run.attempts} attempts in {GIVE_UP}: {run.error}"[:2000],
+                )
+            )
+        workflow.release_claims(engine, claim_owner(run))
         return Claim(run=None, existing=get_run(engine, int(run.id)))
+    holder = _unique(holder)
     with engine.begin() as conn:
         taken = conn.execute(
             RUNS.update()
@@ -190,22 +210,42 @@ class LeaseLostError(RuntimeError):
     """Another holder took the run over: stop posting."""
 
 
+def claim_owner(run: DigestRun) -> str:
+    """How a run signs the chat post claims (deep-dive threads) it makes."""
+    return f"digest:{run.id}"
+
+
+def _held(run: DigestRun) -> sa.ColumnElement[bool]:
+    return sa.and_(RUNS.c.id == run.id, RUNS.c.holder == run.holder, RUNS.c.status == "running")
+
+
 def release(engine: sa.Engine, run: DigestRun, *, error: str) -> None:
     """Give an interrupted run back (a transient failure): the next sweep resumes it."""
     with engine.begin() as conn:
         conn.execute(
             RUNS.update()
-            .where(RUNS.c.id == run.id, RUNS.c.holder == run.holder)
+            .where(_held(run))
             .values(heartbeat_at=utcnow() - LEASE, error=error[:2000])
         )
 
 
+def renew(engine: sa.Engine, run: DigestRun) -> None:
+    """Renew the lease before a post.
+
+    Raises:
+        LeaseLostError: another holder took the run over meanwhile.
+    """
+    with engine.begin() as conn:
+        if not conn.execute(RUNS.update().where(_held(run)).values(heartbeat_at=utcnow())).rowcount:
+            raise LeaseLostError(f"digest run {run.id} was taken over by another holder")
+
+
 def finish(engine: sa.Engine, run: DigestRun, status: str, *, error: str | None = None) -> None:
-    """Mark the run ``posted`` or ``failed`` (with the reason)."""
+    """Mark the run ``posted`` or ``failed`` (with the reason), if it is still ours."""
     with engine.begin() as conn:
         conn.execute(
             RUNS.update()
-            .where(RUNS.c.id == run.id)
+            .where(_held(run))
             .values(
                 status=status,
                 finished_at=utcnow(),
@@ -289,26 +329,32 @@ def plan_of(engine: sa.Engine, run: DigestRun) -> list[PlannedMessage]:
         ]
 
 
-def record_message(engine: sa.Engine, run: DigestRun, seq: int, ts: str) -> None:
-    """Remember that message ``seq`` was posted as ``ts`` and renew the lease.
+def record_message(
+    engine: sa.Engine, run: DigestRun, seq: int, ts: str, *, post: dict | None = None
+) -> None:
+    """Remember that message ``seq`` was posted as ``ts`` (and, in the same transaction, the ts
+    of the chat post claim ``post`` it fulfils), renewing the lease.
+
+    The ts is kept even when the run was taken over meanwhile, so the new holder does not post
+    the message again.
 
     Raises:
-        LeaseLostError: another holder took the run over meanwhile.
+        LeaseLostError: another holder took the run over meanwhile (after recording the ts).
     """
     now = utcnow()
     with engine.begin() as conn:
-        renewed = conn.execute(
-            RUNS.update()
-            .where(RUNS.c.id == run.id, RUNS.c.holder == run.holder, RUNS.c.status == "running")
-            .values(heartbeat_at=now, posted=RUNS.c.posted + 1)
-        ).rowcount
-        if not renewed:
-            raise LeaseLostError(f"digest run {run.id} was taken over by another holder")
         conn.execute(
             MESSAGES.update()
-            .where(MESSAGES.c.run_id == run.id, MESSAGES.c.seq == seq)
+            .where(MESSAGES.c.run_id == run.id, MESSAGES.c.seq == seq, MESSAGES.c.ts.is_(None))
             .values(ts=ts, posted_at=now)
         )
+        if post is not None:
+            workflow.record_post(conn, **post, ts=ts)
+        renewed = conn.execute(
+            RUNS.update().where(_held(run)).values(heartbeat_at=now, posted=RUNS.c.posted + 1)
+        ).rowcount
+    if not renewed:
+        raise LeaseLostError(f"digest run {run.id} was taken over by another holder")
 
 
 # --------------------------------------------------------------------------- history
@@ -354,12 +400,14 @@ def has_run(engine: sa.Engine, *, team_id: str, channel: str, period: str) -> bo
 
 
 def previous_run(engine: sa.Engine, run: DigestRun) -> DigestRun | None:
-    """The channel's last posted digest before ``run`` (any, when ``run`` is not stored yet)."""
+    """The channel's last posted digest of the same scope before ``run`` (any, when ``run`` is
+    not stored yet): what a digest says changed is relative to what that channel last saw."""
     query = (
         sa.select(RUNS)
         .where(
             RUNS.c.team_id == run.team_id,
             RUNS.c.channel == run.channel,
+            RUNS.c.scope == run.scope,
             RUNS.c.status == "posted",
         )
         .order_by(RUNS.c.id.desc())

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .errors import ExpansionError
 from .scope import parse_scope
-from .store import DigestSubscription, upsert
+from .store import DigestSubscription, upsert, utcnow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = (
@@ -209,6 +209,8 @@ def subscribe(
         "scope": schedule.scope,
         "max_cards": schedule.max_cards,
         "created_by": created_by,
+        # A changed schedule counts from now: the sweep never catches up a time set in the past.
+        "created_at": utcnow(),
     }
     with engine.begin() as conn:
         upsert(conn, _SUBS, {"team_id": team_id, "channel": channel}, values)

@@ -162,6 +162,8 @@ class ChatPost(SQLModel, table=True):
     key: str = Field(max_length=255)
     ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+    # Who claimed it: a digest run (``digest:<run id>``) or a click (empty).
+    owner: str = Field(default="", max_length=64)
 
 
 class DigestSubscription(SQLModel, table=True):

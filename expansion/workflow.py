@@ -199,26 +199,45 @@ def _post(channel: str, thread_ts: str, kind: str, key: str) -> sa.ColumnElement
     )
 
 
-def claim_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> bool:
-    """Claim the right to post ``kind``/``key`` in a thread; ``False`` if already claimed."""
+def claim_post(
+    engine: sa.Engine,
+    *,
+    channel: str,
+    thread_ts: str,
+    kind: str,
+    key: str,
+    owner: str = "",
+) -> bool:
+    """Claim the right to post ``kind``/``key`` in a thread; ``False`` if already claimed.
+
+    ``owner`` tells who claimed it (a digest run claims the deep-dives it will post).
+    """
+    values = {
+        "channel": channel,
+        "thread_ts": thread_ts,
+        "kind": kind,
+        "key": key,
+        "owner": owner,
+        "created_at": utcnow(),
+    }
     try:
         with engine.begin() as conn:
-            conn.execute(
-                _POSTS.insert().values(
-                    channel=channel, thread_ts=thread_ts, kind=kind, key=key, created_at=utcnow()
-                )
-            )
+            conn.execute(_POSTS.insert().values(**values))
     except sa.exc.IntegrityError:
         return False
     return True
 
 
 def record_post(
-    engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str, ts: str
+    engine: sa.Engine | sa.Connection, *, channel: str, thread_ts: str, kind: str, key: str, ts: str
 ) -> None:
-    """Remember the ts of a claimed post."""
+    """Remember the ts of a claimed post (in ``engine``'s own transaction, or the caller's)."""
+    update = _POSTS.update().where(_post(channel, thread_ts, kind, key)).values(ts=ts)
+    if isinstance(engine, sa.Connection):
+        engine.execute(update)
+        return
     with engine.begin() as conn:
-        conn.execute(_POSTS.update().where(_post(channel, thread_ts, kind, key)).values(ts=ts))
+        conn.execute(update)
 
 
 def release_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, key: str) -> None:
@@ -227,6 +246,12 @@ def release_post(engine: sa.Engine, *, channel: str, thread_ts: str, kind: str, 
         conn.execute(
             _POSTS.delete().where(_post(channel, thread_ts, kind, key), _POSTS.c.ts.is_(None))
         )
+
+
+def release_claims(engine: sa.Engine, owner: str) -> None:
+    """Give back every claim ``owner`` made and did not post (a digest that failed)."""
+    with engine.begin() as conn:
+        conn.execute(_POSTS.delete().where(_POSTS.c.owner == owner, _POSTS.c.ts.is_(None)))
 
 
 def find_post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -283,8 +284,15 @@ def test_deep_dive_from_home_goes_to_the_dm_once(bot, slack):
             c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "DUHOME2"
         ]
 
+    def complete() -> bool:  # every message of the deep-dive ("Deep dive: X (n/N)") is there
+        calls = to_dm()
+        if not calls:
+            return False
+        total = re.search(r"\((\d+)/(\d+)\)$", calls[0].params["text"])
+        return len(calls) >= (int(total.group(2)) if total else 1)
+
     bot.block_action(click(element, block), user="UHOME2", home=True)
-    slack.wait_for(lambda: len(to_dm()) >= 1, timeout=20)
+    slack.wait_for(complete, timeout=20)
     posted = len(to_dm())
     assert "Deep dive:" in all_text(to_dm()[0].params["blocks"])
     bot.block_action(click(element, block), user="UHOME2", home=True)

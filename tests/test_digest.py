@@ -459,3 +459,109 @@ def test_two_processes_racing_on_postgres(pg_url, slack, channel):
     assert sum("Posted the digest" in o for o in outputs) == 1, outputs
     parents = [m for m in posted(slack, channel) if m["text"].startswith("Expansion digest")]
     assert len(parents) == 1
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_a_takeover_gives_the_run_a_new_holder_and_keeps_the_old_posts(runtime, client, channel):
+    crashing = CrashingClient(token=TOKEN, base_url=client.base_url, after=2)
+    with pytest.raises(Crash):
+        run(runtime, crashing, channel)
+    (old,) = digest.runs(runtime.engine, channel=channel)
+    later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
+    claim = digest.take_over(runtime.engine, old, holder=old.holder.split("/")[0], now=later)
+    assert claim.ours and claim.run.holder != old.holder  # same process, still a new holder
+    # The old poster finishing its in-flight message keeps the ts, then learns it lost the run.
+    with pytest.raises(digest.LeaseLostError):
+        digest.record_message(runtime.engine, old, 1, "1700000999.000001")
+    assert digest.plan_of(runtime.engine, claim.run)[1].ts == "1700000999.000001"
+    digest.finish(runtime.engine, old, "failed", error="late")  # not the holder: no effect
+    assert digest.get_run(runtime.engine, old.id).status == "running"
+
+
+def test_a_late_digest_belongs_to_the_period_it_was_due(runtime, client, channel):
+    daily = Schedule(cadence="daily", at_time="23:00", timezone="UTC")
+    due = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    report = bot_digest.run(
+        runtime, client, target(channel, daily), now=due + timedelta(hours=2), at=due, pace=0
+    )
+    assert report.run.period == "2026-11-23"
+
+
+def test_transient_errors_in_a_200_answer_are_resumed_not_failed(runtime, client, slack, channel):
+    slack.fail_next("chat.postMessage", status=200, error="internal_error")
+    report = run(runtime, client, channel)
+    assert report.status == "interrupted"
+    (resumed,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0)
+    assert resumed.status == "posted"
+
+
+def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel):
+    from bot import deep_dive
+    from expansion import workflow
+
+    crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=6)  # parent + 5 cards
+    with pytest.raises(Crash):
+        run(runtime, crashing, channel)
+    first_card = posted(slack, channel)[1]
+    where = {"channel": channel, "thread_ts": first_card["ts"], "kind": "deep_dive"}
+    claim = workflow.find_post(runtime.engine, **where, key="ACC-1011")
+    assert claim is not None and claim.owner.startswith("digest:") and claim.ts is None
+    # A click meanwhile links to (or waits for) the digest's deep-dive instead of posting one.
+    ts, new = deep_dive.post_once(
+        runtime, client, channel=channel, account_id="ACC-1011", thread_ts=first_card["ts"]
+    )
+    assert (ts, new) == (None, False)
+    later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
+    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    assert report.status == "posted"
+    claim = workflow.find_post(runtime.engine, **where, key="ACC-1011")
+    assert claim.ts is not None
+    dives = [m for m in posted(slack, channel) if m.get("thread_ts") == first_card["ts"]]
+    assert dives and dives[0]["ts"] == claim.ts
+
+
+def test_a_failed_digest_gives_its_deep_dive_claims_back(runtime, slack, channel):
+    from expansion import workflow
+
+    class Revoked(WebClient):
+        left = 3
+
+        def chat_postMessage(self, **kwargs):
+            self.left -= 1
+            if self.left == 0:
+                slack.channel_errors[channel] = "is_archived"
+            return super().chat_postMessage(**kwargs)
+
+    report = run(runtime, Revoked(token=TOKEN, base_url=slack.api_url), channel)
+    assert report.status == "failed" and report.error == "is_archived"
+    owner = digest.claim_owner(report.run)
+    with runtime.engine.connect() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(workflow._POSTS)
+            .where(workflow._POSTS.c.owner == owner)
+        ).scalar()
+    assert left == 0
+
+
+def test_an_interrupted_run_is_given_up_after_half_a_day(runtime, client, channel):
+    crashing = CrashingClient(token=TOKEN, base_url=client.base_url, after=2)
+    with pytest.raises(Crash):
+        run(runtime, crashing, channel)
+    (old,) = digest.runs(runtime.engine, channel=channel)
+    much_later = datetime.now(UTC) + digest.GIVE_UP + timedelta(minutes=1)
+    assert not digest.take_over(runtime.engine, old, holder="x", now=much_later).ours
+    gone = digest.get_run(runtime.engine, old.id)
+    assert gone.status == "failed" and gone.error.startswith("gave up")
+
+
+def test_what_changed_compares_with_the_same_scope(runtime, client, slack, channel):
+    run(runtime, client, channel)  # all accounts
+    enterprise = Schedule(
+        cadence="weekly", at_time="09:00", timezone="UTC", weekday=0, scope="enterprise"
+    )
+    bot_digest.run(runtime, client, target(channel, enterprise), now=MONDAY, force=True, pace=0)
+    head = text_of(next(m for m in posted(slack, channel) if "Enterprise" in m["text"]))
+    assert "first digest" in head  # not a flood of "moved" against the all-accounts digest

@@ -351,3 +351,15 @@ def test_nightly_with_no_data_only_logs(tmp_path, slack):
     runtime = Runtime(engine=store.connect(f"sqlite:///{tmp_path / 'e.db'}"), settings=settings)
     DigestScheduler(runtime, web_client(TOKEN, slack.api_url)).nightly()  # must not raise
     runtime.engine.dispose()
+
+
+def test_a_released_advisory_lock_is_free_at_once(pg_url):
+    from bot.scheduler import AdvisoryLockLeader
+
+    first, second = (AdvisoryLockLeader(sa.create_engine(pg_url)) for _ in range(2))
+    assert first.acquire() and not second.acquire()
+    first.release()  # a pooled session must not keep holding it
+    assert second.acquire()
+    second.release()
+    first.engine.dispose()
+    second.engine.dispose()
