@@ -87,3 +87,40 @@ def test_list_shows_the_next_and_the_last_run_with_failures(bot, slack):
     assert "Next: " in listed and "07:30" in listed
     assert "Last: *failed*" in listed and "invite me with /invite @Expansion" in listed
     run(bot, slack, "digest off", channel="CFAILED")
+
+
+def test_replicas_on_postgresql_share_state_and_one_leads_the_scheduler(pg_url, tmp_path_factory):
+    """Two ``expansion serve`` replicas on one PostgreSQL: a subscription made through one is
+    listed by the other, and exactly one of them runs the scheduler."""
+    import time
+
+    from bot_harness import BotServer
+    from slack_emulator import SlackEmulator
+
+    from expansion import pipeline, store
+
+    engine = store.connect(pg_url)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    engine.dispose()
+    with SlackEmulator() as emulator:
+        emulator.add_user("UADMIN", email="admin@example.com", name="admin", tz="UTC")
+        replicas = [
+            BotServer(emulator, pg_url, tmp_path_factory.mktemp(f"replica{i}")).start()
+            for i in range(2)
+        ]
+        try:
+            text = run(replicas[0], emulator, "digest here weekly fri 16:00", channel="CREPL")
+            assert "Subscribed" in text
+            listed = run(replicas[1], emulator, "digest list", channel="COTHER")
+            assert "<#CREPL>: every Friday at 16:00 (UTC)" in listed
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                leaders = [r for r in replicas if "scheduler: leading" in r.log()]
+                if leaders:
+                    break
+                time.sleep(0.2)
+            time.sleep(1)
+            assert len([r for r in replicas if "scheduler: leading" in r.log()]) == 1
+        finally:
+            for replica in replicas:
+                replica.stop()
