@@ -480,12 +480,49 @@ _UNIQUE_KEYS = {
 }
 
 
+@dataclass
+class RawTable:
+    """One table as read from its source: text cells with a ``_row`` number, before validation.
+
+    ``origin`` names where it came from in rejects and errors (a file path, or e.g.
+    ``hubspot:companies``); ``unreadable`` holds records that could not be read at all.
+    """
+
+    frame: pd.DataFrame
+    origin: str
+    unreadable: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
+
+
+def raw_table(rows: list[dict] | pd.DataFrame, origin: str) -> RawTable:
+    """A connector's rows (dicts or a frame, any cell types) as a :class:`RawTable`: cells become
+    text exactly as from a file, rows are numbered from 1, so validation is the files' own."""
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
+    frame = _stringify(frame.reset_index(drop=True))
+    frame["_row"] = np.arange(1, len(frame) + 1)
+    return RawTable(frame=frame, origin=origin)
+
+
 def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = None) -> Portfolio:
     """Read and validate every table file in ``folder``.
 
     Raises:
         ContractError: the folder, ``accounts`` or a required column is missing, or a file
             cannot be read at all. Row-level problems never raise: they become rejects.
+    """
+    portfolio = validate(read_folder(folder, progress=progress))
+    # Ready to score on its own: fill what the files did not say (a sync stores the rows as
+    # given and fills these after merging all sources, see expansion.store.merged_tables).
+    portfolio.tables["accounts"] = derive_account_defaults(portfolio.tables["accounts"])
+    return portfolio
+
+
+def read_folder(
+    folder: str | Path, *, progress: ProgressCallback | None = None
+) -> dict[str, RawTable]:
+    """Every table file of ``folder``, read but not validated.
+
+    Raises:
+        ContractError: no such folder, no accounts file, or a file cannot be read at all.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -501,20 +538,47 @@ def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = No
             f"{folder}: required file 'accounts' is missing (accounts.<ext>, ext one of {exts}).",
             file=str(folder / "accounts.csv"),
         )
+    raw: dict[str, RawTable] = {}
+    for name, path in files.items():
+        if progress:
+            progress(f"reading {path.name}")
+        frame, unreadable = read_raw(path)
+        raw[name] = RawTable(frame=frame, origin=str(path), unreadable=unreadable)
+    return raw
 
+
+def validate(
+    raw: dict[str, RawTable],
+    *,
+    known_accounts: set[str] | frozenset[str] = frozenset(),
+) -> Portfolio:
+    """Validate raw tables against the contract, exactly as files are.
+
+    ``accounts`` may be absent when ``known_accounts`` (accounts the source synced before, for an
+    incremental pull) is given; rows of other tables must name an account of this batch or of
+    ``known_accounts``.
+
+    Raises:
+        ContractError: ``accounts`` or a required column is missing.
+    """
+    if "accounts" not in raw and not known_accounts:
+        raise ContractError(
+            "required table 'accounts' is missing: this source gives no accounts and no other "
+            "source has synced any yet. Sync the source with your accounts (the CRM) first."
+        )
+    files = {name: Path(table.origin) for name, table in raw.items()}
     tables: dict[str, pd.DataFrame] = {}
     reject_parts: list[pd.DataFrame] = []
     rows_read: dict[str, int] = {}
     ignored: dict[str, list[str]] = {}
-    for name, path in files.items():
-        if progress:
-            progress(f"reading {path.name}")
-        raw, unreadable = read_raw(path)
-        rows_read[name] = len(raw) + len(unreadable)
-        parsed, rejects, ignored_headers = parse_table(TABLES[name], raw, path)
+    all_account_ids: set = set()
+    for name, table in raw.items():
+        path = files[name]
+        rows_read[name] = len(table.frame) + len(table.unreadable)
+        parsed, rejects, ignored_headers = parse_table(TABLES[name], table.frame, path)
         if ignored_headers:
             ignored[name] = ignored_headers
-        reject_parts += [unreadable, rejects]
+        reject_parts += [table.unreadable, rejects]
         if name == "accounts":
             all_account_ids = set(parsed["account_id"].dropna())
         bad_rows = set(rejects["row"])
@@ -524,10 +588,16 @@ def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = No
             reject_parts.append(dups)
             parsed = parsed[~parsed["_row"].isin(set(dups["row"]))]
         tables[name] = parsed
+    if "accounts" not in tables:
+        tables["accounts"] = pd.DataFrame(
+            {
+                "_row": pd.Series(dtype=int),
+                **{c: pd.Series(dtype=object) for c in ACCOUNTS.column_names},
+            }
+        )
 
     accounts = tables["accounts"]
-    _derive_account_defaults(accounts)
-    known = set(accounts["account_id"])
+    known = set(accounts["account_id"]) | set(known_accounts)
     for name, frame in tables.items():
         if name in ("accounts", "catalog"):
             continue
@@ -577,7 +647,9 @@ def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = No
     )
     rejects = rejects.astype({"row": int}).sort_values(["table", "row"], kind="stable")
     clean = {
-        name: frame.drop(columns="_row").reset_index(drop=True) for name, frame in tables.items()
+        name: frame.drop(columns="_row").reset_index(drop=True)
+        for name, frame in tables.items()
+        if name in raw
     }
     return Portfolio(
         tables=clean,
@@ -597,9 +669,16 @@ def segment_from_arr(arr: pd.Series) -> pd.Series:
     )
 
 
-def _derive_account_defaults(accounts: pd.DataFrame) -> None:
+def derive_account_defaults(accounts: pd.DataFrame) -> pd.DataFrame:
+    """Fill what no source said: segment from ARR, status ``paying``, channel ``direct``.
+
+    Done on the merged portfolio, not per source, so a source that lacks a column never
+    contradicts one that has it.
+    """
+    accounts = accounts.copy()
     accounts["segment"] = accounts["segment"].where(
         accounts["segment"].notna(), segment_from_arr(accounts["arr"])
     )
     accounts["status"] = accounts["status"].fillna("paying")
     accounts["channel"] = accounts["channel"].fillna("direct")
+    return accounts

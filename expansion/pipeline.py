@@ -6,7 +6,7 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from . import store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
+from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze
 from .errors import ContractError, RejectedRowsError
-from .ingest import Portfolio, read_portfolio
+from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
 
@@ -54,12 +55,51 @@ def sync_folder(
         ContractError: a required file or column is missing (nothing is written).
         RejectedRowsError: ``strict`` and some rows were rejected (nothing is written).
     """
-    run = store.SyncRun(source=source, location=str(folder))
+    config = SourceConfig(name=source, type="files", options={"path": str(folder)}, role="files")
+    return sync_source(engine, config, strict=strict, rejects_path=rejects_path, progress=progress)
+
+
+def sync_source(
+    engine: sa.Engine,
+    config: SourceConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    strict: bool = False,
+    rejects_path: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyncReport:
+    """Pull one configured source, validate its rows exactly like files, and write them.
+
+    A full pull replaces the source's rows; an incremental pull (rows of the accounts that
+    changed since the last good cursor) replaces those accounts' rows in the tables it carries
+    and keeps everything else. Rows, run record and new cursor are written in one transaction;
+    a failure anywhere leaves the previous data untouched, is recorded as a failed run with its
+    cause, and the next sync starts from the last good cursor again.
+
+    Raises:
+        SourceError: the source refused or failed (credentials, rate limit, outage...).
+        ContractError: a required table or column is missing (nothing is written).
+        RejectedRowsError: ``strict`` and some rows were rejected (nothing is written).
+    """
+    connector = connector_for(config, env)
+    last = store.last_sync(engine, config.name)
+    run = store.SyncRun(
+        source=config.name,
+        location=connector.location(),
+        kind=config.type,
+        role=config.role or connector.role,
+    )
     try:
-        portfolio = read_portfolio(folder, progress=progress)
-    except ContractError as exc:
+        pull = connector.pull(last.cursor if last else None, progress=progress)
+        existing = store.load_source(engine, config.name) if pull.incremental else None
+        # Rows may name accounts another source holds (a warehouse has usage, the CRM accounts).
+        portfolio = validate(pull.tables, known_accounts=store.account_ids(engine))
+    except (ContractError, SourceError) as exc:
+        run.cursor = last.cursor if last else None
         store.record_failed_sync(engine, run, str(exc))
         raise
+    run.cursor = pull.cursor
+    run.incremental = pull.incremental
     run.rows_read = sum(portfolio.rows_read.values())
     run.rows_accepted = sum(portfolio.accepted.values())
     run.rows_rejected = int(portfolio.rejects[["table", "row"]].drop_duplicates().shape[0])
@@ -76,10 +116,38 @@ def sync_folder(
             + (f" Details: {path}" if path else ""),
             rejects=portfolio.rejects,
         )
+    tables = portfolio.tables
+    if existing is not None:
+        tables = merge_incremental(existing, tables, pulled=set(pull.tables))
     if progress:
         progress("writing to the database")
-    store.replace_source(engine, source, portfolio.tables, run=run, rejects=portfolio.rejects)
+    store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+def merge_incremental(
+    existing: dict[str, pd.DataFrame], changed: dict[str, pd.DataFrame], *, pulled: set[str]
+) -> dict[str, pd.DataFrame]:
+    """A source's stored rows with an incremental pull applied: the pulled tables' rows of the
+    accounts in the pull (products, for the catalog) are replaced, everything else is kept."""
+    touched = set(changed.get("accounts", pd.DataFrame(columns=["account_id"]))["account_id"])
+    out = {}
+    for name, old in existing.items():
+        new = changed.get(name)
+        if name not in pulled or new is None:
+            out[name] = old
+            continue
+        key, replaced = (
+            ("product_id", set(new["product_id"]))
+            if name == "catalog"
+            else (
+                "account_id",
+                touched | set(new["account_id"]),
+            )
+        )
+        kept = old[~old[key].isin(replaced)]
+        out[name] = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    return out
 
 
 def score(

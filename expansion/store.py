@@ -84,6 +84,12 @@ class SyncRun(SQLModel, table=True):
     rows_accepted: int = 0
     rows_rejected: int = 0
     error: str | None = None
+    # Source type and merge role (crm / warehouse / files), and the cursor the next pull
+    # starts from (the last good one is that of the source's latest succeeded run).
+    kind: str = Field(default="files", max_length=32)
+    role: str = Field(default="files", max_length=16)
+    cursor: str | None = None
+    incremental: bool = False
 
 
 class SyncReject(SQLModel, table=True):
@@ -581,19 +587,80 @@ def sync_runs(engine: sa.Engine, limit: int = 20) -> pd.DataFrame:
         return pd.read_sql(sa.select(t).order_by(t.c.id.desc()).limit(limit), conn)
 
 
-def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
-    """Every portfolio table, all sources together, as canonical frames."""
+def last_sync(engine: sa.Engine, source: str) -> SyncRun | None:
+    """The latest succeeded sync of ``source`` (its cursor is where the next pull starts)."""
+    t = SyncRun.__table__
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.select(t)
+                .where(t.c.source == source, t.c.status == "succeeded")
+                .order_by(t.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return SyncRun(**row) if row else None
+
+
+def source_roles(engine: sa.Engine) -> dict[str, str]:
+    """The merge role of every source that holds rows, from its latest succeeded sync."""
+    t = SyncRun.__table__
+    latest = (
+        sa.select(sa.func.max(t.c.id)).where(t.c.status == "succeeded").group_by(t.c.source)
+    ).scalar_subquery()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.source, t.c.role).where(t.c.id.in_(latest)))
+        return {source: role for source, role in rows}
+
+
+def account_ids(engine: sa.Engine) -> set[str]:
+    """Every account id any source holds."""
+    table = PORTFOLIO_TABLES["accounts"]
+    with engine.connect() as conn:
+        return {a for (a,) in conn.execute(sa.select(table.c.account_id).distinct()) if a}
+
+
+def load_source(engine: sa.Engine, source: str) -> dict[str, pd.DataFrame]:
+    """One source's stored rows per table (to merge an incremental pull into)."""
     out = {}
     with engine.connect() as conn:
         for name, table in PORTFOLIO_TABLES.items():
             columns = [c for c in table.columns if c.name not in ("id", "source")]
-            frame = pd.read_sql(sa.select(*columns).order_by(table.c.id), conn)
-            out[name] = frame
-    if out["accounts"].empty:
+            out[name] = pd.read_sql(
+                sa.select(*columns).where(table.c.source == source).order_by(table.c.id), conn
+            )
+    return out
+
+
+def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    """Every portfolio table, all sources merged (see :mod:`expansion.merge`), as canonical frames.
+
+    Raises:
+        NoDataError: no source has synced any account yet.
+    """
+    return merged_tables(engine)[0]
+
+
+def merged_tables(engine: sa.Engine) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """All sources merged by the merge rule, and the conflicts between them."""
+    from .merge import merge
+
+    frames = {}
+    with engine.connect() as conn:
+        for name, table in PORTFOLIO_TABLES.items():
+            columns = [c for c in table.columns if c.name != "id"]
+            frames[name] = pd.read_sql(sa.select(*columns).order_by(table.c.id), conn)
+    if frames["accounts"].empty:
         raise NoDataError(
             "The database holds no accounts yet. Run `expansion sync --source DIR` (or `expansion demo`)."
         )
-    return out
+    from .ingest import derive_account_defaults
+
+    tables, conflicts = merge(frames, source_roles(engine))
+    tables["accounts"] = derive_account_defaults(tables["accounts"])
+    return tables, conflicts
 
 
 # --------------------------------------------------------------------------- results

@@ -1,0 +1,108 @@
+"""Sources of the data contract: files, SQL warehouses, HubSpot, Salesforce.
+
+A new source is one module with a :class:`~expansion.connectors.base.Connector` subclass,
+registered in :data:`KINDS`. Sources are configured as ``[[sources]]`` in ``expansion.toml``::
+
+    [[sources]]
+    name = "crm"
+    type = "hubspot"
+
+    [[sources]]
+    name = "warehouse"
+    type = "sql"
+    url_env = "WAREHOUSE_URL"
+    [sources.queries]
+    usage = "SELECT account_id, metric, period, value, limit_value FROM analytics.usage"
+
+Secrets (tokens, passwords, database URLs with passwords) only ever come from the environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import ROLES, Connector, Pull, SourceConfig, SourceError
+
+__all__ = [
+    "KINDS",
+    "Connector",
+    "Pull",
+    "SourceConfig",
+    "SourceError",
+    "connector_for",
+    "load_sources",
+]
+
+#: type -> "module:Class", imported on first use (client libraries load only when needed).
+KINDS: dict[str, str] = {
+    "files": "expansion.connectors.files:FilesConnector",
+    "sql": "expansion.connectors.sql:SqlConnector",
+    "hubspot": "expansion.connectors.hubspot:HubSpotConnector",
+    "salesforce": "expansion.connectors.salesforce:SalesforceConnector",
+}
+
+
+def connector_class(kind: str) -> type[Connector]:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown source type '{kind}'. Known types: {', '.join(sorted(KINDS))}.")
+    module, _, name = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def connector_for(config: SourceConfig, env: Mapping[str, str] | None = None) -> Connector:
+    """The connector of one configured source (options checked now).
+
+    Raises:
+        ConfigError: unknown type, unknown or missing option.
+    """
+    return connector_class(config.type)(config, os.environ if env is None else env)
+
+
+def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
+    """``[[sources]]`` of ``path`` (or ``$EXPANSION_CONFIG``, or ``./expansion.toml``).
+
+    Raises:
+        ConfigError: not TOML, a source without name or type, a duplicate name, a bad role.
+    """
+    if path is None:
+        path = os.environ.get("EXPANSION_CONFIG") or (
+            "expansion.toml" if Path("expansion.toml").exists() else None
+        )
+    if path is None:
+        return []
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    entries = data.get("sources", [])
+    if not isinstance(entries, list):
+        raise ConfigError(
+            f"{path}: sources must be an array of tables: [[sources]] name=... type=..."
+        )
+    sources: list[SourceConfig] = []
+    for index, entry in enumerate(entries, start=1):
+        options = dict(entry)
+        name = str(options.pop("name", "")).strip()
+        kind = str(options.pop("type", "")).strip()
+        if not name or not kind:
+            raise ConfigError(
+                f"{path}: source #{index} needs a name and a type (one of {', '.join(sorted(KINDS))})."
+            )
+        if any(s.name == name for s in sources):
+            raise ConfigError(f"{path}: two sources are named '{name}'; names must be unique.")
+        cls = connector_class(kind)
+        role = str(options.pop("role", "") or cls.role)
+        if role not in ROLES:
+            raise ConfigError(
+                f"{path}: source '{name}': role must be one of {', '.join(ROLES)}, got '{role}'."
+            )
+        sources.append(SourceConfig(name=name, type=kind, options=options, role=role))
+    return sources

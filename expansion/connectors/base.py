@@ -1,0 +1,113 @@
+"""The connector interface: a source that yields the contract's tables, incrementally when it can.
+
+A connector only reads. It returns raw rows per contract table (header names may be any of the
+contract's aliases, cells any type); :func:`expansion.pipeline.sync_source` validates them exactly
+like files, merges an incremental pull with what the source synced before, and writes everything
+in one transaction together with the new cursor. A connector that fails raises
+:class:`SourceError` with a message a person can act on; nothing is written then, and the next
+sync starts again from the last good cursor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..errors import ConfigError, ExpansionError
+from ..ingest import RawTable
+
+Progress = Callable[[str], None]
+ROLES = ("crm", "warehouse", "files")
+
+
+class SourceError(ExpansionError):
+    """A source could not be read (rejected credentials, rate limit, outage, malformed page)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One ``[[sources]]`` entry of ``expansion.toml``: its name, type, role and options."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    role: str = ""
+
+
+@dataclass
+class Pull:
+    """What one pull read.
+
+    ``tables`` maps contract table names to raw rows. ``incremental`` pulls carry only the
+    accounts that changed since ``cursor`` was issued: their rows replace those accounts' rows of
+    this source, every other account's rows are kept. A full pull replaces the source's rows.
+    ``cursor`` is stored with the sync and handed back to the next pull.
+    """
+
+    tables: dict[str, RawTable]
+    cursor: str | None = None
+    incremental: bool = False
+
+
+class Connector(ABC):
+    """Base class of every source type. Subclasses set ``kind``, ``role`` and ``options``."""
+
+    kind: ClassVar[str]
+    #: Which fields this source is trusted for when sources overlap (see expansion.merge):
+    #: ``crm`` for contract fields, ``warehouse`` for usage, ``files`` in between.
+    role: ClassVar[str] = "files"
+    #: Accepted option names (besides name/type/role) with a one-line description each.
+    options: ClassVar[dict[str, str]] = {}
+    #: Options that must be given.
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: SourceConfig, env: Mapping[str, str]) -> None:
+        unknown = sorted(set(config.options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ConfigError(
+                f"source '{config.name}' ({self.kind}): unknown option(s) {', '.join(unknown)}. "
+                f"Known options: {known}."
+            )
+        missing = [name for name in self.required if config.options.get(name) in (None, "")]
+        if missing:
+            raise ConfigError(
+                f"source '{config.name}' ({self.kind}): missing option(s) {', '.join(missing)}: "
+                + "; ".join(f"{m}: {self.options[m]}" for m in missing)
+            )
+        self.config = config
+        self.name = config.name
+        self.env = env
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.config.options.get(name, default)
+
+    def secret(self, variable: str, what: str) -> str:
+        """A secret from the environment (never from expansion.toml).
+
+        Raises:
+            SourceError: the variable is not set.
+        """
+        value = str(self.env.get(variable, "")).strip()
+        if not value:
+            raise SourceError(
+                f"source '{self.name}': {what} is not set: put it in the environment variable "
+                f"{variable} (secrets are never read from expansion.toml)."
+            )
+        return value
+
+    def location(self) -> str:
+        """Where the rows come from, for sync reports (no secrets)."""
+        return self.kind
+
+    @abstractmethod
+    def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
+        """Read the source (everything, or what changed since ``cursor``).
+
+        Raises:
+            SourceError: the source refused or failed; nothing was written.
+        """

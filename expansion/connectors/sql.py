@@ -1,0 +1,102 @@
+"""A SQL warehouse (PostgreSQL, Snowflake, BigQuery, Redshift, SQLite...): one query per table.
+
+Any SQLAlchemy URL works, given the dialect's driver is installed. The URL comes from the
+environment (it usually holds a password): ``url_env`` names the variable. Each entry of
+``queries`` maps a contract table to a SELECT whose columns are the contract's names or aliases;
+results are validated exactly like files::
+
+    [[sources]]
+    name = "warehouse"
+    type = "sql"
+    url_env = "WAREHOUSE_URL"
+    [sources.queries]
+    usage = "SELECT account_id, metric, period, value, limit_value FROM analytics.usage_monthly"
+    features = "SELECT account_id, feature, entitled, used FROM analytics.feature_adoption"
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..contract import TABLES
+from ..errors import ConfigError
+from ..ingest import raw_table
+from .base import Connector, Progress, Pull, SourceError
+
+
+class SqlConnector(Connector):
+    """Runs the configured queries in one read-only session; always a full snapshot."""
+
+    kind = "sql"
+    role = "warehouse"
+    options = {
+        "url_env": "environment variable holding the SQLAlchemy URL (default WAREHOUSE_URL)",
+        "queries": "table of contract table -> SELECT statement",
+    }
+    required = ("queries",)
+
+    def __init__(self, config, env) -> None:
+        super().__init__(config, env)
+        queries = self.option("queries")
+        if not isinstance(queries, dict) or not queries:
+            raise ConfigError(
+                f"source '{self.name}' (sql): queries must be a table such as "
+                '[sources.queries] usage = "SELECT ..."'
+            )
+        unknown = sorted(set(queries) - set(TABLES))
+        if unknown:
+            raise ConfigError(
+                f"source '{self.name}' (sql): unknown table(s) {', '.join(unknown)} in queries. "
+                f"Tables: {', '.join(TABLES)}."
+            )
+        self.queries: dict[str, str] = {str(k): str(v) for k, v in queries.items()}
+
+    @property
+    def url_env(self) -> str:
+        return str(self.option("url_env") or "WAREHOUSE_URL")
+
+    def location(self) -> str:
+        url = str(self.env.get(self.url_env, "")).strip()
+        if not url:
+            return f"${self.url_env}"
+        try:
+            return sa.engine.make_url(url).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            return f"${self.url_env}"
+
+    def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
+        url = self.secret(self.url_env, "the warehouse's SQLAlchemy URL")
+        try:
+            engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise SourceError(
+                f"source '{self.name}': {self.url_env} is not a usable SQLAlchemy URL ({exc})."
+            ) from exc
+        tables = {}
+        try:
+            with engine.connect() as conn:
+                for table, query in self.queries.items():
+                    if progress:
+                        progress(f"querying {table}")
+                    try:
+                        result = conn.execute(sa.text(query))
+                        rows = [dict(r) for r in result.mappings()]
+                        columns = list(result.keys())
+                    except sa.exc.DBAPIError as exc:
+                        raise SourceError(
+                            f"source '{self.name}': the query for {table} failed: "
+                            f"{str(exc.orig).strip().splitlines()[0]}. Fix [sources.queries] {table}."
+                        ) from exc
+                    raw = raw_table(rows, origin=f"{self.name}:{table}")
+                    if not rows:  # keep the headers, so a missing column is still named
+                        for column in columns:
+                            raw.frame[column] = []
+                    tables[table] = raw
+        except sa.exc.OperationalError as exc:
+            raise SourceError(
+                f"source '{self.name}': cannot connect to the warehouse in {self.url_env}: "
+                f"{str(exc.orig).strip().splitlines()[0]}"
+            ) from exc
+        finally:
+            engine.dispose()
+        return Pull(tables=tables)

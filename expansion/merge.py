@@ -1,0 +1,132 @@
+"""One portfolio from several sources: which source wins each field, and where they disagree.
+
+Sources overlap: a CRM (HubSpot, Salesforce) and a warehouse may both know an account's seats.
+The rule, by the role of each source (``crm``, ``warehouse``, ``files``):
+
+- **Contract fields** (name, ARR, plan, licensed seats, renewal, owner, subscriptions, catalog,
+  everything not listed below): ``crm`` wins, then ``files``, then ``warehouse``.
+- **Usage fields** (the ``usage`` and ``features`` tables, and an account's ``active_seats``,
+  ``support_tickets_90d``, ``engagement``, a department's ``seats``): ``warehouse`` wins, then
+  ``files``, then ``crm``.
+
+Field by field: when the winning source has no value, the next one's is used. Sources of the
+same role rank by name. Two sources giving different non-empty values for the same field of the
+same row is a *conflict*: the winner's value is used and the conflict is reported (never hidden)
+by :func:`merge` for ``expansion sources`` and sync reports.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+KEYS = {
+    "accounts": ["account_id"],
+    "catalog": ["product_id"],
+    "subscriptions": ["account_id", "product_id"],
+    "usage": ["account_id", "metric", "period"],
+    "features": ["account_id", "feature"],
+    "departments": ["account_id", "department"],
+}
+USAGE_FIELDS = {
+    "accounts": {"active_seats", "support_tickets_90d", "engagement"},
+    "departments": {"seats"},
+}
+USAGE_TABLES = {"usage", "features"}
+CONTRACT_ORDER = ("crm", "files", "warehouse")
+USAGE_ORDER = ("warehouse", "files", "crm")
+CONFLICT_COLUMNS = ["table", "key", "column", "winner", "value", "other_source", "other_value"]
+
+
+def _rank(sources: pd.Series, roles: dict[str, str], order: tuple[str, ...]) -> pd.Series:
+    rank = {role: index for index, role in enumerate(order)}
+    return sources.map(lambda s: rank.get(roles.get(s, "files"), len(order))).astype(int)
+
+
+def merge(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str]
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Merge every table's rows from all sources (each frame has a ``source`` column).
+
+    Returns the merged tables (without ``source``) and the conflicts found.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    conflicts: list[pd.DataFrame] = []
+    for name, frame in frames.items():
+        sources = frame["source"].unique() if "source" in frame else []
+        if len(sources) <= 1 or name not in KEYS:
+            merged = frame.drop(columns="source", errors="ignore")
+            if len(sources) > 1:  # signals: no key; the same fact from two sources counts once
+                merged = merged.drop_duplicates(ignore_index=True)
+            out[name] = merged.reset_index(drop=True)
+            continue
+        merged, found = _merge_table(name, frame, roles)
+        out[name] = merged
+        if len(found):
+            conflicts.append(found)
+    report = (
+        pd.concat(conflicts, ignore_index=True)
+        if conflicts
+        else pd.DataFrame(columns=CONFLICT_COLUMNS)
+    )
+    return out, report
+
+
+def _merge_table(
+    name: str, frame: pd.DataFrame, roles: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = KEYS[name]
+    values = [c for c in frame.columns if c not in (*keys, "source")]
+    usage = set(values) if name in USAGE_TABLES else USAGE_FIELDS.get(name, set())
+    parts = []
+    conflicts = []
+    for columns, order in (
+        ([c for c in values if c not in usage], CONTRACT_ORDER),
+        ([c for c in values if c in usage], USAGE_ORDER),
+    ):
+        ranked = frame.assign(
+            _rank=_rank(frame["source"], roles, order), _source_name=frame["source"]
+        ).sort_values(["_rank", "_source_name"], kind="stable")
+        # First non-empty value per key in rank order: the winner, field by field.
+        parts.append(
+            ranked.groupby(keys, sort=False, dropna=False)[columns].first() if columns else None
+        )
+        for column in columns:
+            conflicts.append(_conflicts(name, ranked, keys, column))
+    first_seen = frame[keys].drop_duplicates()
+    merged = first_seen.set_index(keys)
+    for part in parts:
+        if part is not None:
+            merged = merged.join(part)
+    merged = merged.reset_index()[[c for c in frame.columns if c != "source"]]
+    found = [c for c in conflicts if len(c)]
+    return merged, (
+        pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=CONFLICT_COLUMNS)
+    )
+
+
+def _conflicts(name: str, ranked: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
+    """Rows whose non-empty ``column`` differs from the winning source's value for that key."""
+    present = ranked.loc[ranked[column].notna(), [*keys, column, "_source_name"]]
+    present = present.assign(_text=present[column].astype(str))
+    present = present[present["_text"] != ""]
+    if present.empty:
+        return pd.DataFrame(columns=CONFLICT_COLUMNS)
+    winners = present.drop_duplicates(keys, keep="first")  # ranked: the first is the winner
+    joined = present.merge(
+        winners[[*keys, "_text", "_source_name"]], on=keys, suffixes=("", "_winner")
+    )
+    disagree = joined[joined["_text"] != joined["_text_winner"]]
+    if disagree.empty:
+        return pd.DataFrame(columns=CONFLICT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "table": name,
+            "key": disagree[keys].astype(str).agg(" / ".join, axis=1).values,
+            "column": column,
+            "winner": disagree["_source_name_winner"].values,
+            "value": disagree["_text_winner"].values,
+            "other_source": disagree["_source_name"].values,
+            "other_value": disagree["_text"].values,
+        },
+        columns=CONFLICT_COLUMNS,
+    )

@@ -1,0 +1,243 @@
+"""Sources: configuration, the SQL warehouse connector (SQLite and PostgreSQL), incremental
+merges, failures that leave data untouched, and the merge rule across sources."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from expansion import pipeline, store
+from expansion.connectors import SourceConfig, SourceError, connector_for, load_sources
+from expansion.errors import ConfigError
+from expansion.ingest import read_portfolio
+
+AS_OF = pipeline.SAMPLE_AS_OF
+SAMPLE = read_portfolio(pipeline.SAMPLE_PORTFOLIO).tables
+
+
+def write_toml(tmp_path, text: str):
+    path = tmp_path / "expansion.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_sources_are_read_from_expansion_toml(tmp_path):
+    path = write_toml(
+        tmp_path,
+        """
+        [scoring]
+        usage_ceiling_pct = 80
+
+        [[sources]]
+        name = "exports"
+        type = "files"
+        path = "./exports"
+
+        [[sources]]
+        name = "warehouse"
+        type = "sql"
+        url_env = "WH_URL"
+        [sources.queries]
+        usage = "SELECT * FROM usage"
+        """,
+    )
+    exports, warehouse = load_sources(path)
+    assert (exports.name, exports.type, exports.role) == ("exports", "files", "files")
+    assert (warehouse.type, warehouse.role) == ("sql", "warehouse")
+    assert warehouse.options == {"url_env": "WH_URL", "queries": {"usage": "SELECT * FROM usage"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[sources]]\nname = "x"\ntype = "oracle"', "unknown source type 'oracle'"),
+        ('[[sources]]\ntype = "files"', "needs a name and a type"),
+        (
+            '[[sources]]\nname = "a"\ntype = "files"\npath = "."\n'
+            '[[sources]]\nname = "a"\ntype = "files"\npath = "."',
+            "two sources are named 'a'",
+        ),
+        ('[[sources]]\nname = "a"\ntype = "files"\nrole = "boss"', "role must be one of"),
+    ],
+)
+def test_bad_source_configuration_says_what_to_fix(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=message):
+        load_sources(write_toml(tmp_path, body))
+
+
+def test_connector_options_are_checked():
+    with pytest.raises(ConfigError, match=r"unknown option.*colour.*Known options: path"):
+        connector_for(SourceConfig("a", "files", {"path": ".", "colour": "red"}))
+    with pytest.raises(ConfigError, match=r"missing option.*path"):
+        connector_for(SourceConfig("a", "files", {}))
+    with pytest.raises(ConfigError, match=r"unknown table.*usages"):
+        connector_for(SourceConfig("w", "sql", {"queries": {"usages": "SELECT 1"}}))
+
+
+# --------------------------------------------------------------------------- SQL warehouse
+
+
+def warehouse(url: str) -> None:
+    """A warehouse holding the sample's usage and feature adoption, under other column names."""
+    engine = sa.create_engine(url)
+    usage = SAMPLE["usage"].rename(columns={"value": "usage_value", "limit": "plan_limit"})
+    usage["period"] = pd.to_datetime(usage["period"]).dt.strftime("%Y-%m-%d")
+    usage.to_sql("usage_monthly", engine, index=False, if_exists="replace")
+    SAMPLE["features"].to_sql("feature_adoption", engine, index=False, if_exists="replace")
+    engine.dispose()
+
+
+QUERIES = {
+    "usage": 'SELECT account_id, metric, period, usage_value AS value, plan_limit AS "limit" '
+    "FROM usage_monthly",
+    "features": "SELECT account_id, feature, entitled, used, adoption_pct FROM feature_adoption",
+}
+
+
+def crm_files(tmp_path):
+    """The sample's contract tables only (accounts, subscriptions, catalog...) as a folder."""
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    for name in ("accounts", "subscriptions", "catalog", "signals", "departments"):
+        SAMPLE[name].to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def split_sync(engine, tmp_path, wh_url: str):
+    warehouse(wh_url)
+    pipeline.sync_source(
+        engine, SourceConfig("crm", "files", {"path": str(crm_files(tmp_path))}, role="crm")
+    )
+    config = SourceConfig("warehouse", "sql", {"queries": QUERIES}, role="warehouse")
+    return pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": wh_url})
+
+
+def test_crm_files_plus_sql_warehouse_equal_the_sample(engine, tmp_path, sample_result):
+    report = split_sync(engine, tmp_path, f"sqlite:///{tmp_path / 'wh.db'}")
+    assert report.rejected == 0
+    assert report.run.kind == "sql" and report.run.role == "warehouse"
+    assert report.portfolio.accepted == {
+        "usage": len(SAMPLE["usage"]),
+        "features": len(SAMPLE["features"]),
+    }
+    result = pipeline.find(engine, "", as_of=AS_OF)
+    assert result.opportunity_records() == sample_result.opportunity_records()
+    assert store.merged_tables(engine)[1].empty  # no overlap, no conflict
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EXPANSION_TEST_POSTGRES_URL"),
+    reason="EXPANSION_TEST_POSTGRES_URL is not set",
+)
+def test_sql_warehouse_on_postgresql(engine, tmp_path, pg_url, sample_result):
+    split_sync(engine, tmp_path, pg_url)
+    result = pipeline.find(engine, "", as_of=AS_OF)
+    assert result.opportunity_records() == sample_result.opportunity_records()
+
+
+def test_a_failing_query_leaves_the_previous_data_and_says_which(engine, tmp_path):
+    wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
+    split_sync(engine, tmp_path, wh_url)
+    before = store.load_source(engine, "warehouse")["usage"]
+    broken = {**QUERIES, "features": "SELECT nope FROM feature_adoption"}
+    with pytest.raises(SourceError, match=r"the query for features failed.*nope"):
+        pipeline.sync_source(
+            engine,
+            SourceConfig("warehouse", "sql", {"queries": broken}, role="warehouse"),
+            env={"WAREHOUSE_URL": wh_url},
+        )
+    pd.testing.assert_frame_equal(store.load_source(engine, "warehouse")["usage"], before)
+    latest = store.sync_runs(engine, limit=1).iloc[0]
+    assert latest["status"] == "failed" and "nope" in latest["error"]
+
+
+def test_a_missing_url_names_the_variable(engine):
+    config = SourceConfig("warehouse", "sql", {"queries": QUERIES, "url_env": "WH"})
+    with pytest.raises(SourceError, match="environment variable WH"):
+        pipeline.sync_source(engine, config, env={})
+    assert store.sync_runs(engine, limit=1).iloc[0]["status"] == "failed"
+
+
+def test_an_unreachable_warehouse_is_a_source_error(engine, tmp_path):
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    config = SourceConfig("warehouse", "sql", {"queries": QUERIES})
+    with pytest.raises(SourceError, match="cannot connect to the warehouse in WAREHOUSE_URL"):
+        pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": url})
+
+
+def test_a_query_missing_a_required_column_is_a_contract_error(engine, tmp_path):
+    wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
+    warehouse(wh_url)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
+    config = SourceConfig(
+        "warehouse", "sql", {"queries": {"usage": "SELECT account_id, metric FROM usage_monthly"}}
+    )
+    with pytest.raises(Exception, match="required column 'period'"):
+        pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": wh_url})
+
+
+# --------------------------------------------------------------------------- merge rule
+
+
+def test_crm_wins_contract_fields_warehouse_wins_usage_and_conflicts_are_reported(engine, tmp_path):
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    accounts = SAMPLE["accounts"][["account_id", "name", "arr", "active_seats"]].copy()
+    accounts.loc[accounts["account_id"] == "ACC-1001", "arr"] = 1.0  # the warehouse is wrong
+    accounts.loc[accounts["account_id"] == "ACC-1001", "active_seats"] = 1190  # and fresher
+    accounts.to_csv(wh / "accounts.csv", index=False)
+    pipeline.sync_source(
+        engine, SourceConfig("crm", "files", {"path": str(pipeline.SAMPLE_PORTFOLIO)}, role="crm")
+    )
+    pipeline.sync_source(
+        engine, SourceConfig("warehouse", "files", {"path": str(wh)}, role="warehouse")
+    )
+    tables, conflicts = store.merged_tables(engine)
+    helios = tables["accounts"].set_index("account_id").loc["ACC-1001"]
+    assert helios["arr"] == 1_200_000 and helios["active_seats"] == 1190
+    assert helios["plan"] == "Enterprise"  # only the CRM has it
+    assert len(tables["accounts"]) == len(SAMPLE["accounts"])
+    found = conflicts.set_index(["key", "column"])
+    assert found.loc[("ACC-1001", "arr"), "winner"] == "crm"
+    assert found.loc[("ACC-1001", "arr"), "other_value"] == "1.0"
+    assert found.loc[("ACC-1001", "active_seats"), "winner"] == "warehouse"
+    assert set(found.index.get_level_values(0)) == {"ACC-1001"}
+
+
+def test_an_incremental_pull_replaces_only_the_changed_accounts():
+    old = {name: frame.copy() for name, frame in SAMPLE.items()}
+    changed_accounts = SAMPLE["accounts"][SAMPLE["accounts"]["account_id"] == "ACC-1002"].assign(
+        arr=250_000.0
+    )
+    changed_subs = pd.DataFrame(
+        [
+            {
+                "account_id": "ACC-1002",
+                "product_id": "professional",
+                "quantity": 450,
+                "arr": 250_000.0,
+            }
+        ]
+    )
+    merged = pipeline.merge_incremental(
+        old,
+        {"accounts": changed_accounts, "subscriptions": changed_subs},
+        pulled={"accounts", "subscriptions"},
+    )
+    accounts = merged["accounts"].set_index("account_id")
+    assert len(accounts) == len(SAMPLE["accounts"]) and accounts.loc["ACC-1002", "arr"] == 250_000
+    subs = merged["subscriptions"]
+    assert subs[subs["account_id"] == "ACC-1002"].to_dict("records") == changed_subs.to_dict(
+        "records"
+    )
+    assert len(subs[subs["account_id"] != "ACC-1002"]) == len(
+        SAMPLE["subscriptions"][SAMPLE["subscriptions"]["account_id"] != "ACC-1002"]
+    )
+    pd.testing.assert_frame_equal(merged["usage"], SAMPLE["usage"])  # not pulled: kept
