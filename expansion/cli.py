@@ -16,12 +16,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import pipeline, store
 from .config import load_config
-from .errors import ExpansionError, NoDataError
+from .connectors import SourceConfig, SourceError, load_sources
+from .errors import ConfigError, ContractError, ExpansionError, NoDataError, RejectedRowsError
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
 app = typer.Typer(
@@ -96,7 +98,7 @@ ConfigOption = Annotated[
 
 
 def _fail(exc: ExpansionError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {esc(str(exc))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -115,13 +117,18 @@ def main() -> None:
 @app.command()
 def sync(
     source: Annotated[
-        Path, typer.Option("--source", help="Folder of exports: accounts.csv, usage.jsonl, ...")
-    ],
+        str | None,
+        typer.Option(
+            "--source",
+            help="A folder of exports (accounts.csv, usage.jsonl, ...) or the name of a source "
+            "in expansion.toml. Without it, every configured source is synced.",
+        ),
+    ] = None,
     db: DbOption = None,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     name: Annotated[
-        str, typer.Option("--name", help="Source name; a sync replaces this source's rows.")
+        str, typer.Option("--name", help="Source name for a folder; a sync replaces its rows.")
     ] = "files",
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail the whole sync on any rejected row.")
@@ -130,17 +137,52 @@ def sync(
         Path, typer.Option("--rejects", help="Where to write the rejects report (CSV).")
     ] = Path("expansion-rejects.csv"),
 ) -> None:
-    """Validate a folder of exports and load it into the database in one transaction."""
+    """Sync sources into the database (each in one transaction), then re-score."""
     try:
         engine = store.connect(db)
-        report = _sync(engine, source, name=name, strict=strict, rejects=rejects)
-        pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config))
+        configured = load_sources(config)
+        if source is None:
+            if not configured:
+                raise ConfigError(
+                    "Nothing to sync: give --source DIR, or configure [[sources]] in "
+                    "expansion.toml (see `expansion sources`)."
+                )
+            chosen = sorted(configured, key=lambda c: SYNC_ORDER.index(c.role))
+        else:
+            named = [c for c in configured if c.name == source]
+            chosen = named or [
+                SourceConfig(name=name, type="files", options={"path": source}, role="files")
+            ]
+        reports, failures = [], []
+        for item in chosen:
+            try:
+                reports.append(_sync(engine, item, strict=strict, rejects=rejects))
+            except (SourceError, RejectedRowsError, ContractError) as exc:
+                if len(chosen) == 1:
+                    raise
+                failures.append((item, exc))
+        if reports:
+            pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config))
     except ExpansionError as exc:
         _fail(exc)
-    _print_sync(report)
+    for report in reports:
+        _print_sync(report)
+    _print_conflicts(engine)
+    for item, exc in failures:
+        err.print(
+            f"[bold red]error:[/] source '{esc(item.name)}' failed and kept its previous data: "
+            f"{esc(str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failures:
+        raise typer.Exit(1)
 
 
-def _sync(engine, source: Path, *, name: str, strict: bool, rejects: Path):
+SYNC_ORDER = ("crm", "files", "warehouse")  # accounts first, so usage rows find their accounts
+
+
+def _sync(engine, item: SourceConfig, *, strict: bool, rejects: Path):
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -149,13 +191,93 @@ def _sync(engine, source: Path, *, name: str, strict: bool, rejects: Path):
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"sync {source}", total=9)
+        task = progress.add_task(f"{item.name}: connecting", total=None)
 
         def step(message: str) -> None:
-            progress.update(task, advance=1, description=message)
+            progress.update(task, advance=1, description=f"{item.name}: {message}")
 
-        return pipeline.sync_folder(
-            engine, source, source=name, strict=strict, rejects_path=rejects, progress=step
+        return pipeline.sync_source(
+            engine, item, strict=strict, rejects_path=rejects, progress=step
+        )
+
+
+def _print_conflicts(engine) -> None:
+    try:
+        conflicts = store.merged_tables(engine)[1]
+    except NoDataError:
+        return
+    if conflicts.empty:
+        return
+    counts = conflicts.groupby(["table", "column"]).size()
+    out.print(
+        f"[yellow]{len(conflicts)} values disagree between sources[/] (the merge rule picked "
+        "one; `expansion sources` lists them): "
+        + ", ".join(f"{t}.{c}: {n}" for (t, c), n in counts.items()),
+        highlight=False,
+    )
+
+
+@app.command()
+def sources(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    conflicts: Annotated[
+        int, typer.Option("--conflicts", help="How many disagreeing values to list.")
+    ] = 20,
+) -> None:
+    """The configured sources, their last sync, and where sources disagree."""
+    try:
+        engine = store.connect(db)
+        configured = load_sources(config)
+    except ExpansionError as exc:
+        _fail(exc)
+    runs = store.sync_runs(engine, limit=500)
+    names = [c.name for c in configured] + [
+        s for s in runs["source"].drop_duplicates() if s not in {c.name for c in configured}
+    ]
+    table = Table(title="Sources")
+    for column in ("source", "type", "role", "last sync", "status", "rows", "rejected", "note"):
+        table.add_column(column)
+    for source_name in names:
+        item = next((c for c in configured if c.name == source_name), None)
+        mine = runs[runs["source"] == source_name]
+        last = mine.iloc[0] if len(mine) else None
+        kind = item.type if item else (last["kind"] if last is not None else "")
+        role = item.role if item else (last["role"] if last is not None else "")
+        if last is None:
+            table.add_row(source_name, kind, role, "never", "", "", "", "")
+            continue
+        note = ""
+        if last["status"] == "failed":
+            note = esc(str(last["error"] or "")[:160])
+        elif bool(last["incremental"]):
+            note = f"incremental since {last['cursor']}"
+        if item is None:
+            note = (note + " " if note else "") + "(not in expansion.toml)"
+        table.add_row(
+            source_name,
+            str(kind),
+            str(role),
+            str(last["finished_at"] or last["started_at"])[:19],
+            str(last["status"]),
+            str(last["rows_accepted"]),
+            str(last["rows_rejected"]),
+            note,
+        )
+    out.print(table)
+    try:
+        found = store.merged_tables(engine)[1]
+    except NoDataError:
+        return
+    if found.empty:
+        out.print("[green]No conflicts between sources.[/]")
+        return
+    out.print(f"[yellow]{len(found)} values disagree between sources[/]; the winner is used:")
+    for r in found.head(conflicts).itertuples(index=False):
+        out.print(
+            f"  {r.table} {r.key} {r.column}: {r.winner}={r.value!r} over "
+            f"{r.other_source}={r.other_value!r}",
+            highlight=False,
         )
 
 
@@ -311,9 +433,10 @@ def demo(
     when = _as_of(as_of) if as_of else pipeline.SAMPLE_AS_OF
     try:
         engine = store.connect(db)
-        report = _sync(
-            engine, pipeline.SAMPLE_PORTFOLIO, name="sample", strict=False, rejects=Path(os.devnull)
+        sample = SourceConfig(
+            name="sample", type="files", options={"path": str(pipeline.SAMPLE_PORTFOLIO)}
         )
+        report = _sync(engine, sample, strict=False, rejects=Path(os.devnull))
         result = pipeline.find(engine, "", as_of=when)
     except ExpansionError as exc:
         _fail(exc)

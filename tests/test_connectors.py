@@ -241,3 +241,65 @@ def test_an_incremental_pull_replaces_only_the_changed_accounts():
         SAMPLE["subscriptions"][SAMPLE["subscriptions"]["account_id"] != "ACC-1002"]
     )
     pd.testing.assert_frame_equal(merged["usage"], SAMPLE["usage"])  # not pulled: kept
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_expansion_sync_syncs_every_configured_source_and_sources_reports(tmp_path):
+    from test_cli import cli
+
+    wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
+    warehouse(wh_url)
+    crm = crm_files(tmp_path)
+    (tmp_path / "expansion.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [[sources]]
+            name = "warehouse"
+            type = "sql"
+            url_env = "WH_URL"
+            [sources.queries]
+            usage = '''{QUERIES["usage"]}'''
+            features = "{QUERIES["features"]}"
+
+            [[sources]]
+            name = "crm"
+            type = "files"
+            role = "crm"
+            path = "{crm}"
+            """
+        ),
+        encoding="utf-8",
+    )
+    env = {"WH_URL": wh_url}
+    done = cli("sync", "--as-of", AS_OF.isoformat(), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    # The CRM (accounts) goes first whatever the order in the file, so usage finds its accounts.
+    assert done.stdout.index("source 'crm'") < done.stdout.index("source 'warehouse'")
+    listed = cli("sources", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "warehouse" in listed.stdout and "succeeded" in listed.stdout
+    assert "No conflicts between sources." in listed.stdout
+    found = cli("find", "enterprise", "--as-of", AS_OF.isoformat(), cwd=tmp_path, env=env)
+    assert "Helios Health Systems" in found.stdout
+
+    # A source that fails keeps its data, names the fix, and fails the command.
+    (tmp_path / "expansion.toml").write_text(
+        (tmp_path / "expansion.toml").read_text().replace("FROM feature_adoption", "FROM gone"),
+        encoding="utf-8",
+    )
+    failed = cli("sync", cwd=tmp_path, env=env)
+    assert failed.returncode == 1
+    assert "source 'warehouse' failed and kept its previous data" in failed.stderr
+    assert "Fix [sources.queries] features" in failed.stderr
+    listed = cli("sources", cwd=tmp_path, env=env)
+    assert "failed" in listed.stdout
+
+
+def test_expansion_sync_with_nothing_configured_says_what_to_do(tmp_path):
+    from test_cli import cli
+
+    done = cli("sync", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "give --source DIR, or configure [[sources]] in expansion.toml" in done.stderr
