@@ -348,9 +348,13 @@ class DigestScheduler:
             self.fire(sub.team_id, sub.channel, due)
 
     def nightly(self) -> None:
-        """Re-sync the configured source (``EXPANSION_SOURCE``, one workspace) and re-score
-        every workspace for today."""
+        """Re-sync the configured sources (``[[sources]]``, and ``EXPANSION_SOURCE``) of a single
+        workspace, and re-score every workspace for today."""
         settings = self.runtime.settings
+        if settings.sources and not settings.multi_workspace:
+            from .sources import sync
+
+            log.info("nightly sync: %s", sync(self.runtime, list(settings.sources)))
         if settings.source is not None and not settings.multi_workspace:
             report = pipeline.sync_folder(
                 self.runtime.engine, settings.source, source=settings.source_name

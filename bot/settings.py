@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
+from expansion.connectors import load_sources
 from expansion.errors import ConfigError
 
 SLACK_API_URL = "https://slack.com/api/"
@@ -49,6 +50,8 @@ class Settings:
     nightly_at: str = "04:00"
     source: Path | None = None
     source_name: str = "files"
+    # [[sources]] of expansion.toml: what `/expansion sync` and the nightly job pull.
+    sources: tuple = ()
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
@@ -166,6 +169,7 @@ class Settings:
             port=int(port_text),
             host=env.get("HOST", "0.0.0.0").strip() or "0.0.0.0",
             scoring=load_config(Path(config_path)) if config_path else load_config(),
+            sources=tuple(load_sources(Path(config_path) if config_path else None)),
             scheduler=scheduler == "on",
             digest_pace=pace,
             nightly_at=nightly,

@@ -1,0 +1,136 @@
+"""``/expansion sync`` and ``/expansion status``: pull the configured sources from Slack, and see
+how each one's last sync went (admins only)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from expansion import pipeline, store
+from expansion.connectors import SourceError
+from expansion.errors import ContractError, NoDataError, RejectedRowsError
+
+from . import blocks
+from .replies import actor, send
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+SYNC_ORDER = ("crm", "files", "warehouse")  # accounts first, so usage rows find their accounts
+_running = threading.Lock()
+
+
+def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str]) -> None:
+    """``sync [source]`` or ``status``; every answer goes to the requester only."""
+
+    def say(text: str) -> None:
+        send(respond, **blocks.notice(text), response_type="ephemeral", replace_original=False)
+
+    if actor(command) not in runtime.settings.admins:
+        say("Only admins (EXPANSION_ADMINS) can sync sources or see their status.")
+        return
+    if words and words[0].lower() == "status":
+        say(status(runtime))
+        return
+    configured = list(runtime.settings.sources)
+    wanted = words[1:] if words and words[0].lower() == "sync" else words
+    if wanted:
+        configured = [c for c in configured if c.name in wanted]
+        unknown = sorted(set(wanted) - {c.name for c in configured})
+        if unknown:
+            names = ", ".join(c.name for c in runtime.settings.sources) or "none configured"
+            say(
+                f"Unknown source {blocks.escape(', '.join(unknown))}. Sources: {blocks.escape(names)}."
+            )
+            return
+    if not configured:
+        say(
+            "No sources are configured: add `[[sources]]` to expansion.toml (EXPANSION_CONFIG) "
+            "and restart the bot. `expansion sources` on the server shows them."
+        )
+        return
+    if not _running.acquire(blocking=False):
+        say("A sync is already running; `/expansion status` shows how the last ones went.")
+        return
+    try:
+        say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
+        say(sync(runtime, configured))
+    finally:
+        _running.release()
+
+
+def sync(runtime: Runtime, configured: list) -> str:
+    """Sync each source (a failure keeps that source's data and does not stop the others),
+    re-score, and say what happened, one line per source."""
+    lines = []
+    synced = 0
+    for config in sorted(configured, key=lambda c: SYNC_ORDER.index(c.role)):
+        try:
+            report = pipeline.sync_source(runtime.engine, config)
+        except (SourceError, ContractError, RejectedRowsError) as exc:
+            lines.append(
+                f"• :x: *{blocks.escape(config.name)}* failed, previous data kept: {blocks.escape(str(exc))}"
+            )
+            continue
+        synced += 1
+        run = report.run
+        kind = "incremental" if run.incremental else "full"
+        lines.append(
+            f"• :white_check_mark: *{blocks.escape(config.name)}* ({kind}): {run.rows_accepted} rows"
+            + (f", {run.rows_rejected} rejected" if run.rows_rejected else "")
+        )
+    if synced:
+        try:
+            pipeline.score(
+                runtime.engine, as_of=runtime.settings.as_of(), config=runtime.settings.scoring
+            )
+        except NoDataError as exc:
+            lines.append(blocks.escape(str(exc)))
+    conflicts = _conflicts(runtime)
+    if conflicts:
+        lines.append(conflicts)
+    return blocks.clip("*Sync finished*\n" + "\n".join(lines), 2900)
+
+
+def status(runtime: Runtime) -> str:
+    """Each source's last sync, and where sources disagree."""
+    runs = store.sync_runs(runtime.engine, limit=500)
+    names = [c.name for c in runtime.settings.sources]
+    names += [s for s in runs["source"].drop_duplicates() if s not in names]
+    if not names:
+        return "No source has synced yet and none is configured."
+    lines = ["*Sources*"]
+    for name in names:
+        mine = runs[runs["source"] == name]
+        if mine.empty:
+            lines.append(f"• *{blocks.escape(name)}*: never synced")
+            continue
+        last = mine.iloc[0]
+        when = str(last["finished_at"] or last["started_at"])[:16]
+        if last["status"] == "failed":
+            lines.append(
+                f"• :x: *{blocks.escape(name)}*: failed {when}: {blocks.escape(str(last['error'] or ''))}"
+            )
+        else:
+            lines.append(
+                f"• :white_check_mark: *{blocks.escape(name)}*: {when}, {last['rows_accepted']} rows"
+                + (f", {last['rows_rejected']} rejected" if last["rows_rejected"] else "")
+            )
+    conflicts = _conflicts(runtime)
+    if conflicts:
+        lines.append(conflicts)
+    return blocks.clip("\n".join(lines), 2900)
+
+
+def _conflicts(runtime: Runtime) -> str:
+    try:
+        found = store.merged_tables(runtime.engine)[1]
+    except NoDataError:
+        return ""
+    if found.empty:
+        return ""
+    counts = found.groupby(["table", "column"]).size()
+    return (
+        f":warning: {len(found)} values disagree between sources (the merge rule picked one): "
+        + blocks.escape(", ".join(f"{t}.{c}: {n}" for (t, c), n in counts.items()))
+    )
