@@ -348,13 +348,17 @@ class DigestScheduler:
             self.fire(sub.team_id, sub.channel, due)
 
     def nightly(self) -> None:
-        """Re-sync the configured sources (``[[sources]]``, and ``EXPANSION_SOURCE``) of a single
-        workspace, and re-score every workspace for today."""
-        settings = self.runtime.settings
-        if settings.sources and not settings.multi_workspace:
-            from .sources import sync
+        """Re-sync every workspace's configured sources (``[[sources]]``; ``EXPANSION_SOURCE``
+        for a single workspace), and re-score every workspace for today."""
+        from .sources import sync, team_sources
 
-            log.info("nightly sync: %s", sync(self.runtime, list(settings.sources)))
+        settings = self.runtime.settings
+        for team, runtime in self.workspaces():
+            configured = team_sources(runtime)
+            if configured:
+                log.info(
+                    "nightly sync of %s: %s", team or "the workspace", sync(runtime, configured)
+                )
         if settings.source is not None and not settings.multi_workspace:
             report = pipeline.sync_folder(
                 self.runtime.engine, settings.source, source=settings.source_name

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from expansion import pipeline, store
-from expansion.connectors import SourceError
+from expansion.connectors import SourceError, for_team
 from expansion.errors import ContractError, NoDataError, RejectedRowsError
 
 from . import blocks
@@ -32,13 +32,13 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
     if words and words[0].lower() == "status":
         say(status(runtime))
         return
-    configured = list(runtime.settings.sources)
+    configured = team_sources(runtime)
     wanted = words[1:] if words and words[0].lower() == "sync" else words
     if wanted:
         configured = [c for c in configured if c.name in wanted]
         unknown = sorted(set(wanted) - {c.name for c in configured})
         if unknown:
-            names = ", ".join(c.name for c in runtime.settings.sources) or "none configured"
+            names = ", ".join(c.name for c in team_sources(runtime)) or "none configured"
             say(
                 f"Unknown source {blocks.escape(', '.join(unknown))}. Sources: {blocks.escape(names)}."
             )
@@ -57,6 +57,12 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
         say(sync(runtime, configured))
     finally:
         _running.release()
+
+
+def team_sources(runtime: Runtime) -> list:
+    """The configured sources of this runtime's workspace (``team = "T..."`` in expansion.toml
+    when one deployment serves several workspaces)."""
+    return for_team(list(runtime.settings.sources), runtime.team_id)
 
 
 def sync(runtime: Runtime, configured: list) -> str:
@@ -95,7 +101,7 @@ def sync(runtime: Runtime, configured: list) -> str:
 def status(runtime: Runtime) -> str:
     """Each source's last sync, and where sources disagree."""
     runs = store.sync_runs(runtime.engine, limit=500)
-    names = [c.name for c in runtime.settings.sources]
+    names = [c.name for c in team_sources(runtime)]
     names += [s for s in runs["source"].drop_duplicates() if s not in names]
     if not names:
         return "No source has synced yet and none is configured."

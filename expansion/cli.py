@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import pipeline, store
 from .config import load_config
-from .connectors import SourceConfig, SourceError, load_sources
+from .connectors import SourceConfig, SourceError, for_team, load_sources
 from .errors import ConfigError, ContractError, ExpansionError, NoDataError, RejectedRowsError
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
@@ -140,7 +140,7 @@ def sync(
     """Sync sources into the database (each in one transaction), then re-score."""
     try:
         engine = store.connect(db)
-        configured = load_sources(config)
+        configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
         if source is None:
             if not configured:
                 raise ConfigError(
@@ -228,7 +228,7 @@ def sources(
     """The configured sources, their last sync, and where sources disagree."""
     try:
         engine = store.connect(db)
-        configured = load_sources(config)
+        configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
     except ExpansionError as exc:
         _fail(exc)
     runs = store.sync_runs(engine, limit=500)

@@ -35,6 +35,7 @@ __all__ = [
     "SourceConfig",
     "SourceError",
     "connector_for",
+    "for_team",
     "load_sources",
 ]
 
@@ -104,5 +105,12 @@ def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
             raise ConfigError(
                 f"{path}: source '{name}': role must be one of {', '.join(ROLES)}, got '{role}'."
             )
-        sources.append(SourceConfig(name=name, type=kind, options=options, role=role))
+        team = str(options.pop("team", "") or "").strip() or None
+        sources.append(SourceConfig(name=name, type=kind, options=options, role=role, team=team))
     return sources
+
+
+def for_team(sources: list[SourceConfig], team: str | None) -> list[SourceConfig]:
+    """The sources that feed workspace ``team`` (``None``: the single workspace, whose sources
+    name no team)."""
+    return [s for s in sources if (s.team or None) == (team or None)]

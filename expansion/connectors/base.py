@@ -36,6 +36,8 @@ class SourceConfig:
     type: str
     options: dict[str, Any] = field(default_factory=dict)
     role: str = ""
+    #: The Slack workspace whose data this source feeds, when one deployment serves several.
+    team: str | None = None
 
 
 @dataclass
