@@ -83,3 +83,35 @@ def test_a_hubspot_failure_keeps_the_data_and_the_cursor(engine, hubspot):
     assert retry.run.incremental
     accounts = store.load_source(engine, "crm")["accounts"].set_index("account_id")
     assert accounts.loc["ACC-1001", "plan"] == "Enterprise Plus"
+
+
+def test_salesforce_plus_warehouse_equals_the_files(engine, tmp_path, monkeypatch, sample_result):
+    from salesforce_fake import ROUND_TRIP_FIELDS, SalesforceFake
+
+    wh_url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    queries = warehouse(wh_url)
+    with SalesforceFake() as org:
+        org.trust(monkeypatch)
+        org.seed_from_portfolio(pipeline.SAMPLE_PORTFOLIO)
+        env = {**org.env(), "WAREHOUSE_URL": wh_url}
+        crm = SourceConfig(
+            "crm",
+            "salesforce",
+            {"account_id_field": "AccountNumber", "fields": ROUND_TRIP_FIELDS, "retry_backoff": 0},
+            role="crm",
+        )
+        first = pipeline.sync_source(engine, crm, env=env)
+        assert first.rejected == 0 and not first.run.incremental
+        pipeline.sync_source(
+            engine,
+            SourceConfig("warehouse", "sql", {"queries": queries}, role="warehouse"),
+            env=env,
+        )
+        result = pipeline.find(engine, "", as_of=AS_OF)
+        assert result.opportunity_records() == sample_result.opportunity_records()
+
+        org.touch_account("ACC-1002", **{ROUND_TRIP_FIELDS["licensed_seats"]: 500})
+        second = pipeline.sync_source(engine, crm, env=env)
+        assert second.run.incremental and second.portfolio.accepted["accounts"] == 1
+        accounts = store.load_source(engine, "crm")["accounts"].set_index("account_id")
+        assert len(accounts) == 44 and accounts.loc["ACC-1002", "licensed_seats"] == 500
