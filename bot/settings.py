@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
-from expansion.connectors import load_sources
+from expansion.connectors import load_sources, sync_time
 from expansion.errors import ConfigError
 
 SLACK_API_URL = "https://slack.com/api/"
@@ -148,7 +148,8 @@ class Settings:
                 f"EXPANSION_DIGEST_PACE must be seconds between digest messages (0-60), "
                 f"got {pace_text!r}."
             )
-        nightly = env.get("EXPANSION_NIGHTLY_AT", "04:00").strip() or "04:00"
+        toml = Path(config_path) if config_path else None
+        nightly = env.get("EXPANSION_NIGHTLY_AT", "").strip() or sync_time(toml) or "04:00"
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", nightly):
             raise ConfigError(f"EXPANSION_NIGHTLY_AT must be HH:MM (UTC), got {nightly!r}.")
         source_text = env.get("EXPANSION_SOURCE", "").strip()

@@ -303,3 +303,18 @@ def test_expansion_sync_with_nothing_configured_says_what_to_do(tmp_path):
     done = cli("sync", cwd=tmp_path)
     assert done.returncode == 2
     assert "give --source DIR, or configure [[sources]] in expansion.toml" in done.stderr
+
+
+def test_the_nightly_sync_time_comes_from_expansion_toml(tmp_path):
+    from bot.settings import Settings
+    from expansion.connectors import sync_time
+
+    path = write_toml(tmp_path, '[sync]\nat = "02:30"\n')
+    assert sync_time(path) == "02:30"
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "EXPANSION_CONFIG": str(path)}
+    assert Settings.from_env(env).nightly_at == "02:30"
+    assert Settings.from_env({**env, "EXPANSION_NIGHTLY_AT": "05:00"}).nightly_at == "05:00"
+    with pytest.raises(ConfigError, match="UTC time"):
+        sync_time(write_toml(tmp_path, '[sync]\nat = "25:00"\n'))
+    with pytest.raises(ConfigError, match="unknown key"):
+        sync_time(write_toml(tmp_path, '[sync]\nwhen = "02:00"\n'))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "connector_for",
     "for_team",
     "load_sources",
+    "sync_time",
 ]
 
 #: type -> "module:Class", imported on first use (client libraries load only when needed).
@@ -64,25 +66,50 @@ def connector_for(config: SourceConfig, env: Mapping[str, str] | None = None) ->
     return connector_class(config.type)(config, os.environ if env is None else env)
 
 
+def _read(path: str | Path | None) -> tuple[Path | None, dict]:
+    if path is None:
+        path = os.environ.get("EXPANSION_CONFIG") or (
+            "expansion.toml" if Path("expansion.toml").exists() else None
+        )
+    if path is None:
+        return None, {}
+    path = Path(path)
+    try:
+        return path, tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def sync_time(path: str | Path | None = None) -> str | None:
+    """``[sync] at = "HH:MM"`` (UTC): when the scheduler's nightly job syncs every source.
+
+    Raises:
+        ConfigError: not a time, or an unknown key under ``[sync]``.
+    """
+    path, data = _read(path)
+    section = data.get("sync", {})
+    unknown = sorted(set(section) - {"at"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} under [sync]; known: at.")
+    at = section.get("at")
+    if at is None:
+        return None
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(at)):
+        raise ConfigError(f'{path}: [sync] at must be a UTC time such as "04:00", got {at!r}.')
+    return str(at)
+
+
 def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
     """``[[sources]]`` of ``path`` (or ``$EXPANSION_CONFIG``, or ``./expansion.toml``).
 
     Raises:
         ConfigError: not TOML, a source without name or type, a duplicate name, a bad role.
     """
-    if path is None:
-        path = os.environ.get("EXPANSION_CONFIG") or (
-            "expansion.toml" if Path("expansion.toml").exists() else None
-        )
+    path, data = _read(path)
     if path is None:
         return []
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     entries = data.get("sources", [])
     if not isinstance(entries, list):
         raise ConfigError(
