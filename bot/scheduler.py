@@ -353,11 +353,16 @@ class DigestScheduler:
         from .sources import sync, team_sources
 
         settings = self.runtime.settings
+        # Sundays pull everything again: only a full pull sees what a source deleted.
+        full = datetime.now(UTC).weekday() == 6
         for team, runtime in self.workspaces():
             configured = team_sources(runtime)
             if configured:
                 log.info(
-                    "nightly sync of %s: %s", team or "the workspace", sync(runtime, configured)
+                    "nightly %s sync of %s: %s",
+                    "full" if full else "incremental",
+                    team or "the workspace",
+                    sync(runtime, configured, full=full),
                 )
         if settings.source is not None and not settings.multi_workspace:
             report = pipeline.sync_folder(

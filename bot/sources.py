@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 
 from expansion import pipeline, store
-from expansion.connectors import SourceError, for_team
-from expansion.errors import ContractError, NoDataError, RejectedRowsError
+from expansion.connectors import for_team
+from expansion.errors import ExpansionError, NoDataError
 
 from . import blocks
 from .replies import actor, send
@@ -34,6 +34,8 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
         return
     configured = team_sources(runtime)
     wanted = words[1:] if words and words[0].lower() == "sync" else words
+    full = "full" in [w.lower() for w in wanted]
+    wanted = [w for w in wanted if w.lower() != "full"]
     if wanted:
         configured = [c for c in configured if c.name in wanted]
         unknown = sorted(set(wanted) - {c.name for c in configured})
@@ -54,7 +56,7 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
         return
     try:
         say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
-        say(sync(runtime, configured))
+        say(sync(runtime, configured, full=full))
     finally:
         _running.release()
 
@@ -65,17 +67,20 @@ def team_sources(runtime: Runtime) -> list:
     return for_team(list(runtime.settings.sources), runtime.team_id)
 
 
-def sync(runtime: Runtime, configured: list) -> str:
+def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
     """Sync each source (a failure keeps that source's data and does not stop the others),
     re-score, and say what happened, one line per source."""
     lines = []
     synced = 0
     for config in sorted(configured, key=lambda c: SYNC_ORDER.index(c.role)):
         try:
-            report = pipeline.sync_source(runtime.engine, config)
-        except (SourceError, ContractError, RejectedRowsError) as exc:
+            report = pipeline.sync_source(runtime.engine, config, full=full)
+        except Exception as exc:  # one source never stops the others
+            if not isinstance(exc, ExpansionError):
+                log.exception("sync of %s failed", config.name)
             lines.append(
-                f"• :x: *{blocks.escape(config.name)}* failed, previous data kept: {blocks.escape(str(exc))}"
+                f"• :x: *{blocks.escape(config.name)}* failed, previous data kept: "
+                f"{blocks.escape(str(exc) if isinstance(exc, ExpansionError) else type(exc).__name__)}"
             )
             continue
         synced += 1

@@ -22,8 +22,8 @@ from rich.table import Table
 
 from . import pipeline, store
 from .config import load_config
-from .connectors import SourceConfig, SourceError, for_team, load_sources
-from .errors import ConfigError, ContractError, ExpansionError, NoDataError, RejectedRowsError
+from .connectors import SourceConfig, for_team, load_sources
+from .errors import ConfigError, ExpansionError, NoDataError
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
 app = typer.Typer(
@@ -136,6 +136,14 @@ def sync(
     rejects: Annotated[
         Path, typer.Option("--rejects", help="Where to write the rejects report (CSV).")
     ] = Path("expansion-rejects.csv"),
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Pull everything, not only what changed (drops deletions)."),
+    ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Accept a source that now gives no rows for a table."),
+    ] = False,
 ) -> None:
     """Sync sources into the database (each in one transaction), then re-score."""
     try:
@@ -156,8 +164,18 @@ def sync(
         reports, failures = [], []
         for item in chosen:
             try:
-                reports.append(_sync(engine, item, strict=strict, rejects=rejects))
-            except (SourceError, RejectedRowsError, ContractError) as exc:
+                report_path = rejects if len(chosen) == 1 else _per_source(rejects, item.name)
+                reports.append(
+                    _sync(
+                        engine,
+                        item,
+                        strict=strict,
+                        rejects=report_path,
+                        full=full,
+                        allow_empty=allow_empty,
+                    )
+                )
+            except ExpansionError as exc:
                 if len(chosen) == 1:
                     raise
                 failures.append((item, exc))
@@ -182,7 +200,20 @@ def sync(
 SYNC_ORDER = ("crm", "files", "warehouse")  # accounts first, so usage rows find their accounts
 
 
-def _sync(engine, item: SourceConfig, *, strict: bool, rejects: Path):
+def _per_source(path: Path, name: str) -> Path:
+    """``expansion-rejects.csv`` -> ``expansion-rejects-crm.csv``: one report per source."""
+    return path.with_name(f"{path.stem}-{name}{path.suffix}")
+
+
+def _sync(
+    engine,
+    item: SourceConfig,
+    *,
+    strict: bool,
+    rejects: Path,
+    full: bool = False,
+    allow_empty: bool = False,
+):
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -197,7 +228,13 @@ def _sync(engine, item: SourceConfig, *, strict: bool, rejects: Path):
             progress.update(task, advance=1, description=f"{item.name}: {message}")
 
         return pipeline.sync_source(
-            engine, item, strict=strict, rejects_path=rejects, progress=step
+            engine,
+            item,
+            strict=strict,
+            rejects_path=rejects,
+            progress=step,
+            full=full,
+            allow_empty=allow_empty,
         )
 
 

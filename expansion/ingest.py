@@ -597,7 +597,10 @@ def validate(
         )
 
     accounts = tables["accounts"]
-    known = set(accounts["account_id"]) | set(known_accounts)
+    # Rows of an account this batch rejected are rejected too, even if the account is known
+    # from before: they would otherwise hang off a stale or missing account.
+    rejected_here = all_account_ids - set(accounts["account_id"])
+    known = (set(accounts["account_id"]) | set(known_accounts)) - rejected_here
     for name, frame in tables.items():
         if name in ("accounts", "catalog"):
             continue

@@ -43,14 +43,16 @@ def _rank(sources: pd.Series, roles: dict[str, str], order: tuple[str, ...]) -> 
 
 
 def merge(
-    frames: dict[str, pd.DataFrame], roles: dict[str, str]
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], *, conflicts: bool = True
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Merge every table's rows from all sources (each frame has a ``source`` column).
 
-    Returns the merged tables (without ``source``) and the conflicts found.
+    Returns the merged tables (without ``source``) and the conflicts found (none looked for
+    unless ``conflicts``: scoring only needs the tables).
     """
+    report_conflicts = conflicts
     out: dict[str, pd.DataFrame] = {}
-    conflicts: list[pd.DataFrame] = []
+    found_parts: list[pd.DataFrame] = []
     for name, frame in frames.items():
         sources = frame["source"].unique() if "source" in frame else []
         if len(sources) <= 1 or name not in KEYS:
@@ -59,20 +61,20 @@ def merge(
                 merged = merged.drop_duplicates(ignore_index=True)
             out[name] = merged.reset_index(drop=True)
             continue
-        merged, found = _merge_table(name, frame, roles)
+        merged, found = _merge_table(name, frame, roles, report_conflicts)
         out[name] = merged
         if len(found):
-            conflicts.append(found)
+            found_parts.append(found)
     report = (
-        pd.concat(conflicts, ignore_index=True)
-        if conflicts
+        pd.concat(found_parts, ignore_index=True)
+        if found_parts
         else pd.DataFrame(columns=CONFLICT_COLUMNS)
     )
     return out, report
 
 
 def _merge_table(
-    name: str, frame: pd.DataFrame, roles: dict[str, str]
+    name: str, frame: pd.DataFrame, roles: dict[str, str], report_conflicts: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = KEYS[name]
     values = [c for c in frame.columns if c not in (*keys, "source")]
@@ -90,8 +92,8 @@ def _merge_table(
         parts.append(
             ranked.groupby(keys, sort=False, dropna=False)[columns].first() if columns else None
         )
-        for column in columns:
-            conflicts.append(_conflicts(name, ranked, keys, column))
+        if report_conflicts:
+            conflicts.extend(_conflicts(name, ranked, keys, column) for column in columns)
     first_seen = frame[keys].drop_duplicates()
     merged = first_seen.set_index(keys)
     for part in parts:
@@ -102,6 +104,13 @@ def _merge_table(
     return merged, (
         pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=CONFLICT_COLUMNS)
     )
+
+
+def _key_text(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    text = frame[keys[0]].astype(str)
+    for key in keys[1:]:
+        text = text.str.cat(frame[key].astype(str), sep=" / ")
+    return text
 
 
 def _conflicts(name: str, ranked: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
@@ -121,7 +130,7 @@ def _conflicts(name: str, ranked: pd.DataFrame, keys: list[str], column: str) ->
     return pd.DataFrame(
         {
             "table": name,
-            "key": disagree[keys].astype(str).agg(" / ".join, axis=1).values,
+            "key": _key_text(disagree, keys).values,
             "column": column,
             "winner": disagree["_source_name_winner"].values,
             "value": disagree["_text_winner"].values,

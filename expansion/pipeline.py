@@ -67,8 +67,13 @@ def sync_source(
     strict: bool = False,
     rejects_path: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    full: bool = False,
+    allow_empty: bool = False,
 ) -> SyncReport:
     """Pull one configured source, validate its rows exactly like files, and write them.
+
+    ``full`` ignores the cursor (a full pull also drops what the source deleted); a full pull
+    that would empty a table the source had rows in is refused unless ``allow_empty``.
 
     A full pull replaces the source's rows; an incremental pull (rows of the accounts that
     changed since the last good cursor) replaces those accounts' rows in the tables it carries
@@ -90,14 +95,25 @@ def sync_source(
         role=config.role or connector.role,
     )
     try:
-        pull = connector.pull(last.cursor if last else None, progress=progress)
+        pull = connector.pull(None if full or last is None else last.cursor, progress=progress)
         existing = store.load_source(engine, config.name) if pull.incremental else None
-        # Rows may name accounts another source holds (a warehouse has usage, the CRM accounts).
-        portfolio = validate(pull.tables, known_accounts=store.account_ids(engine))
+        # Rows may name accounts other sources hold (a warehouse has usage, the CRM accounts),
+        # and, for an incremental pull, this source's accounts the pull did not carry.
+        known = store.account_ids(engine, exclude_source=config.name)
+        if existing is not None:
+            known |= set(existing["accounts"]["account_id"])
+        portfolio = validate(pull.tables, known_accounts=known)
+        if not pull.incremental and not allow_empty:
+            _refuse_emptied(engine, config.name, portfolio)
     except (ContractError, SourceError) as exc:
-        run.cursor = last.cursor if last else None
         store.record_failed_sync(engine, run, str(exc))
         raise
+    except Exception as exc:  # anything else: recorded, said plainly, data untouched
+        store.record_failed_sync(engine, run, f"{type(exc).__name__}: {exc}")
+        raise SourceError(
+            f"source '{config.name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
+            "its previous data is kept."
+        ) from exc
     run.cursor = pull.cursor
     run.incremental = pull.incremental
     run.rows_read = sum(portfolio.rows_read.values())
@@ -121,8 +137,32 @@ def sync_source(
         tables = merge_incremental(existing, tables, pulled=set(pull.tables))
     if progress:
         progress("writing to the database")
-    store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
+    try:
+        store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
+    except sa.exc.SQLAlchemyError as exc:
+        run.id = None
+        store.record_failed_sync(engine, run, f"writing failed: {exc}")
+        raise SourceError(
+            f"source '{config.name}': writing to the database failed, nothing was changed: {exc}"
+        ) from exc
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:
+    """A full pull that comes back with no rows for a table the source had rows in (an ETL
+    reload caught halfway, a renamed property rejecting every row) must not wipe it."""
+    stored = store.row_counts(engine, source)
+    emptied = [
+        name
+        for name, count in stored.items()
+        if count and name in portfolio.rows_read and not portfolio.accepted.get(name)
+    ]
+    if emptied:
+        raise SourceError(
+            f"source '{source}' gave no usable rows for {', '.join(emptied)} (it had "
+            + ", ".join(f"{stored[n]} {n}" for n in emptied)
+            + "). Nothing was changed. If the source really is empty now, sync with --allow-empty."
+        )
 
 
 def merge_incremental(

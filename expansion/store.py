@@ -502,6 +502,13 @@ def replace_source(
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
     """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two syncs of one source at once (a replica's /expansion sync and the nightly job)
+            # take turns, so the second deletes what the first inserted instead of doubling it.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                {"key": f"expansion-sync:{source}"},
+            )
         for name, table in PORTFOLIO_TABLES.items():
             conn.execute(table.delete().where(table.c.source == source))
             frame = tables.get(name)
@@ -615,11 +622,27 @@ def source_roles(engine: sa.Engine) -> dict[str, str]:
         return {source: role for source, role in rows}
 
 
-def account_ids(engine: sa.Engine) -> set[str]:
-    """Every account id any source holds."""
+def account_ids(engine: sa.Engine, *, exclude_source: str | None = None) -> set[str]:
+    """Every account id the sources hold (all but ``exclude_source``)."""
     table = PORTFOLIO_TABLES["accounts"]
+    query = sa.select(table.c.account_id).distinct()
+    if exclude_source is not None:
+        query = query.where(table.c.source != exclude_source)
     with engine.connect() as conn:
-        return {a for (a,) in conn.execute(sa.select(table.c.account_id).distinct()) if a}
+        return {a for (a,) in conn.execute(query) if a}
+
+
+def row_counts(engine: sa.Engine, source: str) -> dict[str, int]:
+    """Rows ``source`` holds per table."""
+    with engine.connect() as conn:
+        return {
+            name: int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(table.c.source == source)
+                ).scalar_one()
+            )
+            for name, table in PORTFOLIO_TABLES.items()
+        }
 
 
 def load_source(engine: sa.Engine, source: str) -> dict[str, pd.DataFrame]:
@@ -640,10 +663,12 @@ def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     Raises:
         NoDataError: no source has synced any account yet.
     """
-    return merged_tables(engine)[0]
+    return merged_tables(engine, conflicts=False)[0]
 
 
-def merged_tables(engine: sa.Engine) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+def merged_tables(
+    engine: sa.Engine, *, conflicts: bool = True
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """All sources merged by the merge rule, and the conflicts between them."""
     from .merge import merge
 
@@ -658,9 +683,9 @@ def merged_tables(engine: sa.Engine) -> tuple[dict[str, pd.DataFrame], pd.DataFr
         )
     from .ingest import derive_account_defaults
 
-    tables, conflicts = merge(frames, source_roles(engine))
+    tables, found = merge(frames, source_roles(engine), conflicts=conflicts)
     tables["accounts"] = derive_account_defaults(tables["accounts"])
-    return tables, conflicts
+    return tables, found
 
 
 # --------------------------------------------------------------------------- results

@@ -318,3 +318,94 @@ def test_the_nightly_sync_time_comes_from_expansion_toml(tmp_path):
         sync_time(write_toml(tmp_path, '[sync]\nat = "25:00"\n'))
     with pytest.raises(ConfigError, match="unknown key"):
         sync_time(write_toml(tmp_path, '[sync]\nwhen = "02:00"\n'))
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_rows_of_an_account_rejected_now_are_rejected_even_if_it_was_known(engine, tmp_path):
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name, frame in SAMPLE.items():
+        frame = frame.copy()
+        if name == "accounts":
+            frame["arr"] = frame["arr"].astype(object)
+            frame.loc[frame["account_id"] == "ACC-1001", "arr"] = "lots"
+        frame.to_csv(broken / f"{name}.csv", index=False)
+    first = read_portfolio(broken)
+    again = pipeline.sync_folder(engine, broken, source="crm")
+    # The same rejects as on an empty database: Helios and every row hanging off it.
+    assert again.rejected == len(first.rejects[["table", "row"]].drop_duplicates()) > 1
+    stored = store.load_source(engine, "crm")
+    assert "ACC-1001" not in set(stored["subscriptions"]["account_id"])
+
+
+def test_a_full_pull_that_would_empty_a_table_is_refused(engine, tmp_path):
+    wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
+    split_sync(engine, tmp_path, wh_url)
+    engine_wh = sa.create_engine(wh_url)
+    with engine_wh.begin() as conn:
+        conn.execute(sa.text("DELETE FROM usage_monthly"))
+    engine_wh.dispose()
+    config = SourceConfig("warehouse", "sql", {"queries": QUERIES}, role="warehouse")
+    with pytest.raises(SourceError, match=r"no usable rows for usage \(it had 1208 usage\)"):
+        pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": wh_url})
+    assert store.row_counts(engine, "warehouse")["usage"] == 1208
+    pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": wh_url}, allow_empty=True)
+    assert store.row_counts(engine, "warehouse")["usage"] == 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EXPANSION_TEST_POSTGRES_URL"),
+    reason="EXPANSION_TEST_POSTGRES_URL is not set",
+)
+def test_two_syncs_of_one_source_at_once_do_not_double_it(pg_url):
+    import threading
+
+    engine = store.connect(pg_url)
+    errors = []
+
+    def sync() -> None:
+        try:
+            pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.row_counts(engine, "crm")["accounts"] == 44
+    engine.dispose()
+
+
+def test_the_warehouse_location_never_shows_secrets():
+    connector = connector_for(
+        SourceConfig("w", "sql", {"queries": QUERIES}),
+        {"WAREHOUSE_URL": "snowflake://me:pw@acct/db?private_key_passphrase=s3cret&password=x"},
+    )
+    assert connector.location() == "snowflake://acct/db"
+
+
+def test_an_option_typo_is_said_when_the_sources_are_read(tmp_path):
+    path = write_toml(tmp_path, '[[sources]]\nname = "w"\ntype = "sql"\nquery = "SELECT 1"\n')
+    with pytest.raises(ConfigError, match="unknown option"):
+        load_sources(path)
+
+
+def test_an_unexpected_failure_is_recorded_and_keeps_the_data(engine, monkeypatch):
+    from expansion.connectors.files import FilesConnector
+
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
+
+    def boom(self, cursor, *, progress=None):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(FilesConnector, "pull", boom)
+    with pytest.raises(SourceError, match=r"failed unexpectedly.*surprise.*previous data is kept"):
+        pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
+    assert store.sync_runs(engine, limit=1).iloc[0]["status"] == "failed"
+    assert store.row_counts(engine, "crm")["accounts"] == 44

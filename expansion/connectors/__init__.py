@@ -19,6 +19,7 @@ Secrets (tokens, passwords, database URLs with passwords) only ever come from th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -133,7 +134,10 @@ def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
                 f"{path}: source '{name}': role must be one of {', '.join(ROLES)}, got '{role}'."
             )
         team = str(options.pop("team", "") or "").strip() or None
-        sources.append(SourceConfig(name=name, type=kind, options=options, role=role, team=team))
+        config = SourceConfig(name=name, type=kind, options=options, role=role, team=team)
+        with contextlib.suppress(SourceError):  # secrets are read at pull time
+            cls(config, {})  # a typo in an option is said now, not at 4 am
+        sources.append(config)
     return sources
 
 

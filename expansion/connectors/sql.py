@@ -60,9 +60,13 @@ class SqlConnector(Connector):
         if not url:
             return f"${self.url_env}"
         try:
-            return sa.engine.make_url(url).render_as_string(hide_password=True)
+            parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError:
             return f"${self.url_env}"
+        # Driver, host and database only: passwords also hide in query parameters
+        # (?password=, ?credentials_base64=, ?private_key_passphrase=...).
+        host = f"{parsed.host}:{parsed.port}" if parsed.port else (parsed.host or "")
+        return f"{parsed.drivername}://{host}/{parsed.database or ''}"
 
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
         url = self.secret(self.url_env, "the warehouse's SQLAlchemy URL")
@@ -83,9 +87,14 @@ class SqlConnector(Connector):
                         rows = [dict(r) for r in result.mappings()]
                         columns = list(result.keys())
                     except sa.exc.DBAPIError as exc:
+                        if exc.connection_invalidated:
+                            raise SourceError(
+                                f"source '{self.name}': the warehouse connection dropped while "
+                                f"querying {table}: {_first_line(exc)}. Try again."
+                            ) from exc
                         raise SourceError(
                             f"source '{self.name}': the query for {table} failed: "
-                            f"{str(exc.orig).strip().splitlines()[0]}. Fix [sources.queries] {table}."
+                            f"{_first_line(exc)}. Fix [sources.queries] {table}."
                         ) from exc
                     raw = raw_table(rows, origin=f"{self.name}:{table}")
                     if not rows:  # keep the headers, so a missing column is still named
@@ -95,8 +104,13 @@ class SqlConnector(Connector):
         except sa.exc.OperationalError as exc:
             raise SourceError(
                 f"source '{self.name}': cannot connect to the warehouse in {self.url_env}: "
-                f"{str(exc.orig).strip().splitlines()[0]}"
+                f"{_first_line(exc)}"
             ) from exc
         finally:
             engine.dispose()
         return Pull(tables=tables)
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    lines = str(exc.orig or exc).strip().splitlines()
+    return lines[0] if lines else type(exc.orig or exc).__name__
