@@ -27,6 +27,13 @@ and ``delay_next`` (a slow answer). Every request is recorded in ``requests``.
 companies, owners, closed-won deals with line items, and products, so that a HubSpot pull with
 ``connector_options()`` gives back the folder's accounts, subscriptions and catalog. Only the
 standard library (and the project's reader, for seeding) is used.
+
+Time: a write (``add``, ``touch``...) is stamped with ``clock()`` (the real time by default;
+a test may replace it), to the millisecond and always after the previous write. Seeded records
+are dated ``SEED_AGE`` (a day) before the seeding, a minute apart, so an incremental pull
+whose cursor lags a few minutes behind "now" does not read them again. ``search_lag`` makes
+searches leave out records modified less than that long ago, like HubSpot's search index,
+which trails edits (batch reads and lists are always current).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +66,7 @@ __all__ = [
     "PORTFOLIO_PROPERTIES",
     "SAMPLE_PORTFOLIO",
     "SCOPES",
+    "SEED_AGE",
     "HubSpotFake",
     "Request",
 ]
@@ -123,7 +131,8 @@ ASSOCIATION_TYPES = {
     ("line_items", "deals"): 20,
 }
 FIRST_IDS = {"companies": 101, "deals": 5001, "line_items": 70001, "products": 9001}
-START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+#: How long before the seeding seed_from_portfolio dates its records.
+SEED_AGE = timedelta(days=1)
 
 
 @dataclass
@@ -257,7 +266,12 @@ class HubSpotFake:
         self.errors: list[str] = []
         self._plans: list[tuple[str, deque[_Plan]]] = []
         self._lock = threading.RLock()
-        self._clock = START
+        #: "Now", for stamping writes: the real time unless a test replaces it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: Searches leave out records modified less than this long ago (HubSpot's index lag).
+        self.search_lag = timedelta(0)
+        self._last_write: datetime | None = None
+        self._seed_clock: datetime | None = None
         self._ids = dict(FIRST_IDS)
         self._owner_id = 70_000_001
         #: account_id -> company id, filled by seed_from_portfolio.
@@ -316,11 +330,23 @@ class HubSpotFake:
 
     # -- data --------------------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The fake's "now" (``clock()``), to the millisecond like HubSpot's timestamps."""
+        moment = self.clock().astimezone(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
     def tick(self) -> datetime:
-        """The fake's clock, one minute later (every write happens at its own time)."""
+        """The time of the next write: now, but always after the previous write (every write
+        happens at its own time); while seeding, a minute after the previous seeded record."""
         with self._lock:
-            self._clock += timedelta(minutes=1)
-            return self._clock
+            if self._seed_clock is not None:
+                self._seed_clock += timedelta(minutes=1)
+                return self._seed_clock
+            moment = self.now()
+            if self._last_write is not None and moment <= self._last_write:
+                moment = self._last_write + timedelta(milliseconds=1)
+            self._last_write = moment
+            return moment
 
     def add(self, object_type: str, properties: dict[str, Any] | None = None) -> str:
         """Create a record; returns its id. Values are stored as HubSpot's strings."""
@@ -441,9 +467,18 @@ class HubSpotFake:
         - an account's subscriptions -> one closed-won deal with one annual line item per row
           (``hs_sku``, ``hs_product_id``, ``quantity``, ``amount`` = ARR, ``price``).
 
+        Every record is dated from ``SEED_AGE`` before now on, a minute apart.
+
         Returns account_id -> company id.
         """
-        tables = _portfolio_tables(folder)
+        with self._lock:
+            self._seed_clock = self.now() - SEED_AGE
+            try:
+                return self._seed(_portfolio_tables(folder))
+            finally:
+                self._seed_clock = None
+
+    def _seed(self, tables: dict[str, Any]) -> dict[str, str]:
         owners = {
             email: self.add_owner(email)
             for email in sorted({o for o in tables["accounts"]["owner"] if _text(o)})
@@ -745,10 +780,12 @@ class HubSpotFake:
                 ),
             )
         groups = body.get("filterGroups") or []
+        indexed = _iso(self.now() - self.search_lag)
         records = [
             r
             for r in sorted(self.objects[object_type].values(), key=lambda r: int(r["id"]))
-            if not groups or any(_matches(r, g.get("filters") or []) for g in groups)
+            if (not self.search_lag or r["properties"]["hs_lastmodifieddate"] <= indexed)
+            and (not groups or any(_matches(r, g.get("filters") or []) for g in groups))
         ]
         for sort in reversed(body.get("sorts") or []):
             name = sort["propertyName"] if isinstance(sort, dict) else str(sort).lstrip("-")

@@ -31,8 +31,11 @@ the middle of its JSON). ``requests`` records every call; ``queries`` the SOQL r
 ``seed_from_portfolio(folder)`` fills the org from a portfolio folder (Users, Accounts, Product2
 with a standard price book, Assets, won and lost Opportunities with line items) so that a pull
 gives back the folder's accounts, subscriptions and catalog; ``touch_account`` changes an
-account and moves its LastModifiedDate on. Time is a clock of whole seconds that ticks once per
-change, so cursors are deterministic.
+account and moves its LastModifiedDate on. Time: a change is stamped with ``clock()`` (the real
+time unless a test replaces it) in whole seconds, like Salesforce's LastModifiedDate, so
+several changes may share a second. Seeded records are dated ``SEED_AGE`` (a day) before the
+seeding, a second apart, so an incremental pull whose cursor lags a few minutes behind "now"
+does not read them again.
 
 Typical use::
 
@@ -59,6 +62,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,6 +74,7 @@ __all__ = [
     "API_VERSION",
     "ROUND_TRIP_FIELDS",
     "ROUND_TRIP_PRODUCT_FIELDS",
+    "SEED_AGE",
     "Request",
     "SalesforceFake",
     "SoqlError",
@@ -77,7 +82,8 @@ __all__ = [
 
 API_VERSION = "59.0"
 DEFAULT_TOKEN = "00DFAKE0000000001!AQ4AQFakeSessionToken"
-START = dt.datetime(2024, 6, 1, 9, 0, 0, tzinfo=dt.UTC)
+#: How long before the seeding seed_from_portfolio dates its records.
+SEED_AGE = dt.timedelta(days=1)
 
 #: Where ``seed_from_portfolio`` writes each accounts column (the Account's own fields, standard
 #: or custom). ``account_id`` goes to AccountNumber, ``owner`` is the owner User's Email.
@@ -617,7 +623,9 @@ class SalesforceFake:
         self.account_ids: dict[str, str] = {}
         self.product_ids: dict[str, str] = {}
         self.user_ids: dict[str, str] = {}
-        self._clock = START
+        #: "Now", for stamping changes: the real time unless a test replaces it.
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self._seed_clock: dt.datetime | None = None
         self._seq = 0
         self._locators: dict[str, list[dict[str, Any]]] = {}
         self._plans: deque[_Plan] = deque()
@@ -730,13 +738,15 @@ class SalesforceFake:
     # -- the org -----------------------------------------------------------------------------
 
     def now(self) -> dt.datetime:
-        """The org's clock (whole seconds; moves one second per change)."""
-        with self._lock:
-            return self._clock
+        """The org's clock (``clock()``), in whole seconds like LastModifiedDate."""
+        return self.clock().astimezone(dt.UTC).replace(microsecond=0)
 
     def _tick(self) -> str:
-        self._clock += dt.timedelta(seconds=1)
-        return _sf_datetime(self._clock)
+        """The stamp of a change: now; while seeding, a second after the previous one."""
+        if self._seed_clock is not None:
+            self._seed_clock += dt.timedelta(seconds=1)
+            return _sf_datetime(self._seed_clock)
+        return _sf_datetime(self.now())
 
     def add_field(self, obj: str, name: str, type: str = "string") -> None:
         """Give ``obj`` a (custom) field; a ``reference`` needs ``add_relationship`` too."""
@@ -814,10 +824,20 @@ class SalesforceFake:
         * per account with subscriptions a won Opportunity (Closed Won) with a line item per
           subscription (Quantity, TotalPrice = arr), and, when ``lost_opportunity``, one lost
           opportunity of the first account with a line item that must not be read.
+
+        Every record is dated from ``SEED_AGE`` before now on, a second apart.
         """
+        tables = _portfolio_tables(str(Path(folder).resolve()))
+        with self._lock:
+            self._seed_clock = self.now() - SEED_AGE
+            try:
+                self._seed(tables, asset_arr=asset_arr, lost_opportunity=lost_opportunity)
+            finally:
+                self._seed_clock = None
+
+    def _seed(self, tables: dict[str, Any], *, asset_arr: bool, lost_opportunity: bool) -> None:
         from expansion.contract import ACCOUNTS, CATALOG
 
-        tables = _portfolio_tables(str(Path(folder).resolve()))
         with self._lock:
             for column, name in ROUND_TRIP_FIELDS.items():
                 if name not in self.fields["Account"]:

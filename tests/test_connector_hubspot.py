@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pandas as pd
 import pytest
@@ -52,22 +54,53 @@ def product(fake: HubSpotFake, sku: str) -> str:
     return next(i for i, p in fake.objects["products"].items() if p["properties"]["hs_sku"] == sku)
 
 
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def epoch_ms(text: str) -> str:
-    return str(int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000))
+    return str((moment(text) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
+
+
+def assert_lagged_cursor(cursor: str, before: datetime, after: datetime, minutes: float = 10):
+    """The cursor is the pull's start (between before and after) less the lag, in full."""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", cursor), cursor
+    lag = timedelta(minutes=minutes)
+    assert before - lag <= moment(cursor) <= after - lag
+
+
+class Clock:
+    """A clock a test moves by hand, shared by the fake (its writes) and the connector."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(fake, monkeypatch) -> Clock:
+    clock = Clock()
+    fake.clock = clock
+    monkeypatch.setattr(hs, "_now", clock)
+    return clock
 
 
 # -------------------------------------------------------------------------- full pulls
 
 
 def test_full_pull_pages_through_everything_and_round_trips_the_sample(fake, files):
+    before = datetime.now(UTC)
     pull = make(fake).pull(None)
+    after = datetime.now(UTC)
 
     assert not pull.incremental
-    assert pull.cursor == max(
-        r["properties"]["hs_lastmodifieddate"]
-        for kind in ("companies", "deals")
-        for r in fake.objects[kind].values()
-    )
+    # The cursor is when the pull started, less 10 minutes (HubSpot's search index lags).
+    assert_lagged_cursor(pull.cursor, before, after)
     portfolio = validate(pull.tables)
     assert portfolio.rejects.empty, portfolio.rejects
     assert portfolio.accepted == {"accounts": 44, "subscriptions": 69, "catalog": 12}
@@ -157,6 +190,9 @@ def test_property_mapping_overrides_and_skips(fake):
         ({"product_id_property": "sku"}, "must be hs_sku or hs_product_id"),
         ({"deal_stages": []}, "must name at least one deal stage"),
         ({"max_retries": "3"}, "option max_retries must be a whole number from 0 to 10"),
+        ({"lag_minutes": -1}, "option lag_minutes must be a number from 0 to 1440"),
+        ({"lag_minutes": "10"}, "option lag_minutes must be a number from 0 to 1440"),
+        ({"lag_minutes": 2000}, "option lag_minutes must be a number from 0 to 1440"),
         ({"timeout": 0}, "option timeout must be a number"),
         ({"host": "api.hubapi.com"}, "option host must be a URL"),
         ({"api_key": "x"}, "unknown option(s) api_key"),
@@ -195,15 +231,20 @@ def test_location_names_the_host_without_the_token(fake):
 # -------------------------------------------------------------------------- incremental pulls
 
 
-def test_incremental_pull_carries_only_the_changed_company(fake):
+def test_incremental_pull_carries_only_the_changed_company(fake, monkeypatch):
     connector = make(fake)
     full = connector.pull(None)
-    changed = fake.touch_company(fake.seeded_companies["ACC-1005"], health_score=41)
+    fake.touch_company(fake.seeded_companies["ACC-1005"], health_score=41)
     fake.reset()
 
+    before = datetime.now(UTC)
     pull = connector.pull(full.cursor)
+    after = datetime.now(UTC)
 
-    assert pull.incremental and pull.cursor == changed
+    # Seeded records are a day old: only the company touched since carries over the 10-minute
+    # lag.
+    assert pull.incremental and pull.cursor > full.cursor
+    assert_lagged_cursor(pull.cursor, before, after)
     assert rows(pull, "accounts")[["account_id", "health_score"]].values.tolist() == [
         ["ACC-1005", "41"]
     ]
@@ -218,7 +259,7 @@ def test_incremental_pull_carries_only_the_changed_company(fake):
             "filters": [
                 {
                     "propertyName": "hs_lastmodifieddate",
-                    "operator": "GT",
+                    "operator": "GTE",
                     "value": epoch_ms(full.cursor),
                 }
             ]
@@ -229,11 +270,21 @@ def test_incremental_pull_carries_only_the_changed_company(fake):
     known = set(fake.seeded_companies)
     assert validate(pull.tables, known_accounts=known).rejects.empty
 
-    # Nothing changed since: an empty incremental pull keeps the cursor.
+    # Right after, the change is still within the lag: read again (harmless, same rows).
     again = connector.pull(pull.cursor)
-    assert again.incremental and again.cursor == pull.cursor
-    assert all(table.frame.empty for table in again.tables.values())
-    assert validate(again.tables, known_accounts=known).rejects.empty
+    assert again.incremental and again.cursor > pull.cursor
+    assert rows(again, "accounts")["account_id"].tolist() == ["ACC-1005"]
+
+    # 11 minutes later, the cursor passes the change; then nothing changed since it: an
+    # empty incremental pull, which keeps the cursor.
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    monkeypatch.setattr(hs, "_now", lambda: later)
+    settled = connector.pull(again.cursor)
+    assert moment(settled.cursor) == later - timedelta(minutes=10)
+    empty = connector.pull(settled.cursor)
+    assert empty.incremental and empty.cursor == settled.cursor
+    assert all(table.frame.empty for table in empty.tables.values())
+    assert validate(empty.tables, known_accounts=known).rejects.empty
 
 
 def test_incremental_pull_follows_deals_that_changed(fake):
@@ -277,8 +328,12 @@ def test_incremental_search_past_the_result_window_reissues_from_the_last_timest
     assert sorted(rows(pull, "accounts")["account_id"]) == touched
     searches = fake.requests_to("/crm/v3/objects/companies/search")
     assert {r.status for r in searches} == {200}
-    operators = [r.body["filterGroups"][0]["filters"][0]["operator"] for r in searches]
-    assert operators[0] == "GT" and "GTE" in operators
+    filters = [r.body["filterGroups"][0]["filters"][0] for r in searches]
+    assert {f["operator"] for f in filters} == {"GTE"}
+    # A new search (no "after") from the cursor, then from the last timestamp read.
+    starts = [f["value"] for f, r in zip(filters, searches, strict=True) if not r.body.get("after")]
+    assert starts[0] == epoch_ms(full.cursor) and len(starts) >= 2
+    assert all(int(a) < int(b) for a, b in pairwise(starts))
 
 
 def test_incremental_falls_back_to_a_full_pull_when_one_timestamp_fills_the_window(
@@ -294,11 +349,14 @@ def test_incremental_falls_back_to_a_full_pull_when_one_timestamp_fills_the_wind
         company = fake.objects["companies"][fake.seeded_companies[account]]
         company["properties"]["hs_lastmodifieddate"] = same
 
+    before = datetime.now(UTC)
     pull = connector.pull(full.cursor)
+    after = datetime.now(UTC)
 
     assert not pull.incremental
     assert len(rows(pull, "accounts")) == 44
-    assert pull.cursor == same
+    assert moment(same) > moment(pull.cursor) > moment(full.cursor)
+    assert_lagged_cursor(pull.cursor, before, after)
 
 
 def test_a_cursor_that_is_not_a_timestamp_means_a_full_pull(fake):
@@ -306,6 +364,100 @@ def test_a_cursor_that_is_not_a_timestamp_means_a_full_pull(fake):
     pull = make(fake).pull("not-a-time", progress=said.append)
     assert not pull.incremental and len(rows(pull, "accounts")) == 44
     assert any("not understood" in line for line in said)
+
+
+@pytest.mark.parametrize("during", ["full", "incremental"])
+def test_a_change_made_while_a_pull_runs_is_read_by_the_next_pull(fake, during):
+    """Regression: a company edited after the companies were read, then a deal edited (read
+    through a real-time batch read), used to leave a cursor past the company's change, so it
+    was skipped for good."""
+    connector = make(fake)
+    cursor = None
+    if during == "incremental":
+        cursor = connector.pull(None).cursor
+        fake.touch_company(fake.seeded_companies["ACC-1005"], health_score=41)
+    target = fake.seeded_companies["ACC-1002"]
+    deal = fake.links[("companies", "deals")][fake.seeded_companies["ACC-1005"]][0]
+    edited: list[str] = []
+
+    def edit_between_queries(message: str) -> None:
+        if "reading their deals" in message and not edited:
+            edited.append(fake.touch_company(target, licensed_seats="777"))
+            edited.append(fake.touch("deals", deal, dealname="renamed"))
+
+    racing = connector.pull(cursor, progress=edit_between_queries)
+    assert len(edited) == 2
+    stale = rows(racing, "accounts").set_index("account_id")
+    assert "ACC-1002" not in stale.index or stale.loc["ACC-1002", "licensed_seats"] != "777"
+    # The cursor is not past the changes made during the pull.
+    assert moment(racing.cursor) < min(moment(e) for e in edited)
+
+    following = connector.pull(racing.cursor)
+    assert following.incremental
+    accounts = rows(following, "accounts").set_index("account_id")
+    assert accounts.loc["ACC-1002", "licensed_seats"] == "777"
+    assert "ACC-1005" in accounts.index  # its deal changed too
+
+
+def test_a_change_at_the_cursor_itself_is_read(fake, clock):
+    """GTE, not GT: a change stamped exactly at the cursor is read by the next pull."""
+    connector = make(fake, lag_minutes=0)
+    full = connector.pull(None)
+    assert moment(full.cursor) == clock.now
+    stamp = fake.touch_company(fake.seeded_companies["ACC-1009"], nps=12)
+    assert moment(stamp) == clock.now  # the same millisecond as the cursor
+
+    clock.advance(seconds=1)
+    pull = connector.pull(full.cursor)
+    assert rows(pull, "accounts")["account_id"].tolist() == ["ACC-1009"]
+
+
+@pytest.mark.parametrize(("lag", "found"), [(10, True), (0, False)])
+def test_the_lag_covers_the_search_index_trailing_edits(fake, clock, lag, found):
+    """A change not yet in HubSpot's search index when a pull searched is found by a later
+    pull, as long as lag_minutes covers the index's delay (a lag of 0 loses it)."""
+    fake.search_lag = timedelta(minutes=2)
+    connector = make(fake, lag_minutes=lag)
+    first = connector.pull(None)
+    clock.advance(minutes=1)
+    fake.touch_company(fake.seeded_companies["ACC-1007"], health_score=55)
+    clock.advance(seconds=30)
+
+    unindexed = connector.pull(first.cursor)  # the search does not see the change yet
+    assert rows(unindexed, "accounts").empty
+
+    clock.advance(minutes=5)  # indexed by now
+    pull = connector.pull(unindexed.cursor)
+    assert list(rows(pull, "accounts").get("account_id", [])) == (["ACC-1007"] if found else [])
+
+
+def test_the_cursor_never_moves_backwards(fake):
+    # A cursor later than this pull's start less the lag (an older release's cursor, a larger
+    # lag than before) is kept as it is.
+    kept = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    pull = make(fake).pull(kept)
+    assert pull.incremental and pull.cursor == kept
+
+
+def test_a_cursor_in_the_future_means_a_full_pull(fake):
+    # A cursor later than the pull's start: a clock was wrong when it was made, and changes
+    # since the last good pull may lie before it. Everything is read, and the cursor restarts
+    # from this pull.
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    said: list[str] = []
+    before = datetime.now(UTC)
+    pull = make(fake).pull(future, progress=said.append)
+    after = datetime.now(UTC)
+    assert not pull.incremental and len(rows(pull, "accounts")) == 44
+    assert any("later than this sync's start" in line for line in said)
+    assert_lagged_cursor(pull.cursor, before, after)
+
+
+def test_lag_minutes_sets_the_cursor(fake):
+    before = datetime.now(UTC)
+    pull = make(fake, lag_minutes=0.5).pull(None)
+    after = datetime.now(UTC)
+    assert_lagged_cursor(pull.cursor, before, after, minutes=0.5)
 
 
 # -------------------------------------------------------------------------- mapping rules

@@ -6,8 +6,10 @@ queries in pages of 3 records with ``nextRecordsUrl``, and is seeded from the sa
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from pandas.testing import assert_frame_equal
 from salesforce_fake import ROUND_TRIP_FIELDS, SalesforceFake
 
 from expansion.connectors import SourceConfig, SourceError, connector_for
+from expansion.connectors import salesforce as sf
 from expansion.connectors.salesforce import DEFAULT_ACCOUNT_FIELDS, SalesforceConnector
 from expansion.errors import ConfigError
 from expansion.ingest import read_portfolio, validate
@@ -56,6 +59,43 @@ def pull_error(fake: SalesforceFake, env: dict | None = None, **options) -> str:
     return str(caught.value)
 
 
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def soql_second(cursor: str) -> str:
+    """The SOQL literal of a cursor: its whole second, rounded down."""
+    return moment(cursor).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def assert_lagged_cursor(cursor: str, before: datetime, after: datetime, minutes: float = 2):
+    """The cursor is the pull's start (between before and after) less the lag, in full."""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", cursor), cursor
+    lag = timedelta(minutes=minutes)
+    assert before - lag <= moment(cursor) <= after - lag
+
+
+class Clock:
+    """A clock a test moves by hand, shared by the fake org (its stamps) and the connector."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(fake, monkeypatch) -> Clock:
+    clock = Clock()
+    fake.clock = clock
+    monkeypatch.setattr(sf, "_now", clock)
+    return clock
+
+
 def table(tables, name: str, keys: list[str]) -> pd.DataFrame:
     frame = tables[name]
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -66,7 +106,9 @@ def table(tables, name: str, keys: list[str]) -> pd.DataFrame:
 
 def test_full_pull_pages_through_next_records_url(fake, sample):
     notes: list[str] = []
+    before = datetime.now(UTC)
     pull = connector(fake).pull(None, progress=notes.append)
+    after = datetime.now(UTC)
 
     assert pull.incremental is False
     accounts = pull.tables["accounts"].frame
@@ -80,11 +122,8 @@ def test_full_pull_pages_through_next_records_url(fake, sample):
     assert all(r.path.startswith("/services/data/v59.0/query/01g") for r in more)
     assert all(r.headers["Authorization"] == f"Bearer {fake.token}" for r in fake.requests)
     assert "44 accounts from Salesforce" in notes
-    # The cursor is the latest LastModifiedDate read, as a SOQL datetime literal.
-    latest = max(
-        r["LastModifiedDate"] for obj in ("Account", "Asset") for r in fake.records[obj].values()
-    )
-    assert pull.cursor == latest.replace(".000+0000", "Z")
+    # The cursor is when the pull started, less 2 minutes, to the microsecond.
+    assert_lagged_cursor(pull.cursor, before, after)
 
 
 def test_owner_emails_come_from_the_owner_user(fake, sample):
@@ -190,13 +229,16 @@ def test_catalog_can_be_left_out(fake):
 # -- incremental pulls -----------------------------------------------------------------------------
 
 
-def test_incremental_pull_reads_only_changed_accounts(fake, sample):
+def test_incremental_pull_reads_only_changed_accounts(fake, sample, monkeypatch):
     first = connector(fake, account_id_field="AccountNumber").pull(None)
     fake.reset()
-    stamp = fake.touch_account("ACC-1003", Plan__c="Enterprise", ARR__c=150_000.0)
+    fake.touch_account("ACC-1003", Plan__c="Enterprise", ARR__c=150_000.0)
 
+    before = datetime.now(UTC)
     second = connector(fake, account_id_field="AccountNumber").pull(first.cursor)
+    after = datetime.now(UTC)
 
+    # Seeded records are a day old: only the account touched since carries over the lag.
     assert second.incremental is True
     accounts = second.tables["accounts"].frame
     assert list(accounts["account_id"]) == ["ACC-1003"]
@@ -206,17 +248,28 @@ def test_incremental_pull_reads_only_changed_accounts(fake, sample):
     assert set(subs["account_id"]) == {"ACC-1003"}
     assert len(subs) == (sample["subscriptions"]["account_id"] == "ACC-1003").sum()
     account_query = next(q for q in fake.queries if "FROM Account" in q)
-    assert f"LastModifiedDate > {first.cursor}" in account_query  # a SOQL literal, no quotes
-    assert second.cursor == stamp.replace(".000+0000", "Z") > first.cursor
+    # A SOQL literal, no quotes: the cursor's second, rounded down.
+    assert f"LastModifiedDate >= {soql_second(first.cursor)}" in account_query
+    assert second.cursor > first.cursor
+    assert_lagged_cursor(second.cursor, before, after)
     known = set(sample["accounts"]["account_id"])
     assert validate(second.tables, known_accounts=known).rejects.empty
 
-    # Nothing changed since: no accounts, the same cursor.
-    third = connector(fake, account_id_field="AccountNumber").pull(second.cursor)
+    # Right after, the change is still within the lag: read again (harmless, same rows).
+    again = connector(fake, account_id_field="AccountNumber").pull(second.cursor)
+    assert list(again.tables["accounts"].frame["account_id"]) == ["ACC-1003"]
+
+    # 3 minutes later the cursor passes the change; then nothing changed since it: no
+    # accounts, and the cursor is kept.
+    later = datetime.now(UTC) + timedelta(minutes=3)
+    monkeypatch.setattr(sf, "_now", lambda: later)
+    settled = connector(fake, account_id_field="AccountNumber").pull(again.cursor)
+    assert moment(settled.cursor) == later - timedelta(minutes=2)
+    third = connector(fake, account_id_field="AccountNumber").pull(settled.cursor)
     assert third.incremental is True
     assert third.tables["accounts"].frame.empty
     assert third.tables["subscriptions"].frame.empty
-    assert third.cursor == second.cursor
+    assert third.cursor == settled.cursor
     assert validate(third.tables, known_accounts=known).rejects.empty
 
 
@@ -240,6 +293,106 @@ def test_a_cursor_that_is_not_a_date_means_a_full_pull(fake):
     assert pull.incremental is False
     assert len(pull.tables["accounts"].frame) == 44
     assert any("not a date" in n for n in notes)
+
+
+@pytest.mark.parametrize("during", ["full", "incremental"])
+def test_a_change_made_while_a_pull_runs_is_read_by_the_next_pull(fake, during):
+    """Regression: an Account edited after the Accounts were queried, then an Asset edited
+    before the Assets were, used to leave a cursor past the Account's change, so it was
+    skipped for good."""
+    seats = ROUND_TRIP_FIELDS["licensed_seats"]
+
+    def make() -> SalesforceConnector:
+        return connector(fake, **ROUND_TRIP)
+
+    cursor = None
+    if during == "incremental":
+        cursor = make().pull(None).cursor
+        fake.touch_account("ACC-1005", **{seats: 160.0})
+    asset = next(
+        i
+        for i, a in fake.records["Asset"].items()
+        if a["AccountId"] == fake.account_ids["ACC-1010"]
+    )
+    edited: list[str] = []
+
+    def edit_between_queries(message: str) -> None:
+        if "Asset records" in message and not edited:
+            edited.append(fake.touch_account("ACC-1003", **{seats: 902.0}))
+            edited.append(fake.update("Asset", asset, Quantity=5000.0))
+
+    racing = make().pull(cursor, progress=edit_between_queries)
+    assert len(edited) == 2
+    stale = racing.tables["accounts"].frame.set_index("account_id")
+    assert "ACC-1003" not in stale.index or stale.loc["ACC-1003", "licensed_seats"] != "902"
+    # The cursor is not past the changes made during the pull.
+    assert moment(racing.cursor) < min(moment(e) for e in edited)
+
+    following = make().pull(racing.cursor)
+    assert following.incremental is True
+    accounts = following.tables["accounts"].frame.set_index("account_id")
+    assert accounts.loc["ACC-1003", "licensed_seats"] == "902"
+    assert "ACC-1010" in accounts.index  # its Asset changed too
+
+
+def test_a_change_in_the_same_second_as_the_cursor_is_read(fake, clock):
+    """Regression: cursors used to be whole seconds compared with '>': a change stamped in
+    the cursor's second was skipped for good. The cursor now keeps its fraction and the query
+    asks for '>=' its whole second (the fake, like Salesforce, stamps whole seconds)."""
+
+    def make() -> SalesforceConnector:
+        return connector(fake, lag_minutes=0, **ROUND_TRIP)
+
+    clock.advance(seconds=0.734)
+    first = make().pull(None)
+    assert first.cursor == clock.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    clock.advance(seconds=0.1)  # after the pull, in the same second
+    stamp = fake.touch_account("ACC-1002", **{ROUND_TRIP_FIELDS["licensed_seats"]: 901.0})
+    assert stamp.startswith(soql_second(first.cursor)[:-1])  # stamped at the whole second
+
+    clock.advance(seconds=5)
+    fake.reset()
+    second = make().pull(first.cursor)
+    account_query = next(q for q in fake.queries if "FROM Account" in q)
+    assert f"LastModifiedDate >= {soql_second(first.cursor)}" in account_query
+    accounts = second.tables["accounts"].frame.set_index("account_id")
+    assert list(accounts.index) == ["ACC-1002"]
+    assert accounts.loc["ACC-1002", "licensed_seats"] == "901"
+
+    # An older release's whole-second cursor: the change in its second is read too.
+    legacy = make().pull(soql_second(first.cursor))
+    assert list(legacy.tables["accounts"].frame["account_id"]) == ["ACC-1002"]
+
+
+def test_the_cursor_never_moves_backwards(fake):
+    # A cursor later than this pull's start less the lag (an older release's cursor, a larger
+    # lag than before) is kept as it is.
+    kept = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pull = connector(fake).pull(kept)
+    assert pull.incremental is True and pull.cursor == kept
+
+
+def test_a_cursor_in_the_future_means_a_full_pull(fake):
+    # A cursor later than the pull's start: a clock was wrong when it was made, and changes
+    # since the last good pull may lie before it. Everything is read, and the cursor restarts
+    # from this pull.
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    notes: list[str] = []
+    before = datetime.now(UTC)
+    pull = connector(fake).pull(future, progress=notes.append)
+    after = datetime.now(UTC)
+    assert pull.incremental is False
+    assert len(pull.tables["accounts"].frame) == 44
+    assert any("later than this sync's start" in n for n in notes)
+    assert_lagged_cursor(pull.cursor, before, after)
+
+
+def test_lag_minutes_sets_the_cursor(fake):
+    before = datetime.now(UTC)
+    pull = connector(fake, lag_minutes=10).pull(None)
+    after = datetime.now(UTC)
+    assert_lagged_cursor(pull.cursor, before, after, minutes=10)
 
 
 # -- field mapping ---------------------------------------------------------------------------------
@@ -286,6 +439,9 @@ def test_an_org_without_an_arr_field_is_told_which_option_to_set(org):
         ({"subscriptions_from": "contracts"}, "subscriptions_from must be one of"),
         ({"api_version": "v59"}, "api_version must look like"),
         ({"max_retries": -1}, "max_retries must be a whole number"),
+        ({"lag_minutes": -2}, "lag_minutes must be a number >= 0"),
+        ({"lag_minutes": "2"}, "lag_minutes must be a number >= 0"),
+        ({"lag_minutes": 2000}, "lag_minutes must be at most 1440"),
         ({"account_where": "Type = 'Customer'; x"}, "without ';'"),
         ({"list_price_column": "name"}, "list_price_column must be one of"),
         ({"password": "x"}, "unknown option(s) password"),

@@ -31,13 +31,21 @@ What is read, with a private app's access token from ``$HUBSPOT_ACCESS_TOKEN``::
   ``product_properties`` maps them to (:data:`DEFAULT_PRODUCT_PROPERTIES`); a product with no
   seat, annual or unit price there gets its ``price`` annualised as ``annual_price``.
 
-Incremental pulls: the cursor is the latest ``hs_lastmodifieddate`` seen (ISO 8601, UTC). With
-a cursor, the companies and the deals modified after it are searched (``GT`` the cursor, sorted
-by ``hs_lastmodifieddate``); the pull carries those companies (and the companies of those deals)
-with all their subscriptions. HubSpot's search answers at most 10,000 results per query: after
-~10,000 results the search is issued again from the last ``hs_lastmodifieddate`` read (``GTE``,
-duplicates dropped); should 10,000 records share one timestamp, the pull falls back to a full
-one. Deleted companies only disappear with a full pull (a sync without a cursor).
+Incremental pulls: the cursor is the moment the pull started (this machine's clock) minus
+``lag_minutes`` (default 10), ISO 8601 UTC to the microsecond. With a cursor, the companies and
+the deals modified at or after it are searched (``GTE`` the cursor, sorted by
+``hs_lastmodifieddate``); the pull carries those companies (and the companies of those deals)
+with all their subscriptions. Every change made after a pull started is thus searched for again
+by the next pull, whichever query of the pull it raced with, and the lag covers HubSpot's search
+index trailing edits by minutes (and this machine's clock running ahead of HubSpot's); the few
+records changed within the lag are read twice, which is harmless (an incremental pull replaces
+those accounts' rows). The cursor never moves backwards: a cursor later than the new one (an
+older release's cursor, a larger ``lag_minutes``) is kept. A cursor later than the pull's start
+means a clock was wrong, so the pull reads everything. HubSpot's search answers at most 10,000
+results per query: after ~10,000 results the search is issued again from the last
+``hs_lastmodifieddate`` read (duplicates dropped); should 10,000 records share one timestamp,
+the pull falls back to a full one. Deleted companies only disappear with a full pull (a sync
+without a cursor).
 
 Rate limits (429) and HubSpot failures (5xx) are retried by the client's urllib3 ``Retry``,
 honouring ``Retry-After`` (``max_retries`` times, default 3); anything else, or a failure
@@ -151,6 +159,10 @@ SEARCH_PAGE_SIZE = 200
 BATCH_SIZE = 100
 #: HubSpot's search answers at most this many results per query.
 SEARCH_WINDOW = 10_000
+#: The next incremental pull reads changes from this many minutes before a pull started
+#: (``lag_minutes``): HubSpot's search index trails edits, and clocks differ.
+DEFAULT_LAG_MINUTES = 10
+MAX_LAG_MINUTES = 24 * 60
 #: Retry pacing: 0 s, then 0.5 s, 1 s, 2 s... between retries; Retry-After is honoured up to
 #: RETRY_AFTER_MAX seconds (a longer wait means a daily limit: better to fail and say so).
 BACKOFF_FACTOR = 0.5
@@ -182,6 +194,10 @@ class HubSpotConnector(Connector):
         "lifecycle_stages": "company lifecycle stages read (default ['customer']; [] = all)",
         "max_retries": "retries of a rate-limited (429), failed (5xx) or dropped request (default 3)",
         "timeout": "seconds to wait for one HubSpot answer (default 30)",
+        "lag_minutes": (
+            "minutes before a sync's start the next incremental sync reads changes from "
+            f"(default {DEFAULT_LAG_MINUTES:g}: HubSpot's search index lags behind edits)"
+        ),
     }
 
     def __init__(self, config, env) -> None:
@@ -210,6 +226,9 @@ class HubSpotConnector(Connector):
         self.lifecycle_stages = self._list("lifecycle_stages", ["customer"])
         self.max_retries = self._number("max_retries", 3, minimum=0, maximum=10, whole=True)
         self.timeout = self._number("timeout", 30, minimum=0.1, maximum=600)
+        self.lag_minutes = self._number(
+            "lag_minutes", DEFAULT_LAG_MINUTES, minimum=0, maximum=MAX_LAG_MINUTES
+        )
 
     # -- options -----------------------------------------------------------------------------
 
@@ -270,36 +289,48 @@ class HubSpotConnector(Connector):
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
         token = self.secret(self.token_env, "the HubSpot private app access token")
         say = progress or (lambda _message: None)
+        # Taken before the first request: every change from lag_minutes before this moment on
+        # is read by this pull or, at the latest, by the next one (see the module docstring).
+        started = _now()
         since = _parse_time(cursor) if cursor else None
         if cursor and since is None:
             say(f"HubSpot: cursor '{cursor}' not understood; reading everything")
+        elif since is not None and since > started:
+            say(
+                f"HubSpot: cursor {cursor} is later than this sync's start ({_iso(started)}); "
+                "a clock was wrong, so changes may have been missed: reading everything"
+            )
+            since = None
         hub = _HubSpot(self, token)
         try:
-            stamps: list[datetime] = []
             companies: dict[str, dict] | None = None
             if since is not None:
                 say("HubSpot: searching companies and deals modified since the last sync")
                 try:
-                    companies = self._changed_companies(hub, since, stamps)
+                    companies = self._changed_companies(hub, since)
                 except _SearchWindowStuck:
                     say("HubSpot: too many changes for one search; reading everything")
-                    stamps.clear()
             incremental = companies is not None
             if companies is None:
                 say("HubSpot: reading companies")
                 companies = {
                     str(c["id"]): c for c in hub.list_objects("companies", self._company_fields())
                 }
-            tables = self._tables(hub, companies, full=not incremental, stamps=stamps, say=say)
+            tables = self._tables(hub, companies, full=not incremental, say=say)
         finally:
             hub.close()
-        stamps += _stamps(companies.values())
-        latest = max(stamps, default=None)
-        if latest is None or (incremental and since is not None and latest <= since):
-            new_cursor = cursor if incremental else None
-        else:
-            new_cursor = _iso(latest)
-        return Pull(tables=tables, cursor=new_cursor, incremental=incremental)
+        return Pull(
+            tables=tables, cursor=self._next_cursor(started, since, cursor), incremental=incremental
+        )
+
+    def _next_cursor(self, started: datetime, since: datetime | None, cursor: str | None) -> str:
+        """The pull's start less the lag, unless the cursor the pull started from is later
+        (a larger lag_minutes than before, an older release's cursor): never backwards, as
+        every change before that cursor was read already."""
+        lagged = started - timedelta(minutes=self.lag_minutes)
+        if since is not None and cursor and since > lagged:
+            return cursor
+        return _cursor_text(lagged)
 
     def _company_fields(self) -> list[str]:
         fields = {*self.properties.values(), MODIFIED, "hubspot_owner_id"}
@@ -309,13 +340,10 @@ class HubSpotConnector(Connector):
             fields.add("lifecyclestage")
         return sorted(fields)
 
-    def _changed_companies(
-        self, hub: _HubSpot, since: datetime, stamps: list[datetime]
-    ) -> dict[str, dict]:
+    def _changed_companies(self, hub: _HubSpot, since: datetime) -> dict[str, dict]:
         fields = self._company_fields()
         changed = {str(c["id"]): c for c in hub.search_modified("companies", since, fields)}
         deals = {str(d["id"]): d for d in hub.search_modified("deals", since, [MODIFIED])}
-        stamps += _stamps(deals.values())
         if deals:
             links = hub.associations("deals", "companies", list(deals))
             more = sorted({c for ids in links.values() for c in ids} - set(changed))
@@ -334,7 +362,6 @@ class HubSpotConnector(Connector):
         companies: dict[str, dict],
         *,
         full: bool,
-        stamps: list[datetime],
         say: Callable[[str], None],
     ) -> dict[str, Any]:
         kept = {cid: c for cid, c in companies.items() if self._wanted(c)}
@@ -342,7 +369,6 @@ class HubSpotConnector(Connector):
         deal_links = hub.associations("companies", "deals", list(kept))
         deal_ids = sorted({d for ids in deal_links.values() for d in ids}, key=_id_order)
         deals = hub.read_objects("deals", deal_ids, DEAL_PROPERTIES)
-        stamps += _stamps(deals.values())
         won = [
             d
             for d in deal_ids
@@ -690,14 +716,15 @@ class _HubSpot:
     def search_modified(
         self, object_type: str, since: datetime, properties: list[str]
     ) -> Iterator[dict]:
-        """Records modified after ``since`` (POST /crm/v3/objects/{type}/search), oldest first.
+        """Records modified at or after ``since`` (POST /crm/v3/objects/{type}/search), oldest
+        first.
 
         One search answers at most SEARCH_WINDOW results; past that, the search is issued again
-        from the last modification time read (GTE: the caller drops the repeats).
+        from the last modification time read (GTE again: the caller drops the repeats).
         """
         models = self.models[object_type]
         api = self.api(object_type, "search_api")
-        start, operator = since, "GT"
+        start = since
         while True:
             after: str | None = None
             read = 0
@@ -710,7 +737,7 @@ class _HubSpot:
                             filters=[
                                 models.Filter(
                                     property_name=MODIFIED,
-                                    operator=operator,
+                                    operator="GTE",
                                     value=str(_epoch_ms(start)),
                                 )
                             ]
@@ -733,9 +760,9 @@ class _HubSpot:
                     return
                 if read + SEARCH_PAGE_SIZE > SEARCH_WINDOW:
                     break
-            if last is None or last < start or (last == start and operator == "GTE"):
+            if last is None or last <= start:
                 raise _SearchWindowStuck(object_type)
-            start, operator = last, "GTE"
+            start = last
 
     def read_objects(
         self, object_type: str, ids: Iterable[str], properties: list[str]
@@ -834,11 +861,6 @@ class _HubSpot:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _stamps(records: Iterable[dict]) -> list[datetime]:
-    """The ``hs_lastmodifieddate`` of each record that has one."""
-    return [s for s in (_parse_time(_props(r).get(MODIFIED)) for r in records) if s]
 
 
 def _props(record: dict) -> dict:
@@ -961,6 +983,16 @@ def _date_text(value: Any) -> Any:
 def _iso(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _cursor_text(moment: datetime) -> str:
+    """A cursor: ISO 8601, UTC, to the microsecond (nothing rounded away)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now() -> datetime:
+    """This machine's clock (a function, so tests can move it)."""
+    return datetime.now(UTC)
 
 
 def _epoch_ms(moment: datetime) -> int:

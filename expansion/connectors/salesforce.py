@@ -42,11 +42,19 @@ What is read
     (PricebookEntry.UnitPrice). Left out when there are no products or ``catalog = false``.
 
 Incremental pulls
-    The cursor is the latest LastModifiedDate seen (ISO-8601, UTC). With a cursor, the pull
-    reads the Accounts with ``LastModifiedDate > cursor``, plus the accounts whose Assets
-    (or Opportunities) changed since, and only those accounts' subscriptions; the catalog is
-    read whole. Deleted records are not seen by incremental pulls: a full pull (no cursor)
-    replaces everything.
+    The cursor is the moment the pull started (this machine's clock) minus ``lag_minutes``
+    (default 2), ISO-8601 UTC to the microsecond. With a cursor, the pull reads the Accounts
+    with ``LastModifiedDate >= cursor`` (the SOQL literal is the cursor rounded down to its
+    whole second, as SOQL datetimes are written in whole seconds), plus the accounts
+    whose Assets (or Opportunities) changed since, and only those accounts' subscriptions; the
+    catalog is read whole. So a change made while a pull runs, whichever of its queries it
+    raced with, or in the same second as the cursor, is read by the next pull; the lag covers
+    this machine's clock running ahead of Salesforce's and transactions committing late.
+    Records changed within the lag are read twice, which is harmless (an incremental pull
+    replaces those accounts' rows). The cursor never moves backwards: a cursor later than the
+    new one (an older release's cursor, a larger ``lag_minutes``) is kept; a cursor later than
+    the pull's start means a clock was wrong, and the pull reads everything. Deleted records
+    are not seen by incremental pulls: a full pull (no cursor) replaces everything.
 
 Failures (rejected session, API limit, missing field, outage, timeout, malformed page) raise
 :class:`~expansion.connectors.base.SourceError`; 5xx answers, timeouts and dropped connections
@@ -58,7 +66,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,6 +77,10 @@ from .base import Connector, Progress, Pull, SourceError
 
 DEFAULT_API_VERSION = "59.0"
 DEFAULT_ENV_PREFIX = "SALESFORCE_"
+#: The next incremental pull reads changes from this many minutes before a pull started
+#: (``lag_minutes``): clocks differ, and a transaction's LastModifiedDate precedes its commit.
+DEFAULT_LAG_MINUTES = 2
+MAX_LAG_MINUTES = 24 * 60
 
 #: accounts column -> Account field. Standard fields, and custom ones many orgs have; a default
 #: custom field the org lacks is left out (``fields`` overrides any of them, "" drops one).
@@ -167,6 +179,10 @@ class SalesforceConnector(Connector):
         "max_retries": "retries of 5xx answers, timeouts and dropped connections (default 3)",
         "retry_backoff": "seconds before the second retry, doubling after (default 0.5)",
         "timeout": "seconds to wait for an answer (default 60)",
+        "lag_minutes": (
+            "minutes before a sync's start the next incremental sync reads changes from "
+            f"(default {DEFAULT_LAG_MINUTES})"
+        ),
     }
 
     def __init__(self, config, env) -> None:
@@ -222,6 +238,9 @@ class SalesforceConnector(Connector):
         self.timeout = self._number_option("timeout", 60)
         if self.timeout <= 0:
             raise ConfigError(f"{where}: timeout must be more than 0 seconds.")
+        self.lag_minutes = self._number_option("lag_minutes", DEFAULT_LAG_MINUTES)
+        if self.lag_minutes > MAX_LAG_MINUTES:
+            raise ConfigError(f"{where}: lag_minutes must be at most {MAX_LAG_MINUTES}.")
         # Which credentials the last connection used: ("token" | "password", variable).
         self.auth = ("token", self.var("ACCESS_TOKEN"))
 
@@ -304,26 +323,32 @@ class SalesforceConnector(Connector):
 
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
         say: Callable[[str], None] = progress or (lambda _message: None)
-        since = self._parse_cursor(cursor, say)
+        # Taken before the first request: every change from lag_minutes before this moment on
+        # is read by this pull or, at the latest, by the next one (see the module docstring).
+        started = _now()
+        since = self._parse_cursor(cursor, started, say)
         client = _Client(self, self._connect())
         try:
-            return self._pull(client, since, cursor, say)
+            pull = self._pull(client, since, say)
         finally:
             client.sf.session.close()
+        pull.cursor = self._next_cursor(started, since, cursor)
+        return pull
 
-    def _pull(
-        self,
-        client: _Client,
-        since: datetime | None,
-        cursor: str | None,
-        say: Callable[[str], None],
-    ) -> Pull:
-        latest: list[datetime] = [since] if since else []
+    def _next_cursor(self, started: datetime, since: datetime | None, cursor: str | None) -> str:
+        """The pull's start less the lag, unless the cursor the pull started from is later
+        (a larger lag_minutes than before, an older release's cursor): never backwards, as
+        every change before that cursor was read already."""
+        lagged = started - timedelta(minutes=self.lag_minutes)
+        if since is not None and cursor and since > lagged:
+            return cursor
+        return _cursor_text(lagged)
 
+    def _pull(self, client: _Client, since: datetime | None, say: Callable[[str], None]) -> Pull:
         accounts_plan = self._account_plan(client, say)
         if since is None:
             say("reading Salesforce accounts")
-            accounts = self._read_accounts(client, accounts_plan, latest)
+            accounts = self._read_accounts(client, accounts_plan)
             if not accounts:
                 raise SourceError(
                     f"source '{self.name}': Salesforce returned no Account records"
@@ -337,11 +362,11 @@ class SalesforceConnector(Connector):
                 )
         else:
             say(f"reading Salesforce accounts changed since {_soql_datetime(since)}")
-            accounts = self._read_accounts(client, accounts_plan, latest, since=since)
+            accounts = self._read_accounts(client, accounts_plan, since=since)
             seen = {a.sf_id for a in accounts}
-            others = self._changed_by_subscriptions(client, since, latest) - seen
+            others = self._changed_by_subscriptions(client, since) - seen
             if others:
-                accounts += self._read_accounts(client, accounts_plan, latest, ids=sorted(others))
+                accounts += self._read_accounts(client, accounts_plan, ids=sorted(others))
         say(f"{_times(len(accounts), 'account', 'accounts')} from Salesforce")
 
         tables = {
@@ -353,7 +378,7 @@ class SalesforceConnector(Connector):
         }
         if self.subscriptions_from != "none":
             ids = {a.sf_id: a.row["account_id"] for a in accounts}
-            rows, obj = self._read_subscriptions(client, ids, latest, full=since is None, say=say)
+            rows, obj = self._read_subscriptions(client, ids, full=since is None, say=say)
             tables["subscriptions"] = _table(
                 rows, ("account_id", "product_id", "quantity", "arr"), f"{self.name}:{obj}"
             )
@@ -363,19 +388,22 @@ class SalesforceConnector(Connector):
                 columns = ("product_id", *dict.fromkeys(k for r in products for k in r))
                 tables["catalog"] = _table(products, columns, f"{self.name}:Product2")
 
-        newest = max(latest) if latest else None
-        return Pull(
-            tables=tables,
-            cursor=_soql_datetime(newest) if newest else cursor,
-            incremental=since is not None,
-        )
+        return Pull(tables=tables, incremental=since is not None)
 
-    def _parse_cursor(self, cursor: str | None, say: Callable[[str], None]) -> datetime | None:
+    def _parse_cursor(
+        self, cursor: str | None, started: datetime, say: Callable[[str], None]
+    ) -> datetime | None:
         if not cursor:
             return None
         moment = _parse_datetime(cursor)
         if moment is None:
             say(f"cursor '{cursor}' is not a date and time: reading everything")
+        elif moment > started:
+            say(
+                f"cursor {cursor} is later than this sync's start ({_cursor_text(started)}): a "
+                "clock was wrong, so changes may have been missed: reading everything"
+            )
+            return None
         return moment
 
     # -- connection ------------------------------------------------------------------------------
@@ -514,38 +542,33 @@ class SalesforceConnector(Connector):
         self,
         client: _Client,
         plan: _Plan,
-        latest: list[datetime],
         *,
         since: datetime | None = None,
         ids: list[str] | None = None,
     ) -> list[_Account]:
-        fields = _unique(["Id", "LastModifiedDate", self.account_id_field, *plan.columns.values()])
+        fields = _unique(["Id", self.account_id_field, *plan.columns.values()])
         conditions = [f"({self.account_where})"] if self.account_where else []
         if since is not None:
-            conditions.append(f"LastModifiedDate > {_soql_datetime(since)}")
+            conditions.append(f"LastModifiedDate >= {_soql_datetime(since)}")
         accounts: list[_Account] = []
         for chunk_conditions in _with_ids(conditions, "Id", ids):
             soql = _select(fields, "Account", chunk_conditions)
             for record in client.records(soql, plan, "Account"):
-                _note_time(record, latest)
                 row = {"account_id": _value(record, self.account_id_field)}
                 for column, path in plan.columns.items():
                     row[column] = _value(record, path)
                 accounts.append(_Account(str(record.get("Id")), row))
         return accounts
 
-    def _changed_by_subscriptions(
-        self, client: _Client, since: datetime, latest: list[datetime]
-    ) -> set[str]:
+    def _changed_by_subscriptions(self, client: _Client, since: datetime) -> set[str]:
         """Accounts whose Assets (or Opportunities) changed since the cursor."""
         if self.subscriptions_from == "none":
             return set()
         obj = "Asset" if self.subscriptions_from == "assets" else "Opportunity"
-        conditions = [f"LastModifiedDate > {_soql_datetime(since)}", "AccountId != null"]
-        soql = _select(["AccountId", "LastModifiedDate"], obj, conditions)
+        conditions = [f"LastModifiedDate >= {_soql_datetime(since)}", "AccountId != null"]
+        soql = _select(["AccountId"], obj, conditions)
         found = set()
         for record in client.records(soql, _Plan(obj), obj):
-            _note_time(record, latest)
             found.add(str(record.get("AccountId")))
         return found
 
@@ -555,7 +578,6 @@ class SalesforceConnector(Connector):
         self,
         client: _Client,
         accounts: dict[str, Any],
-        latest: list[datetime],
         *,
         full: bool,
         say: Callable[[str], None],
@@ -586,7 +608,6 @@ class SalesforceConnector(Connector):
         fields = _unique(
             [
                 "Id",
-                "LastModifiedDate",
                 account_path,
                 "Product2Id",
                 "Quantity",
@@ -607,7 +628,6 @@ class SalesforceConnector(Connector):
         outside = 0
         for batch in batches:
             for record in client.records(_select(fields, obj, batch), plan, obj):
-                _note_time(record, latest)
                 sf_account = _value(record, account_path)
                 if sf_account not in accounts:
                     outside += 1
@@ -938,8 +958,20 @@ def _soql_string(value: str) -> str:
 
 
 def _soql_datetime(moment: datetime) -> str:
-    """A SOQL datetime literal (no quotes), UTC, whole seconds: 2024-05-01T12:00:00Z."""
+    """A SOQL datetime literal (no quotes), UTC: the moment's whole second, rounded down
+    (SOQL datetimes have no fractions), so ``>=`` it keeps everything at or after the moment:
+    2024-05-01T12:00:00Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cursor_text(moment: datetime) -> str:
+    """A cursor: ISO 8601, UTC, to the microsecond (nothing rounded away)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now() -> datetime:
+    """This machine's clock (a function, so tests can move it)."""
+    return datetime.now(UTC)
 
 
 def _parse_datetime(text: Any) -> datetime | None:
@@ -950,12 +982,6 @@ def _parse_datetime(text: Any) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _note_time(record: dict, latest: list[datetime]) -> None:
-    moment = _parse_datetime(record.get("LastModifiedDate"))
-    if moment is not None:
-        latest.append(moment.replace(microsecond=0))
 
 
 def _unique(fields: list[str]) -> list[str]:
