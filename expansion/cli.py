@@ -491,6 +491,66 @@ def demo(
     )
 
 
+@app.command()
+def generate(
+    accounts: Annotated[
+        int, typer.Option("--accounts", min=1, help="How many accounts the book has.")
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Same seed, same files, byte for byte.")
+    ] = 42,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write the portfolio files into.")
+    ] = Path("generated-portfolio"),
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The date the book is as of: usage months end there, renewals follow it.",
+            show_default=str(pipeline.SAMPLE_AS_OF),
+        ),
+    ] = None,
+    formats: Annotated[
+        str,
+        typer.Option(
+            "--formats",
+            help="auto: the sample's formats (usage.jsonl, features.xlsx) up to 2,000 accounts, "
+            "csv above; sample: always the sample's; fast: always csv.",
+        ),
+    ] = "auto",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the portfolio files of a non-empty --out.")
+    ] = False,
+) -> None:
+    """Write a synthetic portfolio in the data contract (for demos, tests and benchmarks)."""
+    from . import generate as generator
+
+    if formats not in generator.FORMATS:
+        raise typer.BadParameter(f"--formats must be one of {', '.join(generator.FORMATS)}")
+    when = _as_of(as_of) if as_of else pipeline.SAMPLE_AS_OF
+    try:
+        report = generator.generate(
+            accounts, seed=seed, out=out_dir, as_of=when, formats=formats, force=force
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    table = Table(
+        title=f"Generated {report.accounts:,} accounts (seed {report.seed}, as of {report.as_of})"
+    )
+    table.add_column("table")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, rows in report.rows.items():
+        table.add_row(name, report.files[name], f"{rows:,}")
+    table.add_row("total", "", f"{report.total_rows:,}")
+    out.print(table)
+    out.print(
+        f"Wrote {esc(str(report.out))} in {report.seconds:.1f} s. Next: "
+        f"`expansion sync --source {esc(str(report.out))} --as-of {report.as_of}`, then "
+        f"`expansion find --as-of {report.as_of}`."
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
     """Apply database migrations (also done automatically by every command)."""
