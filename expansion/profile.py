@@ -13,6 +13,7 @@ from .config import ScoringConfig
 from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
 
 DAYS_PER_MONTH = 30.4375
+MAX_MONTHS_TO_LIMIT = 1200  # a limit reached later than this is never reached
 BENCHMARK_DIMENSIONS = {
     "arr": "ARR",
     "licensed_seats": "Seats",
@@ -71,7 +72,11 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
     out["util_pct"] = out["value"] / limit * 100
     headroom = limit - out["value"]
     grows = out["slope"] > 0
-    out["months_to_limit"] = np.where(grows & (headroom > 0), headroom / out["slope"], np.nan)
+    months = headroom / out["slope"]
+    # A flat series with a hair of upward slope (float noise) "reaches" its limit centuries out:
+    # beyond MAX_MONTHS_TO_LIMIT it never does, as far as a plan is concerned.
+    reaches = grows & (headroom > 0) & (months <= MAX_MONTHS_TO_LIMIT)
+    out["months_to_limit"] = np.where(reaches, months, np.nan)
     out.loc[headroom <= 0, "months_to_limit"] = 0.0
     out["projected_date"] = as_of + pd.to_timedelta(
         out["months_to_limit"] * DAYS_PER_MONTH, unit="D"

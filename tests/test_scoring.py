@@ -132,3 +132,25 @@ def test_config_overrides_and_rejects_unknown_keys():
         config_from_mapping({"weight_revenue": 0.5})
     with pytest.raises(ConfigError, match="decreasing"):
         config_from_mapping({"tier_thresholds": [2, 4, 6, 8]})
+
+
+def test_a_flat_series_near_no_limit_does_not_overflow_the_projection():
+    """Float noise gives a flat series a tiny upward slope: its projected limit date would be
+    centuries out and overflow pandas; it counts as never reaching the limit instead."""
+    import pandas as pd
+
+    from expansion.config import DEFAULT_CONFIG
+    from expansion.profile import usage_metrics
+
+    periods = pd.date_range("2026-06-01", periods=6, freq="MS")
+    usage = pd.DataFrame(
+        {
+            "account_id": "A1",
+            "metric": "api_calls",
+            "period": periods,
+            "value": [20000, 20100, 19900, 20050, 20000, 20080],
+            "limit": 1_000_000.0,
+        }
+    )
+    out = usage_metrics(usage, pd.Timestamp("2026-11-16"), DEFAULT_CONFIG)
+    assert pd.isna(out["months_to_limit"].iloc[0]) and pd.isna(out["projected_date"].iloc[0])
