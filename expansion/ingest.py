@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -368,7 +368,7 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
 
 
 def _canonical_frame(
-    table: Table, raw: pd.DataFrame, path: Path
+    table: Table, raw: pd.DataFrame, path: Path, *, partial: bool = False
 ) -> tuple[pd.DataFrame, list[str], bool]:
     """Rename headers to canonical columns; returns (frame, ignored headers, mrr_given)."""
     mapping = header_map(table)
@@ -393,7 +393,9 @@ def _canonical_frame(
         return empty.assign(_row=pd.Series(dtype=int)), ignored, False
 
     missing = [c for c in table.columns if c.required and c.name not in frame.columns]
-    if table is ACCOUNTS and "arr" not in frame.columns and not mrr_given:
+    if partial:
+        missing = [c for c in missing if c.name == "account_id"]
+    if table is ACCOUNTS and "arr" not in frame.columns and not mrr_given and not partial:
         missing.append(table.column("arr"))
     if missing:
         column = missing[0]
@@ -409,14 +411,20 @@ def _canonical_frame(
 
 
 def parse_table(
-    table: Table, raw: pd.DataFrame, path: Path
+    table: Table, raw: pd.DataFrame, path: Path, *, partial: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Parse one raw table. Returns (accepted rows, rejects, ignored headers)."""
-    frame, ignored, mrr_given = _canonical_frame(table, raw, path)
+    """Parse one raw table. Returns (accepted rows, rejects, ignored headers).
+
+    ``partial`` (accounts from a warehouse, which adds usage fields to the CRM's accounts)
+    requires only ``account_id``: name and ARR come from the CRM when sources are merged.
+    """
+    frame, ignored, mrr_given = _canonical_frame(table, raw, path, partial=partial)
     rejects = _Rejects(table.name, path.name, frame)
     out = pd.DataFrame(index=frame.index)
     out["_row"] = frame["_row"]
     for column in table.columns:
+        if partial and column.name != "account_id":
+            column = replace(column, required=False)
         if column.name in frame.columns:
             out[column.name] = _parse_column(column, frame[column.name], rejects)
         else:
@@ -425,7 +433,7 @@ def parse_table(
         mrr_column = Column("mrr", "money", required="arr" not in frame.columns)
         mrr = _parse_column(mrr_column, frame["_mrr"], rejects)
         out["arr"] = out["arr"].fillna(mrr * 12) if "arr" in frame.columns else mrr * 12
-    if table is ACCOUNTS:
+    if table is ACCOUNTS and not partial:
         rejects.add(out["arr"].isna() & ~rejects.mask, "arr", "", "missing arr (or mrr)")
     out = out.astype({c.name: float for c in table.columns if c.kind == "money"})
     return out, rejects.frame_out(), ignored
@@ -551,6 +559,7 @@ def validate(
     raw: dict[str, RawTable],
     *,
     known_accounts: set[str] | frozenset[str] = frozenset(),
+    partial_accounts: bool = False,
 ) -> Portfolio:
     """Validate raw tables against the contract, exactly as files are.
 
@@ -575,7 +584,9 @@ def validate(
     for name, table in raw.items():
         path = files[name]
         rows_read[name] = len(table.frame) + len(table.unreadable)
-        parsed, rejects, ignored_headers = parse_table(TABLES[name], table.frame, path)
+        parsed, rejects, ignored_headers = parse_table(
+            TABLES[name], table.frame, path, partial=partial_accounts and name == "accounts"
+        )
         if ignored_headers:
             ignored[name] = ignored_headers
         reject_parts += [table.unreadable, rejects]

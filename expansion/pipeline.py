@@ -102,7 +102,11 @@ def sync_source(
         known = store.account_ids(engine, exclude_source=config.name)
         if existing is not None:
             known |= set(existing["accounts"]["account_id"])
-        portfolio = validate(pull.tables, known_accounts=known)
+        # A warehouse's accounts rows add usage fields (active seats...) to the CRM's: they
+        # need only account_id.
+        portfolio = validate(
+            pull.tables, known_accounts=known, partial_accounts=run.role == "warehouse"
+        )
         if not pull.incremental and not allow_empty:
             _refuse_emptied(engine, config.name, portfolio)
     except (ContractError, SourceError) as exc:

@@ -684,6 +684,15 @@ def merged_tables(
     from .ingest import derive_account_defaults
 
     tables, found = merge(frames, source_roles(engine), conflicts=conflicts)
+    accounts = tables["accounts"]
+    # An account only a warehouse knows (no name or ARR from any source) is not a customer
+    # record: it is left out, with the rows hanging off it.
+    known = accounts["name"].notna() & accounts["arr"].notna()
+    if not known.all():
+        keep = set(accounts.loc[known, "account_id"])
+        for name, frame in tables.items():
+            if "account_id" in frame and name != "catalog":
+                tables[name] = frame[frame["account_id"].isin(keep)].reset_index(drop=True)
     tables["accounts"] = derive_account_defaults(tables["accounts"])
     return tables, found
 

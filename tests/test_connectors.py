@@ -409,3 +409,33 @@ def test_an_unexpected_failure_is_recorded_and_keeps_the_data(engine, monkeypatc
         pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="crm")
     assert store.sync_runs(engine, limit=1).iloc[0]["status"] == "failed"
     assert store.row_counts(engine, "crm")["accounts"] == 44
+
+
+def test_a_warehouse_adds_usage_fields_to_the_crm_accounts(engine, tmp_path):
+    """The warehouse's accounts query needs only account_id plus its usage fields; an account
+    only the warehouse knows is left out."""
+    wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
+    wh = sa.create_engine(wh_url)
+    pd.DataFrame({"account_id": ["ACC-1001", "ACC-9999"], "active_seats": [1190, 5]}).to_sql(
+        "seats", wh, index=False
+    )
+    wh.dispose()
+    pipeline.sync_source(
+        engine, SourceConfig("crm", "files", {"path": str(pipeline.SAMPLE_PORTFOLIO)}, role="crm")
+    )
+    config = SourceConfig(
+        "warehouse",
+        "sql",
+        {"queries": {"accounts": "SELECT account_id, active_seats FROM seats"}},
+        role="warehouse",
+    )
+    report = pipeline.sync_source(engine, config, env={"WAREHOUSE_URL": wh_url})
+    assert report.rejected == 0 and report.portfolio.accepted == {"accounts": 2}
+    tables, conflicts = store.merged_tables(engine)
+    accounts = tables["accounts"].set_index("account_id")
+    assert accounts.loc["ACC-1001", "active_seats"] == 1190
+    assert accounts.loc["ACC-1001", "name"] == "Helios Health Systems"
+    assert "ACC-9999" not in accounts.index and len(accounts) == 44
+    assert set(conflicts["column"]) == {"active_seats"}
+    result = pipeline.find(engine, "Helios", as_of=AS_OF)
+    assert result.profiles.iloc[0]["active_seats"] == 1190
