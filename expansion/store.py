@@ -670,7 +670,7 @@ def merged_tables(
     engine: sa.Engine, *, conflicts: bool = True
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """All sources merged by the merge rule, and the conflicts between them."""
-    from .merge import merge
+    from .merge import KEYS, merge
 
     frames = {}
     with engine.connect() as conn:
@@ -694,6 +694,10 @@ def merged_tables(
             if "account_id" in frame and name != "catalog":
                 tables[name] = frame[frame["account_id"].isin(keep)].reset_index(drop=True)
     tables["accounts"] = derive_account_defaults(tables["accounts"])
+    # Rows in key order, whatever order sources and incremental syncs stored them in, so the
+    # same data always reads (and explains itself) the same way.
+    for name, keys in KEYS.items():
+        tables[name] = tables[name].sort_values(keys, kind="stable").reset_index(drop=True)
     return tables, found
 
 

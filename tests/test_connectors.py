@@ -439,3 +439,13 @@ def test_a_warehouse_adds_usage_fields_to_the_crm_accounts(engine, tmp_path):
     assert set(conflicts["column"]) == {"active_seats"}
     result = pipeline.find(engine, "Helios", as_of=AS_OF)
     assert result.profiles.iloc[0]["active_seats"] == 1190
+
+
+def test_the_answer_does_not_depend_on_the_order_rows_arrive_in(engine, tmp_path, sample_result):
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for name, frame in SAMPLE.items():
+        frame.sample(frac=1, random_state=7).to_csv(shuffled / f"{name}.csv", index=False)
+    pipeline.sync_folder(engine, shuffled, source="sample")
+    result = pipeline.find(engine, "", as_of=AS_OF)
+    assert result.opportunity_records() == sample_result.opportunity_records()
