@@ -52,9 +52,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_server import LocalServer
 
 import expansion
 from expansion.connectors.hubspot import DEFAULT_PRODUCT_PROPERTIES, DEFAULT_PROPERTIES
@@ -244,7 +245,7 @@ class _Refusal(Exception):
         self.reply = reply
 
 
-class HubSpotFake:
+class HubSpotFake(LocalServer):
     """A local HubSpot CRM API (see the module docstring). Use as a context manager."""
 
     def __init__(
@@ -281,47 +282,10 @@ class HubSpotFake:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> HubSpotFake:
-        if self._server is not None:
-            raise RuntimeError("HubSpotFake already started")
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"hubspot-fake-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    server_name = "hubspot-fake"
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> HubSpotFake:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("HubSpotFake is not running; call start() first")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> _Server:
+        return _Server(self)
 
     @property
     def url(self) -> str:

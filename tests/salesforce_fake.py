@@ -66,9 +66,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_server import LocalServer
 
 __all__ = [
     "API_VERSION",
@@ -597,7 +598,7 @@ def _make_certificate(folder: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-class SalesforceFake:
+class SalesforceFake(LocalServer):
     """A local Salesforce org over HTTPS for tests (see the module docstring).
 
     ``records[object][id]`` holds each record's own fields (references as ``...Id`` values);
@@ -637,56 +638,22 @@ class SalesforceFake:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> SalesforceFake:
-        """Make a certificate, bind an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("SalesforceFake already started")
+    server_name = "salesforce-fake"
+
+    def _make_server(self) -> _Server:
+        """Make a certificate, then an HTTPS server with it."""
         self._tmp = tempfile.TemporaryDirectory(prefix="salesforce-fake-")
         ca_file, cert_file, key_file = _make_certificate(Path(self._tmp.name))
         self.ca_file = str(ca_file)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._server = _Server(self, context)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"salesforce-fake-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        return _Server(self, context)
 
-    def stop(self) -> None:
-        """Stop serving and remove the certificate (safe to call twice)."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            if thread is not None:
-                thread.join(timeout=5)
+    def _cleanup(self) -> None:
+        """Remove the certificate."""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> SalesforceFake:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("SalesforceFake is not running; call start() first")
-        return int(self._server.server_address[1])
 
     @property
     def host(self) -> str:

@@ -37,10 +37,11 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
+
+from local_server import LocalServer
 
 __all__ = [
     "BLOCK_TYPES",
@@ -712,7 +713,7 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------------------------
 
 
-class SlackEmulator:
+class SlackEmulator(LocalServer):
     """A local Slack Web API (plus upload and response_url endpoints) for tests.
 
     Start it (``start()`` or ``with``), point ``WebClient(base_url=emulator.api_url)`` at it,
@@ -777,52 +778,10 @@ class SlackEmulator:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> SlackEmulator:
-        """Bind an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("SlackEmulator already started")
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"slack-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    server_name = "slack-emulator"
 
-    def stop(self) -> None:
-        """Stop serving and close the listening socket (safe to call twice)."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> SlackEmulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # -- addresses ---------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on."""
-        if self._server is None:
-            raise RuntimeError("SlackEmulator is not running; call start() first")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> _Server:
+        return _Server(self)
 
     @property
     def url(self) -> str:
