@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, ExpansionError
@@ -66,6 +67,9 @@ class Connector(ABC):
     options: ClassVar[dict[str, str]] = {}
     #: Options that must be given.
     required: ClassVar[tuple[str, ...]] = ()
+    #: Incremental sources: minutes the next cursor stays behind the pull's start, so a change
+    #: made during a pull (or not yet in the source's search index) is read next time.
+    lag_minutes: float = 0.0
 
     def __init__(self, config: SourceConfig, env: Mapping[str, str]) -> None:
         unknown = sorted(set(config.options) - set(self.options))
@@ -106,6 +110,35 @@ class Connector(ABC):
         """Where the rows come from, for sync reports (no secrets)."""
         return self.kind
 
+    def since(self, cursor: str | None, started: datetime, say: Progress) -> datetime | None:
+        """The moment an incremental pull reads from, or ``None`` to read everything: no cursor,
+        a cursor that is not a date and time, or one later than this pull's ``started`` (a clock
+        was wrong when it was made, so changes may have been missed)."""
+        if not cursor:
+            return None
+        try:
+            moment = datetime.fromisoformat(cursor.strip())
+        except ValueError:
+            say(f"cursor '{cursor}' not understood (not a date and time): reading everything")
+            return None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment > started:
+            say(
+                f"cursor {cursor} is later than this sync's start ({cursor_text(started)}): a "
+                "clock was wrong, so changes may have been missed: reading everything"
+            )
+            return None
+        return moment
+
+    def next_cursor(self, started: datetime, since: datetime | None, cursor: str | None) -> str:
+        """The pull's start less the lag, unless the cursor the pull started from is later (a
+        larger lag_minutes than before, an older release's cursor): never backwards, as every
+        change before that cursor was read already."""
+        lagged = started - timedelta(minutes=self.lag_minutes)
+        if since is not None and cursor and since > lagged:
+            return cursor
+        return cursor_text(lagged)
+
     @abstractmethod
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
         """Read the source (everything, or what changed since ``cursor``).
@@ -113,3 +146,8 @@ class Connector(ABC):
         Raises:
             SourceError: the source refused or failed; nothing was written.
         """
+
+
+def cursor_text(moment: datetime) -> str:
+    """A cursor: ISO 8601, UTC, to the microsecond (nothing rounded away)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -292,15 +292,7 @@ class HubSpotConnector(Connector):
         # Taken before the first request: every change from lag_minutes before this moment on
         # is read by this pull or, at the latest, by the next one (see the module docstring).
         started = _now()
-        since = _parse_time(cursor) if cursor else None
-        if cursor and since is None:
-            say(f"HubSpot: cursor '{cursor}' not understood; reading everything")
-        elif since is not None and since > started:
-            say(
-                f"HubSpot: cursor {cursor} is later than this sync's start ({_iso(started)}); "
-                "a clock was wrong, so changes may have been missed: reading everything"
-            )
-            since = None
+        since = self.since(cursor, started, lambda message: say(f"HubSpot: {message}"))
         hub = _HubSpot(self, token)
         try:
             companies: dict[str, dict] | None = None
@@ -320,17 +312,8 @@ class HubSpotConnector(Connector):
         finally:
             hub.close()
         return Pull(
-            tables=tables, cursor=self._next_cursor(started, since, cursor), incremental=incremental
+            tables=tables, cursor=self.next_cursor(started, since, cursor), incremental=incremental
         )
-
-    def _next_cursor(self, started: datetime, since: datetime | None, cursor: str | None) -> str:
-        """The pull's start less the lag, unless the cursor the pull started from is later
-        (a larger lag_minutes than before, an older release's cursor): never backwards, as
-        every change before that cursor was read already."""
-        lagged = started - timedelta(minutes=self.lag_minutes)
-        if since is not None and cursor and since > lagged:
-            return cursor
-        return _cursor_text(lagged)
 
     def _company_fields(self) -> list[str]:
         fields = {*self.properties.values(), MODIFIED, "hubspot_owner_id"}
@@ -983,11 +966,6 @@ def _date_text(value: Any) -> Any:
 def _iso(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _cursor_text(moment: datetime) -> str:
-    """A cursor: ISO 8601, UTC, to the microsecond (nothing rounded away)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _now() -> datetime:

@@ -66,7 +66,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -326,23 +326,14 @@ class SalesforceConnector(Connector):
         # Taken before the first request: every change from lag_minutes before this moment on
         # is read by this pull or, at the latest, by the next one (see the module docstring).
         started = _now()
-        since = self._parse_cursor(cursor, started, say)
+        since = self.since(cursor, started, say)
         client = _Client(self, self._connect())
         try:
             pull = self._pull(client, since, say)
         finally:
             client.sf.session.close()
-        pull.cursor = self._next_cursor(started, since, cursor)
+        pull.cursor = self.next_cursor(started, since, cursor)
         return pull
-
-    def _next_cursor(self, started: datetime, since: datetime | None, cursor: str | None) -> str:
-        """The pull's start less the lag, unless the cursor the pull started from is later
-        (a larger lag_minutes than before, an older release's cursor): never backwards, as
-        every change before that cursor was read already."""
-        lagged = started - timedelta(minutes=self.lag_minutes)
-        if since is not None and cursor and since > lagged:
-            return cursor
-        return _cursor_text(lagged)
 
     def _pull(self, client: _Client, since: datetime | None, say: Callable[[str], None]) -> Pull:
         accounts_plan = self._account_plan(client, say)
@@ -389,22 +380,6 @@ class SalesforceConnector(Connector):
                 tables["catalog"] = _table(products, columns, f"{self.name}:Product2")
 
         return Pull(tables=tables, incremental=since is not None)
-
-    def _parse_cursor(
-        self, cursor: str | None, started: datetime, say: Callable[[str], None]
-    ) -> datetime | None:
-        if not cursor:
-            return None
-        moment = _parse_datetime(cursor)
-        if moment is None:
-            say(f"cursor '{cursor}' is not a date and time: reading everything")
-        elif moment > started:
-            say(
-                f"cursor {cursor} is later than this sync's start ({_cursor_text(started)}): a "
-                "clock was wrong, so changes may have been missed: reading everything"
-            )
-            return None
-        return moment
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -964,24 +939,9 @@ def _soql_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _cursor_text(moment: datetime) -> str:
-    """A cursor: ISO 8601, UTC, to the microsecond (nothing rounded away)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _now() -> datetime:
     """This machine's clock (a function, so tests can move it)."""
     return datetime.now(UTC)
-
-
-def _parse_datetime(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _unique(fields: list[str]) -> list[str]:
