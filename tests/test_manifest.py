@@ -36,6 +36,10 @@ def test_manifest_declares_what_the_bot_uses():
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert commands == {"/find-expansion-opportunities", "/expansion"}
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+    # The multi-workspace install flow asks for exactly the manifest's scopes.
+    from bot.settings import BOT_SCOPES as INSTALL_SCOPES
+
+    assert set(INSTALL_SCOPES) == BOT_SCOPES and len(INSTALL_SCOPES) == len(BOT_SCOPES)
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
