@@ -478,7 +478,8 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], table: str, file: str) -> 
     return _reject_rows(frame, dup, table, file, label, values, reasons)
 
 
-_UNIQUE_KEYS = {
+#: The key of each table: a row repeating one is rejected, and sources merge on it.
+UNIQUE_KEYS = {
     "accounts": ["account_id"],
     "catalog": ["product_id"],
     "subscriptions": ["account_id", "product_id"],
@@ -594,8 +595,8 @@ def validate(
             all_account_ids = set(parsed["account_id"].dropna())
         bad_rows = set(rejects["row"])
         parsed = parsed[~parsed["_row"].isin(bad_rows)]
-        if name in _UNIQUE_KEYS:
-            dups = _duplicates(parsed, _UNIQUE_KEYS[name], name, path.name)
+        if name in UNIQUE_KEYS:
+            dups = _duplicates(parsed, UNIQUE_KEYS[name], name, path.name)
             reject_parts.append(dups)
             parsed = parsed[~parsed["_row"].isin(set(dups["row"]))]
         tables[name] = parsed

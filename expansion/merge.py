@@ -19,14 +19,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-KEYS = {
-    "accounts": ["account_id"],
-    "catalog": ["product_id"],
-    "subscriptions": ["account_id", "product_id"],
-    "usage": ["account_id", "metric", "period"],
-    "features": ["account_id", "feature"],
-    "departments": ["account_id", "department"],
-}
+from .ingest import UNIQUE_KEYS
+
+KEYS = UNIQUE_KEYS  # rows of one account (or product) from several sources merge on these
 USAGE_FIELDS = {
     "accounts": {"active_seats", "support_tickets_90d", "engagement"},
     "departments": {"seats"},
