@@ -4,11 +4,10 @@ SQL warehouse configured in expansion.toml."""
 from __future__ import annotations
 
 import itertools
-import textwrap
 
 import pytest
 from bot_harness import BotServer
-from test_connectors import QUERIES, crm_files, warehouse
+from test_connectors import crm_files, sources_toml, warehouse
 
 from expansion import store
 
@@ -22,26 +21,7 @@ def server(slack, tmp_path_factory):
     warehouse(wh_url)
     crm = crm_files(workdir)
     config = workdir / "expansion.toml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            [[sources]]
-            name = "crm"
-            type = "files"
-            role = "crm"
-            path = "{crm}"
-
-            [[sources]]
-            name = "warehouse"
-            type = "sql"
-            url_env = "WH_URL"
-            [sources.queries]
-            usage = '''{QUERIES["usage"]}'''
-            features = "{QUERIES["features"]}"
-            """
-        ),
-        encoding="utf-8",
-    )
+    config.write_text(sources_toml(crm), encoding="utf-8")
     url = f"sqlite:///{workdir / 'bot.db'}"
     store.connect(url).dispose()
     server = BotServer(

@@ -110,6 +110,28 @@ def crm_files(tmp_path):
     return folder
 
 
+def sources_toml(crm, *, warehouse_first: bool = False) -> str:
+    """expansion.toml with the CRM folder and the warehouse of :func:`warehouse` (URL in WH_URL)."""
+    crm_source = f"""
+[[sources]]
+name = "crm"
+type = "files"
+role = "crm"
+path = "{crm}"
+"""
+    warehouse_source = f"""
+[[sources]]
+name = "warehouse"
+type = "sql"
+url_env = "WH_URL"
+[sources.queries]
+usage = '''{QUERIES["usage"]}'''
+features = "{QUERIES["features"]}"
+"""
+    parts = [warehouse_source, crm_source] if warehouse_first else [crm_source, warehouse_source]
+    return "".join(parts)
+
+
 def split_sync(engine, tmp_path, wh_url: str):
     warehouse(wh_url)
     pipeline.sync_source(
@@ -252,25 +274,9 @@ def test_expansion_sync_syncs_every_configured_source_and_sources_reports(tmp_pa
     wh_url = f"sqlite:///{tmp_path / 'wh.db'}"
     warehouse(wh_url)
     crm = crm_files(tmp_path)
+    # The warehouse first in the file: the CRM must still sync first.
     (tmp_path / "expansion.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [[sources]]
-            name = "warehouse"
-            type = "sql"
-            url_env = "WH_URL"
-            [sources.queries]
-            usage = '''{QUERIES["usage"]}'''
-            features = "{QUERIES["features"]}"
-
-            [[sources]]
-            name = "crm"
-            type = "files"
-            role = "crm"
-            path = "{crm}"
-            """
-        ),
-        encoding="utf-8",
+        sources_toml(crm, warehouse_first=True), encoding="utf-8"
     )
     env = {"WH_URL": wh_url}
     done = cli("sync", "--as-of", AS_OF.isoformat(), cwd=tmp_path, env=env)
