@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +9,8 @@ from itertools import pairwise
 
 import pandas as pd
 import pytest
+from cursor_checks import Clock, moment
+from cursor_checks import assert_lagged_cursor as lagged_cursor
 from hubspot_fake import SAMPLE_PORTFOLIO, SCOPES, HubSpotFake
 
 from expansion.connectors import SourceConfig, SourceError, connector_for
@@ -54,32 +55,12 @@ def product(fake: HubSpotFake, sku: str) -> str:
     return next(i for i, p in fake.objects["products"].items() if p["properties"]["hs_sku"] == sku)
 
 
-def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def epoch_ms(text: str) -> str:
     return str((moment(text) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
 
 
 def assert_lagged_cursor(cursor: str, before: datetime, after: datetime, minutes: float = 10):
-    """The cursor is the pull's start (between before and after) less the lag, in full."""
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", cursor), cursor
-    lag = timedelta(minutes=minutes)
-    assert before - lag <= moment(cursor) <= after - lag
-
-
-class Clock:
-    """A clock a test moves by hand, shared by the fake (its writes) and the connector."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+    lagged_cursor(cursor, before, after, minutes)
 
 
 @pytest.fixture

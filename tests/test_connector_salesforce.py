@@ -6,13 +6,14 @@ queries in pages of 3 records with ``nextRecordsUrl``, and is seeded from the sa
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from cursor_checks import Clock, moment
+from cursor_checks import assert_lagged_cursor as lagged_cursor
 from pandas.testing import assert_frame_equal
 from salesforce_fake import ROUND_TRIP_FIELDS, SalesforceFake
 
@@ -59,33 +60,13 @@ def pull_error(fake: SalesforceFake, env: dict | None = None, **options) -> str:
     return str(caught.value)
 
 
-def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def soql_second(cursor: str) -> str:
     """The SOQL literal of a cursor: its whole second, rounded down."""
     return moment(cursor).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def assert_lagged_cursor(cursor: str, before: datetime, after: datetime, minutes: float = 2):
-    """The cursor is the pull's start (between before and after) less the lag, in full."""
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", cursor), cursor
-    lag = timedelta(minutes=minutes)
-    assert before - lag <= moment(cursor) <= after - lag
-
-
-class Clock:
-    """A clock a test moves by hand, shared by the fake org (its stamps) and the connector."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+    lagged_cursor(cursor, before, after, minutes)
 
 
 @pytest.fixture
