@@ -43,7 +43,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from expansion.contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
-from expansion.generate import CATALOG
+from expansion.generate import CATALOG, FEATURES
 
 AS_OF = date(2026, 11, 16)
 MONTHS = [f"{y}-{m:02d}" for y, m in [(2025, 12)] + [(2026, m) for m in range(1, 12)]]
@@ -69,27 +69,7 @@ ADD_ONS = [p["product_id"] for p in CATALOG if p["kind"] == "add_on"]
 
 #: Every feature key in the features table, in a stable order. Tier features are
 #: cumulative: professional includes starter's, enterprise includes professional's.
-FEATURE_KEYS = [
-    "core_projects",
-    "core_reports",
-    "mobile_app",
-    "integrations_basic",
-    "custom_fields",
-    "sso",
-    "audit_log",
-    "advanced_permissions",
-    "sandbox",
-    "advanced_reporting",
-    "dashboards",
-    "data_export",
-    "data_retention",
-    "dlp",
-    "automation",
-    "workflows",
-    "api_access",
-    "webhooks",
-    "erp_connector",
-]
+FEATURE_KEYS = list(FEATURES)  # the generator's feature keys: one list
 
 #: Default monthly usage limits per tier (custom limits are set per account).
 API_LIMIT = {"starter": 250_000, "professional": 1_000_000, "enterprise": 5_000_000}
