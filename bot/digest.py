@@ -93,13 +93,14 @@ def plan(runtime: Runtime, run: DigestRun) -> tuple[list[PlannedMessage], object
     opps = result.opportunities
     changes = digest.what_changed(runtime.engine, digest.previous_run(runtime.engine, run), opps)
     chosen = digest.tier1(opps, run.max_cards)
-    records = {r["opportunity_id"]: r for r in result.opportunity_records()}
-    cards = [records[i] for i in chosen["opportunity_id"]]
+    cards = result.opportunity_records(chosen["opportunity_id"])
     top = digest.top_accounts(chosen, DEEP_DIVES)
     ref = blocks.ListRef(scope=run.scope, page=1, public=True)
     closest = []
     if chosen.empty:  # no Tier 1: show what is nearest instead of silence
-        closest = [records[i] for i in opps.loc[opps["tier"] == 2, "opportunity_id"].head(CLOSEST)]
+        closest = result.opportunity_records(
+            opps.loc[opps["tier"] == 2, "opportunity_id"].head(CLOSEST)
+        )
     parent = blocks.digest_parent(
         title=result.scope.describe(),
         period=digest.period_label(run.period),

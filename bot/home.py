@@ -20,7 +20,8 @@ def view(runtime: Runtime, user_id: str) -> dict:
             "type": "home",
             "blocks": [blocks.header("Expansion opportunities"), blocks.section(str(exc))],
         }
-    mine = [r for r in result.opportunity_records() if r.get("assignee") == user_id]
+    opps = result.opportunities
+    mine = result.opportunity_records(opps.loc[opps["assignee"] == user_id, "opportunity_id"])
     assigned = workflow.assigned_ids(runtime.engine, user_id)
     return blocks.home_view(
         summary=result.summary,

@@ -6,7 +6,7 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -238,11 +238,16 @@ class FindResult:
             .agg(list)
         )
 
-    def opportunity_records(self) -> list[dict]:
-        """Opportunities as plain dicts (the JSON contract), evidence as a list."""
-        if self.opportunities.empty:
+    def opportunity_records(self, opportunity_ids: Iterable[str] | None = None) -> list[dict]:
+        """Opportunities as plain dicts (the JSON contract), evidence as a list; only those of
+        ``opportunity_ids`` when given (in the result's order), so a few cards out of a large
+        scope do not convert the whole of it."""
+        frame = self.opportunities
+        if opportunity_ids is not None:
+            frame = frame[frame["opportunity_id"].isin(list(opportunity_ids))]
+        if frame.empty:
             return []
-        frame = self.opportunities.copy()
+        frame = frame.copy()
         evidence = self.evidence_lists()
         frame["evidence"] = (
             frame["opportunity_id"].map(evidence).map(lambda v: v if isinstance(v, list) else [])
