@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from expansion import pipeline, store
-from expansion.connectors import for_team
+from expansion.connectors import for_team, in_sync_order
 from expansion.errors import ExpansionError, NoDataError
 
 from . import blocks
@@ -16,7 +16,6 @@ from .replies import actor, send
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
-SYNC_ORDER = ("crm", "files", "warehouse")  # accounts first, so usage rows find their accounts
 _running = threading.Lock()
 
 
@@ -72,7 +71,7 @@ def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
     re-score, and say what happened, one line per source."""
     lines = []
     synced = 0
-    for config in sorted(configured, key=lambda c: SYNC_ORDER.index(c.role)):
+    for config in in_sync_order(configured):
         try:
             report = pipeline.sync_source(runtime.engine, config, full=full)
         except Exception as exc:  # one source never stops the others

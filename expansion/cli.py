@@ -22,7 +22,7 @@ from rich.table import Table
 
 from . import pipeline, store
 from .config import load_config
-from .connectors import SourceConfig, for_team, load_sources
+from .connectors import SourceConfig, for_team, in_sync_order, load_sources
 from .errors import ConfigError, ExpansionError, NoDataError
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
@@ -155,7 +155,7 @@ def sync(
                     "Nothing to sync: give --source DIR, or configure [[sources]] in "
                     "expansion.toml (see `expansion sources`)."
                 )
-            chosen = sorted(configured, key=lambda c: SYNC_ORDER.index(c.role))
+            chosen = in_sync_order(configured)
         else:
             named = [c for c in configured if c.name == source]
             chosen = named or [
@@ -195,9 +195,6 @@ def sync(
         )
     if failures:
         raise typer.Exit(1)
-
-
-SYNC_ORDER = ("crm", "files", "warehouse")  # accounts first, so usage rows find their accounts
 
 
 def _per_source(path: Path, name: str) -> Path:

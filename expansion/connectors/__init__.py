@@ -38,6 +38,7 @@ __all__ = [
     "SourceError",
     "connector_for",
     "for_team",
+    "in_sync_order",
     "load_sources",
     "sync_time",
 ]
@@ -139,6 +140,15 @@ def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
             cls(config, {})  # a typo in an option is said now, not at 4 am
         sources.append(config)
     return sources
+
+
+SYNC_ORDER = ("crm", "files", "warehouse")
+
+
+def in_sync_order(sources: list[SourceConfig]) -> list[SourceConfig]:
+    """CRM sources first, then files, then warehouses: accounts are stored before the usage
+    rows that name them."""
+    return sorted(sources, key=lambda s: SYNC_ORDER.index(s.role))
 
 
 def for_team(sources: list[SourceConfig], team: str | None) -> list[SourceConfig]:
