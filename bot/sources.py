@@ -10,6 +10,7 @@ from collections.abc import Callable
 from expansion import pipeline, store
 from expansion.connectors import for_team, in_sync_order
 from expansion.errors import ExpansionError, NoDataError
+from expansion.merge import conflict_counts
 
 from . import blocks
 from .replies import actor, send
@@ -104,18 +105,14 @@ def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
 
 def status(runtime: Runtime) -> str:
     """Each source's last sync, and where sources disagree."""
-    runs = store.sync_runs(runtime.engine, limit=500)
-    names = [c.name for c in team_sources(runtime)]
-    names += [s for s in runs["source"].drop_duplicates() if s not in names]
-    if not names:
+    syncs = store.latest_syncs(runtime.engine, [c.name for c in team_sources(runtime)])
+    if not syncs:
         return "No source has synced yet and none is configured."
     lines = ["*Sources*"]
-    for name in names:
-        mine = runs[runs["source"] == name]
-        if mine.empty:
+    for name, last in syncs:
+        if last is None:
             lines.append(f"• *{blocks.escape(name)}*: never synced")
             continue
-        last = mine.iloc[0]
         when = str(last["finished_at"] or last["started_at"])[:16]
         if last["status"] == "failed":
             lines.append(
@@ -139,8 +136,7 @@ def _conflicts(runtime: Runtime) -> str:
         return ""
     if found.empty:
         return ""
-    counts = found.groupby(["table", "column"]).size()
     return (
         f":warning: {len(found)} values disagree between sources (the merge rule picked one): "
-        + blocks.escape(", ".join(f"{t}.{c}: {n}" for (t, c), n in counts.items()))
+        + blocks.escape(conflict_counts(found))
     )

@@ -24,6 +24,7 @@ from . import pipeline, store
 from .config import load_config
 from .connectors import SourceConfig, for_team, in_sync_order, load_sources
 from .errors import ConfigError, ExpansionError, NoDataError
+from .merge import conflict_counts
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
 app = typer.Typer(
@@ -242,11 +243,9 @@ def _print_conflicts(engine) -> None:
         return
     if conflicts.empty:
         return
-    counts = conflicts.groupby(["table", "column"]).size()
     out.print(
         f"[yellow]{len(conflicts)} values disagree between sources[/] (the merge rule picked "
-        "one; `expansion sources` lists them): "
-        + ", ".join(f"{t}.{c}: {n}" for (t, c), n in counts.items()),
+        "one; `expansion sources` lists them): " + esc(conflict_counts(conflicts)),
         highlight=False,
     )
 
@@ -265,17 +264,11 @@ def sources(
         configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
     except ExpansionError as exc:
         _fail(exc)
-    runs = store.sync_runs(engine, limit=500)
-    names = [c.name for c in configured] + [
-        s for s in runs["source"].drop_duplicates() if s not in {c.name for c in configured}
-    ]
     table = Table(title="Sources")
     for column in ("source", "type", "role", "last sync", "status", "rows", "rejected", "note"):
         table.add_column(column)
-    for source_name in names:
+    for source_name, last in store.latest_syncs(engine, [c.name for c in configured]):
         item = next((c for c in configured if c.name == source_name), None)
-        mine = runs[runs["source"] == source_name]
-        last = mine.iloc[0] if len(mine) else None
         kind = item.type if item else (last["kind"] if last is not None else "")
         role = item.role if item else (last["role"] if last is not None else "")
         if last is None:

@@ -32,6 +32,12 @@ USAGE_ORDER = ("warehouse", "files", "crm")
 CONFLICT_COLUMNS = ["table", "key", "column", "winner", "value", "other_source", "other_value"]
 
 
+def conflict_counts(conflicts: pd.DataFrame) -> str:
+    """``accounts.arr: 3, usage.value: 12``: how many values disagree, per table and column."""
+    counts = conflicts.groupby(["table", "column"]).size()
+    return ", ".join(f"{table}.{column}: {n}" for (table, column), n in counts.items())
+
+
 def _rank(sources: pd.Series, roles: dict[str, str], order: tuple[str, ...]) -> pd.Series:
     rank = {role: index for index, role in enumerate(order)}
     return sources.map(lambda s: rank.get(roles.get(s, "files"), len(order))).astype(int)

@@ -610,6 +610,16 @@ def sync_runs(engine: sa.Engine, limit: int = 20) -> pd.DataFrame:
         return pd.read_sql(sa.select(t).order_by(t.c.id.desc()).limit(limit), conn)
 
 
+def latest_syncs(engine: sa.Engine, names: list[str]) -> list[tuple[str, pd.Series | None]]:
+    """Each of ``names`` (the configured sources), then every other source that ever synced,
+    with its latest sync run (``None``: never synced)."""
+    runs = sync_runs(engine, limit=500)
+    configured = set(names)
+    names = list(names) + [s for s in runs["source"].drop_duplicates() if s not in configured]
+    latest = runs.drop_duplicates("source").set_index("source")
+    return [(name, latest.loc[name] if name in latest.index else None) for name in names]
+
+
 def last_sync(engine: sa.Engine, source: str) -> SyncRun | None:
     """The latest succeeded sync of ``source`` (its cursor is where the next pull starts)."""
     t = SyncRun.__table__
