@@ -6,6 +6,8 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -306,8 +308,8 @@ def find(
     """
     parsed = scope if isinstance(scope, Scope) else parse_scope(scope, as_of=as_of)
     run_id = score(engine, as_of=as_of, config=config)
-    results = store.read_results(engine, run_id)
-    profiles = store.profiles_frame(results["profiles"])
+    results = _scored(engine, run_id)
+    profiles = results["profiles"]
     parsed = resolve_accounts(parsed, profiles)
     in_scope = profiles[parsed.mask(profiles)]
     ids = set(in_scope["account_id"])
@@ -326,10 +328,8 @@ def find(
     opps = opps.sort_values(
         ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
     )
-    findings = results["findings"]
     lists = {}
-    for name in store.FINDING_LISTS:
-        frame = store.findings_frame(findings, name)
+    for name, frame in results["lists"].items():
         if len(frame) and "account_id" in frame:
             portfolio_level = frame["account_id"].isna()
             frame = frame[frame["account_id"].isin(ids) | portfolio_level]
@@ -363,6 +363,28 @@ def find(
         benchmarks=results["benchmarks"],
         sources=[f"{r.source} ({r.location})" for r in sources.itertuples()],
     )
+
+
+#: Each engine's latest decoded scoring run. A run is never changed once written, so the bot
+#: decodes it once and every slash command, card click and digest after that filters in memory.
+_SCORED: weakref.WeakKeyDictionary[sa.Engine, tuple[int, dict]] = weakref.WeakKeyDictionary()
+_SCORED_LOCK = threading.Lock()
+
+
+def _scored(engine: sa.Engine, run_id: int) -> dict:
+    """The stored results of scoring run ``run_id``, decoded (profiles and lists as frames)."""
+    with _SCORED_LOCK:
+        cached = _SCORED.get(engine)
+    if cached is not None and cached[0] == run_id:
+        return cached[1]
+    results = store.read_results(engine, run_id)
+    results["profiles"] = store.profiles_frame(results["profiles"])
+    results["lists"] = {
+        name: store.findings_frame(results["findings"], name) for name in store.FINDING_LISTS
+    }
+    with _SCORED_LOCK:
+        _SCORED[engine] = (run_id, results)
+    return results
 
 
 def _gap_summary(gaps: pd.DataFrame) -> list[dict]:

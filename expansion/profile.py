@@ -11,6 +11,7 @@ import pandas as pd
 
 from .config import ScoringConfig
 from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
+from .frames import join_groups
 
 DAYS_PER_MONTH = 30.4375
 MAX_MONTHS_TO_LIMIT = 1200  # a limit reached later than this is never reached
@@ -124,14 +125,11 @@ def build_profiles(
     p["max_util_pct"] = top["util_pct"].reindex(p.index)
     p["max_util_metric"] = top["metric"].reindex(p.index)
     near = metrics[metrics["util_pct"] >= config.usage_ceiling_pct]
-    p["limits_near"] = (
-        near.assign(
-            text=near["metric"] + " " + near["util_pct"].round().astype(int).astype(str) + "%"
-        )
-        .groupby("account_id")["text"]
-        .agg(", ".join)
-        .reindex(p.index)
-    )
+    p["limits_near"] = join_groups(
+        near["metric"] + " " + near["util_pct"].round().astype(int).astype(str) + "%",
+        near["account_id"],
+        sep=", ",
+    ).reindex(p.index)
     p["usage_trend"] = np.select(
         [p["usage_trend_pct"] >= 5, p["usage_trend_pct"] <= -10, p["usage_trend_pct"].notna()],
         ["Growing", "Declining", "Flat"],
@@ -171,12 +169,13 @@ def build_profiles(
     for kind in (*POSITIVE_SIGNALS, *NEGATIVE_SIGNALS):
         p[f"sig_{kind}"] = counts[kind].reindex(p.index).fillna(0) if kind in counts else 0.0
     negatives = s[s["kind"].isin(NEGATIVE_SIGNALS)]
-    p["negative_signals"] = (
-        negatives.assign(text=negatives["kind"].str.replace("_", " "))
-        .groupby("account_id")["text"]
-        .agg(lambda t: ", ".join(sorted(set(t))))
-        .reindex(p.index)
-    )
+    p["negative_signals"] = join_groups(
+        negatives["kind"].str.replace("_", " "),
+        negatives["account_id"],
+        sep=", ",
+        unique=True,
+        ordered=True,
+    ).reindex(p.index)
     intent = s[s["kind"] == "expansion_intent"].groupby("account_id")["amount"].max()
     p["intent_budget"] = intent.reindex(p.index)
 

@@ -10,13 +10,15 @@ single transaction, so a failed sync leaves the previous data untouched.
 
 from __future__ import annotations
 
-import json
+import io
+import itertools
 import os
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -553,41 +555,67 @@ def _insert_run(conn: sa.Connection, run: SyncRun) -> int:
     return conn.execute(sa.insert(SyncRun.__table__).values(**values)).inserted_primary_key[0]
 
 
+def _column_values(column: sa.Column, values: pd.Series, *, dates_as_text: bool) -> np.ndarray:
+    """One column as the Python values a driver binds as they are (``None`` where missing),
+    converted a whole column at a time."""
+    if isinstance(column.type, sa.Date):
+        days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+        if not dates_as_text:
+            return days.astype(object)  # datetime.date, NaT -> None
+        # SQLAlchemy's own SQLite date format, not the driver's deprecated adapter.
+        out = np.datetime_as_string(days).astype(object)
+        out[np.isnat(days)] = None
+        return out
+    if isinstance(column.type, sa.Integer):
+        number = pd.to_numeric(values).round().astype("Int64")
+        return number.to_numpy(dtype=object, na_value=None)
+    if isinstance(column.type, sa.Boolean):
+        return values.astype("boolean").to_numpy(dtype=object, na_value=None)
+    if isinstance(column.type, sa.Float):
+        number = pd.to_numeric(values).to_numpy(dtype=float)
+        out = number.astype(object)
+        out[np.isnan(number)] = None
+        return out
+    out = values.to_numpy(dtype=object, na_value=None, copy=True)
+    if values.dtype == object:
+        present = values.notna().to_numpy()
+        out[~present] = None
+        odd = present & ~np.fromiter((type(v) is str for v in out), bool, len(out))
+        if odd.any():
+            out[odd] = [str(v) for v in out[odd]]
+    return out
+
+
 def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    names = [c.name for c in table.columns if c.name in frame.columns and c.name != "id"]
-    data = frame[names].copy()
-    for column in table.columns:
-        if column.name not in data:
-            continue
-        if isinstance(column.type, sa.Date):
-            data[column.name] = pd.to_datetime(data[column.name]).dt.date
-        elif isinstance(column.type, sa.Integer):
-            data[column.name] = pd.to_numeric(data[column.name]).round().astype("Int64")
-        elif isinstance(column.type, sa.Boolean):
-            data[column.name] = data[column.name].astype("boolean")
-        elif isinstance(column.type, (sa.String, sa.Text)):
-            data[column.name] = (
-                data[column.name].astype(object).where(data[column.name].notna(), None)
-            )
-            data[column.name] = data[column.name].map(lambda v: v if v is None else str(v))
-    data = data.astype(object).where(data.notna(), None)
-    if conn.dialect.name == "sqlite":
-        # Straight to the driver's executemany with tuples: 2-3x faster than building a dict per
-        # row for SQLAlchemy (measured: 278k usage rows in 1.6 s instead of 4.2 s).
-        sql = str(table.insert().compile(dialect=conn.dialect, column_keys=names))
-        for column in table.columns:
-            if column.name in data and isinstance(column.type, sa.Date):
-                # SQLAlchemy's own SQLite date format, not the driver's deprecated adapter.
-                data[column.name] = data[column.name].map(
-                    lambda d: None if d is None else d.isoformat()
-                )
-        rows = list(data.itertuples(index=False, name=None))
-        if not rows:
-            return
-        for start in range(0, len(rows), 50_000):
-            conn.exec_driver_sql(sql, rows[start : start + 50_000])
+    """Bulk-insert ``frame``'s columns of ``table`` inside the caller's transaction: COPY on
+    PostgreSQL (psycopg), the driver's executemany with plain tuples on SQLite."""
+    columns = [c for c in table.columns if c.name in frame.columns and c.name != "id"]
+    if frame.empty or not columns:
         return
-    records = data.to_dict(orient="records")
+    sqlite = conn.dialect.name == "sqlite"
+    values = [_column_values(c, frame[c.name], dates_as_text=sqlite) for c in columns]
+    rows = zip(*(v.tolist() for v in values), strict=True)
+    names = [c.name for c in columns]
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        from psycopg import sql
+
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    if sqlite:
+        # Straight to the driver's executemany: several times faster than a dict per row.
+        statement = str(table.insert().compile(dialect=conn.dialect, column_keys=names))
+        batch = list(itertools.islice(rows, 100_000))
+        while batch:
+            conn.exec_driver_sql(statement, batch)
+            batch = list(itertools.islice(rows, 100_000))
+        return
+    records = [dict(zip(names, row, strict=True)) for row in rows]
     for start in range(0, len(records), 50_000):
         conn.execute(table.insert(), records[start : start + 50_000])
 
@@ -671,14 +699,73 @@ def row_counts(engine: sa.Engine, source: str) -> dict[str, int]:
         }
 
 
+def read_frame(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+    """A query's rows as a DataFrame, in ``conn``'s transaction where it has one.
+
+    Bulk reads skip SQLAlchemy's per-value result processing, several times faster than
+    ``pd.read_sql`` on large tables: on SQLite the driver's own rows are turned into columns
+    (measured: 3M usage rows in 6 s instead of 11 s), on PostgreSQL ADBC streams the result
+    as Arrow (COPY BINARY). Other databases, or a result ADBC cannot type, take read_sql.
+    """
+    backend = conn.engine.url.get_backend_name()
+    frame = None
+    if backend == "sqlite":
+        frame = _sqlite_read(conn, query)
+    elif backend == "postgresql":
+        frame = _adbc_read(conn, query)
+    if frame is None:
+        return pd.read_sql(query, conn)
+    for column in query.selected_columns:
+        if column.name not in frame:
+            continue
+        values = frame[column.name]
+        if isinstance(column.type, sa.Date):
+            frame[column.name] = pd.to_datetime(values, errors="coerce").dt.date
+        elif isinstance(column.type, sa.Boolean):
+            frame[column.name] = values.astype("boolean")
+        elif isinstance(column.type, (sa.String, sa.Text)) and values.dtype == object:
+            frame[column.name] = values.astype("str")
+    return frame
+
+
+def _literal_sql(conn: sa.Connection, query: sa.Select) -> str:
+    return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _sqlite_read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+    # The same driver connection (and transaction) SQLAlchemy holds: a second SQLite library
+    # in the process (ADBC's) would not see this connection's WAL and can break its locks.
+    cursor = conn.connection.driver_connection.execute(_literal_sql(conn, query))
+    names = [d[0] for d in cursor.description]
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=names, coerce_float=True)
+
+
+def _adbc_read(conn: sa.Connection, query: sa.Select) -> pd.DataFrame | None:
+    try:
+        import adbc_driver_postgresql.dbapi as adbc
+    except ImportError:
+        return None
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+    url = conn.engine.url.set(drivername="postgresql")
+    try:
+        connection = adbc.connect(url.render_as_string(hide_password=False))
+        with connection, connection.cursor() as cursor:
+            if schema:
+                cursor.execute(f'SET search_path TO "{schema}"')
+            cursor.execute(_literal_sql(conn, query))
+            return cursor.fetch_arrow_table().to_pandas()
+    except Exception:  # a type ADBC cannot map, an old server...: read_sql is always right
+        return None
+
+
 def load_source(engine: sa.Engine, source: str) -> dict[str, pd.DataFrame]:
     """One source's stored rows per table (to merge an incremental pull into)."""
     out = {}
     with engine.connect() as conn:
         for name, table in PORTFOLIO_TABLES.items():
             columns = [c for c in table.columns if c.name not in ("id", "source")]
-            out[name] = pd.read_sql(
-                sa.select(*columns).where(table.c.source == source).order_by(table.c.id), conn
+            out[name] = read_frame(
+                conn, sa.select(*columns).where(table.c.source == source).order_by(table.c.id)
             )
     return out
 
@@ -702,7 +789,7 @@ def merged_tables(
     with engine.connect() as conn:
         for name, table in PORTFOLIO_TABLES.items():
             columns = [c for c in table.columns if c.name != "id"]
-            frames[name] = pd.read_sql(sa.select(*columns).order_by(table.c.id), conn)
+            frames[name] = read_frame(conn, sa.select(*columns).order_by(table.c.id))
     if frames["accounts"].empty:
         raise NoDataError(
             "The database holds no accounts yet. Run `expansion sync --source DIR` (or `expansion demo`)."
@@ -830,14 +917,15 @@ def read_results(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
             ("findings", FINDINGS),
         ):
             query = sa.select(table).where(table.c.score_run_id == run_id)
-            out[key] = pd.read_sql(query, conn).drop(columns=["id", "score_run_id"])
+            out[key] = read_frame(conn, query).drop(columns=["id", "score_run_id"])
         ev = EVIDENCE
         query = sa.select(ev.c.opportunity_id, ev.c.seq, ev.c.evidence).where(
             ev.c.score_run_id == run_id
         )
-        out["evidence"] = pd.read_sql(query.order_by(ev.c.opportunity_id, ev.c.seq), conn)
+        out["evidence"] = read_frame(conn, query.order_by(ev.c.opportunity_id, ev.c.seq))
         bench = BENCHMARKS
-        out["benchmarks"] = pd.read_sql(
+        out["benchmarks"] = read_frame(
+            conn,
             sa.select(
                 bench.c.segment,
                 bench.c.dimension,
@@ -845,22 +933,33 @@ def read_results(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
                 bench.c.top_quartile,
                 bench.c.peers,
             ).where(bench.c.score_run_id == run_id),
-            conn,
         )
     return out
+
+
+def _json_frame(lines: pd.Series) -> pd.DataFrame:
+    """JSON objects, one per element, as a DataFrame: pandas' C reader over all of them at
+    once instead of one json.loads per row (100k account profiles in a fraction of the time)."""
+    if lines.empty:
+        return pd.DataFrame()
+    # pandas 3 converts nothing with dtype=False; pandas 2 also needs dates left alone.
+    older = {"convert_dates": False} if int(pd.__version__.split(".")[0]) < 3 else {}
+    frame = pd.read_json(io.StringIO("\n".join(lines)), lines=True, dtype=False, **older)
+    frame.index = lines.index
+    return frame
 
 
 def findings_frame(findings: pd.DataFrame, list_name: str) -> pd.DataFrame:
     """Decode one stored list (activation, stabilize_first...) back into a DataFrame."""
     rows = findings[findings["list_name"] == list_name]["payload"]
-    return pd.DataFrame([json.loads(x) for x in rows])
+    return _json_frame(rows).reset_index(drop=True)
 
 
 def profiles_frame(profiles: pd.DataFrame) -> pd.DataFrame:
     """Stored profiles with their JSON details expanded into columns."""
     if profiles.empty:
         return profiles
-    extra = pd.DataFrame([json.loads(x) for x in profiles["profile"]], index=profiles.index)
+    extra = _json_frame(profiles["profile"])
     return pd.concat(
         [profiles.drop(columns="profile"), extra.drop(columns=["account_id"], errors="ignore")],
         axis=1,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ScoringConfig
+from .frames import join_groups
 from .profile import DAYS_PER_MONTH
 
 CANDIDATE_COLUMNS = [
@@ -587,10 +588,10 @@ def department_triggers(
     d = d[d["account_id"].isin(p.index)]
     if len(d):
         using = departments[departments["seats"].fillna(0) > 0]
-        users = (
-            (using["department"] + " (" + _int(using["seats"].astype(float)) + " seats)")
-            .groupby(using["account_id"])
-            .agg(", ".join)
+        users = join_groups(
+            using["department"] + " (" + _int(using["seats"].astype(float)) + " seats)",
+            using["account_id"],
+            sep=", ",
         )
         seats = np.ceil(d["headcount"].astype(float) * cfg.department_seat_share)
         seats = _cap_department_seats(seats, d["account_id"], p, cfg)
@@ -662,10 +663,10 @@ def growth_triggers(
         signals[signals["kind"] == "hiring"].groupby("account_id")["headcount"].sum(min_count=1)
     )
     funding = signals[signals["kind"] == "funding"]
-    funding_text = (
-        (funding["detail"].fillna("funding") + " (" + _date(funding["date"]) + ")")
-        .groupby(funding["account_id"])
-        .agg("; ".join)
+    funding_text = join_groups(
+        funding["detail"].fillna("funding") + " (" + _date(funding["date"]) + ")",
+        funding["account_id"],
+        sep="; ",
     )
     growth = p["employee_growth_pct"]
     grows = (
@@ -914,8 +915,9 @@ def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     ].copy()
     out["expansion_arr"] = g["expansion_arr"].max()
     out["quantity"] = g["quantity"].max()
-    out["triggers"] = g["trigger"].agg(lambda t: ",".join(dict.fromkeys(t)))
-    out["categories"] = g["category"].agg(lambda t: ",".join(dict.fromkeys(t)))
+    by = [c["account_id"], c["key"]]
+    out["triggers"] = join_groups(c["trigger"], by, sep=",", unique=True)
+    out["categories"] = join_groups(c["category"], by, sep=",", unique=True)
     out = out.reset_index()
     evidence = c[[*keys, "evidence"]].drop_duplicates()
     evidence = evidence.assign(seq=evidence.groupby(keys, sort=False).cumcount())

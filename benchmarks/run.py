@@ -1,0 +1,366 @@
+"""The benchmark: ``python -m benchmarks.run`` (see docs/performance.md).
+
+For each size it generates a synthetic book (``expansion generate``, fixed seed), then runs
+each stage in its own process on a fresh SQLite database: sync (files -> database), score
+(database -> opportunities persisted), ``find enterprise``, playbook rendering and digest
+building, with each process's peak memory. On the largest size up to 100k it measures the slash
+command over the real HTTP server and the local Slack emulator; on 10k it checks the engine
+against the row-by-row reference in :mod:`benchmarks.reference` and reports the speed-up.
+
+It prints a table and writes ``benchmarks/results.md``. Figures are measurements, not
+assertions: the test suite only runs this at 2k accounts as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+AS_OF = date(2026, 11, 16)
+STAGES = ("sync", "score", "find", "playbook", "digest")
+RESULTS = Path(__file__).parent / "results.md"
+
+#: (size, stage or figure, limit, unit): the issue's targets on a 2-core machine.
+TARGETS = [
+    (100_000, "sync", 20.0, "s"),
+    (100_000, "score", 5.0, "s"),
+    (100_000, "find", 1.0, "s"),
+    (1_000_000, "score", 60.0, "s"),
+    (1_000_000, "score peak memory", 4096.0, "MB"),
+]
+
+
+@dataclass
+class Measured:
+    accounts: int
+    stages: dict[str, dict] = field(default_factory=dict)
+    generate_seconds: float | None = None
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    import numpy
+    import pandas
+    import sqlalchemy
+
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "libraries": f"pandas {pandas.__version__}, numpy {numpy.__version__}, "
+        f"SQLAlchemy {sqlalchemy.__version__}",
+    }
+
+
+def run_stage(stage: str, db_url: str, data: Path, as_of: date) -> dict:
+    """One stage in a fresh process, with its wall time and peak memory."""
+    args = [stage, "--db", db_url, "--data", str(data), "--as-of", as_of.isoformat()]
+    with tempfile.TemporaryFile() as err_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.stage", *args],
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            cwd=Path(__file__).parent.parent,
+        )
+        out = process.stdout.read().decode()
+        process.stdout.close()
+        # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux).
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed (exit {process.returncode}):\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def generate(accounts: int, seed: int, folder: Path) -> float | None:
+    """Write the book once per (size, seed); returns seconds, or None when it was there."""
+    marker = folder / ".benchmark"
+    if marker.exists() and marker.read_text() == f"{accounts} {seed}":
+        return None
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "expansion",
+            "generate",
+            "--accounts",
+            str(accounts),
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--force",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    marker.write_text(f"{accounts} {seed}")
+    return time.perf_counter() - started
+
+
+def measure_size(accounts: int, seed: int, workdir: Path, console: Console) -> tuple[Measured, str]:
+    folder = workdir / f"book-{accounts}"
+    measured = Measured(accounts=accounts)
+    console.print(f"[bold]{accounts:,} accounts[/]: generating…")
+    measured.generate_seconds = generate(accounts, seed, folder)
+    db = workdir / f"bench-{accounts}.db"
+    for path in workdir.glob(f"bench-{accounts}.db*"):
+        path.unlink()
+    db_url = f"sqlite:///{db}"
+    for stage in STAGES:
+        console.print(f"  {stage}…")
+        measured.stages[stage] = run_stage(stage, db_url, folder, AS_OF)
+    return measured, db_url
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def _rate(stage: dict) -> str:
+    if "rows_per_second" in stage:
+        return f"{stage['rows']:,} rows, {stage['rows_per_second']:,.0f} rows/s"
+    if "accounts_per_second" in stage:
+        return (
+            f"{stage['accounts']:,} accounts ({stage['opportunities']:,} opportunities), "
+            f"{stage['accounts_per_second']:,.0f} accounts/s"
+        )
+    if "warm_seconds" in stage:
+        return f"{stage['opportunities']:,} opportunities, {stage['tier1']:,} Tier 1; warm {_fmt_seconds(stage['warm_seconds'])}"
+    if "characters" in stage:
+        return f"{stage['characters']:,} characters"
+    if "messages" in stage:
+        return f"{stage['messages']} messages"
+    return ""
+
+
+def _verdicts(sizes: list[Measured]) -> list[tuple[str, str, str, str]]:
+    by_size = {m.accounts: m for m in sizes}
+    rows = []
+    for accounts, what, limit, unit in TARGETS:
+        m = by_size.get(accounts)
+        if m is None:
+            continue
+        stage = what.split()[0]
+        value = m.stages[stage]["peak_mb"] if "memory" in what else m.stages[stage]["seconds"]
+        shown = f"{value:,.0f} MB" if unit == "MB" else _fmt_seconds(value)
+        verdict = "met" if value <= limit else f"missed ({value / limit:.1f}x the target)"
+        rows.append((f"{accounts:,}: {what}", f"<= {limit:g} {unit}", shown, verdict))
+    return rows
+
+
+def render(
+    sizes: list[Measured],
+    slash: dict | None,
+    reference: dict | None,
+    info: dict[str, str],
+    seed: int,
+) -> str:
+    """results.md."""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks.run` "
+        f"(generator seed {seed}, as of {AS_OF}, SQLite).",
+        "",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()) + ".",
+        "",
+        "| Accounts | Stage | Time | Peak memory | Detail |",
+        "|---:|---|---:|---:|---|",
+    ]
+    for m in sizes:
+        for stage in STAGES:
+            s = m.stages[stage]
+            lines.append(
+                f"| {m.accounts:,} | {stage} | {_fmt_seconds(s['seconds'])} | "
+                f"{s['peak_mb']:,.0f} MB | {_rate(s)} |"
+            )
+    if slash:
+        lines += [
+            "",
+            f"## Slash command (`/find-expansion-opportunities enterprise`, {slash.get('accounts', 0):,} accounts)",
+            "",
+            f"{slash['commands']} commands, {slash.get('concurrency', slash['commands'])} at once, "
+            "over the real HTTP server and the local Slack emulator.",
+            "",
+            "| Figure | Value |",
+            "|---|---:|",
+            f"| ack p50 | {slash['ack_p50_ms']:.0f} ms |",
+            f"| ack p99 | {slash['ack_p99_ms']:.0f} ms |",
+            f"| answer posted p50 | {slash['answer_p50_ms']:.0f} ms |",
+            f"| answer posted p95 | {slash['answer_p95_ms']:.0f} ms |",
+            f"| first (cold) answer | {slash.get('cold_answer_ms', 0):.0f} ms |",
+            f"| answered | {slash['answered']} of {slash['commands']} |",
+        ]
+        if slash.get("errors"):
+            lines += ["", "Errors: " + "; ".join(slash["errors"][:5])]
+    if reference:
+        lines += [
+            "",
+            f"## Engine vs the row-by-row reference ({reference['accounts']:,} accounts)",
+            "",
+            f"Engine {_fmt_seconds(reference['engine_seconds'])}, reference "
+            f"{_fmt_seconds(reference['reference_seconds'])}: **{reference['speedup']:.0f}x**; "
+            + (
+                "opportunities identical."
+                if not reference["differences"]
+                else "**opportunities differ**: " + "; ".join(reference["differences"][:5])
+            ),
+        ]
+    verdicts = _verdicts(sizes)
+    if slash:
+        verdicts.append(
+            (
+                f"{slash.get('accounts', 0):,}: slash ack p99",
+                "<= 100 ms",
+                f"{slash['ack_p99_ms']:.0f} ms",
+                "met" if slash["ack_p99_ms"] <= 100 else "missed",
+            )
+        )
+        verdicts.append(
+            (
+                f"{slash.get('accounts', 0):,}: answer posted p95",
+                "<= 1500 ms",
+                f"{slash['answer_p95_ms']:.0f} ms",
+                "met" if slash["answer_p95_ms"] <= 1500 else "missed",
+            )
+        )
+    if reference:
+        ok = reference["speedup"] >= 20 and not reference["differences"]
+        verdicts.append(
+            (
+                f"{reference['accounts']:,}: engine vs reference",
+                ">= 20x, identical",
+                f"{reference['speedup']:.0f}x",
+                "met" if ok else "missed",
+            )
+        )
+    if verdicts:
+        lines += ["", "## Targets", "", "| Target | Limit | Measured | |", "|---|---:|---:|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in verdicts]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="account counts, comma-separated"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/expansion-benchmark"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--reference-size", type=int, default=10_000)
+    parser.add_argument("--slash-size", type=int, default=100_000)
+    parser.add_argument("--slash-commands", type=int, default=20)
+    parser.add_argument("--no-slash", action="store_true", help="skip the slash-command run")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference check")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    info = machine()
+
+    measured: list[Measured] = []
+    databases: dict[int, str] = {}
+    for accounts in sizes:
+        m, db_url = measure_size(accounts, args.seed, args.workdir, console)
+        measured.append(m)
+        databases[accounts] = db_url
+
+    slash = None
+    slash_size = max([s for s in sizes if s <= args.slash_size], default=None)
+    if slash_size is not None and not args.no_slash:
+        console.print(f"[bold]slash command[/] on {slash_size:,} accounts…")
+        from benchmarks.slash import measure_slash
+
+        slash = measure_slash(
+            databases[slash_size],
+            as_of=AS_OF.isoformat(),
+            commands=args.slash_commands,
+            concurrency=args.slash_commands,
+            workdir=args.workdir / "slash",
+        )
+        slash["accounts"] = slash_size
+        slash["concurrency"] = args.slash_commands
+
+    reference = None
+    reference_size = min(sizes, key=lambda s: abs(s - args.reference_size))
+    if reference_size and not args.no_reference:
+        console.print(f"[bold]row-by-row reference[/] on {reference_size:,} accounts…")
+        reference = _reference(databases[reference_size])
+        reference["accounts"] = reference_size
+
+    table = Table(title="Benchmark")
+    for column in ("Accounts", "Stage", "Time", "Peak memory", "Detail"):
+        table.add_column(column, justify="right" if column != "Detail" else "left")
+    for m in measured:
+        for stage in STAGES:
+            s = m.stages[stage]
+            table.add_row(
+                f"{m.accounts:,}",
+                stage,
+                _fmt_seconds(s["seconds"]),
+                f"{s['peak_mb']:,.0f} MB",
+                _rate(s),
+            )
+    console.print(table)
+    text = render(measured, slash, reference, info, args.seed)
+    args.out.write_text(text, encoding="utf-8")
+    for line in text.split("## Targets", 1)[-1].splitlines()[4:] if "## Targets" in text else []:
+        console.print(line)
+    console.print(f"Wrote {args.out}")
+    return 0
+
+
+def _reference(db_url: str) -> dict:
+    from benchmarks.reference import run_comparison
+    from expansion import store
+    from expansion.config import DEFAULT_CONFIG
+
+    engine = store.connect(db_url)
+    try:
+        tables = store.load_tables(engine)
+    finally:
+        engine.dispose()
+    return run_comparison(tables, AS_OF, DEFAULT_CONFIG)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
