@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
@@ -92,6 +93,11 @@ def build_app(runtime: Runtime) -> App:
         request_verification_enabled=bool(settings.signing_secret),
         # Listeners ack first and work after the HTTP response is sent (Slack's 3 s deadline).
         process_before_response=False,
+        # A listener acks as soon as it has a thread; Bolt's default pool of 5 made the 6th of
+        # 20 simultaneous commands miss Slack's 3 s ack while the first five searched.
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.listener_threads, thread_name_prefix="listener"
+        ),
         logger=logging.getLogger("bot"),
         **kwargs,
     )

@@ -21,6 +21,8 @@ MAX_HOME_BLOCKS = 100
 MAX_MESSAGE_CHARS = 10_000
 CARDS_PER_PAGE = 8
 COMPACT_LIST_LINES = 20
+#: High-priority cards a list pages through; beyond them, Export CSV has the whole list.
+MAX_LIST_CARDS = 100
 HOME_CARDS = 20
 
 SCOPE_PICKS = [
@@ -300,21 +302,37 @@ def list_message(
     opportunities: list[dict],
     ref: ListRef,
     ephemeral: bool,
+    high_total: int | None = None,
+    rest_total: int | None = None,
 ) -> dict:
     """One page of a find answer: header and summary, High-priority cards, then the rest.
 
     Cards are laid out over pages so that no page passes Slack's block count or text size;
-    the compact Medium/Low list goes on the last page.
+    the compact Medium/Low list goes on the last page. At most :data:`MAX_LIST_CARDS` cards
+    are paged through. ``opportunities`` may be only the head of each group (the first
+    ``MAX_LIST_CARDS`` high, the first ``COMPACT_LIST_LINES`` others) when ``high_total`` and
+    ``rest_total`` say how many there are in all.
     """
     high = [o for o in opportunities if o.get("priority") == "high"]
-    rest = compact_list([o for o in opportunities if o.get("priority") != "high"])
+    others = [o for o in opportunities if o.get("priority") != "high"]
+    high_total = len(high) if high_total is None else high_total
+    high = high[:MAX_LIST_CARDS]
+    rest = compact_list(others, total=rest_total)
     text, meta = _summary_lines(summary, sources, as_of)
     head = [header(f"Expansion opportunities: {title}"), section(text), context(meta)]
-    head.append(
-        section(f"*High priority* ({len(high)})")
-        if high
-        else section("*No high-priority opportunities in this scope.*")
-    )
+    if high_total > len(high):
+        head.append(
+            section(
+                f"*High priority* ({high_total}; the first {len(high)} here, "
+                "*Export CSV* has them all)"
+            )
+        )
+    else:
+        head.append(
+            section(f"*High priority* ({len(high)})")
+            if high
+            else section("*No high-priority opportunities in this scope.*")
+        )
     layout = _layout([card(o) for o in high], rest, head)
     page = min(max(ref.page, 1), len(layout))
     ref = ref.at(page)
@@ -363,10 +381,12 @@ def _layout(cards: list[list[dict]], tail: list[dict], head: list[dict]) -> list
     return pages
 
 
-def compact_list(opps: list[dict]) -> list[dict]:
-    """Medium and Low priority as one line each, in a few sections."""
+def compact_list(opps: list[dict], *, total: int | None = None) -> list[dict]:
+    """Medium and Low priority as one line each, in a few sections (``total``: how many there
+    are when ``opps`` is only the first of them)."""
     if not opps:
         return []
+    total = len(opps) if total is None else total
     lines = []
     for o in opps[:COMPACT_LIST_LINES]:
         signal = (o.get("evidence") or [o.get("description") or ""])[0]
@@ -376,9 +396,9 @@ def compact_list(opps: list[dict]) -> list[dict]:
             f"Tier {o['tier']}: {clip(escape(signal), 110)} → "
             f"{clip(escape(o.get('suggested_action') or ''), 90)}"
         )
-    if len(opps) > COMPACT_LIST_LINES:
-        lines.append(f"…and {len(opps) - COMPACT_LIST_LINES} more: *Export CSV* has the full list.")
-    blocks = [section(f"*Medium / Low priority* ({len(opps)})")]
+    if total > COMPACT_LIST_LINES:
+        lines.append(f"…and {total - COMPACT_LIST_LINES} more: *Export CSV* has the full list.")
+    blocks = [section(f"*Medium / Low priority* ({total})")]
     chunk: list[str] = []
     for line in lines:
         if sum(len(x) + 1 for x in chunk) + len(line) > 2900:

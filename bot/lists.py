@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 from expansion.errors import ScopeError
 from expansion.playbook import account_context
 
@@ -44,14 +46,25 @@ def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
             )
             messages = [*messages[: MAX_MESSAGES - 1], cut]
         return messages
+    # Only what the page can show is converted: a 100k-account scope has thousands.
+    opps = result.opportunities
+    high = (opps["priority"] == "high").to_numpy()
+    shown = pd.concat(
+        [
+            opps.loc[high, "opportunity_id"].head(blocks.MAX_LIST_CARDS),
+            opps.loc[~high, "opportunity_id"].head(blocks.COMPACT_LIST_LINES),
+        ]
+    )
     return [
         blocks.list_message(
             title=scope.describe(),
             summary=result.summary,
             sources=result.sources,
             as_of=result.as_of.isoformat(),
-            opportunities=result.opportunity_records(),
+            opportunities=result.opportunity_records(shown),
             ref=ref,
             ephemeral=ephemeral,
+            high_total=int(high.sum()),
+            rest_total=int((~high).sum()),
         )
     ]

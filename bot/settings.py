@@ -44,6 +44,8 @@ class Settings:
     port: int = 3000
     host: str = "0.0.0.0"
     threads: int = 8
+    #: Bolt listener threads: each acks as soon as it starts (see bot.app).
+    listener_threads: int = 32
     scoring: ScoringConfig = DEFAULT_CONFIG
     scheduler: bool = True
     digest_pace: float = 1.0

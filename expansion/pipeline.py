@@ -230,12 +230,15 @@ class FindResult:
     benchmarks: pd.DataFrame
     sources: list[str] = field(default_factory=list)
 
-    def evidence_lists(self) -> pd.Series:
-        """Evidence lines per opportunity id."""
-        if self.evidence.empty:
+    def evidence_lists(self, opportunity_ids: pd.Series | None = None) -> pd.Series:
+        """Evidence lines per opportunity id (of ``opportunity_ids`` only, when given)."""
+        evidence = self.evidence
+        if opportunity_ids is not None:
+            evidence = evidence[evidence["opportunity_id"].isin(opportunity_ids)]
+        if evidence.empty:
             return pd.Series(dtype=object)
         return (
-            self.evidence.sort_values(["opportunity_id", "seq"])
+            evidence.sort_values(["opportunity_id", "seq"])
             .groupby("opportunity_id")["evidence"]
             .agg(list)
         )
@@ -250,7 +253,7 @@ class FindResult:
         if frame.empty:
             return []
         frame = frame.copy()
-        evidence = self.evidence_lists()
+        evidence = self.evidence_lists(frame["opportunity_id"])
         frame["evidence"] = (
             frame["opportunity_id"].map(evidence).map(lambda v: v if isinstance(v, list) else [])
         )
@@ -368,22 +371,28 @@ def find(
 #: Each engine's latest decoded scoring run. A run is never changed once written, so the bot
 #: decodes it once and every slash command, card click and digest after that filters in memory.
 _SCORED: weakref.WeakKeyDictionary[sa.Engine, tuple[int, dict]] = weakref.WeakKeyDictionary()
+_LOADING: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _SCORED_LOCK = threading.Lock()
 
 
 def _scored(engine: sa.Engine, run_id: int) -> dict:
-    """The stored results of scoring run ``run_id``, decoded (profiles and lists as frames)."""
+    """The stored results of scoring run ``run_id``, decoded (profiles and lists as frames).
+
+    Twenty slash commands arriving at once after a re-score wait for one decode, not twenty.
+    """
     with _SCORED_LOCK:
         cached = _SCORED.get(engine)
+        loading = _LOADING.setdefault(engine, threading.Lock())
     if cached is not None and cached[0] == run_id:
         return cached[1]
-    results = store.read_results(engine, run_id)
-    results["profiles"] = store.profiles_frame(results["profiles"])
-    results["lists"] = {
-        name: store.findings_frame(results["findings"], name) for name in store.FINDING_LISTS
-    }
-    with _SCORED_LOCK:
-        _SCORED[engine] = (run_id, results)
+    with loading:
+        with _SCORED_LOCK:
+            cached = _SCORED.get(engine)
+        if cached is not None and cached[0] == run_id:
+            return cached[1]
+        results = store.read_results(engine, run_id)
+        with _SCORED_LOCK:
+            _SCORED[engine] = (run_id, results)
     return results
 
 

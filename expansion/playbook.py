@@ -81,19 +81,39 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _opportunities(result: FindResult) -> list[dict]:
-    evidence = result.evidence_lists()
-    profiles = result.profiles.set_index("account_id")
-    rows = _records(result.opportunities)
+def _opportunities(result: FindResult, account_id: str | None = None) -> list[dict]:
+    """The result's opportunities (one account's, when given) with evidence, plan, renewal,
+    seat utilisation and the play."""
+    opps = result.opportunities
+    if account_id is not None:
+        opps = opps[opps["account_id"] == account_id]
+    if opps.empty:
+        return []
+    evidence = result.evidence_lists(opps["opportunity_id"]).to_dict()
+    profiles = result.profiles
+    profiles = profiles[profiles["account_id"].isin(opps["account_id"])]
+    profiles = profiles.drop_duplicates("account_id", keep="last")
+    facts = {
+        column: dict(zip(profiles["account_id"], profiles[column], strict=True))
+        for column in ("plan", "renewal_date", "seat_utilization")
+        if column in profiles
+    }
+    rows = _records(opps)
     for row in rows:
         row["evidence"] = list(evidence.get(row["opportunity_id"], []))
-        if row["account_id"] in profiles.index:
-            prof = profiles.loc[row["account_id"]]
-            row["plan"] = prof.get("plan")
-            row["renewal_date"] = day(prof.get("renewal_date"))
-            row["seat_utilization"] = prof.get("seat_utilization")
+        account = row["account_id"]
+        if account in facts.get("plan", {}):
+            row["plan"] = facts["plan"][account]
+            row["renewal_date"] = day(facts.get("renewal_date", {}).get(account))
+            row["seat_utilization"] = facts.get("seat_utilization", {}).get(account)
         row["play"] = play(row, row["evidence"])
     return rows
+
+
+def _account_rows(frame: pd.DataFrame, account_id: str) -> list[dict]:
+    if frame is None or frame.empty or "account_id" not in frame:
+        return []
+    return _records(frame[frame["account_id"] == account_id])
 
 
 def playbook_context(result: FindResult, *, portfolio_name: str) -> dict:
@@ -255,13 +275,11 @@ def account_context(result: FindResult, account_id: str) -> dict:
                 else None,
             }
         )
-    opps = [o for o in _opportunities(result) if o["account_id"] == account_id]
-    stabilize = [r for r in _records(result.stabilize_first) if r["account_id"] == account_id]
-    activation = [r for r in _records(result.activation) if r["account_id"] == account_id]
-    conversion = [
-        r for r in _records(result.conversion_candidates) if r["account_id"] == account_id
-    ]
-    gaps = [r for r in _records(result.data_gaps) if r.get("account_id") == account_id]
+    opps = _opportunities(result, account_id)
+    stabilize = _account_rows(result.stabilize_first, account_id)
+    activation = _account_rows(result.activation, account_id)
+    conversion = _account_rows(result.conversion_candidates, account_id)
+    gaps = _account_rows(result.data_gaps, account_id)
     return {
         "p": prof,
         "benchmarks": benchmark_rows,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
@@ -369,7 +370,15 @@ BENCHMARKS = _result_table(
     _float("top_quartile"),
     sa.Column("peers", sa.Integer),
 )
-RESULT_TABLES = (OPPORTUNITIES, EVIDENCE, PROFILES, FINDINGS, BENCHMARKS)
+#: Each scoring run's result frames as Parquet, as the engine made them: what find reads (in
+#: a fraction of a second where the rows above take seconds to read and decode at 100k
+#: accounts). The row tables above stay the queryable record for SQL and BI tools.
+SCORE_FRAMES = _result_table(
+    "score_frames",
+    _str("name", 64),
+    sa.Column("data", sa.LargeBinary),
+)
+RESULT_TABLES = (OPPORTUNITIES, EVIDENCE, PROFILES, FINDINGS, BENCHMARKS, SCORE_FRAMES)
 PROFILE_COLUMNS = [
     c.name for c in PROFILES.columns if c.name not in ("id", "score_run_id", "profile")
 ]
@@ -577,6 +586,8 @@ def _column_values(column: sa.Column, values: pd.Series, *, dates_as_text: bool)
         out[np.isnan(number)] = None
         return out
     out = values.to_numpy(dtype=object, na_value=None, copy=True)
+    if isinstance(column.type, sa.LargeBinary):
+        return out
     if values.dtype == object:
         present = values.notna().to_numpy()
         out[~present] = None
@@ -871,8 +882,32 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
             _insert_frame(
                 conn, FINDINGS, pd.concat(findings, ignore_index=True).assign(score_run_id=run_id)
             )
+        frames = _parquet_frames(analysis, p)
+        if frames is not None:
+            _insert_frame(conn, SCORE_FRAMES, frames.assign(score_run_id=run_id))
         _prune(conn)
     return int(run_id)
+
+
+def _parquet_frames(analysis, profiles: pd.DataFrame) -> pd.DataFrame | None:
+    """The result frames find reads, one Parquet document each (``None``: a frame Parquet
+    cannot hold, e.g. a column mixing numbers and text; find then decodes the rows)."""
+    frames = {
+        "opportunities": analysis.opportunities,
+        "evidence": analysis.evidence,
+        "profiles": profiles,
+        "benchmarks": analysis.benchmarks,
+        **{f"list:{name}": getattr(analysis, name) for name in FINDING_LISTS},
+    }
+    data = []
+    try:
+        for frame in frames.values():
+            buffer = io.BytesIO()
+            frame.reset_index(drop=True).to_parquet(buffer, index=False)
+            data.append(buffer.getvalue())
+    except (ValueError, TypeError, ImportError, pa.ArrowException):
+        return None
+    return pd.DataFrame({"name": list(frames), "data": data})
 
 
 def _prune(conn: sa.Connection) -> None:
@@ -907,8 +942,26 @@ def find_score_run(
     return ScoreRun(**row) if row else None
 
 
-def read_results(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
-    """Stored results of one scoring run."""
+def read_results(engine: sa.Engine, run_id: int) -> dict:
+    """Stored results of one scoring run: opportunities, evidence, profiles (every profile
+    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name."""
+    frames = SCORE_FRAMES
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
+        ).all()
+    if stored:
+        out = {name: pd.read_parquet(io.BytesIO(data)) for name, data in stored}
+        out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
+        return out
+    out = _read_result_rows(engine, run_id)
+    out["profiles"] = profiles_frame(out["profiles"])
+    out["lists"] = {name: findings_frame(out["findings"], name) for name in FINDING_LISTS}
+    return out
+
+
+def _read_result_rows(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
+    """Results of a run scored before score_frames existed, from their rows."""
     out: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
         for key, table in (

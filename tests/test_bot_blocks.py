@@ -152,3 +152,29 @@ def test_list_ref_round_trips_and_rejects_garbage():
     long = ListRef(scope="x" * 400)
     assert len(blocks.card_block_id("A-1", long)) <= 255
     assert blocks.parse_card_block_id(blocks.card_block_id("A-1", long)) == ("A-1", None)
+
+
+def test_a_long_list_pages_through_the_first_cards_and_counts_them_all():
+    opps = [_opp(i, f"Account {i}", "x") for i in range(blocks.MAX_LIST_CARDS)]
+    opps += [_opp(1000 + i, f"Other {i}", "y", "medium") for i in range(blocks.COMPACT_LIST_LINES)]
+    page, pages = 1, None
+    while pages is None or page <= pages:
+        message = blocks.list_message(
+            title="enterprise",
+            summary=SUMMARY,
+            sources=[],
+            as_of="2026-11-16",
+            opportunities=opps,
+            ref=ListRef(scope="enterprise", page=page),
+            ephemeral=True,
+            high_total=4365,
+            rest_total=12000,
+        )
+        assert validate_blocks(message["blocks"]) == []
+        texts = " ".join(_mrkdwn(message["blocks"]))
+        assert f"*High priority* (4365; the first {blocks.MAX_LIST_CARDS} here" in texts
+        if pages is None:
+            pages = len(blocks._layout([blocks.card(o) for o in opps[:100]], [], []))
+        page += 1
+    assert "*Medium / Low priority* (12000)" in texts
+    assert f"…and {12000 - blocks.COMPACT_LIST_LINES} more" in texts
