@@ -66,7 +66,7 @@ def _playbook(engine, args) -> dict:
     from expansion import pipeline
     from expansion.playbook import render_playbook
 
-    result = pipeline.find(engine, "", as_of=args.as_of)
+    result = pipeline.find(engine, SCOPE, as_of=args.as_of)
     started = time.perf_counter()
     text = render_playbook(result, portfolio_name="Benchmark portfolio")
     return {"seconds": time.perf_counter() - started, "characters": len(text)}

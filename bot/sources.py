@@ -131,7 +131,7 @@ def status(runtime: Runtime) -> str:
 
 def _conflicts(runtime: Runtime) -> str:
     try:
-        found = store.merged_tables(runtime.engine)[1]
+        found = store.conflicts(runtime.engine)
     except NoDataError:
         return ""
     if found.empty:

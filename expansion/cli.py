@@ -238,7 +238,7 @@ def _sync(
 
 def _print_conflicts(engine) -> None:
     try:
-        conflicts = store.merged_tables(engine)[1]
+        conflicts = store.conflicts(engine)
     except NoDataError:
         return
     if conflicts.empty:
@@ -293,7 +293,7 @@ def sources(
         )
     out.print(table)
     try:
-        found = store.merged_tables(engine)[1]
+        found = store.conflicts(engine)
     except NoDataError:
         return
     if found.empty:

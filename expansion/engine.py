@@ -148,10 +148,9 @@ def _objects(values: pd.Series, *, text: bool = False) -> pd.Series:
     out = values.to_numpy(dtype=object, na_value=None, copy=True)
     if values.dtype == object:
         out[values.isna().to_numpy()] = None
-    if text:
+    if text and pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
         odd = np.fromiter((v is not None and type(v) is not str for v in out), bool, len(out))
-        if odd.any():
-            out[odd] = [str(v) for v in out[odd]]
+        out[odd] = [str(v) for v in out[odd]]
     return pd.Series(out, index=values.index, dtype=object, name=values.name)
 
 

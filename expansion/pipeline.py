@@ -20,7 +20,7 @@ from . import store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze
-from .errors import ContractError, RejectedRowsError
+from .errors import ContractError, NoDataError, RejectedRowsError
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
@@ -151,7 +151,30 @@ def sync_source(
         raise SourceError(
             f"source '{config.name}': writing to the database failed, nothing was changed: {exc}"
         ) from exc
+    _snapshot_sole_source(engine, config.name, int(run.id), tables)
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+def _snapshot_sole_source(
+    engine: sa.Engine, source: str, version: int, tables: dict[str, pd.DataFrame]
+) -> None:
+    """When this source is the only one, the merged portfolio is its rows, already in memory:
+    keep them as the scoring snapshot now rather than reading them all back at the first score.
+    With several sources the first score merges them from the database instead."""
+    if set(store.source_roles(engine)) != {source}:
+        return
+    frames = {}
+    for name, table in store.PORTFOLIO_TABLES.items():
+        columns = [c.name for c in table.columns if c.name not in ("id", "source")]
+        frame = tables.get(name)
+        if frame is None:
+            frame = pd.DataFrame(columns=columns)
+        frames[name] = frame.reindex(columns=columns).assign(source=source)
+    try:
+        merged, _ = store.merge_frames(frames, store.source_roles(engine), conflicts=False)
+    except NoDataError:
+        return
+    store.save_portfolio_frames(engine, version, merged)
 
 
 def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:

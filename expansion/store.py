@@ -379,6 +379,17 @@ SCORE_FRAMES = _result_table(
     sa.Column("data", sa.LargeBinary),
 )
 RESULT_TABLES = (OPPORTUNITIES, EVIDENCE, PROFILES, FINDINGS, BENCHMARKS, SCORE_FRAMES)
+
+#: The merged portfolio of the current data version as Parquet, one row per table: what
+#: scoring reads (see load_tables). Derived from the portfolio tables; safe to delete.
+PORTFOLIO_FRAMES = sa.Table(
+    "portfolio_frames",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("data_version", sa.Integer, nullable=False, index=True),
+    _str("name", 64),
+    sa.Column("data", sa.LargeBinary),
+)
 PROFILE_COLUMNS = [
     c.name for c in PROFILES.columns if c.name not in ("id", "score_run_id", "profile")
 ]
@@ -787,27 +798,49 @@ def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     Raises:
         NoDataError: no source has synced any account yet.
     """
-    return merged_tables(engine, conflicts=False)[0]
+    version = data_version(engine)
+    tables = _read_portfolio_frames(engine, version)
+    if tables is None:
+        tables = merged_tables(engine, conflicts=False)[0]
+        save_portfolio_frames(engine, version, tables)
+    return tables
+
+
+def conflicts(engine: sa.Engine) -> pd.DataFrame:
+    """Where sources disagree (see :mod:`expansion.merge`); nothing is read for one source."""
+    if len(source_roles(engine)) < 2:
+        return pd.DataFrame()
+    return merged_tables(engine)[1]
 
 
 def merged_tables(
     engine: sa.Engine, *, conflicts: bool = True
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """All sources merged by the merge rule, and the conflicts between them."""
-    from .merge import KEYS, merge
-
     frames = {}
     with engine.connect() as conn:
         for name, table in PORTFOLIO_TABLES.items():
             columns = [c for c in table.columns if c.name != "id"]
             frames[name] = read_frame(conn, sa.select(*columns).order_by(table.c.id))
+    return merge_frames(frames, source_roles(engine), conflicts=conflicts)
+
+
+def merge_frames(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], *, conflicts: bool = True
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Sources' rows (``source`` column says whose) merged into the portfolio the engine scores.
+
+    Raises:
+        NoDataError: no accounts.
+    """
+    from .ingest import derive_account_defaults
+    from .merge import KEYS, merge
+
     if frames["accounts"].empty:
         raise NoDataError(
             "The database holds no accounts yet. Run `expansion sync --source DIR` (or `expansion demo`)."
         )
-    from .ingest import derive_account_defaults
-
-    tables, found = merge(frames, source_roles(engine), conflicts=conflicts)
+    tables, found = merge(frames, roles, conflicts=conflicts)
     accounts = tables["accounts"]
     # An account only a warehouse knows (no name or ARR from any source) is not a customer
     # record: it is left out, with the rows hanging off it.
@@ -823,6 +856,37 @@ def merged_tables(
     for name, keys in KEYS.items():
         tables[name] = tables[name].sort_values(keys, kind="stable").reset_index(drop=True)
     return tables, found
+
+
+def save_portfolio_frames(engine: sa.Engine, version: int, tables: dict[str, pd.DataFrame]) -> None:
+    """Keep the merged portfolio of data version ``version`` as Parquet, so scoring reads it
+    in a fraction of a second instead of reading and merging every row (a re-score at another
+    date or configuration, the nightly job, a digest after a restart). Older versions go.
+    A table Parquet cannot hold leaves no snapshot: scoring then reads the rows."""
+    data = []
+    try:
+        for name in PORTFOLIO_TABLES:
+            buffer = io.BytesIO()
+            tables[name].to_parquet(buffer, index=False)
+            data.append((name, buffer.getvalue()))
+    except (ValueError, TypeError, KeyError, pa.ArrowException):
+        return
+    frames = pd.DataFrame(data, columns=["name", "data"]).assign(data_version=version)
+    with engine.begin() as conn:
+        conn.execute(PORTFOLIO_FRAMES.delete())
+        _insert_frame(conn, PORTFOLIO_FRAMES, frames)
+
+
+def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.DataFrame] | None:
+    t = PORTFOLIO_FRAMES
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.name, t.c.data).where(t.c.data_version == version).order_by(t.c.id)
+        ).all()
+    stored = {name: data for name, data in rows}
+    if set(stored) != set(PORTFOLIO_TABLES):
+        return None
+    return {name: pd.read_parquet(io.BytesIO(stored[name])) for name in PORTFOLIO_TABLES}
 
 
 # --------------------------------------------------------------------------- results

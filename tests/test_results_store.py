@@ -48,3 +48,32 @@ def test_frames_and_rows_give_the_same_answer(tmp_path):
     assert from_frames[1] == from_rows[1]
     assert from_frames[2] == from_rows[2]
     assert from_frames[3] == from_rows[3]
+
+
+def test_the_sync_snapshot_scores_exactly_like_the_rows(tmp_path):
+    from datetime import date
+
+    from expansion import generate
+
+    url = f"sqlite:///{tmp_path / 'snap.db'}"
+    book = tmp_path / "book"
+    generate.generate(300, seed=11, out=book, as_of=date(2026, 11, 16))
+    for folder, as_of in ((pipeline.SAMPLE_PORTFOLIO, AS_OF), (book, date(2026, 11, 16))):
+        for path in tmp_path.glob("snap.db*"):
+            path.unlink()
+        engine = store.connect(url)
+        pipeline.sync_folder(engine, folder, source="files")
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(sa.func.count()).select_from(store.PORTFOLIO_FRAMES)
+            ).scalar()
+        assert stored == len(store.PORTFOLIO_TABLES)
+        from_snapshot = pipeline.find(engine, "", as_of=as_of).opportunity_records()
+        with engine.begin() as conn:
+            conn.execute(store.PORTFOLIO_FRAMES.delete())
+        pipeline.score(engine, as_of=as_of, force=True)  # merges the rows, keeps a new snapshot
+        engine.dispose()
+        engine = store.connect(url)
+        from_rows = pipeline.find(engine, "", as_of=as_of).opportunity_records()
+        engine.dispose()
+        assert from_snapshot and from_snapshot == from_rows

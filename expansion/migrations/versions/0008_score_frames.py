@@ -1,4 +1,4 @@
-"""score frames: each scoring run's result frames as Parquet
+"""score frames and portfolio frames: results and the merged portfolio as Parquet
 
 Revision ID: 0008
 Revises: 0007
@@ -29,8 +29,24 @@ def upgrade() -> None:
             batch_op.f("ix_score_frames_score_run_id"), ["score_run_id"], unique=False
         )
 
+    op.create_table(
+        "portfolio_frames",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("data_version", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=True),
+        sa.Column("data", sa.LargeBinary(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("portfolio_frames", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portfolio_frames_data_version"), ["data_version"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("portfolio_frames", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portfolio_frames_data_version"))
+    op.drop_table("portfolio_frames")
     with op.batch_alter_table("score_frames", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_score_frames_score_run_id"))
     op.drop_table("score_frames")
