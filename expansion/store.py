@@ -745,8 +745,6 @@ def read_frame(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
             frame[column.name] = pd.to_datetime(values, errors="coerce").dt.date
         elif isinstance(column.type, sa.Boolean):
             frame[column.name] = values.astype("boolean")
-        elif isinstance(column.type, (sa.String, sa.Text)) and values.dtype == object:
-            frame[column.name] = values.astype("str")
     return frame
 
 
@@ -1015,13 +1013,26 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
     if stored:
-        out = {name: pd.read_parquet(io.BytesIO(data)) for name, data in stored}
+        out = {name: _python_strings(pd.read_parquet(io.BytesIO(data))) for name, data in stored}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
         return out
     out = _read_result_rows(engine, run_id)
-    out["profiles"] = profiles_frame(out["profiles"])
-    out["lists"] = {name: findings_frame(out["findings"], name) for name in FINDING_LISTS}
+    out["profiles"] = _python_strings(profiles_frame(out["profiles"]))
+    out["lists"] = {
+        name: _python_strings(findings_frame(out["findings"], name)) for name in FINDING_LISTS
+    }
     return out
+
+
+def _python_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as Python objects: Arrow-backed strings' ``isin`` converts its values one
+    by one under the GIL, and twenty concurrent slash commands doing that took 100 s."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.StringDtype):
+            frame[column] = pd.Series(
+                frame[column].to_numpy(dtype=object, na_value=None), index=frame.index, dtype=object
+            )
+    return frame
 
 
 def _read_result_rows(engine: sa.Engine, run_id: int) -> dict[str, pd.DataFrame]:
