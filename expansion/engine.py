@@ -15,7 +15,7 @@ import pandas as pd
 from . import scoring, triggers
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .contract import TABLES
-from .frames import join_groups
+from .frames import join_groups, python_objects
 from .profile import benchmark_gaps, benchmarks, build_profiles, recent_signals, whitespace
 from .triggers import STRONG_TRIGGERS, Catalog, money
 
@@ -143,15 +143,9 @@ def _complete(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 def _objects(values: pd.Series, *, text: bool = False) -> pd.Series:
-    """Python objects with ``None`` for missing (``text``: as strings). Object columns hash
-    faster than Arrow strings in the isin/map/groupby the engine does on ids."""
-    out = values.to_numpy(dtype=object, na_value=None, copy=True)
-    if values.dtype == object:
-        out[values.isna().to_numpy()] = None
-    if text and pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
-        odd = np.fromiter((v is not None and type(v) is not str for v in out), bool, len(out))
-        out[odd] = [str(v) for v in out[odd]]
-    return pd.Series(out, index=values.index, dtype=object, name=values.name)
+    return pd.Series(
+        python_objects(values, text=text), index=values.index, dtype=object, name=values.name
+    )
 
 
 def analyze(

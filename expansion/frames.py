@@ -6,6 +6,22 @@ import numpy as np
 import pandas as pd
 
 
+def python_objects(values: pd.Series, *, text: bool = False) -> np.ndarray:
+    """A column as Python objects with ``None`` where missing (``text``: every value a ``str``).
+
+    What the engine keys on (object columns hash faster than Arrow strings in ``isin``, ``map``
+    and ``groupby``, and Arrow strings' ``isin`` converts values one by one under the GIL) and
+    what a database driver binds as it is.
+    """
+    out = values.to_numpy(dtype=object, na_value=None, copy=True)
+    if values.dtype == object:
+        out[values.isna().to_numpy()] = None
+    if text and pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
+        odd = np.fromiter((v is not None and type(v) is not str for v in out), bool, len(out))
+        out[odd] = [str(v) for v in out[odd]]
+    return out
+
+
 def join_groups(
     values: pd.Series,
     keys: pd.Series | list[pd.Series],

@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
 from .errors import ConfigError, NoDataError
+from .frames import python_objects
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
 
@@ -596,16 +597,7 @@ def _column_values(column: sa.Column, values: pd.Series, *, dates_as_text: bool)
         out = number.astype(object)
         out[np.isnan(number)] = None
         return out
-    out = values.to_numpy(dtype=object, na_value=None, copy=True)
-    if isinstance(column.type, sa.LargeBinary):
-        return out
-    if values.dtype == object:
-        present = values.notna().to_numpy()
-        out[~present] = None
-        odd = present & ~np.fromiter((type(v) is str for v in out), bool, len(out))
-        if odd.any():
-            out[odd] = [str(v) for v in out[odd]]
-    return out
+    return python_objects(values, text=not isinstance(column.type, sa.LargeBinary))
 
 
 def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
@@ -861,18 +853,31 @@ def save_portfolio_frames(engine: sa.Engine, version: int, tables: dict[str, pd.
     in a fraction of a second instead of reading and merging every row (a re-score at another
     date or configuration, the nightly job, a digest after a restart). Older versions go.
     A table Parquet cannot hold leaves no snapshot: scoring then reads the rows."""
-    data = []
-    try:
-        for name in PORTFOLIO_TABLES:
-            buffer = io.BytesIO()
-            tables[name].to_parquet(buffer, index=False)
-            data.append((name, buffer.getvalue()))
-    except (ValueError, TypeError, KeyError, pa.ArrowException):
+    frames = _to_parquet({name: tables[name] for name in PORTFOLIO_TABLES})
+    if frames is None:
         return
-    frames = pd.DataFrame(data, columns=["name", "data"]).assign(data_version=version)
     with engine.begin() as conn:
         conn.execute(PORTFOLIO_FRAMES.delete())
-        _insert_frame(conn, PORTFOLIO_FRAMES, frames)
+        _insert_frame(conn, PORTFOLIO_FRAMES, frames.assign(data_version=version))
+
+
+def _to_parquet(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """``name``/``data`` rows, one Parquet document per frame; ``None`` when a frame cannot be
+    held by Parquet (a column mixing numbers and text): the caller then keeps no copy."""
+    data = []
+    try:
+        for frame in frames.values():
+            buffer = io.BytesIO()
+            frame.reset_index(drop=True).to_parquet(buffer, index=False)
+            data.append(buffer.getvalue())
+    except (ValueError, TypeError, pa.ArrowException):
+        return None
+    return pd.DataFrame({"name": list(frames), "data": data})
+
+
+def _from_parquet(rows) -> dict[str, pd.DataFrame]:
+    """``(name, data)`` rows back into frames."""
+    return {name: pd.read_parquet(io.BytesIO(data)) for name, data in rows}
 
 
 def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.DataFrame] | None:
@@ -881,10 +886,10 @@ def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.Data
         rows = conn.execute(
             sa.select(t.c.name, t.c.data).where(t.c.data_version == version).order_by(t.c.id)
         ).all()
-    stored = {name: data for name, data in rows}
+    stored = dict(rows)  # the latest copy of each table
     if set(stored) != set(PORTFOLIO_TABLES):
         return None
-    return {name: pd.read_parquet(io.BytesIO(stored[name])) for name in PORTFOLIO_TABLES}
+    return _from_parquet(stored.items())
 
 
 # --------------------------------------------------------------------------- results
@@ -954,22 +959,15 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
 def _parquet_frames(analysis, profiles: pd.DataFrame) -> pd.DataFrame | None:
     """The result frames find reads, one Parquet document each (``None``: a frame Parquet
     cannot hold, e.g. a column mixing numbers and text; find then decodes the rows)."""
-    frames = {
-        "opportunities": analysis.opportunities,
-        "evidence": analysis.evidence,
-        "profiles": profiles,
-        "benchmarks": analysis.benchmarks,
-        **{f"list:{name}": getattr(analysis, name) for name in FINDING_LISTS},
-    }
-    data = []
-    try:
-        for frame in frames.values():
-            buffer = io.BytesIO()
-            frame.reset_index(drop=True).to_parquet(buffer, index=False)
-            data.append(buffer.getvalue())
-    except (ValueError, TypeError, ImportError, pa.ArrowException):
-        return None
-    return pd.DataFrame({"name": list(frames), "data": data})
+    return _to_parquet(
+        {
+            "opportunities": analysis.opportunities,
+            "evidence": analysis.evidence,
+            "profiles": profiles,
+            "benchmarks": analysis.benchmarks,
+            **{f"list:{name}": getattr(analysis, name) for name in FINDING_LISTS},
+        }
+    )
 
 
 def _prune(conn: sa.Connection) -> None:
@@ -1013,7 +1011,7 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
     if stored:
-        out = {name: _python_strings(pd.read_parquet(io.BytesIO(data))) for name, data in stored}
+        out = {name: _python_strings(frame) for name, frame in _from_parquet(stored).items()}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
         return out
     out = _read_result_rows(engine, run_id)
@@ -1030,7 +1028,7 @@ def _python_strings(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.StringDtype):
             frame[column] = pd.Series(
-                frame[column].to_numpy(dtype=object, na_value=None), index=frame.index, dtype=object
+                python_objects(frame[column]), index=frame.index, dtype=object
             )
     return frame
 
