@@ -280,9 +280,9 @@ _TRUE = {"true", "yes", "y", "1", "t", "1.0"}
 _FALSE = {"false", "no", "n", "0", "f", "0.0"}
 
 
-def _plain_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The cells that are plain numbers already (nearly all of a clean export), parsed in one
-    vectorised call, and the mask of the rest, which needs the slower, forgiving parsers."""
+def _numbers(text: pd.Series, forgiving: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """The cells that are plain numbers already (nearly all of a clean export) parsed in one
+    vectorised call; only the rest go through the slower, ``forgiving`` parser."""
     blank = text == ""
     try:
         # Arrow's cast is ~40x faster than to_numeric; it refuses the whole column on the
@@ -294,15 +294,14 @@ def _plain_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         number = pd.to_numeric(text, errors="coerce").astype(float)
     rest = ~np.isfinite(number) & ~blank
-    return number, rest
+    if rest.any():
+        number[rest] = forgiving(text[rest])
+    return number
 
 
 def parse_money(text: pd.Series) -> pd.Series:
     """``$85,000`` / ``85000`` / ``85K`` / ``1.2M`` -> float; anything else -> NaN."""
-    number, rest = _plain_numbers(text)
-    if rest.any():
-        number[rest] = _parse_money(text[rest])
-    return number
+    return _numbers(text, _parse_money)
 
 
 def _parse_money(text: pd.Series) -> pd.Series:
@@ -315,10 +314,7 @@ def _parse_money(text: pd.Series) -> pd.Series:
 
 def parse_number(text: pd.Series) -> pd.Series:
     """Plain numbers, with thousands separators and a trailing ``%`` allowed."""
-    number, rest = _plain_numbers(text)
-    if rest.any():
-        number[rest] = _parse_number(text[rest])
-    return number
+    return _numbers(text, _parse_number)
 
 
 def _parse_number(text: pd.Series) -> pd.Series:

@@ -161,7 +161,8 @@ def _snapshot_sole_source(
     """When this source is the only one, the merged portfolio is its rows, already in memory:
     keep them as the scoring snapshot now rather than reading them all back at the first score.
     With several sources the first score merges them from the database instead."""
-    if set(store.source_roles(engine)) != {source}:
+    roles = store.source_roles(engine)
+    if set(roles) != {source}:
         return
     frames = {}
     for name, table in store.PORTFOLIO_TABLES.items():
@@ -171,7 +172,7 @@ def _snapshot_sole_source(
             frame = pd.DataFrame(columns=columns)
         frames[name] = frame.reindex(columns=columns).assign(source=source)
     try:
-        merged, _ = store.merge_frames(frames, store.source_roles(engine), conflicts=False)
+        merged, _ = store.merge_frames(frames, roles, conflicts=False)
     except NoDataError:
         return
     store.save_portfolio_frames(engine, version, merged)

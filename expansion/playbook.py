@@ -92,20 +92,19 @@ def _opportunities(result: FindResult, account_id: str | None = None) -> list[di
     evidence = result.evidence_lists(opps["opportunity_id"]).to_dict()
     profiles = result.profiles
     profiles = profiles[profiles["account_id"].isin(opps["account_id"])]
-    profiles = profiles.drop_duplicates("account_id", keep="last")
-    facts = {
-        column: dict(zip(profiles["account_id"], profiles[column], strict=True))
-        for column in ("plan", "renewal_date", "seat_utilization")
-        if column in profiles
-    }
+    facts = (
+        profiles.drop_duplicates("account_id", keep="last")
+        .set_index("account_id")[["plan", "renewal_date", "seat_utilization"]]
+        .to_dict("index")
+    )
     rows = _records(opps)
     for row in rows:
         row["evidence"] = list(evidence.get(row["opportunity_id"], []))
-        account = row["account_id"]
-        if account in facts.get("plan", {}):
-            row["plan"] = facts["plan"][account]
-            row["renewal_date"] = day(facts.get("renewal_date", {}).get(account))
-            row["seat_utilization"] = facts.get("seat_utilization", {}).get(account)
+        fact = facts.get(row["account_id"])
+        if fact is not None:
+            row["plan"] = fact["plan"]
+            row["renewal_date"] = day(fact["renewal_date"])
+            row["seat_utilization"] = fact["seat_utilization"]
         row["play"] = play(row, row["evidence"])
     return rows
 
