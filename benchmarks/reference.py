@@ -90,29 +90,13 @@ COMPARE_COLUMNS = [
     "triggers",
 ]
 
+#: What the reference returns: the compared columns and what a reader checking a difference
+#: wants beside them.
 OUTPUT_COLUMNS = [
-    "opportunity_id",
-    "account_id",
+    *COMPARE_COLUMNS,
     "account_name",
     "segment",
-    "type",
     "type_label",
-    "product_id",
-    "key",
-    "department",
-    "quantity",
-    "tier",
-    "score",
-    "raw_score",
-    "revenue_score",
-    "effort_score",
-    "likelihood_score",
-    "propensity",
-    "close_probability",
-    "expansion_arr",
-    "expected_value",
-    "priority",
-    "triggers",
     "category",
     "categories",
     "arr",

@@ -20,7 +20,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -50,7 +49,6 @@ TARGETS = [
 class Measured:
     accounts: int
     stages: dict[str, dict] = field(default_factory=dict)
-    generate_seconds: float | None = None
 
 
 def machine() -> dict[str, str]:
@@ -108,12 +106,11 @@ def run_stage(stage: str, db_url: str, data: Path, as_of: date) -> dict:
     return result
 
 
-def generate(accounts: int, seed: int, folder: Path) -> float | None:
-    """Write the book once per (size, seed); returns seconds, or None when it was there."""
+def generate(accounts: int, seed: int, folder: Path) -> None:
+    """Write the book once per (size, seed)."""
     marker = folder / ".benchmark"
     if marker.exists() and marker.read_text() == f"{accounts} {seed}":
-        return None
-    started = time.perf_counter()
+        return
     subprocess.run(
         [
             sys.executable,
@@ -134,14 +131,13 @@ def generate(accounts: int, seed: int, folder: Path) -> float | None:
         stdout=subprocess.DEVNULL,
     )
     marker.write_text(f"{accounts} {seed}")
-    return time.perf_counter() - started
 
 
 def measure_size(accounts: int, seed: int, workdir: Path, console: Console) -> tuple[Measured, str]:
     folder = workdir / f"book-{accounts}"
     measured = Measured(accounts=accounts)
     console.print(f"[bold]{accounts:,} accounts[/]: generating…")
-    measured.generate_seconds = generate(accounts, seed, folder)
+    generate(accounts, seed, folder)
     db = workdir / f"bench-{accounts}.db"
     for path in workdir.glob(f"bench-{accounts}.db*"):
         path.unlink()
@@ -175,7 +171,30 @@ def _rate(stage: dict) -> str:
     return ""
 
 
-def _verdicts(sizes: list[Measured]) -> list[tuple[str, str, str, str]]:
+#: (figure, key in measure_slash's result, limit in ms).
+SLASH_TARGETS = [("slash ack p99", "ack_p99_ms", 100), ("answer posted p95", "answer_p95_ms", 1500)]
+
+
+def _stage_rows(sizes: list[Measured]) -> list[tuple[str, str, str, str, str]]:
+    """(accounts, stage, time, peak memory, detail) for each stage that ran."""
+    return [
+        (
+            f"{m.accounts:,}",
+            stage,
+            _fmt_seconds(m.stages[stage]["seconds"]),
+            f"{m.stages[stage]['peak_mb']:,.0f} MB",
+            _rate(m.stages[stage]),
+        )
+        for m in sizes
+        for stage in STAGES
+        if stage in m.stages
+    ]
+
+
+def verdicts(
+    sizes: list[Measured], slash: dict | None, reference: dict | None
+) -> list[tuple[str, str, str, str]]:
+    """(target, limit, measured, verdict) for each target this run measured."""
     by_size = {m.accounts: m for m in sizes}
     rows = []
     for accounts, what, limit, unit in TARGETS:
@@ -187,6 +206,26 @@ def _verdicts(sizes: list[Measured]) -> list[tuple[str, str, str, str]]:
         shown = f"{value:,.0f} MB" if unit == "MB" else _fmt_seconds(value)
         verdict = "met" if value <= limit else f"missed ({value / limit:.1f}x the target)"
         rows.append((f"{accounts:,}: {what}", f"<= {limit:g} {unit}", shown, verdict))
+    if slash:
+        for what, key, limit in SLASH_TARGETS:
+            rows.append(
+                (
+                    f"{slash.get('accounts', 0):,}: {what}",
+                    f"<= {limit} ms",
+                    f"{slash[key]:.0f} ms",
+                    "met" if slash[key] <= limit else "missed",
+                )
+            )
+    if reference:
+        ok = reference["speedup"] >= 20 and not reference["differences"]
+        rows.append(
+            (
+                f"{reference['accounts']:,}: engine vs reference",
+                ">= 20x, identical",
+                f"{reference['speedup']:.0f}x",
+                "met" if ok else "missed",
+            )
+        )
     return rows
 
 
@@ -209,15 +248,7 @@ def render(
         "| Accounts | Stage | Time | Peak memory | Detail |",
         "|---:|---|---:|---:|---|",
     ]
-    for m in sizes:
-        for stage in STAGES:
-            if stage not in m.stages:
-                continue
-            s = m.stages[stage]
-            lines.append(
-                f"| {m.accounts:,} | {stage} | {_fmt_seconds(s['seconds'])} | "
-                f"{s['peak_mb']:,.0f} MB | {_rate(s)} |"
-            )
+    lines += ["| " + " | ".join(row) + " |" for row in _stage_rows(sizes)]
     if slash:
         lines += [
             "",
@@ -250,37 +281,10 @@ def render(
                 else "**opportunities differ**: " + "; ".join(reference["differences"][:5])
             ),
         ]
-    verdicts = _verdicts(sizes)
-    if slash:
-        verdicts.append(
-            (
-                f"{slash.get('accounts', 0):,}: slash ack p99",
-                "<= 100 ms",
-                f"{slash['ack_p99_ms']:.0f} ms",
-                "met" if slash["ack_p99_ms"] <= 100 else "missed",
-            )
-        )
-        verdicts.append(
-            (
-                f"{slash.get('accounts', 0):,}: answer posted p95",
-                "<= 1500 ms",
-                f"{slash['answer_p95_ms']:.0f} ms",
-                "met" if slash["answer_p95_ms"] <= 1500 else "missed",
-            )
-        )
-    if reference:
-        ok = reference["speedup"] >= 20 and not reference["differences"]
-        verdicts.append(
-            (
-                f"{reference['accounts']:,}: engine vs reference",
-                ">= 20x, identical",
-                f"{reference['speedup']:.0f}x",
-                "met" if ok else "missed",
-            )
-        )
-    if verdicts:
+    met = verdicts(sizes, slash, reference)
+    if met:
         lines += ["", "## Targets", "", "| Target | Limit | Measured | |", "|---|---:|---:|---|"]
-        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in verdicts]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in met]
     return "\n".join(lines) + "\n"
 
 
@@ -336,23 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title="Benchmark")
     for column in ("Accounts", "Stage", "Time", "Peak memory", "Detail"):
         table.add_column(column, justify="right" if column != "Detail" else "left")
-    for m in measured:
-        for stage in STAGES:
-            if stage not in m.stages:
-                continue
-            s = m.stages[stage]
-            table.add_row(
-                f"{m.accounts:,}",
-                stage,
-                _fmt_seconds(s["seconds"]),
-                f"{s['peak_mb']:,.0f} MB",
-                _rate(s),
-            )
+    for row in _stage_rows(measured):
+        table.add_row(*row)
     console.print(table)
-    text = render(measured, slash, reference, info, args.seed)
-    args.out.write_text(text, encoding="utf-8")
-    for line in text.split("## Targets", 1)[-1].splitlines()[4:] if "## Targets" in text else []:
-        console.print(line)
+    targets = Table(title="Targets")
+    for column in ("Target", "Limit", "Measured", ""):
+        targets.add_column(column)
+    for row in verdicts(measured, slash, reference):
+        targets.add_row(*row)
+    console.print(targets)
+    args.out.write_text(render(measured, slash, reference, info, args.seed), encoding="utf-8")
     console.print(f"Wrote {args.out}")
     return 0
 
