@@ -50,12 +50,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_server import LocalServer
+from local_server import LocalServer, RoutingHandler
 
 import expansion
 from expansion.connectors.hubspot import DEFAULT_PRODUCT_PROPERTIES, DEFAULT_PROPERTIES
@@ -180,19 +180,10 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RoutingHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
     server_version = "HubSpotFake/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests``."""
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
 
     def _route(self, verb: str) -> None:
         fake = self.server.fake

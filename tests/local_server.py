@@ -4,7 +4,7 @@ shared by the test fakes of Slack, HubSpot and Salesforce."""
 from __future__ import annotations
 
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
 
@@ -68,3 +68,20 @@ class LocalServer:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
         return int(self._server.server_address[1])
+
+
+class RoutingHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: quiet (the fakes record what they were asked instead of
+    logging it), with GET and POST both handed to :meth:`_route`."""
+
+    def log_message(self, format: str, *args) -> None:
+        """Quiet: tests read what the fake recorded."""
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def _route(self, verb: str) -> None:
+        raise NotImplementedError

@@ -64,12 +64,12 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_server import LocalServer
+from local_server import LocalServer, RoutingHandler
 
 __all__ = [
     "API_VERSION",
@@ -483,22 +483,13 @@ class _Server(ThreadingHTTPServer):
         """Stay quiet about clients that hang up (timeouts, failed handshakes)."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RoutingHandler):
     server: _Server
     # Keep-alive, as Salesforce does: a pull is one TLS handshake, not one per page.
     protocol_version = "HTTP/1.1"
     server_version = "SalesforceFake/1.0"
     timeout = 10  # an idle kept-alive connection is closed after this many seconds
     disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stalls)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests``."""
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
 
     def _route(self, verb: str) -> None:
         fake = self.server.fake

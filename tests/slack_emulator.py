@@ -36,12 +36,12 @@ from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from local_server import LocalServer
+from local_server import LocalServer, RoutingHandler
 
 __all__ = [
     "BLOCK_TYPES",
@@ -637,23 +637,12 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RoutingHandler):
     """Routes requests to the emulator."""
 
     server: _Server
     protocol_version = "HTTP/1.0"
     server_version = "SlackEmulator/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests read ``emulator.calls`` instead."""
-
-    def do_GET(self) -> None:
-        """Web API calls may use GET with a query string."""
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        """Web API calls, uploads and response_url posts."""
-        self._route("POST")
 
     def _read_body(self) -> bytes:
         """Read the request body (Content-Length or chunked)."""
