@@ -1,5 +1,5 @@
 """Scoring results read back the same from their Parquet frames and from their rows (runs
-scored before score_frames existed have only rows)."""
+scored before score_frames existed, or whose frames Parquet could not hold, have only rows)."""
 
 from __future__ import annotations
 
@@ -25,25 +25,42 @@ def _answer(url: str) -> tuple:
         engine.dispose()
 
 
-def test_frames_and_rows_give_the_same_answer(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    engine = store.connect(url)
-    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
-    run_id = pipeline.score(engine, as_of=AS_OF)
-    with engine.connect() as conn:
-        names = set(
-            conn.execute(
-                sa.select(store.SCORE_FRAMES.c.name).where(
-                    store.SCORE_FRAMES.c.score_run_id == run_id
-                )
-            ).scalars()
-        )
-    assert {"opportunities", "profiles", "evidence", "list:activation"} <= names
-    from_frames = _answer(url)
-    with engine.begin() as conn:
-        conn.execute(store.SCORE_FRAMES.delete())
-    engine.dispose()
-    from_rows = _answer(url)
+def test_frames_and_rows_give_the_same_answer(tmp_path, monkeypatch):
+    def names_stored(engine, run_id):
+        with engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.select(store.SCORE_FRAMES.c.name).where(
+                        store.SCORE_FRAMES.c.score_run_id == run_id
+                    )
+                ).scalars()
+            )
+
+    answers = []
+    for parquet_can_hold_them in (True, False):
+        url = f"sqlite:///{tmp_path / f'{parquet_can_hold_them}.db'}"
+        engine = store.connect(url)
+        pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+        with monkeypatch.context() as patch:
+            if not parquet_can_hold_them:  # a column mixing numbers and text, say
+                patch.setattr(store, "_parquet_frames", lambda *_: None)
+            run_id = pipeline.score(engine, as_of=AS_OF)
+        with engine.connect() as conn:
+            profile_json = conn.execute(
+                sa.select(sa.func.count(store.PROFILES.c.profile))
+            ).scalar_one()
+            payloads = conn.execute(sa.select(sa.func.count(store.FINDINGS.c.payload))).scalar_one()
+            key_rows = conn.execute(sa.select(sa.func.count()).select_from(store.PROFILES)).scalar()
+        stored = names_stored(engine, run_id)
+        engine.dispose()
+        if parquet_can_hold_them:
+            assert {"opportunities", "profiles", "evidence", "list:activation"} <= stored
+            assert profile_json == payloads == 0  # the frames hold them
+        else:
+            assert not stored
+            assert profile_json == key_rows > 0 and payloads > 0
+        answers.append(_answer(url))
+    from_frames, from_rows = answers
     assert from_frames[0] == from_rows[0]
     assert from_frames[1] == from_rows[1]
     assert from_frames[2] == from_rows[2]
