@@ -7,6 +7,7 @@ persisting and querying them is :mod:`expansion.store`, rendering is :mod:`expan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -874,29 +875,38 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     t1 = cfg.tier_thresholds[0]
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
     R, E, L = o["revenue_score"], o["effort_score"], o["likelihood_score"]
-    out = pd.Series(None, index=o.index, dtype=object)
+    out = np.full(len(o), None, dtype=object)
 
     def reaches(r, e, lk):
         score = scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1)
         return pd.Series(score, index=o.index) >= t1
 
-    def offer(mask, text):
-        nonlocal out
-        out = out.where(~(out.isna() & mask), text)
+    def offer(mask: pd.Series, text: Callable[[np.ndarray], pd.Series]) -> None:
+        """The first lever that works wins: ``text(rows)`` is built only for the rows that
+        still have none and that ``mask`` reaches (most are settled by the first levers)."""
+        rows = pd.isna(out) & mask.to_numpy(dtype=bool)
+        if rows.any():
+            out[rows] = text(rows).to_numpy(dtype=object)
 
     # 1. Timing.
     settled = o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
     offer(
         o["capped"] & (o["raw_score"] >= t1),
-        "Time: the post-renewal hold ends on "
-        + settled.dt.strftime("%Y-%m-%d").fillna("")
-        + "; the score already qualifies",
+        lambda rows: (
+            "Time: the post-renewal hold ends on "
+            + settled[rows].dt.strftime("%Y-%m-%d").fillna("")
+            + "; the score already qualifies"
+        ),
     )
     future = o["months_to_renewal"] > 3
-    window_from = (o["renewal_date"] - pd.Timedelta(days=90)).dt.strftime("%Y-%m-%d").fillna("")
+    window_from = o["renewal_date"] - pd.Timedelta(days=90)
     offer(
         future & ~o["capped"] & reaches(R, E, (L + 1).clip(upper=10)),
-        "Renewal within 90 days (from " + window_from + ") adds +1 likelihood",
+        lambda rows: (
+            "Renewal within 90 days (from "
+            + window_from[rows].dt.strftime("%Y-%m-%d").fillna("")
+            + ") adds +1 likelihood"
+        ),
     )
 
     # 2. A larger deal. Seat deals say how many more active seats would size it so.
@@ -905,71 +915,84 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     per_seat = o["expansion_arr"] / o["quantity"].where(o["quantity"] > 0)
     is_seats = o["type"].isin(["seat_expansion", "new_department"]) & per_seat.notna()
     from_ceiling = o["triggers"].str.contains("seat_ceiling", regex=False)
+
+    def larger_deal(multiple: float) -> Callable[[np.ndarray], pd.Series]:
+        def text(rows: np.ndarray) -> pd.Series:
+            deal = o["expansion_arr"][rows]
+            extra = deal * multiple - deal
+            seats = np.ceil(extra / per_seat[rows])
+            active = np.ceil(seats / seats_per_active[rows])
+            dollars = money(extra)
+            seat_count = seats.round().astype("Int64").astype(str)
+            out = pd.Series(
+                "A deal " + f"{multiple:g}" + "x larger (+" + dollars + " expansion ARR)",
+                index=extra.index,
+            )
+            out = out.where(
+                ~is_seats[rows], "+" + seat_count + " seats in the deal (+" + dollars + ")"
+            )
+            return out.where(
+                ~(is_seats[rows] & from_ceiling[rows]),
+                "+"
+                + active.round().astype("Int64").astype(str)
+                + " active seats (sizing the deal +"
+                + seat_count
+                + " seats, +"
+                + dollars
+                + ")",
+            )
+
+        return text
+
     for multiple in (1.1, 1.25, 1.5, 2.0, 2.5, 3.0):
-        arr = o["expansion_arr"] * multiple
-        r = scoring.revenue_score(arr, o["arr"], cfg)["revenue_score"]
-        extra = arr - o["expansion_arr"]
-        seats = np.ceil(extra / per_seat)
-        active = np.ceil(seats / seats_per_active)
-        text = pd.Series(
-            "A deal " + f"{multiple:g}" + "x larger (+" + money(extra) + " expansion ARR)",
-            index=o.index,
-        )
-        text = text.where(
-            ~is_seats,
-            "+"
-            + seats.round().astype("Int64").astype(str)
-            + " seats in the deal (+"
-            + money(extra)
-            + ")",
-        )
-        text = text.where(
-            ~(is_seats & from_ceiling),
-            "+"
-            + active.round().astype("Int64").astype(str)
-            + " active seats (sizing the deal +"
-            + seats.round().astype("Int64").astype(str)
-            + " seats, +"
-            + money(extra)
-            + ")",
-        )
-        offer(~o["capped"] & reaches(r, E, L), text)
+        r = scoring.revenue_score(o["expansion_arr"] * multiple, o["arr"], cfg)["revenue_score"]
+        offer(~o["capped"] & reaches(r, E, L), larger_deal(multiple))
 
     # 3. Likelihood.
     for delta in (1, 2, 3):
-        needed = (o["propensity"] + delta * 10).clip(upper=100)
         offer(
             ~o["capped"] & (L + delta <= 10) & reaches(R, E, L + delta),
-            "Likelihood +"
-            + str(delta)
-            + ": confirmed expansion intent or budget, an executive sponsor, "
-            "or propensity " + needed.astype(str) + " (today " + o["propensity"].astype(str) + ")",
+            lambda rows, delta=delta: (
+                "Likelihood +"
+                + str(delta)
+                + ": confirmed expansion intent or budget, an executive sponsor, "
+                "or propensity "
+                + (o["propensity"][rows] + delta * 10).clip(upper=100).astype(str)
+                + " (today "
+                + o["propensity"][rows].astype(str)
+                + ")"
+            ),
         )
 
     # 4. Effort.
     for delta in (1, 2):
         offer(
             ~o["capped"] & (E + delta <= 10) & reaches(R, E + delta, L),
-            "Effort +" + str(delta) + ": a champion-led deal with budget already allocated",
+            lambda rows, delta=delta: pd.Series(
+                "Effort +" + str(delta) + ": a champion-led deal with budget already allocated",
+                index=o.index[rows],
+            ),
         )
 
     # Nothing alone: say what the best single lever would need.
-    needed_r = np.ceil((t1 - w_e * E - w_l * L) / w_r - 1e-9)
-    text = pd.Series(
-        "Not within reach of one change: revenue would need "
-        + needed_r.astype(int).astype(str)
-        + "/10 (today "
-        + R.astype(str)
-        + ")",
-        index=o.index,
-    )
-    text = text.where(
-        needed_r <= 10,
-        "Not within reach: even 10/10 revenue leaves it below 8.0; effort (today "
-        + E.astype(str)
-        + "/10) and likelihood (today "
-        + L.astype(str)
-        + "/10) must both improve",
-    )
-    offer(o["tier"] > 1, text)
-    return out.where(o["tier"] > 1, "Already Tier 1")
+    def out_of_reach(rows: np.ndarray) -> pd.Series:
+        r, e, lk = R[rows], E[rows], L[rows]
+        needed_r = np.ceil((t1 - w_e * e - w_l * lk) / w_r - 1e-9)
+        text = (
+            "Not within reach of one change: revenue would need "
+            + needed_r.astype(int).astype(str)
+            + "/10 (today "
+            + r.astype(str)
+            + ")"
+        )
+        return text.where(
+            needed_r <= 10,
+            "Not within reach: even 10/10 revenue leaves it below 8.0; effort (today "
+            + e.astype(str)
+            + "/10) and likelihood (today "
+            + lk.astype(str)
+            + "/10) must both improve",
+        )
+
+    offer(o["tier"] > 1, out_of_reach)
+    return pd.Series(out, index=o.index, dtype=object).where(o["tier"] > 1, "Already Tier 1")

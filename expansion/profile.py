@@ -45,30 +45,57 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
         "projected_date",
         "periods",
     ]
-    u = usage[usage["period"] <= as_of].dropna(subset=["value"])
+    u = usage[usage["period"] <= as_of].dropna(subset=["value", "account_id", "metric"])
     if u.empty:
         return pd.DataFrame(columns=columns)
-    u = u.sort_values(["account_id", "metric", "period"], kind="stable")
-    keys = ["account_id", "metric"]
-    u["from_end"] = u.groupby(keys, sort=False).cumcount(ascending=False)
-    window = u[u["from_end"] < config.trend_periods].copy()
-    window["x"] = month_index(window["period"]).astype(float)
+    # Rows in (account, metric, period) order, ties in their order, keyed by one integer per
+    # (account, metric): sorting and grouping millions of rows on two text columns took
+    # seconds; on integer codes (in the texts' sort order) it is a fraction of that.
+    accounts, account_ids = pd.factorize(u["account_id"], sort=True)
+    metric_codes, metric_names = pd.factorize(u["metric"], sort=True)
+    group = accounts.astype(np.int64) * len(metric_names) + metric_codes
+    months, _ = pd.factorize(u["period"], sort=True)
+    key = group * (int(months.max()) + 1) + months
+    if (np.diff(key) < 0).any():  # a merged snapshot is already in this order
+        order = np.argsort(key, kind="stable")
+        u, group = u.iloc[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, len(group)])
+    gid = np.repeat(np.arange(len(starts)), sizes)
+    from_end = np.repeat(sizes, sizes) - 1 - (np.arange(len(group)) - np.repeat(starts, sizes))
+    keys = pd.MultiIndex.from_arrays(
+        [
+            account_ids.take(group[starts] // len(metric_names)),
+            metric_names.take(group[starts] % len(metric_names)),
+        ],
+        names=["account_id", "metric"],
+    )
+    in_window = from_end < config.trend_periods
+    window = pd.DataFrame(
+        {
+            "value": u["value"].to_numpy()[in_window],
+            "x": month_index(u["period"][in_window]).to_numpy(dtype=float),
+        },
+        index=gid[in_window],
+    )
     window["xy"] = window["x"] * window["value"]
     window["xx"] = window["x"] ** 2
-    g = window.groupby(keys, sort=False)
-    sums = g[["x", "value", "xy", "xx"]].sum()
-    n = g.size()
+    g = window.groupby(level=0, sort=False)
+    sums = g[["x", "value", "xy", "xx"]].sum().set_axis(keys)
+    n = g.size().set_axis(keys)
     denominator = n * sums["xx"] - sums["x"] ** 2
     slope = (n * sums["xy"] - sums["x"] * sums["value"]) / denominator.replace(0, np.nan)
-    first = g["value"].first()
-    last = u[u["from_end"] == 0].set_index(keys)
-    three_back = u[u["from_end"] == 3].set_index(keys)["value"]
+    first = g["value"].first().set_axis(keys)
+    last = u[from_end == 0].set_axis(keys)
+    three_back = pd.Series(np.nan, index=keys)
+    back = from_end == 3
+    three_back.iloc[gid[back]] = u["value"].to_numpy()[back]
 
     out = last[["period", "value", "limit"]].copy()
     out["periods"] = n
     out["slope"] = slope.fillna(0.0)
     out["trend_pct"] = np.where(first > 0, (out["value"] - first) / first * 100, np.nan)
-    out["change_3p"] = out["value"] - three_back.reindex(out.index)
+    out["change_3p"] = out["value"] - three_back
     limit = out["limit"].where(out["limit"] > 0)
     out["util_pct"] = out["value"] / limit * 100
     headroom = limit - out["value"]

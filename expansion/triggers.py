@@ -73,8 +73,12 @@ KIND_TO_TYPE = {
 
 
 def money(values: pd.Series) -> pd.Series:
-    """``$12,345`` strings for evidence sentences."""
-    return "$" + values.round().astype("Int64").map("{:,}".format)
+    """``$12,345`` strings for evidence sentences (missing where the amount is)."""
+    amount = np.round(pd.to_numeric(values).to_numpy(dtype=float, na_value=np.nan))
+    known = ~np.isnan(amount)
+    text = np.full(len(amount), np.nan, dtype=object)
+    text[known] = [f"${v:,}" for v in amount[known].astype(np.int64).tolist()]
+    return pd.Series(text, index=values.index, dtype="str")
 
 
 def _int(values: pd.Series) -> pd.Series:
