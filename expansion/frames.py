@@ -13,6 +13,15 @@ def python_objects(values: pd.Series, *, text: bool = False) -> np.ndarray:
     and ``groupby``, and Arrow strings' ``isin`` converts values one by one under the GIL) and
     what a database driver binds as it is.
     """
+    if isinstance(values.dtype, pd.StringDtype):
+        # Each distinct string converted once (and held once), not once per row: millions of
+        # rows with a few (metric) or 100k (account) distinct values convert several times
+        # faster, in a fraction of the memory.
+        codes, uniques = pd.factorize(values)
+        vocabulary = np.empty(len(uniques) + 1, dtype=object)
+        vocabulary[:-1] = np.asarray(uniques, dtype=object)
+        vocabulary[-1] = None  # code -1: missing
+        return vocabulary.take(codes)
     out = values.to_numpy(dtype=object, na_value=None, copy=True)
     if values.dtype == object:
         out[values.isna().to_numpy()] = None

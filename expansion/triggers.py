@@ -152,7 +152,7 @@ class Catalog:
 
         # What each account already owns: subscribed products plus features of its tier
         # and of the tiers below it.
-        self.owned = subscriptions[["account_id", "product_id"]].astype(str)
+        self.owned = subscriptions[["account_id", "product_id"]].astype({"product_id": str})
         features = c.assign(feature=c["features"].fillna("").str.split(";")).explode("feature")
         features["feature"] = features["feature"].str.strip().str.lower()
         self.features = features[features["feature"] != ""][
@@ -204,7 +204,7 @@ class Catalog:
 
     def owns(self, account_ids: pd.Series, product_ids: pd.Series) -> pd.Series:
         """Whether each account already has each product (subscribed, or a tier at/below theirs)."""
-        pairs = pd.DataFrame({"account_id": account_ids.astype(str), "product_id": product_ids})
+        pairs = pd.DataFrame({"account_id": account_ids, "product_id": product_ids})
         subscribed = pairs.merge(
             self.owned.assign(_owned=True), how="left", on=["account_id", "product_id"]
         )
