@@ -20,6 +20,8 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -61,13 +63,8 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    memory = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
-    except OSError:
-        pass
+    total = memory_total_mb()
+    memory = f"{total / 1024:.0f} GiB" if total else ""
     import numpy
     import pandas
     import sqlalchemy
@@ -82,9 +79,16 @@ def machine() -> dict[str, str]:
     }
 
 
-def run_stage(stage: str, db_url: str, data: Path, as_of: date) -> dict:
-    """One stage in a fresh process, with its wall time and peak memory."""
+def run_stage(
+    stage: str, db_url: str, data: Path, as_of: date, *, memory_limit_mb: float | None = None
+) -> dict:
+    """One stage in a fresh process, with its wall time and peak memory.
+
+    A stage that fails, or whose memory passes ``memory_limit_mb`` (it is stopped there, so a
+    1M-account run cannot take the machine down), comes back as ``{"error": ...}``.
+    """
     args = [stage, "--db", db_url, "--data", str(data), "--as-of", as_of.isoformat()]
+    stopped: list[str] = []
     with tempfile.TemporaryFile() as err_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.stage", *args],
@@ -92,6 +96,11 @@ def run_stage(stage: str, db_url: str, data: Path, as_of: date) -> dict:
             stderr=err_file,
             cwd=Path(__file__).parent.parent,
         )
+        watch = threading.Thread(
+            target=_watch_memory, args=(process, memory_limit_mb, stopped), daemon=True
+        )
+        if memory_limit_mb:
+            watch.start()
         out = process.stdout.read().decode()
         process.stdout.close()
         # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux).
@@ -99,11 +108,44 @@ def run_stage(stage: str, db_url: str, data: Path, as_of: date) -> dict:
         process.returncode = os.waitstatus_to_exitcode(status)
         err_file.seek(0)
         err = err_file.read().decode(errors="replace")
+    peak_mb = usage.ru_maxrss / 1024
+    if stopped:
+        return {"error": stopped[0], "peak_mb": peak_mb}
     if process.returncode != 0:
-        raise RuntimeError(f"stage {stage} failed (exit {process.returncode}):\n{err[-3000:]}")
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        return {
+            "error": f"failed (exit {process.returncode}): {lines[-1] if lines else 'no output'}",
+            "peak_mb": peak_mb,
+        }
     result = json.loads(out.strip().splitlines()[-1])
-    result["peak_mb"] = usage.ru_maxrss / 1024
+    result["peak_mb"] = peak_mb
     return result
+
+
+def _watch_memory(process: subprocess.Popen, limit_mb: float, stopped: list[str]) -> None:
+    """Kill ``process`` when its resident memory passes ``limit_mb``."""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:") and int(line.split()[1]) / 1024 > limit_mb:
+                    stopped.append(f"stopped at the {limit_mb:,.0f} MB memory limit")
+                    process.kill()
+                    return
+        except (OSError, ValueError):
+            return
+        time.sleep(0.2)
+
+
+def memory_total_mb() -> float | None:
+    """This machine's memory (``None`` where /proc/meminfo is not there)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def generate(accounts: int, seed: int, folder: Path) -> None:
@@ -133,7 +175,14 @@ def generate(accounts: int, seed: int, folder: Path) -> None:
     marker.write_text(f"{accounts} {seed}")
 
 
-def measure_size(accounts: int, seed: int, workdir: Path, console: Console) -> tuple[Measured, str]:
+def measure_size(
+    accounts: int,
+    seed: int,
+    workdir: Path,
+    console: Console,
+    *,
+    memory_limit_mb: float | None = None,
+) -> tuple[Measured, str]:
     folder = workdir / f"book-{accounts}"
     measured = Measured(accounts=accounts)
     console.print(f"[bold]{accounts:,} accounts[/]: generating…")
@@ -144,7 +193,11 @@ def measure_size(accounts: int, seed: int, workdir: Path, console: Console) -> t
     db_url = f"sqlite:///{db}"
     for stage in LARGE_STAGES if accounts >= LARGE else STAGES:
         console.print(f"  {stage}…")
-        measured.stages[stage] = run_stage(stage, db_url, folder, AS_OF)
+        result = run_stage(stage, db_url, folder, AS_OF, memory_limit_mb=memory_limit_mb)
+        measured.stages[stage] = result
+        if "error" in result:  # the later stages need this one's output
+            console.print(f"  [red]{stage} {result['error']}[/]")
+            break
     return measured, db_url
 
 
@@ -181,9 +234,9 @@ def _stage_rows(sizes: list[Measured]) -> list[tuple[str, str, str, str, str]]:
         (
             f"{m.accounts:,}",
             stage,
-            _fmt_seconds(m.stages[stage]["seconds"]),
+            _fmt_seconds(m.stages[stage].get("seconds")),
             f"{m.stages[stage]['peak_mb']:,.0f} MB",
-            _rate(m.stages[stage]),
+            m.stages[stage].get("error") or _rate(m.stages[stage]),
         )
         for m in sizes
         for stage in STAGES
@@ -199,9 +252,15 @@ def verdicts(
     rows = []
     for accounts, what, limit, unit in TARGETS:
         m = by_size.get(accounts)
+        stage = what.split()[0]
         if m is None:
             continue
-        stage = what.split()[0]
+        if stage not in m.stages or "error" in m.stages[stage]:
+            why = m.stages.get(stage, {}).get("error", "an earlier stage failed")
+            rows.append(
+                (f"{accounts:,}: {what}", f"<= {limit:g} {unit}", "-", f"not measured: {why}")
+            )
+            continue
         value = m.stages[stage]["peak_mb"] if "memory" in what else m.stages[stage]["seconds"]
         shown = f"{value:,.0f} MB" if unit == "MB" else _fmt_seconds(value)
         verdict = "met" if value <= limit else f"missed ({value / limit:.1f}x the target)"
@@ -301,7 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slash-commands", type=int, default=20)
     parser.add_argument("--no-slash", action="store_true", help="skip the slash-command run")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference check")
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=float,
+        default=None,
+        help="stop a stage whose memory passes this (default: 80%% of the machine's)",
+    )
     args = parser.parse_args(argv)
+    memory_limit_mb = args.memory_limit_mb or (memory_total_mb() or 0) * 0.8 or None
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     args.workdir.mkdir(parents=True, exist_ok=True)
     console = Console()
@@ -310,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     measured: list[Measured] = []
     databases: dict[int, str] = {}
     for accounts in sizes:
-        m, db_url = measure_size(accounts, args.seed, args.workdir, console)
+        m, db_url = measure_size(
+            accounts, args.seed, args.workdir, console, memory_limit_mb=memory_limit_mb
+        )
         measured.append(m)
-        databases[accounts] = db_url
+        if not any("error" in stage for stage in m.stages.values()):
+            databases[accounts] = db_url  # scored: the slash run and the reference can use it
 
     slash = None
-    slash_size = max([s for s in sizes if s <= args.slash_size], default=None)
+    slash_size = max([s for s in databases if s <= args.slash_size], default=None)
     if slash_size is not None and not args.no_slash:
         console.print(f"[bold]slash command[/] on {slash_size:,} accounts…")
         from benchmarks.slash import measure_slash
@@ -331,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         slash["concurrency"] = args.slash_commands
 
     reference = None
-    reference_size = min(sizes, key=lambda s: abs(s - args.reference_size))
+    reference_size = min(databases, key=lambda s: abs(s - args.reference_size), default=None)
     if reference_size and not args.no_reference:
         console.print(f"[bold]row-by-row reference[/] on {reference_size:,} accounts…")
         reference = _reference(databases[reference_size])

@@ -36,3 +36,27 @@ def test_benchmark_smoke_at_2k_accounts(tmp_path):
     assert "2,000 accounts (" in text  # score saw every account
     assert "opportunities identical" in text, text
     assert "Machine: cpu" in text
+
+
+def test_a_stage_past_the_memory_limit_is_stopped_and_reported(tmp_path):
+    """A 1M-account stage that would exhaust the machine is stopped and shown as not
+    measured, and the run goes on (every Python process with pandas holds > 40 MB)."""
+    result = run.run_stage(
+        "score",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        tmp_path,
+        run.AS_OF,
+        memory_limit_mb=40,
+    )
+    assert result["error"] == "stopped at the 40 MB memory limit"
+    measured = run.Measured(accounts=1_000_000, stages={"sync": {"seconds": 1.0, "peak_mb": 9.0}})
+    measured.stages["score"] = result
+    rows = {row[0]: row[3] for row in run.verdicts([measured], None, None)}
+    assert rows["1,000,000: score"] == "not measured: stopped at the 40 MB memory limit"
+    assert "40 MB memory limit" in run.render([measured], None, None, {}, seed=7)
+
+
+def test_a_failing_stage_says_why(tmp_path):
+    result = run.run_stage("find", f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, run.AS_OF)
+    assert result["error"].startswith("failed (exit 1): ")
+    assert "expansion sync" in result["error"]  # the engine's own message: no data yet
