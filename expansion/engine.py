@@ -17,7 +17,7 @@ import pandas as pd
 from . import scoring, triggers
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .contract import TABLES
-from .frames import join_groups, python_objects
+from .frames import join_groups, per_distinct, python_objects
 from .profile import benchmark_gaps, benchmarks, build_profiles, recent_signals, whitespace
 from .triggers import STRONG_TRIGGERS, Catalog, money
 
@@ -151,19 +151,26 @@ def _account_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
     is several times faster than on text. Rows without an account id belong to no account
     (ingest rejects them) and are left out. :func:`_account_names` turns codes back into ids.
     """
-    found = {}
-    for name, frame in tables.items():
-        if "account_id" in frame:
-            codes, uniques = pd.factorize(frame["account_id"])
-            found[name] = codes, python_objects(pd.Series(uniques), text=True)
-    ids = np.unique(np.concatenate([u for _, u in found.values()])) if found else np.array([])
+    names = [name for name, frame in tables.items() if "account_id" in frame]
+    if not names:
+        return dict(tables), np.array([], dtype=object)
+    # One factorize over every table's ids (Arrow's dictionary encoding for text columns),
+    # then the distinct ids sorted and the codes renumbered in that order.
+    every = pd.concat([tables[name]["account_id"] for name in names], ignore_index=True)
+    codes, distinct = pd.factorize(every.astype("str"))
+    order = np.asarray(distinct.argsort())
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = np.where(codes >= 0, rank.take(codes, mode="clip"), -1)
     out = dict(tables)
-    for name, (codes, uniques) in found.items():
-        if len(uniques):
-            codes = np.where(codes >= 0, np.searchsorted(ids, uniques).take(codes), -1)
-        frame = tables[name].assign(account_id=codes)
-        out[name] = frame[codes >= 0].reset_index(drop=True)
-    return out, ids.astype(object)
+    start = 0
+    for name in names:
+        frame = tables[name]
+        mine = codes[start : start + len(frame)]
+        start += len(frame)
+        frame = frame.assign(account_id=mine)
+        out[name] = frame if (mine >= 0).all() else frame[mine >= 0].reset_index(drop=True)
+    return out, np.asarray(distinct.take(order), dtype=object)
 
 
 def _account_names(analysis: Analysis, ids: np.ndarray) -> Analysis:
@@ -846,7 +853,9 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
         desc = desc.where(~mask, d)
         current = current.where(~mask, cur)
         proposed = proposed.where(~mask, prop)
-    o["description"] = desc.str.replace(r"\s+", " ", regex=True).str.strip()
+    o["description"] = per_distinct(
+        desc, lambda d: d.str.replace(r"\s+", " ", regex=True).str.strip()
+    )
     o["current_state"] = current
     o["proposed_state"] = proposed
     o["suggested_action"] = o["type"].map(ACTIONS)

@@ -1,10 +1,13 @@
-"""join_groups is groupby(...).agg(sep.join) without a Python call per group."""
+"""join_groups is groupby(...).agg(sep.join) without a Python call per group; per_distinct
+is a transform applied to every value, computed per distinct value; the engine's account
+codes sort like the ids they stand for."""
 
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expansion.frames import join_groups
+from expansion.engine import _account_codes
+from expansion.frames import join_groups, per_distinct
 
 keys = st.sampled_from(["a", "b", "c", None])
 values = st.sampled_from(["x", "y", "zz", "aa", "y"])
@@ -37,3 +40,40 @@ def test_join_groups_matches_groupby_agg(data):
 def test_join_groups_of_nothing_is_empty():
     empty = pd.Series([], dtype=object)
     assert join_groups(empty, empty.rename("k"), sep=",").empty
+
+
+texts = st.lists(st.sampled_from(["a  b", " c", "d ", "", None, "é\tf"]), max_size=30)
+
+
+@settings(max_examples=30, deadline=None)
+@given(texts, st.sampled_from(["str", object]))
+def test_per_distinct_is_the_transform_of_every_value(data, dtype):
+    values = pd.Series(data, dtype=dtype, index=range(10, 10 + len(data)))
+
+    def tidy(s):
+        return s.str.replace(r"\s+", " ", regex=True).str.strip()
+
+    got = per_distinct(values, tidy)
+    want = tidy(values)
+    assert got.index.equals(values.index)
+    assert got.isna().tolist() == want.isna().tolist()
+    assert got.dropna().tolist() == want.dropna().tolist()
+
+
+ids = st.lists(st.sampled_from(["ACC-2", "ACC-10", "acc-1", "Zeta", "é", None]), max_size=20)
+
+
+@settings(max_examples=30, deadline=None)
+@given(ids, ids, st.sampled_from(["str", object]))
+def test_account_codes_sort_and_join_like_the_ids(first, second, dtype):
+    tables = {
+        "accounts": pd.DataFrame({"account_id": pd.Series(first, dtype=dtype), "n": 1}),
+        "usage": pd.DataFrame({"account_id": pd.Series(second, dtype=dtype)}),
+        "catalog": pd.DataFrame({"product_id": ["p"]}),
+    }
+    coded, names = _account_codes(tables)
+    assert list(names) == sorted(set(first + second) - {None})
+    for name in ("accounts", "usage"):
+        kept = [i for i in tables[name]["account_id"] if i is not None and i == i]
+        assert [names[c] for c in coded[name]["account_id"]] == kept
+    assert coded["catalog"] is tables["catalog"]
