@@ -161,7 +161,8 @@ def _account_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
     order = np.asarray(distinct.argsort())
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    codes = np.where(codes >= 0, rank.take(codes, mode="clip"), -1)
+    if len(rank):
+        codes = np.where(codes >= 0, rank.take(codes, mode="clip"), -1)
     out = dict(tables)
     start = 0
     for name in names:
@@ -782,77 +783,75 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
     seats_now = o["licensed_seats"].round().astype("Int64").astype(str)
     plan = o["plan"].fillna("their current plan").astype(str)
     dept = o["department"].fillna("").astype(str)
-    t = o["type"]
-    desc = pd.Series("Expand with " + product, index=o.index)
-    current = pd.Series(seats_now + " seats on " + plan, index=o.index)
-    proposed = pd.Series(current + " + " + product, index=o.index)
-    rules = [
-        (
-            t == "seat_expansion",
-            "Add " + qty + " seats so the growing team is covered before it hits the wall",
-            seats_now + " seats on " + plan,
-            (o["licensed_seats"] + o["quantity"]).round().astype("Int64").astype(str)
+    current = seats_now + " seats on " + plan
+    proposed = current + " + " + product
+    # (description, current state, proposed state) per type, built only for its own rows.
+    rules = {
+        "seat_expansion": lambda r: (
+            "Add " + qty[r] + " seats so the growing team is covered before it hits the wall",
+            current[r],
+            (o["licensed_seats"][r] + o["quantity"][r]).round().astype("Int64").astype(str)
             + " seats on "
-            + plan,
+            + plan[r],
         ),
-        (
-            t == "new_department",
-            "Bring " + dept + " onto the platform with " + qty + " seats",
-            seats_now + " seats, " + dept + " not using the product",
-            seats_now + " + " + qty + " seats for " + dept,
+        "new_department": lambda r: (
+            "Bring " + dept[r] + " onto the platform with " + qty[r] + " seats",
+            seats_now[r] + " seats, " + dept[r] + " not using the product",
+            seats_now[r] + " + " + qty[r] + " seats for " + dept[r],
         ),
-        (
-            t == "tier_upgrade",
+        "tier_upgrade": lambda r: (
             "Move from "
-            + plan
+            + plan[r]
             + " to "
-            + product
+            + product[r]
             + " for the limits and features they are reaching for",
-            plan + " tier",
-            product + " tier",
+            plan[r] + " tier",
+            product[r] + " tier",
         ),
-        (
-            t == "usage_expansion",
-            "Raise capacity (" + product + ") ahead of the usage ceiling",
-            "current limits on " + plan,
-            "higher limits via " + product,
+        "usage_expansion": lambda r: (
+            "Raise capacity (" + product[r] + ") ahead of the usage ceiling",
+            "current limits on " + plan[r],
+            "higher limits via " + product[r],
         ),
-        (
-            t == "add_on",
-            "Add " + product + " to cover a need they have expressed",
-            current,
-            proposed,
+        "add_on": lambda r: (
+            "Add " + product[r] + " to cover a need they have expressed",
+            current[r],
+            proposed[r],
         ),
-        (
-            t == "new_use_case",
-            "Extend to a new use case" + np.where(product != "", " with " + product, ""),
-            current,
-            proposed,
+        "new_use_case": lambda r: (
+            "Extend to a new use case" + np.where(product[r] != "", " with " + product[r], ""),
+            current[r],
+            proposed[r],
         ),
-        (
-            t == "competitive_displacement",
+        "competitive_displacement": lambda r: (
             "Consolidate a competitor's tool onto "
-            + np.where(product != "", product, "the platform"),
-            current + " plus a competitor",
-            proposed,
+            + np.where(product[r] != "", product[r], "the platform"),
+            current[r] + " plus a competitor",
+            proposed[r],
         ),
-        (
-            t == "professional_services",
-            "Deliver " + product + " for the project they asked help with",
-            current,
-            current + " + " + product,
+        "professional_services": lambda r: (
+            "Deliver " + product[r] + " for the project they asked help with",
+            current[r],
+            current[r] + " + " + product[r],
         ),
-        (
-            t == "support_upgrade",
-            "Upgrade to " + product + " to absorb their support load",
-            current + ", standard support",
-            current + " + " + product,
+        "support_upgrade": lambda r: (
+            "Upgrade to " + product[r] + " to absorb their support load",
+            current[r] + ", standard support",
+            current[r] + " + " + product[r],
         ),
+    }
+    texts = [
+        np.array("Expand with " + product, dtype=object),
+        np.array(current, dtype=object),
+        np.array(proposed, dtype=object),
     ]
-    for mask, d, cur, prop in rules:
-        desc = desc.where(~mask, d)
-        current = current.where(~mask, cur)
-        proposed = proposed.where(~mask, prop)
+    kinds = o["type"].to_numpy()
+    for kind, build in rules.items():
+        rows = kinds == kind
+        if rows.any():
+            for out, text in zip(texts, build(rows), strict=True):
+                out[rows] = np.asarray(text, dtype=object)
+    desc, current, proposed = (pd.Series(t, index=o.index, dtype="str") for t in texts)
     o["description"] = per_distinct(
         desc, lambda d: d.str.replace(r"\s+", " ", regex=True).str.strip()
     )
@@ -863,9 +862,10 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
 
 def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     pct = (o["revenue_share"] * 100).round().astype("Int64").astype(str)
+    deal = money(o["expansion_arr"])
     o["revenue_factors"] = (
         "+"
-        + money(o["expansion_arr"])
+        + deal
         + " on "
         + money(o["arr"])
         + " ARR = "
@@ -873,7 +873,7 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
         + "% (relative "
         + o["revenue_relative"].astype(int).astype(str)
         + "/10), "
-        + money(o["expansion_arr"])
+        + deal
         + " absolute ("
         + o["revenue_absolute"].astype(int).astype(str)
         + "/10); priced from "
@@ -887,26 +887,21 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     effort = effort.where(o["effort_champion"] == 0, effort + "; engaged champion +1")
     effort = effort.where(o["effort_budget"] == 0, effort + "; budget signalled +1")
     o["effort_factors"] = effort
-    lik = (
-        "propensity "
-        + o["propensity"].astype(str)
-        + " -> "
-        + o["likelihood_base"].round(1).astype(str)
-    )
+    lik = "propensity " + o["propensity"].astype(str) + " -> " + _one_decimal(o["likelihood_base"])
     lik = lik.where(
         o["likelihood_bonus"] == 0,
-        lik + "; trigger strength +" + o["likelihood_bonus"].round(1).astype(str),
+        lik + "; trigger strength +" + _one_decimal(o["likelihood_bonus"]),
     )
     lik = lik.where(o["renewal_bonus"] == 0, lik + "; renewal within 90 days +1")
     lik = lik.where(
         o["likelihood_penalty"] == 0,
-        lik + "; limited visibility " + o["likelihood_penalty"].round(1).astype(str),
+        lik + "; limited visibility " + _one_decimal(o["likelihood_penalty"]),
     )
     o["likelihood_factors"] = lik
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
     summary = (
         "Score "
-        + o["score"].map("{:.1f}".format)
+        + per_distinct(o["score"], lambda v: v.map("{:.1f}".format), dtype=object)
         + " = "
         + f"{w_r:g}"
         + "x"
@@ -926,13 +921,18 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
         ~o["capped"],
         summary
         + " ("
-        + o["raw_score"].map("{:.1f}".format)
+        + per_distinct(o["raw_score"], lambda v: v.map("{:.1f}".format), dtype=object)
         + ", capped at Tier 2: renewed "
         + renewed
         + ", no ceiling or stated intent)",
     )
     o["explanation"] = summary
     o["tier1_path"] = _tier1_path(o, cfg)
+
+
+def _one_decimal(values: pd.Series) -> pd.Series:
+    """``str(round(value, 1))`` ("2.5", "-1.0"), once per distinct value."""
+    return per_distinct(values, lambda v: v.round(1).astype(str), dtype="str")
 
 
 def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:

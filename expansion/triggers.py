@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ScoringConfig
-from .frames import join_groups
+from .frames import join_groups, per_distinct
 from .profile import DAYS_PER_MONTH
 
 CANDIDATE_COLUMNS = [
@@ -189,18 +189,23 @@ class Catalog:
 
     def match(self, text: pd.Series, kinds: tuple[str, ...] | None = None) -> pd.Series:
         """First product whose keyword appears in each text (NaN where none does)."""
-        lowered = text.fillna("").str.lower()
-        found = pd.Series(None, index=text.index, dtype=object)
         keywords = self.keywords
         if kinds is not None:
             keywords = keywords[keywords["product_id"].map(self.products["kind"]).isin(kinds)]
-        for keyword, product in zip(keywords["keyword"], keywords["product_id"], strict=True):
-            todo = found.isna()
-            if not todo.any():
-                break
-            hit = todo & lowered.str.contains(keyword, regex=False)
-            found[hit] = product
-        return found
+
+        def first_product(distinct: pd.Series) -> np.ndarray:
+            # Each keyword is looked for only in the texts no earlier keyword matched.
+            todo = distinct.fillna("").str.lower()
+            found = np.full(len(distinct), None, dtype=object)
+            for keyword, product in zip(keywords["keyword"], keywords["product_id"], strict=True):
+                if todo.empty:
+                    break
+                hit = todo.str.contains(keyword, regex=False).to_numpy(dtype=bool)
+                found[todo.index[hit]] = product
+                todo = todo[~hit]
+            return found
+
+        return per_distinct(text.astype(object), first_product).astype(object)
 
     def owns(self, account_ids: pd.Series, product_ids: pd.Series) -> pd.Series:
         """Whether each account already has each product (subscribed, or a tier at/below theirs)."""
