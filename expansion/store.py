@@ -373,9 +373,9 @@ BENCHMARKS = _result_table(
 )
 #: Each scoring run's result frames as Parquet, as the engine made them: what find reads (in
 #: a fraction of a second where the rows above take seconds to read and decode at 100k
-#: accounts). The row tables above stay the queryable record for SQL and BI tools; their JSON
-#: columns (``account_profiles.profile``, ``findings.payload``) are filled only for a run
-#: whose frames Parquet could not hold (see save_analysis).
+#: accounts). The row tables above hold only runs whose frames Parquet could not hold, and
+#: runs scored before this table existed (see save_analysis). For SQL or BI, export a scope:
+#: ``expansion find "" --format csv`` (or json).
 SCORE_FRAMES = _result_table(
     "score_frames",
     _str("name", 64),
@@ -909,12 +909,11 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
 def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
     """Persist one scoring run; returns its id. Older runs beyond the last few are pruned.
 
-    The run's frames are kept as Parquet (``score_frames``, what find reads) and as rows:
-    opportunities, evidence, benchmarks and each profile's and list entry's key columns, the
-    queryable record for SQL and BI. A profile's other figures and a list entry's details are
-    also written as JSON rows only when Parquet cannot hold the frames (a column mixing
-    numbers and text): then those rows are what find reads. Writing 100k JSON documents
-    nobody reads cost 6 s of a 100k-account scoring.
+    A run's result frames are kept once, as Parquet (``score_frames``), which is what find
+    reads. Only a run whose frames Parquet cannot hold (a column mixing numbers and text)
+    is written as rows instead (opportunities, evidence, profiles and lists with their
+    details as JSON, benchmarks), the format runs scored before score_frames used. Writing
+    both copies of a 100k-account run, and pruning both, took 10 s of its 20 s scoring.
     """
     run = ScoreRun(
         as_of=analysis.as_of.date(),
@@ -927,42 +926,46 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
     )
     p = analysis.profiles.reset_index(drop=True)
     frames = _parquet_frames(analysis, p)
-    details = frames is None  # the JSON rows are the only copy
-    profiles = p[[c for c in PROFILE_COLUMNS if c in p.columns]]
-    if details:
-        extra = p.drop(columns=[c for c in PROFILE_COLUMNS if c != "account_id"], errors="ignore")
-        profiles = profiles.assign(profile=_json_lines(extra))
-    findings = []
-    for name in FINDING_LISTS:
-        frame = getattr(analysis, name).reset_index(drop=True)
-        if frame.empty:
-            continue
-        findings.append(
-            pd.DataFrame(
-                {
-                    "list_name": name,
-                    "account_id": frame.get("account_id"),
-                    "account_name": frame.get("account_name"),
-                    "payload": _json_lines(frame) if details else None,
-                }
-            )
-        )
     with engine.begin() as conn:
         run_id = conn.execute(
             sa.insert(ScoreRun.__table__).values(**run.model_dump(exclude={"id"}))
         ).inserted_primary_key[0]
-        _insert_frame(conn, OPPORTUNITIES, analysis.opportunities.assign(score_run_id=run_id))
-        _insert_frame(conn, EVIDENCE, analysis.evidence.assign(score_run_id=run_id))
-        _insert_frame(conn, PROFILES, profiles.assign(score_run_id=run_id))
-        _insert_frame(conn, BENCHMARKS, analysis.benchmarks.assign(score_run_id=run_id))
-        if findings:
-            _insert_frame(
-                conn, FINDINGS, pd.concat(findings, ignore_index=True).assign(score_run_id=run_id)
-            )
         if frames is not None:
             _insert_frame(conn, SCORE_FRAMES, frames.assign(score_run_id=run_id))
+        else:
+            _insert_result_rows(conn, analysis, p, run_id)
         _prune(conn)
     return int(run_id)
+
+
+def _insert_result_rows(conn: sa.Connection, analysis, profiles: pd.DataFrame, run_id) -> None:
+    """One run's results as rows, each profile's and list entry's details as JSON."""
+    extra = profiles.drop(
+        columns=[c for c in PROFILE_COLUMNS if c != "account_id"], errors="ignore"
+    )
+    rows = profiles[[c for c in PROFILE_COLUMNS if c in profiles.columns]].assign(
+        profile=_json_lines(extra)
+    )
+    findings = [
+        pd.DataFrame(
+            {
+                "list_name": name,
+                "account_id": frame.get("account_id"),
+                "account_name": frame.get("account_name"),
+                "payload": _json_lines(frame),
+            }
+        )
+        for name in FINDING_LISTS
+        if not (frame := getattr(analysis, name).reset_index(drop=True)).empty
+    ]
+    _insert_frame(conn, OPPORTUNITIES, analysis.opportunities.assign(score_run_id=run_id))
+    _insert_frame(conn, EVIDENCE, analysis.evidence.assign(score_run_id=run_id))
+    _insert_frame(conn, PROFILES, rows.assign(score_run_id=run_id))
+    _insert_frame(conn, BENCHMARKS, analysis.benchmarks.assign(score_run_id=run_id))
+    if findings:
+        _insert_frame(
+            conn, FINDINGS, pd.concat(findings, ignore_index=True).assign(score_run_id=run_id)
+        )
 
 
 def _parquet_frames(analysis, profiles: pd.DataFrame) -> pd.DataFrame | None:
