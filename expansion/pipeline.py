@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -335,6 +337,45 @@ def find(
     """
     parsed = scope if isinstance(scope, Scope) else parse_scope(scope, as_of=as_of)
     run_id = score(engine, as_of=as_of, config=config)
+    key = (
+        run_id,
+        workflow.version(engine),
+        parsed,
+        as_of,
+        min_propensity,
+        target,
+        None if opportunity_ids is None else tuple(opportunity_ids),
+        include_closed,
+    )
+    return _shared(
+        engine,
+        key,
+        lambda: _find(
+            engine,
+            parsed,
+            run_id,
+            as_of=as_of,
+            config=config,
+            min_propensity=min_propensity,
+            target=target,
+            opportunity_ids=opportunity_ids,
+            include_closed=include_closed,
+        ),
+    )
+
+
+def _find(
+    engine: sa.Engine,
+    parsed: Scope,
+    run_id: int,
+    *,
+    as_of: date,
+    config: ScoringConfig,
+    min_propensity: int | None,
+    target: float | None,
+    opportunity_ids: list[str] | None,
+    include_closed: bool,
+) -> FindResult:
     results = _scored(engine, run_id)
     profiles = results["profiles"]
     parsed = resolve_accounts(parsed, profiles)
@@ -390,6 +431,40 @@ def find(
         benchmarks=results["benchmarks"],
         sources=[f"{r.source} ({r.location})" for r in sources.itertuples()],
     )
+
+
+#: find's latest answers per engine, by everything an answer depends on: the scoring run
+#: (a new sync or configuration scores a new one), the workflow's version (an assignment or
+#: outcome changes what is open), the scope and the options. Twenty slash commands asking the
+#: same at once wait for one answer instead of computing twenty under one GIL, and a page
+#: turn or an export of the list just shown reuses it. Answers are shared: read, never change.
+_ANSWERS: weakref.WeakKeyDictionary[sa.Engine, OrderedDict] = weakref.WeakKeyDictionary()
+_ANSWERS_LOCK = threading.Lock()
+KEEP_ANSWERS = 2  # a whole 100k-account book's answer holds a few hundred MB
+
+
+def _shared(engine: sa.Engine, key: tuple, compute: Callable[[], FindResult]) -> FindResult:
+    """``compute()``'s answer, computed once per ``key`` however many threads ask at once."""
+    with _ANSWERS_LOCK:
+        answers = _ANSWERS.setdefault(engine, OrderedDict())
+        future = answers.get(key)
+        mine = future is None
+        if mine:
+            future = answers[key] = Future()
+            while len(answers) > KEEP_ANSWERS:
+                answers.popitem(last=False)
+        else:
+            answers.move_to_end(key)
+    if not mine:
+        return future.result()
+    try:
+        future.set_result(compute())
+    except BaseException as exc:
+        with _ANSWERS_LOCK:  # a failure is not kept: the next ask tries again
+            if answers.get(key) is future:
+                del answers[key]
+        future.set_exception(exc)
+    return future.result()
 
 
 #: Each engine's latest decoded scoring run. A run is never changed once written, so the bot

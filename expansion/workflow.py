@@ -146,6 +146,12 @@ def set_outcome(
         )
 
 
+def version(engine: sa.Engine) -> int:
+    """Changes whenever an opportunity's state does (every change is an event)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(_EVENTS.c.id))).scalar() or 0)
+
+
 def states(engine: sa.Engine, opportunity_ids: list[str] | None = None) -> pd.DataFrame:
     """Stored states, indexed by opportunity id (all of them, or those of ``opportunity_ids``)."""
     query = sa.select(_STATES)
