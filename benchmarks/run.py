@@ -216,7 +216,11 @@ def _rate(stage: dict) -> str:
             f"{stage['accounts_per_second']:,.0f} accounts/s"
         )
     if "warm_seconds" in stage:
-        return f"{stage['opportunities']:,} opportunities, {stage['tier1']:,} Tier 1; warm {_fmt_seconds(stage['warm_seconds'])}"
+        return (
+            f"{stage['opportunities']:,} opportunities, {stage['tier1']:,} Tier 1; warm "
+            f"{_fmt_seconds(stage['warm_seconds'])} (run decoded), repeat "
+            f"{_fmt_seconds(stage.get('repeat_seconds'))} (shared answer)"
+        )
     if "characters" in stage:
         return f"{stage['characters']:,} characters"
     if "messages" in stage:
