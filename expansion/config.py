@@ -105,6 +105,7 @@ class ScoringConfig:
     likelihood_trigger_bonus: dict[str, float] = _default(
         {
             "usage_ceiling": 1.5,
+            "seat_ceiling": 1.5,  # seats at their ceiling are a usage ceiling (seed 002)
             "expansion_intent": 2.0,
             "limit_hit": 1.0,
             "feature_request": 1.0,
