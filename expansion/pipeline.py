@@ -108,8 +108,12 @@ def sync_source(
             known |= set(existing["accounts"]["account_id"])
         # A warehouse's accounts rows add usage fields (active seats...) to the CRM's: they
         # need only account_id.
+        pulled = set(pull.tables)
         portfolio = validate(
-            pull.tables, known_accounts=known, partial_accounts=run.role == "warehouse"
+            pull.tables,
+            known_accounts=known,
+            partial_accounts=run.role == "warehouse",
+            consume=True,
         )
         if not pull.incremental and not allow_empty:
             _refuse_emptied(engine, config.name, portfolio)
@@ -142,7 +146,7 @@ def sync_source(
         )
     tables = portfolio.tables
     if existing is not None:
-        tables = merge_incremental(existing, tables, pulled=set(pull.tables))
+        tables = merge_incremental(existing, tables, pulled=pulled)
     if progress:
         progress("writing to the database")
     try:

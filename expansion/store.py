@@ -11,10 +11,9 @@ single transaction, so a failed sync leaves the previous data untouched.
 from __future__ import annotations
 
 import io
-import itertools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -404,6 +403,7 @@ FINDING_LISTS = (
     "product_gaps",
 )
 KEEP_SCORE_RUNS = 3
+INSERT_BATCH = 100_000  # rows converted and sent per driver call
 
 
 # --------------------------------------------------------------------------- engine
@@ -604,14 +604,23 @@ def _column_values(column: sa.Column, values: pd.Series, *, dates_as_text: bool)
 
 def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Bulk-insert ``frame``'s columns of ``table`` inside the caller's transaction: COPY on
-    PostgreSQL (psycopg), the driver's executemany with plain tuples on SQLite."""
+    PostgreSQL (psycopg), the driver's executemany with plain tuples on SQLite.
+
+    Rows are converted to Python values 100k at a time, so a table of 30M usage rows never
+    exists as Python objects all at once (that alone took gigabytes at 1M accounts).
+    """
     columns = [c for c in table.columns if c.name in frame.columns and c.name != "id"]
     if frame.empty or not columns:
         return
     sqlite = conn.dialect.name == "sqlite"
-    values = [_column_values(c, frame[c.name], dates_as_text=sqlite) for c in columns]
-    rows = zip(*(v.tolist() for v in values), strict=True)
     names = [c.name for c in columns]
+
+    def batches() -> Iterator[list[tuple]]:
+        for start in range(0, len(frame), INSERT_BATCH):
+            part = frame.iloc[start : start + INSERT_BATCH]
+            values = [_column_values(c, part[c.name], dates_as_text=sqlite) for c in columns]
+            yield list(zip(*(v.tolist() for v in values), strict=True))
+
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         from psycopg import sql
 
@@ -620,20 +629,18 @@ def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> 
         )
         cursor = conn.connection.driver_connection.cursor()
         with cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+            for rows in batches():
+                for row in rows:
+                    copy.write_row(row)
         return
     if sqlite:
         # Straight to the driver's executemany: several times faster than a dict per row.
         statement = str(table.insert().compile(dialect=conn.dialect, column_keys=names))
-        batch = list(itertools.islice(rows, 100_000))
-        while batch:
-            conn.exec_driver_sql(statement, batch)
-            batch = list(itertools.islice(rows, 100_000))
+        for rows in batches():
+            conn.exec_driver_sql(statement, rows)
         return
-    records = [dict(zip(names, row, strict=True)) for row in rows]
-    for start in range(0, len(records), 50_000):
-        conn.execute(table.insert(), records[start : start + 50_000])
+    for rows in batches():
+        conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def data_version(engine: sa.Engine) -> int:

@@ -1251,3 +1251,17 @@ def test_dates_may_mix_time_zones_and_plain_dates(tmp_path):
     portfolio = read_accounts(tmp_path, text)
     assert portfolio.rejects.empty
     assert str(account(portfolio, "A1")["renewal_date"])[:10] == "2026-11-02"
+
+
+def test_consuming_validation_frees_the_raw_tables_and_keeps_every_row():
+    from expansion.ingest import read_folder, validate
+    from expansion.pipeline import SAMPLE_PORTFOLIO
+
+    kept = validate(read_folder(SAMPLE_PORTFOLIO))
+    raw = read_folder(SAMPLE_PORTFOLIO)
+    consumed = validate(raw, consume=True)
+    assert raw == {}
+    assert set(consumed.tables) == set(kept.tables)
+    for name, frame in kept.tables.items():
+        pd.testing.assert_frame_equal(consumed.tables[name], frame)
+    pd.testing.assert_frame_equal(consumed.rejects, kept.rejects)
