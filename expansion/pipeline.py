@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from . import store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
-from .engine import analyze
+from .engine import analyze, best_first
 from .errors import ContractError, NoDataError, RejectedRowsError
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
@@ -237,8 +237,8 @@ def score(
         )
         if existing is not None:
             return int(existing.id)
-    tables = store.load_tables(engine)
-    result = analyze(tables, as_of=pd.Timestamp(as_of), config=config)
+    # No reference kept here: analyze lets the stored frames go once it has its own copies.
+    result = analyze(store.load_tables(engine), as_of=pd.Timestamp(as_of), config=config)
     return store.save_analysis(engine, result, data_version=version)
 
 
@@ -397,9 +397,7 @@ def _find(
         opps = opps[opps["propensity"] >= floor]
     for column in ("best_time", "deadline"):
         opps[column] = pd.to_datetime(opps[column])
-    opps = opps.sort_values(
-        ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
-    )
+    opps = best_first(opps)
     lists = {}
     for name, frame in results["lists"].items():
         if len(frame) and "account_id" in frame:

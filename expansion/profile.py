@@ -11,7 +11,7 @@ import pandas as pd
 
 from .config import ScoringConfig
 from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
-from .frames import join_groups
+from .frames import join_groups, per_distinct
 
 DAYS_PER_MONTH = 30.4375
 MAX_MONTHS_TO_LIMIT = 1200  # a limit reached later than this is never reached
@@ -54,10 +54,10 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
     accounts, account_ids = pd.factorize(u["account_id"], sort=True)
     metric_codes, metric_names = pd.factorize(u["metric"], sort=True)
     group = accounts.astype(np.int64) * len(metric_names) + metric_codes
-    months, _ = pd.factorize(u["period"], sort=True)
-    key = group * (int(months.max()) + 1) + months
-    if (np.diff(key) < 0).any():  # a merged snapshot is already in this order
-        order = np.argsort(key, kind="stable")
+    period = u["period"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    step, tick = np.diff(group), np.diff(period)
+    if ((step < 0) | ((step == 0) & (tick < 0))).any():  # a merged snapshot is in order
+        order = np.lexsort((period, group))  # stable: equal periods keep their order
         u, group = u.iloc[order], group[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     sizes = np.diff(np.r_[starts, len(group)])
@@ -228,7 +228,9 @@ def recent_signals(
     start = as_of - pd.Timedelta(days=config.signal_lookback_days)
     keep = date.isna() | ((date <= as_of) & (date >= start))
     out = signals[keep].copy()
-    out["kind"] = out["kind"].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+    out["kind"] = per_distinct(
+        out["kind"], lambda k: k.str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+    )
     return out
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expansion.engine import _account_codes
+from expansion.engine import _account_codes, best_first
 from expansion.frames import join_groups, per_distinct
 
 keys = st.sampled_from(["a", "b", "c", None])
@@ -77,3 +77,24 @@ def test_account_codes_sort_and_join_like_the_ids(first, second, dtype):
         kept = [i for i in tables[name]["account_id"] if i is not None and i == i]
         assert [names[c] for c in coded[name]["account_id"]] == kept
     assert coded["catalog"] is tables["catalog"]
+
+
+scored = st.lists(
+    st.tuples(
+        st.sampled_from([1.0, 2.5, 8.0, float("nan")]),
+        st.sampled_from([0.0, 10.0, -1.0, float("nan")]),
+        st.sampled_from(["b", "a", "A-1", "é", "a-10", "a-9"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(scored)
+def test_best_first_sorts_like_sort_values(rows):
+    frame = pd.DataFrame(rows, columns=["score", "expected_value", "opportunity_id"])
+    frame["opportunity_id"] = frame["opportunity_id"].astype("str")
+    want = frame.sort_values(
+        ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
+    )
+    assert list(best_first(frame).index) == list(want.index)
