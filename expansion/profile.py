@@ -56,8 +56,10 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
     group = accounts.astype(np.int64) * len(metric_names) + metric_codes
     period = u["period"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     step, tick = np.diff(group), np.diff(period)
-    if ((step < 0) | ((step == 0) & (tick < 0))).any():  # a merged snapshot is in order
-        order = np.lexsort((period, group))  # stable: equal periods keep their order
+    # Sorted only when out of order (a merged snapshot already is); stable, so equal periods
+    # keep their order.
+    if ((step < 0) | ((step == 0) & (tick < 0))).any():
+        order = np.lexsort((period, group))
         u, group = u.iloc[order], group[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     sizes = np.diff(np.r_[starts, len(group)])
