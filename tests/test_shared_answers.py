@@ -86,3 +86,14 @@ def test_only_the_latest_answers_are_kept_and_failures_are_not(engine, monkeypat
         with pytest.raises(ScopeError):
             pipeline.find(engine, "healthy", as_of=AS_OF)
     assert len(failures) == 2  # asked again, not the first failure replayed
+
+
+def test_prepare_leaves_the_run_decoded_for_the_first_command(engine, monkeypatch):
+    run_id = pipeline.prepare(engine, as_of=AS_OF)
+    assert run_id == pipeline.score(engine, as_of=AS_OF)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the run should already be in memory")
+
+    monkeypatch.setattr(store, "read_results", no_reading)
+    assert len(pipeline.find(engine, "enterprise", as_of=AS_OF).opportunities) > 0
