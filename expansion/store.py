@@ -25,7 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
 from .errors import ConfigError, NoDataError
-from .frames import python_objects
+from .frames import python_objects, sorted_by
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
 
@@ -853,7 +853,7 @@ def merge_frames(
     # Rows in key order, whatever order sources and incremental syncs stored them in, so the
     # same data always reads (and explains itself) the same way.
     for name, keys in KEYS.items():
-        tables[name] = tables[name].sort_values(keys, kind="stable").reset_index(drop=True)
+        tables[name] = sorted_by(tables[name], keys).reset_index(drop=True)
     return tables, found
 
 

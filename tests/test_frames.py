@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from expansion.engine import _account_codes, best_first
-from expansion.frames import join_groups, per_distinct
+from expansion.frames import join_groups, per_distinct, sorted_by
 
 keys = st.sampled_from(["a", "b", "c", None])
 values = st.sampled_from(["x", "y", "zz", "aa", "y"])
@@ -98,3 +98,26 @@ def test_best_first_sorts_like_sort_values(rows):
         ["score", "expected_value", "opportunity_id"], ascending=[False, False, True], kind="stable"
     )
     assert list(best_first(frame).index) == list(want.index)
+
+
+keyed = st.lists(
+    st.tuples(
+        st.sampled_from(["ACC-2", "ACC-10", "é", None]),
+        st.sampled_from(["seats", "api", None]),
+        st.sampled_from([pd.Timestamp("2026-01-01"), pd.Timestamp("2025-12-01"), pd.NaT]),
+        st.integers(0, 3),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keyed, st.sampled_from(["str", object]), st.booleans())
+def test_sorted_by_sorts_like_sort_values(rows, dtype, presorted):
+    frame = pd.DataFrame(rows, columns=["account_id", "metric", "period", "n"])
+    frame = frame.astype({"account_id": dtype, "metric": dtype})
+    keys = ["account_id", "metric", "period"]
+    if presorted:
+        frame = frame.sort_values(keys, kind="stable")
+    want = frame.sort_values(keys, kind="stable")
+    assert list(sorted_by(frame, keys).index) == list(want.index)
