@@ -17,7 +17,7 @@ import pandas as pd
 from . import scoring, triggers
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .contract import TABLES
-from .frames import join_groups, per_distinct, python_objects
+from .frames import join_groups, per_distinct, python_objects, sorted_by
 from .profile import benchmark_gaps, benchmarks, build_profiles, recent_signals, whitespace
 from .triggers import STRONG_TRIGGERS, Catalog, money
 
@@ -155,14 +155,9 @@ def _account_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
     if not names:
         return dict(tables), np.array([], dtype=object)
     # One factorize over every table's ids (Arrow's dictionary encoding for text columns),
-    # then the distinct ids sorted and the codes renumbered in that order.
+    # numbered in the distinct ids' sort order.
     every = pd.concat([tables[name]["account_id"] for name in names], ignore_index=True)
-    codes, distinct = pd.factorize(every.astype("str"))
-    order = np.asarray(distinct.argsort())
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    if len(rank):
-        codes = np.where(codes >= 0, rank.take(codes, mode="clip"), -1)
+    codes, distinct = pd.factorize(every.astype("str"), sort=True)
     out = dict(tables)
     start = 0
     for name in names:
@@ -171,7 +166,7 @@ def _account_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
         start += len(frame)
         frame = frame.assign(account_id=mine)
         out[name] = frame if (mine >= 0).all() else frame[mine >= 0].reset_index(drop=True)
-    return out, np.asarray(distinct.take(order), dtype=object)
+    return out, np.asarray(distinct, dtype=object)
 
 
 def _account_names(analysis: Analysis, ids: np.ndarray) -> Analysis:
@@ -720,22 +715,10 @@ def _score(
 
 
 def best_first(opps: pd.DataFrame) -> pd.DataFrame:
-    """Opportunities by score, then expected value (both highest first, missing last), then
-    id: ``sort_values`` on those three columns, without comparing 1M id strings in Python
-    (the ids are ranked by Arrow's sort, then all three keys sorted as numbers)."""
-    if opps.empty:
-        return opps
-    ids = opps["opportunity_id"].astype("str")
-    rank = np.empty(len(opps), dtype=np.int64)
-    rank[np.asarray(ids.argsort(kind="stable"))] = np.arange(len(opps))
-    order = np.lexsort(
-        (
-            rank,
-            -opps["expected_value"].to_numpy(dtype=float, na_value=np.nan),
-            -opps["score"].to_numpy(dtype=float, na_value=np.nan),
-        )
+    """Opportunities by score, then expected value (both highest first, missing last), then id."""
+    return sorted_by(
+        opps, ["score", "expected_value", "opportunity_id"], descending=("score", "expected_value")
     )
-    return opps.iloc[order]
 
 
 def _opportunity_ids(o: pd.DataFrame, account_ids: np.ndarray) -> pd.Series:

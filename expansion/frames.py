@@ -31,25 +31,37 @@ def python_objects(values: pd.Series, *, text: bool = False) -> np.ndarray:
     return out
 
 
-def sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``frame.sort_values(keys, kind="stable")`` (missing values last), computed on integer
-    codes in each key's sort order, and not at all when the rows already are in that order
-    (a merged snapshot of 30M usage rows usually is: sorting it on its text keys took seconds)."""
+def lex_order(keys: list[np.ndarray]) -> np.ndarray | None:
+    """The stable permutation that orders rows by integer ``keys`` (first key first), or
+    ``None`` when the rows already are in that order (one pass, no sort)."""
+    if len(keys[0]) < 2:
+        return None
+    ordered = np.ones(len(keys[0]) - 1, dtype=bool)  # rows i, i+1 in order on keys so far
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)  # rows i, i+1 equal on keys so far
+    for key in keys:
+        step = np.diff(key)
+        ordered &= ~tied | (step >= 0)
+        tied &= step == 0
+    return None if ordered.all() else np.lexsort(keys[::-1])
+
+
+def sorted_by(
+    frame: pd.DataFrame, keys: list[str], *, descending: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """``frame.sort_values(keys, ascending=[k not in descending ...], kind="stable")``
+    (missing values last), computed on integer codes in each key's sort order, and not at all
+    when the rows already are in that order (a merged snapshot of 30M usage rows usually is:
+    sorting it on its text keys took seconds)."""
     if len(frame) < 2:
         return frame
     codes = []
     for key in keys:
         code, _ = pd.factorize(frame[key], sort=True)
+        if key in descending:
+            code = np.where(code >= 0, code.max() - code, code)
         codes.append(np.where(code < 0, code.max() + 1, code))  # missing last
-    ordered = np.ones(len(frame) - 1, dtype=bool)  # rows i, i+1 in order on the keys so far
-    tied = np.ones(len(frame) - 1, dtype=bool)  # rows i, i+1 equal on the keys so far
-    for code in codes:
-        step = np.diff(code)
-        ordered &= ~tied | (step >= 0)
-        tied &= step == 0
-    if ordered.all():
-        return frame
-    return frame.iloc[np.lexsort(codes[::-1])]
+    order = lex_order(codes)
+    return frame if order is None else frame.iloc[order]
 
 
 def per_distinct(values: pd.Series, transform, *, dtype=None) -> pd.Series:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .config import ScoringConfig
 from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
-from .frames import join_groups, per_distinct
+from .frames import join_groups, lex_order, per_distinct
 
 DAYS_PER_MONTH = 30.4375
 MAX_MONTHS_TO_LIMIT = 1200  # a limit reached later than this is never reached
@@ -55,11 +55,8 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
     metric_codes, metric_names = pd.factorize(u["metric"], sort=True)
     group = accounts.astype(np.int64) * len(metric_names) + metric_codes
     period = u["period"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    step, tick = np.diff(group), np.diff(period)
-    # Sorted only when out of order (a merged snapshot already is); stable, so equal periods
-    # keep their order.
-    if ((step < 0) | ((step == 0) & (tick < 0))).any():
-        order = np.lexsort((period, group))
+    order = lex_order([group, period])  # None: already in order, as a merged snapshot is
+    if order is not None:
         u, group = u.iloc[order], group[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     sizes = np.diff(np.r_[starts, len(group)])
