@@ -112,6 +112,13 @@ def run(runtime, client, channel, **kwargs) -> bot_digest.Report:
     return bot_digest.run(runtime, client, target(channel), pace=0, **kwargs)
 
 
+def run_on_the_clock(runtime, client, channel) -> bot_digest.Report:
+    """A run claimed now, for the tests of interrupted runs: its lease is renewed on the wall
+    clock, and a claim stamped with the fixed Monday would be more than half a day old (given
+    up, not resumed) once the calendar passed it."""
+    return run(runtime, client, channel, now=datetime.now(UTC))
+
+
 # --------------------------------------------------------------------------- content
 
 
@@ -305,7 +312,7 @@ class CrashingClient(WebClient):
 def test_a_crash_midway_is_resumed_without_duplicates(runtime, client, slack, channel):
     crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=4)
     with pytest.raises(Crash):
-        run(runtime, crashing, channel)
+        run_on_the_clock(runtime, crashing, channel)
     (stuck,) = digest.runs(runtime.engine, channel=channel)
     assert stuck.status == "running" and stuck.posted == 3  # the 4th was posted, not recorded
     # Within the lease nobody takes over; after it, the sweep resumes the run.
@@ -324,7 +331,7 @@ def test_a_crash_midway_is_resumed_without_duplicates(runtime, client, slack, ch
 def test_a_crash_before_the_first_post_is_resumed(runtime, client, slack, channel):
     crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=1)
     with pytest.raises(Crash):
-        run(runtime, crashing, channel)
+        run_on_the_clock(runtime, crashing, channel)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
     (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
@@ -360,7 +367,7 @@ def test_server_errors_beyond_retries_interrupt_then_resume(runtime, slack, chan
     flaky = web_client(TOKEN, slack.api_url)
     flaky.__class__ = FlakyClient
     flaky.emulator, flaky.left = slack, 3
-    report = run(runtime, flaky, channel)
+    report = run_on_the_clock(runtime, flaky, channel)
     assert report.status == "interrupted" and report.posted == 2
     (stuck,) = digest.runs(runtime.engine, channel=channel)
     assert stuck.status == "running" and "will resume" in stuck.error
@@ -467,7 +474,7 @@ def test_two_processes_racing_on_postgres(pg_url, slack, channel):
 def test_a_takeover_gives_the_run_a_new_holder_and_keeps_the_old_posts(runtime, client, channel):
     crashing = CrashingClient(token=TOKEN, base_url=client.base_url, after=2)
     with pytest.raises(Crash):
-        run(runtime, crashing, channel)
+        run_on_the_clock(runtime, crashing, channel)
     (old,) = digest.runs(runtime.engine, channel=channel)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
     claim = digest.take_over(runtime.engine, old, holder=old.holder.split("/")[0], now=later)
@@ -491,7 +498,7 @@ def test_a_late_digest_belongs_to_the_period_it_was_due(runtime, client, channel
 
 def test_transient_errors_in_a_200_answer_are_resumed_not_failed(runtime, client, slack, channel):
     slack.fail_next("chat.postMessage", status=200, error="internal_error")
-    report = run(runtime, client, channel)
+    report = run_on_the_clock(runtime, client, channel)
     assert report.status == "interrupted"
     (resumed,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0)
     assert resumed.status == "posted"
@@ -503,7 +510,7 @@ def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel
 
     crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=6)  # parent + 5 cards
     with pytest.raises(Crash):
-        run(runtime, crashing, channel)
+        run_on_the_clock(runtime, crashing, channel)
     first_card = posted(slack, channel)[1]
     where = {"channel": channel, "thread_ts": first_card["ts"], "kind": "deep_dive"}
     claim = workflow.find_post(runtime.engine, **where, key="ACC-1011")
@@ -549,7 +556,7 @@ def test_a_failed_digest_gives_its_deep_dive_claims_back(runtime, slack, channel
 def test_an_interrupted_run_is_given_up_after_half_a_day(runtime, client, channel):
     crashing = CrashingClient(token=TOKEN, base_url=client.base_url, after=2)
     with pytest.raises(Crash):
-        run(runtime, crashing, channel)
+        run_on_the_clock(runtime, crashing, channel)
     (old,) = digest.runs(runtime.engine, channel=channel)
     much_later = datetime.now(UTC) + digest.GIVE_UP + timedelta(minutes=1)
     assert not digest.take_over(runtime.engine, old, holder="x", now=much_later).ours
