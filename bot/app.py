@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -61,8 +62,18 @@ def oauth_settings(runtime: Runtime, installations: SQLAlchemyInstallationStore)
     )
 
 
-def build_app(runtime: Runtime) -> App:
+def build_app(
+    runtime: Runtime,
+    *,
+    lazy_runner: LazyListenerRunner | None = None,
+    verify_requests: bool = True,
+) -> App:
     """The app with every listener registered.
+
+    Every listener acks at once and does its work lazily (:func:`bot.errors.ack_then`), on
+    ``lazy_runner`` (the answer workers of :mod:`bot.workers`) or, without one, in a thread of
+    this process. ``verify_requests=False`` is for a worker, which receives requests the HTTP
+    process verified already.
 
     One workspace: the bot token from the settings (``auth.test`` is called once, here). Several
     (``SLACK_CLIENT_ID``): the OAuth install flow, and each request's token looked up in the
@@ -90,17 +101,21 @@ def build_app(runtime: Runtime) -> App:
     app = App(
         client=client,
         signing_secret=settings.signing_secret or None,
-        request_verification_enabled=bool(settings.signing_secret),
-        # Listeners ack first and work after the HTTP response is sent (Slack's 3 s deadline).
-        process_before_response=False,
-        # A listener acks as soon as it has a thread; Bolt's default pool of 5 made the 6th of
-        # 20 simultaneous commands miss Slack's 3 s ack while the first five searched.
+        request_verification_enabled=verify_requests and bool(settings.signing_secret),
+        # The ack function runs in the request's thread and is the HTTP response; the work is
+        # a lazy function, started before the response is sent and run elsewhere.
+        process_before_response=True,
+        # In-process lazy work runs here; Bolt's default pool of 5 made the 6th of 20
+        # simultaneous commands wait for the first five's answers.
         listener_executor=ThreadPoolExecutor(
             max_workers=settings.listener_threads, thread_name_prefix="listener"
         ),
         logger=logging.getLogger("bot"),
         **kwargs,
     )
+    if lazy_runner is not None:
+        # As Bolt's AWS Lambda adapter does: the lazy work leaves this process.
+        app.listener_runner.lazy_listener_runner = lazy_runner
     app.error(handle_error)
     register_listeners(app, runtime)
     return app

@@ -47,17 +47,37 @@ def handle_error(
         logger.exception("could not show the error to the user")
 
 
+def ack_now(ack) -> None:
+    """The first half of every listener: acknowledge at once, before any work (Slack's 3 s)."""
+    ack()
+
+
+def ack_then(register: Callable) -> Callable[[Callable], Callable]:
+    """Register a listener as an immediate ack plus the work, run lazily (Bolt's lazy listeners).
+
+    ``register`` is what ``app.command(...)``, ``app.action(...)`` or ``app.event(...)`` returns.
+    The HTTP answer to Slack is the ack alone; the work runs after it, on the app's lazy
+    listener runner: a worker process (:mod:`bot.workers`) or, with ``EXPANSION_WORKERS=0``, a
+    thread of this process. The work is :func:`guarded`.
+    """
+
+    def decorator(func: Callable) -> Callable:
+        register(ack=ack_now, lazy=[guarded(func)])
+        return func
+
+    return decorator
+
+
 def guarded(func: Callable) -> Callable:
     """A listener whose failures are shown and logged here, never passed back to Bolt.
 
-    Bolt's own path for a listener that raises right after ``ack()`` can lose the ack (the HTTP
-    answer becomes a 404 after 3 s), so every listener catches its errors itself.
+    The listener has been acked already (:func:`ack_then`), so a failure can only be told to
+    the user: the engine's message, or a reference to the log.
     """
     wanted = inspect.getfullargspec(func).args
 
-    def listener(ack, body, client, respond, logger, payload, context):
+    def listener(body, client, respond, logger, payload, context):
         available = {
-            "ack": ack,
             "body": body,
             "client": client,
             "respond": respond,
@@ -72,6 +92,8 @@ def guarded(func: Callable) -> Callable:
         except Exception as exc:
             handle_error(exc, body, client, respond, logger)
 
+    # Bolt finds a lazy function by its name (in a worker process, too).
     listener.__name__ = func.__name__
+    listener.__qualname__ = func.__name__
     listener.__doc__ = func.__doc__
     return listener

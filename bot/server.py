@@ -7,8 +7,11 @@ container health checks.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable
 
@@ -21,27 +24,34 @@ from expansion import store
 from .app import build_app
 from .runtime import Runtime
 from .settings import Settings
+from .workers import AnswerWorkers
 
 log = logging.getLogger("bot.server")
 EVENTS_PATH = "/slack/events"
 
 
-def healthz(engine: sa.Engine) -> tuple[int, dict]:
-    """200 when the database answers, 503 (with the reason) when it does not."""
+def healthz(engine: sa.Engine, workers: AnswerWorkers | None = None) -> tuple[int, dict]:
+    """200 when the database answers and an answer worker is ready, else 503 with the reason."""
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # any failure means unhealthy
         return 503, {"ok": False, "database": "unreachable", "error": type(exc).__name__}
-    return 200, {"ok": True, "database": "ok"}
+    if workers is None:
+        return 200, {"ok": True, "database": "ok"}
+    health = workers.health()
+    ok = health["ready"] > 0
+    return (200 if ok else 503), {"ok": ok, "database": "ok", "workers": health}
 
 
-def wsgi_app(engine: sa.Engine, slack: Callable | None) -> Callable:
+def wsgi_app(
+    engine: sa.Engine, slack: Callable | None, workers: AnswerWorkers | None = None
+) -> Callable:
     """Route ``/healthz`` here and everything else to Bolt (when ``slack`` is given)."""
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
-            status, body = healthz(engine)
+            status, body = healthz(engine, workers)
             payload = json.dumps(body).encode()
             reason = "OK" if status == 200 else "Service Unavailable"
             start_response(
@@ -75,22 +85,34 @@ def warm_up(runtime: Runtime) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Run until stopped: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT``."""
+    """Run until stopped: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT``.
+
+    With ``EXPANSION_WORKERS`` >= 1 (the default) this process only verifies and acks; the
+    answers, the warm-up and the digest scheduler run in the worker processes (bot.workers).
+    """
     configure_logging()
     engine = store.connect(settings.db_url, team="")
     runtime = Runtime(engine=engine, settings=settings)
-    app = build_app(runtime)
-    threading.Thread(target=warm_up, args=(runtime,), name="warm-up", daemon=True).start()
-    if settings.scheduler:
-        from .scheduler import start_for
+    workers = AnswerWorkers(settings, settings.workers) if settings.workers else None
+    app = build_app(runtime, lazy_runner=workers)
+    if workers is not None:
+        workers.launch()
+        # `docker stop` and the test harness send SIGTERM: stop the workers with the server.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        atexit.register(workers.stop)
+        log.info("%s answer worker(s) (EXPANSION_WORKERS)", settings.workers)
+    else:
+        threading.Thread(target=warm_up, args=(runtime,), name="warm-up", daemon=True).start()
+        if settings.scheduler:
+            from .scheduler import start_for
 
-        start_for(runtime)
-        log.info("digest scheduler started (EXPANSION_SCHEDULER=off to run it elsewhere)")
+            start_for(runtime)
+            log.info("digest scheduler started (EXPANSION_SCHEDULER=off to run it elsewhere)")
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         health = waitress.create_server(
-            wsgi_app(engine, None), host=settings.host, port=settings.port, threads=2
+            wsgi_app(engine, None, workers), host=settings.host, port=settings.port, threads=2
         )
         threading.Thread(target=health.run, name="healthz", daemon=True).start()
         log.info("Socket Mode; /healthz on port %s", settings.port)
@@ -99,7 +121,7 @@ def serve(settings: Settings) -> None:
     handler = SlackRequestHandler(app, path=EVENTS_PATH)
     log.info("HTTP on %s:%s%s", settings.host, settings.port, EVENTS_PATH)
     waitress.serve(
-        wsgi_app(engine, handler),
+        wsgi_app(engine, handler, workers),
         host=settings.host,
         port=settings.port,
         threads=settings.threads,

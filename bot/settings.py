@@ -29,6 +29,8 @@ BOT_SCOPES = (
     "files:write",
 )
 
+MAX_WORKERS = 8
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -46,6 +48,9 @@ class Settings:
     threads: int = 8
     #: Bolt listener threads: each acks as soon as it starts (see bot.app).
     listener_threads: int = 32
+    #: Answer worker processes (``EXPANSION_WORKERS``): the HTTP process only verifies and acks,
+    #: the workers compute and post the answers (see bot.workers). 0 answers in-process.
+    workers: int = 1
     scoring: ScoringConfig = DEFAULT_CONFIG
     scheduler: bool = True
     digest_pace: float = 1.0
@@ -150,6 +155,12 @@ class Settings:
                 f"EXPANSION_DIGEST_PACE must be seconds between digest messages (0-60), "
                 f"got {pace_text!r}."
             )
+        workers_text = env.get("EXPANSION_WORKERS", "1").strip() or "1"
+        if not workers_text.isdigit() or not 0 <= int(workers_text) <= MAX_WORKERS:
+            raise ConfigError(
+                f"EXPANSION_WORKERS must be the number of answer processes (0-{MAX_WORKERS}; 0 "
+                f"answers in the HTTP process), got {workers_text!r}."
+            )
         toml = Path(config_path) if config_path else None
         nightly = env.get("EXPANSION_NIGHTLY_AT", "").strip() or sync_time(toml) or "04:00"
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", nightly):
@@ -174,6 +185,7 @@ class Settings:
             scoring=load_config(Path(config_path)) if config_path else load_config(),
             sources=tuple(load_sources(Path(config_path) if config_path else None)),
             scheduler=scheduler == "on",
+            workers=int(workers_text),
             digest_pace=pace,
             nightly_at=nightly,
             source=Path(source_text) if source_text else None,

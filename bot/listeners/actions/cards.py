@@ -7,22 +7,18 @@ from slack_sdk import WebClient
 
 from ... import cards, deep_dive
 from ...blocks import action_pattern
-from ...errors import guarded
+from ...errors import ack_then
 from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @app.action(action_pattern("deep_dive"))
-    @guarded
-    def open_deep_dive(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
-        ack()
+    @ack_then(app.action(action_pattern("deep_dive")))
+    def open_deep_dive(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         deep_dive.answer_click(rt, client, body, respond, action["value"])
 
-    @app.action(action_pattern("assign_owner"))
-    @guarded
-    def assign_owner(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
-        ack()
+    @ack_then(app.action(action_pattern("assign_owner")))
+    def assign_owner(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         cards.change(
             rt,
@@ -34,12 +30,8 @@ def register(app: App, runtime: Runtime) -> None:
             assignee=action.get("selected_user"),
         )
 
-    @app.action(action_pattern("opportunity_outcome"))
-    @guarded
-    def opportunity_outcome(
-        ack, body: dict, action: dict, client: WebClient, respond, context
-    ) -> None:
-        ack()
+    @ack_then(app.action(action_pattern("opportunity_outcome")))
+    def opportunity_outcome(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         cards.change(
             rt,

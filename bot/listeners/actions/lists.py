@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from ... import lists, sharing
 from ...blocks import ListRef, action_pattern
-from ...errors import guarded
+from ...errors import ack_then
 from ...replies import from_shared_message, send, tell
 from ...runtime import Runtime
 
@@ -17,18 +17,14 @@ def _ref(action: dict) -> ListRef:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @app.action(action_pattern("pick_scope"))
-    @guarded
-    def pick_scope(ack, action: dict, respond, context) -> None:
-        ack()
+    @ack_then(app.action(action_pattern("pick_scope")))
+    def pick_scope(action: dict, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         ref = ListRef(scope=action["value"])
         send(respond, **lists.answer(rt, ref, ephemeral=True)[0], replace_original=True)
 
-    @app.action(action_pattern("list_page"))
-    @guarded
-    def list_page(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
-        ack()
+    @ack_then(app.action(action_pattern("list_page")))
+    def list_page(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         ref = _ref(action)
         shared = from_shared_message(body)
@@ -41,26 +37,18 @@ def register(app: App, runtime: Runtime) -> None:
         else:
             send(respond, **message, replace_original=True)
 
-    @app.action("share_list")
-    @guarded
-    def share_list(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
-        ack()
+    @ack_then(app.action("share_list"))
+    def share_list(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         if sharing.post_public(rt, client, body, respond, _ref(action)):
             tell(body, client, respond, "Shared in this channel.")
 
-    @app.action("download_playbook")
-    @guarded
-    def download_playbook(
-        ack, body: dict, action: dict, client: WebClient, respond, context
-    ) -> None:
-        ack()
+    @ack_then(app.action("download_playbook"))
+    def download_playbook(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         sharing.upload(rt, client, body, respond, _ref(action), kind="playbook")
 
-    @app.action("export_csv")
-    @guarded
-    def export_csv(ack, body: dict, action: dict, client: WebClient, respond, context) -> None:
-        ack()
+    @ack_then(app.action("export_csv"))
+    def export_csv(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         sharing.upload(rt, client, body, respond, _ref(action), kind="csv")

@@ -30,8 +30,7 @@ HELP = "\n".join(
 
 
 def expansion_callback(runtime: Runtime) -> Callable:
-    def expansion(ack, command: dict, client: WebClient, respond, context) -> None:
-        ack()
+    def expansion(command: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         words = (command.get("text") or "help").split()
         word = words[0].lower()

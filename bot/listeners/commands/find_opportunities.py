@@ -12,10 +12,7 @@ from ...runtime import Runtime
 
 
 def find_opportunities_callback(runtime: Runtime) -> Callable:
-    def find_opportunities(
-        ack, command: dict, body: dict, client: WebClient, respond, context
-    ) -> None:
-        ack()
+    def find_opportunities(command: dict, body: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_team(context.team_id)
         ref = lists.parse_command(command.get("text", ""))
         if ref.public and ref.scope.strip():

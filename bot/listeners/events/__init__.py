@@ -4,13 +4,12 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from ... import home
-from ...errors import guarded
+from ...errors import ack_then
 from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @app.event("app_home_opened")
-    @guarded
+    @ack_then(app.event("app_home_opened"))
     def app_home_opened(event: dict, client: WebClient, context) -> None:
         rt = runtime.for_team(context.team_id)
         if event.get("tab", "home") == "home":
