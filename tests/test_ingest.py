@@ -1265,3 +1265,87 @@ def test_consuming_validation_frees_the_raw_tables_and_keeps_every_row():
     for name, frame in kept.tables.items():
         pd.testing.assert_frame_equal(consumed.tables[name], frame)
     pd.testing.assert_frame_equal(consumed.rejects, kept.rejects)
+
+
+def _indexes(engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+        )
+        return sorted(name for (name,) in rows)
+
+
+def test_bulk_sync_rebuilds_indexes_and_keeps_other_sources(tmp_path, monkeypatch):
+    """A bulk replace drops a table's indexes for the insert and rebuilds them; another
+    source's rows stay, and re-syncing one source replaces only its own rows."""
+    engine = store.connect(f"sqlite:///{tmp_path / 'bulk.db'}")
+    monkeypatch.setattr(store, "BULK_REINDEX_ROWS", 2)
+    before = _indexes(engine, "usage")
+    assert before == ["ix_usage_source"]
+    sync_folder(engine, _good_folder(tmp_path / "a"), source="crm")
+    usage = [{"account_id": "A3", "metric": "seats", "period": "2026-05", "value": "7"}]
+    other = make_folder(tmp_path / "b", {"accounts.csv": ACCOUNTS, "usage.csv": usage})
+    sync_folder(engine, other, source="warehouse")
+    sync_folder(engine, _good_folder(tmp_path / "c"), source="crm")
+
+    assert _indexes(engine, "usage") == before
+    rows = store.load_tables(engine)["usage"]
+    assert sorted(rows["value"].tolist()) == [7.0, 50.0, 900.0]
+    assert store.row_counts(engine, "crm")["usage"] == 2
+    assert store.row_counts(engine, "warehouse")["usage"] == 1
+    engine.dispose()
+
+
+def test_failed_bulk_sync_keeps_previous_rows_and_indexes(tmp_path, monkeypatch):
+    engine = store.connect(f"sqlite:///{tmp_path / 'bulk.db'}")
+    monkeypatch.setattr(store, "BULK_REINDEX_ROWS", 2)
+    sync_folder(engine, _good_folder(tmp_path / "a"), source="crm")
+    before = _snapshot(engine)
+    real_insert = store._insert_frame
+
+    def insert_then_fail(conn, table, frame):
+        real_insert(conn, table, frame)
+        if table.name == "usage":
+            raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_insert_frame", insert_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        sync_folder(engine, _good_folder(tmp_path / "b"), source="crm")
+
+    assert _indexes(engine, "usage") == ["ix_usage_source"]
+    after = _snapshot(engine)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(after[name], frame)
+    engine.dispose()
+
+
+def test_multi_row_inserts_store_every_row_exactly(tmp_path, monkeypatch):
+    """SQLite gets many rows per INSERT statement; batch and statement edges lose nothing."""
+    monkeypatch.setattr(store, "INSERT_BATCH", 250)  # batches of 250 rows: 4 full statements
+    count = 1_013  # of 53 usage rows and a remainder, then a short last batch
+    usage = pd.DataFrame(
+        {
+            "account_id": [f"A{i % 3 + 1}" for i in range(count)],
+            "metric": [f"m{i}" for i in range(count)],
+            "period": pd.to_datetime("2026-01-01") + pd.to_timedelta(range(count), unit="D"),
+            "value": [None if i % 7 == 0 else i / 3 for i in range(count)],
+            "limit": [None if i % 5 == 0 else float(i) for i in range(count)],
+        }
+    )
+    engine = store.connect(f"sqlite:///{tmp_path / 'rows.db'}")
+    accounts = pd.DataFrame({"account_id": ["A1", "A2", "A3"], "name": list("xyz"), "arr": 1.0})
+    store.replace_source(
+        engine,
+        "crm",
+        {"accounts": accounts, "usage": usage},
+        run=store.SyncRun(source="crm", location="test", kind="files"),
+        rejects=pd.DataFrame(),
+    )
+    stored = store.load_source(engine, "crm")["usage"]
+    assert len(stored) == count
+    assert stored["metric"].tolist() == usage["metric"].tolist()
+    assert pd.to_datetime(stored["period"]).tolist() == usage["period"].tolist()
+    for column in ("value", "limit"):
+        expected = usage[column].astype(float)
+        pd.testing.assert_series_equal(stored[column].astype(float), expected, check_names=False)
+    engine.dispose()
