@@ -956,9 +956,48 @@ def _to_parquet(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     return pd.DataFrame({"name": list(frames), "data": data})
 
 
-def _from_parquet(rows) -> dict[str, pd.DataFrame]:
-    """``(name, data)`` rows back into frames."""
-    return {name: pd.read_parquet(io.BytesIO(data)) for name, data in rows}
+def _from_parquet(rows, *, objects: bool = False) -> dict[str, pd.DataFrame]:
+    """``(name, data)`` rows back into frames; ``objects``: see :func:`_read_parquet`."""
+    if not objects:
+        return {name: pd.read_parquet(io.BytesIO(data)) for name, data in rows}
+    return {name: _read_parquet(data) for name, data in rows}
+
+
+def _read_parquet(data: bytes) -> pd.DataFrame:
+    """One Parquet document as a frame whose text columns hold Python ``str`` objects (``None``
+    where missing).
+
+    Text is read as Parquet's dictionary pages (each distinct value once, plus an integer per
+    row) and each distinct value becomes a Python string once: at 100k accounts that reads a
+    scoring run in 0.4-0.5 s instead of 0.9 s for Arrow strings converted afterwards (what
+    ``find`` wants: see :func:`_python_strings`).
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        pa.BufferReader(data),
+        read_dictionary=[
+            f.name
+            for f in pq.read_schema(pa.BufferReader(data))
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ],
+    )
+    text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    frame = table.drop_columns(text).to_pandas()  # pandas' own dtypes (Int64, boolean...) kept
+    for name in text:
+        frame[name] = pd.Series(_dictionary_objects(table[name]), index=frame.index, dtype=object)
+    return frame[table.column_names]
+
+
+def _dictionary_objects(column: pa.ChunkedArray) -> np.ndarray:
+    """A dictionary-encoded text column as Python strings, each distinct value made once."""
+    parts = [np.empty(0, dtype=object)]
+    for chunk in column.chunks:
+        vocabulary = np.empty(len(chunk.dictionary) + 1, dtype=object)
+        vocabulary[:-1] = chunk.dictionary.to_numpy(zero_copy_only=False)
+        vocabulary[-1] = None  # index -1: missing
+        parts.append(vocabulary.take(chunk.indices.fill_null(-1).to_numpy()))
+    return np.concatenate(parts)
 
 
 def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.DataFrame] | None:
@@ -1102,7 +1141,7 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
     if stored:
-        out = {name: _python_strings(frame) for name, frame in _from_parquet(stored).items()}
+        out = dict(_from_parquet(stored, objects=True))
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
         return out
     out = _read_result_rows(engine, run_id)

@@ -98,3 +98,42 @@ def test_the_sync_snapshot_scores_exactly_like_the_rows(tmp_path):
         from_rows = pipeline.find(engine, "", as_of=as_of).opportunity_records()
         engine.dispose()
         assert from_snapshot and from_snapshot == from_rows
+
+
+def test_parquet_text_reads_back_as_python_strings_exactly():
+    """Results are read through Parquet's dictionary pages: every value, missing text, several
+    row groups (each with its own dictionary) and pandas' own dtypes come back as written."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    n = 2_500
+    frame = pd.DataFrame(
+        {
+            "id": [f"ACC-{i:05d}" for i in range(n)],
+            "segment": pd.Series(["Enterprise", None, "SMB", "Mid-Market"] * (n // 4), dtype="str"),
+            "note": [None if i % 7 == 0 else f"note {i % 13}" for i in range(n)],
+            "score": np.linspace(0, 10, n),
+            "tier": pd.array([None if i % 5 == 0 else i % 5 for i in range(n)], dtype="Int64"),
+            "flag": pd.array([None if i % 3 == 0 else i % 2 == 0 for i in range(n)], "boolean"),
+            "when": pd.to_datetime("2026-11-16") + pd.to_timedelta(np.arange(n) % 30, "D"),
+        }
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, row_group_size=1_000)  # three row groups
+    back = store._read_parquet(buffer.getvalue())
+
+    assert list(back.columns) == list(frame.columns)
+    for column in ("id", "segment", "note"):
+        assert back[column].dtype == object
+        expected = [None if pd.isna(v) else v for v in frame[column]]
+        assert back[column].tolist() == expected
+        assert all(v is None or type(v) is str for v in back[column])
+    for column in ("score", "tier", "flag", "when"):
+        pd.testing.assert_series_equal(back[column], frame[column], check_dtype=False)
+    assert back["tier"].dtype == "Int64" and back["flag"].dtype == "boolean"
+
+    empty = io.BytesIO()
+    frame.iloc[:0].to_parquet(empty, index=False)
+    assert store._read_parquet(empty.getvalue()).empty
