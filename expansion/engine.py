@@ -116,6 +116,22 @@ class Analysis:
     catalog: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+@dataclass(frozen=True)
+class PortfolioContext:
+    """What scoring an account needs to know about the rest of the portfolio: segment
+    benchmarks, segment ARR medians, the usage volume metric and which tables have rows.
+
+    :func:`analyze` finds these in the tables it is given; scoring a portfolio a part at a time
+    (:mod:`expansion.chunks`) gives each part the whole portfolio's, so every part scores
+    exactly as it would in the whole.
+    """
+
+    benchmarks: pd.DataFrame
+    segment_median_arr: pd.Series  # by segment
+    volume_metric: str | None
+    tables_with_rows: frozenset[str]
+
+
 def _complete(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Every contract table present (empty when not supplied), with canonical dtypes."""
     out = {}
@@ -210,18 +226,32 @@ def analyze(
     *,
     as_of: pd.Timestamp | str,
     config: ScoringConfig = DEFAULT_CONFIG,
+    context: PortfolioContext | None = None,
 ) -> Analysis:
-    """Score a whole portfolio. ``tables`` are canonical frames (see :mod:`expansion.contract`)."""
+    """Score a portfolio. ``tables`` are canonical frames (see :mod:`expansion.contract`).
+
+    ``context``: the tables are a part of the portfolio (whole accounts), and this is the whole
+    portfolio's :class:`PortfolioContext`; by default the tables are the whole portfolio.
+    """
     cfg = config
     as_of = pd.Timestamp(as_of).normalize()
     t, account_ids = _account_codes(_complete(tables))
     del tables  # the caller's frames: when it holds no other reference, their memory goes now
     signals = recent_signals(t["signals"], as_of, cfg)
     signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
-    p, metrics = build_profiles(t, signals, as_of, cfg)
-    bench = benchmarks(p)
+    if context is None:
+        p, metrics = build_profiles(t, signals, as_of, cfg)
+        context = PortfolioContext(
+            benchmarks=benchmarks(p),
+            segment_median_arr=segment_median_arr(p),
+            volume_metric=p.attrs["volume_metric"],
+            tables_with_rows=frozenset(name for name, frame in t.items() if len(frame)),
+        )
+    else:
+        p, metrics = build_profiles(t, signals, as_of, cfg, volume_metric=context.volume_metric)
+    bench = context.benchmarks
     p = p.join(benchmark_gaps(p, bench))
-    median_arr = p.groupby("segment")["arr"].transform("median")
+    median_arr = p["segment"].map(context.segment_median_arr).astype(float)
     p["arr_vs_segment_median"] = p["arr"] / median_arr.where(median_arr > 0)
     p = p.join(scoring.propensity(p, cfg))
     p["recently_renewed"] = (p["days_since_renewal"] >= 0) & (
@@ -286,8 +316,9 @@ def analyze(
         activation=activation,
         conversion_candidates=conversions,
         stabilize_first=stabilize.reset_index(names="account_id"),
-        data_gaps=_data_gaps(p, t),
-        product_gaps=product_gaps.reset_index(drop=True),
+        data_gaps=_data_gaps(p, context.tables_with_rows),
+        # By account (each account's in signal order), as every list is.
+        product_gaps=sorted_by(product_gaps, ["account_id"]).reset_index(drop=True),
         catalog=t["catalog"],
     )
     return _account_names(analysis, account_ids)
@@ -544,7 +575,12 @@ def _conversion_candidates(
     )
 
 
-def _data_gaps(p: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def segment_median_arr(profiles: pd.DataFrame) -> pd.Series:
+    """Median ARR per segment, over every account."""
+    return profiles.groupby("segment")["arr"].median()
+
+
+def _data_gaps(p: pd.DataFrame, tables_with_rows: frozenset[str]) -> pd.DataFrame:
     """What each account is missing and what would make its scoring more confident."""
     checks = [
         (
@@ -598,7 +634,7 @@ def _data_gaps(p: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
         ("features", "No activation or feature-gap analysis; add features.<ext>"),
         ("departments", "No department whitespace; add departments.<ext>"),
     ):
-        if t[table].empty:
+        if table not in tables_with_rows:
             portfolio.append(
                 {
                     "account_id": None,

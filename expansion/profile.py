@@ -6,6 +6,8 @@ aggregations, never out of a Python loop over accounts.
 
 from __future__ import annotations
 
+from types import EllipsisType
+
 import numpy as np
 import pandas as pd
 
@@ -116,10 +118,14 @@ def build_profiles(
     signals: pd.DataFrame,
     as_of: pd.Timestamp,
     config: ScoringConfig,
+    *,
+    volume_metric: str | EllipsisType | None = ...,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per account with every profile figure, plus the per-metric usage frame.
 
-    ``signals`` are the look-back window's signals (:func:`recent_signals`).
+    ``signals`` are the look-back window's signals (:func:`recent_signals`). The usage volume
+    is the portfolio's most common non-seat metric: ``volume_metric`` when given (scoring a
+    part of the portfolio, see :func:`metric_accounts`), else found in ``tables``.
     """
     accounts = tables["accounts"].set_index("account_id", drop=False)
     p = accounts.copy()
@@ -171,7 +177,8 @@ def build_profiles(
         ["Power User", "Heavy", "Moderate", "Light"],
         "Unknown",
     )
-    volume_metric = _volume_metric(metrics)
+    if volume_metric is ...:
+        volume_metric = choose_volume_metric(metrics["metric"].value_counts())
     volume = metrics[metrics["metric"] == volume_metric].set_index("account_id")["value"]
     p["usage_volume"] = volume.reindex(p.index)
     p.attrs["volume_metric"] = volume_metric
@@ -233,11 +240,23 @@ def recent_signals(
     return out
 
 
-def _volume_metric(metrics: pd.DataFrame) -> str | None:
-    non_seat = metrics[metrics["metric"].str.lower() != "seats"]["metric"]
-    if non_seat.empty:
+def metric_accounts(usage: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    """How many accounts have each usage metric by ``as_of`` (the (account, metric) pairs
+    :func:`usage_metrics` gives a row), from the usage rows. Counts of parts of a portfolio
+    add up to the whole's; :func:`choose_volume_metric` picks from them."""
+    u = usage[usage["period"] <= as_of].dropna(subset=["value", "account_id", "metric"])
+    return u[["account_id", "metric"]].drop_duplicates()["metric"].value_counts()
+
+
+def choose_volume_metric(counts: pd.Series) -> str | None:
+    """The portfolio's usage volume: its most common non-seat metric (ties: the first by
+    name), from :func:`metric_accounts`' counts."""
+    if counts.empty:
         return None
-    return str(non_seat.value_counts().sort_index().idxmax())
+    counts = counts[(counts > 0) & (counts.index.astype(str).str.lower() != "seats")]
+    if counts.empty:
+        return None
+    return str(counts.sort_index().idxmax())
 
 
 def benchmarks(profiles: pd.DataFrame) -> pd.DataFrame:
