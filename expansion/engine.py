@@ -114,6 +114,7 @@ class Analysis:
     data_gaps: pd.DataFrame
     product_gaps: pd.DataFrame
     catalog: pd.DataFrame = field(default_factory=pd.DataFrame)
+    volume_metric: str | None = None  # the usage metric benchmarked as usage volume
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,7 @@ def analyze(
         # By account (each account's in signal order), as every list is.
         product_gaps=sorted_by(product_gaps, ["account_id"]).reset_index(drop=True),
         catalog=t["catalog"],
+        volume_metric=context.volume_metric,
     )
     return _account_names(analysis, account_ids)
 
@@ -573,6 +575,43 @@ def _conversion_candidates(
         .sort_values(["conversion_score", "potential_arr"], ascending=False)[columns]
         .reset_index(drop=True)
     )
+
+
+#: The order of the result frames an analysis gives, beyond "by account" (profiles and the
+#: other lists): (columns, the descending ones); missing values last, ties in account order.
+#: Chunked scoring (:mod:`expansion.chunks`) puts its chunks' results in this order.
+RESULT_ORDER: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "opportunities": (["score", "expected_value", "opportunity_id"], ("score", "expected_value")),
+    "evidence": (["opportunity_id", "seq"], ()),
+    "activation": (["arr", "account_id", "kind"], ("arr",)),
+    "conversion_candidates": (
+        ["conversion_score", "potential_arr"],
+        ("conversion_score", "potential_arr"),
+    ),
+}
+
+#: Account data gaps in the order :func:`_data_gaps` lists them; portfolio gaps follow.
+DATA_GAPS = (
+    "no usage data",
+    "partner-managed",
+    "no health score",
+    "no renewal date",
+    "no feature adoption data",
+    "no owner",
+)
+
+
+def merge_data_gaps(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Data gaps of consecutive chunks of a portfolio as :func:`_data_gaps` lists the whole:
+    by gap, each gap's accounts in order, the portfolio's own gaps (every chunk has them) once
+    at the end."""
+    gaps = pd.concat(parts, ignore_index=True)
+    portfolio = gaps["account_id"].isna()
+    gaps = gaps[~portfolio | ~gaps["gap"].where(portfolio).duplicated()]
+    rank = gaps["gap"].map({gap: i for i, gap in enumerate(DATA_GAPS)}).astype(float)
+    rank = rank.where(gaps["account_id"].notna(), len(DATA_GAPS))
+    order = np.argsort(rank.to_numpy(), kind="stable")
+    return gaps.iloc[order].reset_index(drop=True)
 
 
 def segment_median_arr(profiles: pd.DataFrame) -> pd.Series:

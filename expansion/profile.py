@@ -48,8 +48,16 @@ def usage_metrics(usage: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfi
         "periods",
     ]
     u = usage[usage["period"] <= as_of].dropna(subset=["value", "account_id", "metric"])
-    if u.empty:
-        return pd.DataFrame(columns=columns)
+    if u.empty:  # typed like a frame with rows, so callers' fills and joins work alike
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+        return empty.astype(
+            {
+                "account_id": usage["account_id"].dtype,
+                "metric": object,
+                "period": "datetime64[ns]",
+                "projected_date": "datetime64[ns]",
+            }
+        )
     # Rows in (account, metric, period) order, ties in their order, keyed by one integer per
     # (account, metric): sorting and grouping millions of rows on two text columns took
     # seconds; on integer codes (in the texts' sort order) it is a fraction of that.

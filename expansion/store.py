@@ -11,9 +11,10 @@ single transaction, so a failed sync leaves the previous data untouched.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -945,15 +946,20 @@ def save_portfolio_frames(engine: sa.Engine, version: int, tables: dict[str, pd.
 def _to_parquet(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """``name``/``data`` rows, one Parquet document per frame; ``None`` when a frame cannot be
     held by Parquet (a column mixing numbers and text): the caller then keeps no copy."""
-    data = []
-    try:
-        for frame in frames.values():
-            buffer = io.BytesIO()
-            frame.reset_index(drop=True).to_parquet(buffer, index=False)
-            data.append(buffer.getvalue())
-    except (ValueError, TypeError, pa.ArrowException):
+    data = [_parquet_bytes(frame) for frame in frames.values()]
+    if any(d is None for d in data):
         return None
     return pd.DataFrame({"name": list(frames), "data": data})
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
+    """``frame`` as one Parquet document; ``None`` when Parquet cannot hold it."""
+    buffer = io.BytesIO()
+    try:
+        frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    except (ValueError, TypeError, pa.ArrowException):
+        return None
+    return buffer.getvalue()
 
 
 def _from_parquet(rows, *, objects: bool = False) -> dict[str, pd.DataFrame]:
@@ -1001,15 +1007,54 @@ def _dictionary_objects(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.DataFrame] | None:
+    stored = _portfolio_documents(engine, version)
+    return None if stored is None else _from_parquet(stored.items())
+
+
+def _portfolio_documents(engine: sa.Engine, version: int) -> dict[str, bytes] | None:
     t = PORTFOLIO_FRAMES
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(t.c.name, t.c.data).where(t.c.data_version == version).order_by(t.c.id)
         ).all()
     stored = dict(rows)  # the latest copy of each table
-    if set(stored) != set(PORTFOLIO_TABLES):
+    return stored if set(stored) == set(PORTFOLIO_TABLES) else None
+
+
+def snapshot_chunks(
+    engine: sa.Engine, accounts_per_chunk: int
+) -> Callable[[], Iterator[dict[str, pd.DataFrame]]] | None:
+    """The merged portfolio, from its snapshot, in chunks of ``accounts_per_chunk`` accounts
+    (see :mod:`expansion.chunks`); ``None`` when there is no snapshot of the current data or it
+    holds no more accounts than one chunk.
+
+    The snapshot's tables are in account-id order (see :func:`merge_frames`), so a chunk's rows
+    are a few of each table's Parquet row groups: only those are read and decoded.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    stored = _portfolio_documents(engine, data_version(engine))
+    if stored is None:
         return None
-    return _from_parquet(stored.items())
+    ids = pq.read_table(pa.BufferReader(stored["accounts"]), columns=["account_id"])
+    ids = pc.unique(ids["account_id"].drop_null())
+    if len(ids) <= accounts_per_chunk:
+        return None
+    ids = ids.take(pc.sort_indices(ids))
+    bounds = [*ids.to_pylist()[::accounts_per_chunk], None]
+
+    def chunks() -> Iterator[dict[str, pd.DataFrame]]:
+        for low, high in itertools.pairwise(bounds):
+            within = [("account_id", ">=", low)] + ([("account_id", "<", high)] if high else [])
+            yield {
+                name: pd.read_parquet(
+                    io.BytesIO(data), filters=within if name != "catalog" else None
+                )
+                for name, data in stored.items()
+            }
+
+    return chunks
 
 
 # --------------------------------------------------------------------------- results
@@ -1033,17 +1078,105 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
     details as JSON, benchmarks), the format runs scored before score_frames used. Writing
     both copies of a 100k-account run, and pruning both, took 10 s of its 20 s scoring.
     """
-    run = ScoreRun(
+    p = analysis.profiles.reset_index(drop=True)
+    frames = _to_parquet(_result_frames(analysis, p))
+    return _insert_run_results(
+        engine,
+        _score_run(analysis, data_version, len(p), len(analysis.opportunities)),
+        frames,
+        rows=lambda conn, run_id: _insert_result_rows(conn, analysis, p, run_id),
+    )
+
+
+def save_analysis_chunks(engine: sa.Engine, analyses: Iterable, *, data_version: int) -> int:
+    """Persist one scoring run made of the analyses of consecutive chunks of the portfolio
+    (:mod:`expansion.chunks`); returns its id. The stored frames are those a whole-portfolio
+    analysis gives, in its order: each chunk's frames are kept as Parquet as they come (a
+    fraction of their size in memory), then each frame's chunks are joined and ordered in Arrow.
+
+    Raises:
+        ResultsNotStorable: a frame Parquet cannot hold (score the portfolio whole instead).
+    """
+    from .engine import RESULT_ORDER, merge_data_gaps
+
+    chunks: dict[str, list[bytes]] = {}
+    first = None
+    accounts = opportunities = 0
+    for analysis in analyses:
+        p = analysis.profiles.reset_index(drop=True)
+        first = first or analysis
+        accounts += len(p)
+        opportunities += len(analysis.opportunities)
+        for name, frame in _result_frames(analysis, p).items():
+            if name == "benchmarks" and name in chunks:
+                continue  # the portfolio's, the same in every chunk
+            data = _parquet_bytes(frame)
+            if data is None:
+                raise ResultsNotStorable(f"the {name} results cannot be stored as Parquet")
+            chunks.setdefault(name, []).append(data)
+        del analysis, p
+    if first is None:
+        raise NoDataError("The database holds no accounts yet.")
+    run = _score_run(first, data_version, accounts, opportunities)
+    data = []
+    for name in list(chunks):
+        docs = chunks.pop(name)
+        if name == "list:data_gaps":
+            parts = [pd.read_parquet(io.BytesIO(d)) for d in docs]
+            frame = merge_data_gaps([p for p in parts if len(p)] or parts[:1])
+            data.append(_parquet_bytes(frame))
+            continue
+        order = RESULT_ORDER.get(name.removeprefix("list:"))
+        data.append(_joined_parquet(docs, order))
+    frames = pd.DataFrame({"name": list(_result_frames(first, first.profiles)), "data": data})
+    return _insert_run_results(engine, run, frames, rows=None)
+
+
+class ResultsNotStorable(Exception):
+    """A chunked scoring's frame Parquet cannot hold (a column mixing numbers and text)."""
+
+
+def _joined_parquet(docs: list[bytes], order: tuple[list[str], tuple[str, ...]] | None) -> bytes:
+    """Parquet documents of one frame's chunks as one document, rows in ``order``
+    (:data:`expansion.engine.RESULT_ORDER`; missing values last, ties in chunk order)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(pa.BufferReader(d)) for d in docs]
+    # A chunk with no rows of a frame says nothing about its columns' types.
+    tables = [t for t in tables if t.num_rows] or tables[:1]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if order is not None and table.num_rows > 1:
+        columns, descending = order
+        keys = [(c, "descending" if c in descending else "ascending") for c in columns]
+        # Arrow's sort is stable with missing values last (pandas' NaN is Parquet's null).
+        table = table.take(pc.sort_indices(table, sort_keys=keys))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _score_run(analysis, data_version: int, accounts: int, opportunities: int) -> ScoreRun:
+    return ScoreRun(
         as_of=analysis.as_of.date(),
         data_version=data_version,
         config_fingerprint=analysis.config.fingerprint,
-        accounts=len(analysis.profiles),
-        opportunities=len(analysis.opportunities),
-        volume_metric=analysis.profiles.attrs.get("volume_metric"),
+        accounts=accounts,
+        opportunities=opportunities,
+        volume_metric=analysis.volume_metric,
         status="succeeded",
     )
-    p = analysis.profiles.reset_index(drop=True)
-    frames = _parquet_frames(analysis, p)
+
+
+def _insert_run_results(
+    engine: sa.Engine,
+    run: ScoreRun,
+    frames: pd.DataFrame | None,
+    *,
+    rows: Callable[[sa.Connection, int], None] | None,
+) -> int:
+    """The run record and its Parquet frames (or, when ``frames`` is None, its ``rows``) in one
+    transaction; older runs pruned."""
     with engine.begin() as conn:
         run_id = conn.execute(
             sa.insert(ScoreRun.__table__).values(**run.model_dump(exclude={"id"}))
@@ -1051,7 +1184,8 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
         if frames is not None:
             _insert_frame(conn, SCORE_FRAMES, frames.assign(score_run_id=run_id))
         else:
-            _insert_result_rows(conn, analysis, p, run_id)
+            assert rows is not None
+            rows(conn, run_id)
         _prune(conn)
     return int(run_id)
 
@@ -1086,18 +1220,15 @@ def _insert_result_rows(conn: sa.Connection, analysis, profiles: pd.DataFrame, r
         )
 
 
-def _parquet_frames(analysis, profiles: pd.DataFrame) -> pd.DataFrame | None:
-    """The result frames find reads, one Parquet document each (``None``: a frame Parquet
-    cannot hold, e.g. a column mixing numbers and text; find then decodes the rows)."""
-    return _to_parquet(
-        {
-            "opportunities": analysis.opportunities,
-            "evidence": analysis.evidence,
-            "profiles": profiles,
-            "benchmarks": analysis.benchmarks,
-            **{f"list:{name}": getattr(analysis, name) for name in FINDING_LISTS},
-        }
-    )
+def _result_frames(analysis, profiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The result frames find reads, by their name in score_frames."""
+    return {
+        "opportunities": analysis.opportunities,
+        "evidence": analysis.evidence,
+        "profiles": profiles,
+        "benchmarks": analysis.benchmarks,
+        **{f"list:{name}": getattr(analysis, name) for name in FINDING_LISTS},
+    }
 
 
 def _prune(conn: sa.Connection) -> None:

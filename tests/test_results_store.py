@@ -43,7 +43,7 @@ def test_frames_and_rows_give_the_same_answer(tmp_path, monkeypatch):
         pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
         with monkeypatch.context() as patch:
             if not parquet_can_hold_them:  # a column mixing numbers and text, say
-                patch.setattr(store, "_parquet_frames", lambda *_: None)
+                patch.setattr(store, "_to_parquet", lambda *_: None)
             run_id = pipeline.score(engine, as_of=AS_OF)
         with engine.connect() as conn:
 
