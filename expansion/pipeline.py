@@ -6,7 +6,6 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 from __future__ import annotations
 
 import json
-import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -19,12 +18,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from . import store, workflow
-from .chunks import CHUNK_ACCOUNTS, analyze_chunks
+from . import chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
-from .errors import ConfigError, ContractError, NoDataError, RejectedRowsError
+from .errors import ContractError, NoDataError, RejectedRowsError
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
@@ -235,11 +233,13 @@ def score(
     config: ScoringConfig = DEFAULT_CONFIG,
     force: bool = False,
     chunk_accounts: int | None = None,
+    workers: int | None = None,
 ) -> int:
     """Score the stored portfolio at ``as_of`` (unless an up-to-date scoring exists); returns its run id.
 
-    A book of more than ``chunk_accounts`` accounts (default: ``EXPANSION_SCORE_CHUNK_ACCOUNTS``
-    or 100,000) is scored a chunk at a time, with the same results, so memory stays bounded.
+    A large book is scored in chunks of at most ``chunk_accounts`` accounts, in ``workers``
+    processes side by side, with exactly the results of scoring it whole (see
+    :func:`expansion.chunks.plan` for the defaults and their environment variables).
     """
     version = store.data_version(engine)
     if not force:
@@ -248,33 +248,21 @@ def score(
         )
         if existing is not None:
             return int(existing.id)
-    chunks = store.snapshot_chunks(engine, chunk_accounts or _chunk_accounts())
-    if chunks is not None:  # a large book: a chunk of accounts at a time (expansion.chunks)
-        analyses = analyze_chunks(chunks, as_of=pd.Timestamp(as_of), config=config)
-        try:
-            return store.save_analysis_chunks(engine, analyses, data_version=version)
-        except store.ResultsNotStorable:
-            pass  # results Parquet cannot hold: stored as rows, which needs the whole analysis
+    snapshot = store.snapshot(engine)
+    if snapshot is not None:
+        accounts = len(snapshot.account_ids)
+        how = chunks.plan(accounts, chunk_accounts=chunk_accounts, workers=workers)
+        if how.accounts_per_chunk < accounts:
+            # A large book: in chunks of accounts, side by side (expansion.chunks).
+            results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)
+            try:
+                return store.save_chunk_results(engine, results, data_version=version)
+            except store.ResultsNotStorable:
+                pass  # results Parquet cannot hold are stored as rows: scored whole below
+        del snapshot
     # No reference kept here: analyze lets the stored frames go once it has its own copies.
     result = analyze(store.load_tables(engine), as_of=pd.Timestamp(as_of), config=config)
     return store.save_analysis(engine, result, data_version=version)
-
-
-def _chunk_accounts() -> int:
-    """Accounts per scoring chunk: ``EXPANSION_SCORE_CHUNK_ACCOUNTS``, else the default."""
-    value = os.environ.get("EXPANSION_SCORE_CHUNK_ACCOUNTS", "").strip()
-    if not value:
-        return CHUNK_ACCOUNTS
-    try:
-        accounts = int(value.replace("_", ""))
-    except ValueError:
-        accounts = 0
-    if accounts < 1:
-        raise ConfigError(
-            f"EXPANSION_SCORE_CHUNK_ACCOUNTS={value!r} is not a positive whole number of "
-            f"accounts; unset it for the default ({CHUNK_ACCOUNTS:,})."
-        )
-    return accounts
 
 
 def prepare(engine: sa.Engine, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG) -> int:

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -1021,40 +1022,50 @@ def _portfolio_documents(engine: sa.Engine, version: int) -> dict[str, bytes] | 
     return stored if set(stored) == set(PORTFOLIO_TABLES) else None
 
 
-def snapshot_chunks(
-    engine: sa.Engine, accounts_per_chunk: int
-) -> Callable[[], Iterator[dict[str, pd.DataFrame]]] | None:
-    """The merged portfolio, from its snapshot, in chunks of ``accounts_per_chunk`` accounts
-    (see :mod:`expansion.chunks`); ``None`` when there is no snapshot of the current data or it
-    holds no more accounts than one chunk.
+class Snapshot:
+    """The merged portfolio of one data version as its Parquet documents (one per table, each
+    table's rows in account-id order: see :func:`merge_frames`), read a chunk of accounts at a
+    time (:mod:`expansion.chunks`). A few megabytes per 100k accounts; picklable, so worker
+    processes each hold a copy."""
 
-    The snapshot's tables are in account-id order (see :func:`merge_frames`), so a chunk's rows
-    are a few of each table's Parquet row groups: only those are read and decoded.
-    """
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    def __init__(self, documents: dict[str, bytes]):
+        self.documents = documents
+        self._ids: list[str] | None = None
 
+    @property
+    def account_ids(self) -> list[str]:
+        """Every account id, sorted."""
+        if self._ids is None:
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            column = pq.read_table(
+                pa.BufferReader(self.documents["accounts"]), columns=["account_id"]
+            )["account_id"]
+            ids = pc.unique(column.drop_null())
+            self._ids = ids.take(pc.sort_indices(ids)).to_pylist()
+        return self._ids
+
+    def bounds(self, accounts_per_chunk: int) -> list[tuple[str, str | None]]:
+        """``(first id, first id of the next chunk or None)`` of each chunk."""
+        starts = self.account_ids[::accounts_per_chunk]
+        return list(itertools.pairwise([*starts, None]))
+
+    def chunk(self, low: str, high: str | None) -> dict[str, pd.DataFrame]:
+        """The tables' rows of accounts ``low <= id < high``: only the Parquet row groups that
+        can hold them are read and decoded."""
+        within = [("account_id", ">=", low)] + ([("account_id", "<", high)] if high else [])
+        return {
+            name: pd.read_parquet(io.BytesIO(data), filters=None if name == "catalog" else within)
+            for name, data in self.documents.items()
+        }
+
+
+def snapshot(engine: sa.Engine) -> Snapshot | None:
+    """The current data's :class:`Snapshot`, if one was kept (a sync of the only source, or
+    the first scoring after a sync, keeps it)."""
     stored = _portfolio_documents(engine, data_version(engine))
-    if stored is None:
-        return None
-    ids = pq.read_table(pa.BufferReader(stored["accounts"]), columns=["account_id"])
-    ids = pc.unique(ids["account_id"].drop_null())
-    if len(ids) <= accounts_per_chunk:
-        return None
-    ids = ids.take(pc.sort_indices(ids))
-    bounds = [*ids.to_pylist()[::accounts_per_chunk], None]
-
-    def chunks() -> Iterator[dict[str, pd.DataFrame]]:
-        for low, high in itertools.pairwise(bounds):
-            within = [("account_id", ">=", low)] + ([("account_id", "<", high)] if high else [])
-            yield {
-                name: pd.read_parquet(
-                    io.BytesIO(data), filters=within if name != "catalog" else None
-                )
-                for name, data in stored.items()
-            }
-
-    return chunks
+    return None if stored is None else Snapshot(stored)
 
 
 # --------------------------------------------------------------------------- results
@@ -1079,56 +1090,102 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
     both copies of a 100k-account run, and pruning both, took 10 s of its 20 s scoring.
     """
     p = analysis.profiles.reset_index(drop=True)
-    frames = _to_parquet(_result_frames(analysis, p))
+    run = ScoreRun(
+        as_of=analysis.as_of.date(),
+        data_version=data_version,
+        config_fingerprint=analysis.config.fingerprint,
+        accounts=len(p),
+        opportunities=len(analysis.opportunities),
+        volume_metric=analysis.volume_metric,
+        status="succeeded",
+    )
     return _insert_run_results(
         engine,
-        _score_run(analysis, data_version, len(p), len(analysis.opportunities)),
-        frames,
+        run,
+        _to_parquet(_result_frames(analysis, p)),
         rows=lambda conn, run_id: _insert_result_rows(conn, analysis, p, run_id),
     )
 
 
-def save_analysis_chunks(engine: sa.Engine, analyses: Iterable, *, data_version: int) -> int:
-    """Persist one scoring run made of the analyses of consecutive chunks of the portfolio
+@dataclass
+class ChunkResults:
+    """One chunk's scoring results as the Parquet documents of its result frames."""
+
+    documents: dict[str, bytes]
+    accounts: int
+    opportunities: int
+    as_of: date
+    config_fingerprint: str
+    volume_metric: str | None
+
+
+def chunk_results(analysis) -> ChunkResults:
+    """A chunk's :class:`~expansion.engine.Analysis` as :class:`ChunkResults`.
+
+    Raises:
+        ResultsNotStorable: a frame Parquet cannot hold.
+    """
+    p = analysis.profiles.reset_index(drop=True)
+    documents = {}
+    for name, frame in _result_frames(analysis, p).items():
+        data = _parquet_bytes(frame)
+        if data is None:
+            raise ResultsNotStorable(f"the {name} results cannot be stored as Parquet")
+        documents[name] = data
+    return ChunkResults(
+        documents=documents,
+        accounts=len(p),
+        opportunities=len(analysis.opportunities),
+        as_of=analysis.as_of.date(),
+        config_fingerprint=analysis.config.fingerprint,
+        volume_metric=analysis.volume_metric,
+    )
+
+
+def save_chunk_results(
+    engine: sa.Engine, chunks: Iterable[ChunkResults], *, data_version: int
+) -> int:
+    """Persist one scoring run made of the results of consecutive chunks of the portfolio
     (:mod:`expansion.chunks`); returns its id. The stored frames are those a whole-portfolio
-    analysis gives, in its order: each chunk's frames are kept as Parquet as they come (a
-    fraction of their size in memory), then each frame's chunks are joined and ordered in Arrow.
+    analysis gives, in its order: each frame's chunks are joined and ordered in Arrow.
 
     Raises:
         ResultsNotStorable: a frame Parquet cannot hold (score the portfolio whole instead).
     """
     from .engine import RESULT_ORDER, merge_data_gaps
 
-    chunks: dict[str, list[bytes]] = {}
+    documents: dict[str, list[bytes]] = {}
     first = None
     accounts = opportunities = 0
-    for analysis in analyses:
-        p = analysis.profiles.reset_index(drop=True)
-        first = first or analysis
-        accounts += len(p)
-        opportunities += len(analysis.opportunities)
-        for name, frame in _result_frames(analysis, p).items():
-            if name == "benchmarks" and name in chunks:
-                continue  # the portfolio's, the same in every chunk
-            data = _parquet_bytes(frame)
-            if data is None:
-                raise ResultsNotStorable(f"the {name} results cannot be stored as Parquet")
-            chunks.setdefault(name, []).append(data)
-        del analysis, p
+    for chunk in chunks:
+        first = first or chunk
+        accounts += chunk.accounts
+        opportunities += chunk.opportunities
+        for name, data in chunk.documents.items():
+            documents.setdefault(name, []).append(data)
     if first is None:
         raise NoDataError("The database holds no accounts yet.")
-    run = _score_run(first, data_version, accounts, opportunities)
-    data = []
-    for name in list(chunks):
-        docs = chunks.pop(name)
-        if name == "list:data_gaps":
+    run = ScoreRun(
+        as_of=first.as_of,
+        data_version=data_version,
+        config_fingerprint=first.config_fingerprint,
+        accounts=accounts,
+        opportunities=opportunities,
+        volume_metric=first.volume_metric,
+        status="succeeded",
+    )
+    names, data = [], []
+    for name in list(documents):
+        docs = documents.pop(name)
+        names.append(name)
+        if name == "benchmarks":  # the portfolio's, the same in every chunk
+            data.append(docs[0])
+        elif name == "list:data_gaps":
             parts = [pd.read_parquet(io.BytesIO(d)) for d in docs]
-            frame = merge_data_gaps([p for p in parts if len(p)] or parts[:1])
-            data.append(_parquet_bytes(frame))
-            continue
-        order = RESULT_ORDER.get(name.removeprefix("list:"))
-        data.append(_joined_parquet(docs, order))
-    frames = pd.DataFrame({"name": list(_result_frames(first, first.profiles)), "data": data})
+            data.append(_parquet_bytes(merge_data_gaps([p for p in parts if len(p)] or parts[:1])))
+        else:
+            data.append(_joined_parquet(docs, RESULT_ORDER.get(name.removeprefix("list:"))))
+    frames = pd.DataFrame({"name": names, "data": data})
     return _insert_run_results(engine, run, frames, rows=None)
 
 
@@ -1154,18 +1211,6 @@ def _joined_parquet(docs: list[bytes], order: tuple[list[str], tuple[str, ...]] 
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
-
-
-def _score_run(analysis, data_version: int, accounts: int, opportunities: int) -> ScoreRun:
-    return ScoreRun(
-        as_of=analysis.as_of.date(),
-        data_version=data_version,
-        config_fingerprint=analysis.config.fingerprint,
-        accounts=accounts,
-        opportunities=opportunities,
-        volume_metric=analysis.volume_metric,
-        status="succeeded",
-    )
 
 
 def _insert_run_results(

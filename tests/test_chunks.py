@@ -14,11 +14,13 @@ from expansion.errors import ConfigError
 WHOLE = 10**9  # more accounts per chunk than any book here: scored whole
 
 
-def _stored(url: str, source, as_of, chunk_accounts: int) -> tuple[dict, store.ScoreRun]:
+def _stored(
+    url: str, source, as_of, chunk_accounts: int, workers: int = 1
+) -> tuple[dict, store.ScoreRun]:
     engine = store.connect(url)
     try:
         pipeline.sync_folder(engine, source, source="files")
-        run_id = pipeline.score(engine, as_of=as_of, chunk_accounts=chunk_accounts)
+        run_id = pipeline.score(engine, as_of=as_of, chunk_accounts=chunk_accounts, workers=workers)
         with engine.connect() as conn:
             run = conn.execute(
                 store.ScoreRun.__table__.select().where(store.ScoreRun.__table__.c.id == run_id)
@@ -54,7 +56,10 @@ def test_sample_scored_in_chunks_stores_what_the_whole_does(tmp_path, chunk_acco
 def test_generated_book_scored_in_chunks_stores_what_the_whole_does(tmp_path):
     report = gen.generate(1_200, seed=11, out=tmp_path / "book", formats="fast")
     whole, _ = _stored(f"sqlite:///{tmp_path / 'whole.db'}", report.out, report.as_of, WHOLE)
-    chunked, run = _stored(f"sqlite:///{tmp_path / 'chunks.db'}", report.out, report.as_of, 250)
+    # Five chunks, scored side by side in two worker processes.
+    chunked, run = _stored(
+        f"sqlite:///{tmp_path / 'chunks.db'}", report.out, report.as_of, 250, workers=2
+    )
     _assert_same_results(whole, chunked)
     assert run.accounts == 1_200 and len(whole["opportunities"]) > 500
     assert run.volume_metric
@@ -91,7 +96,17 @@ def test_a_chunk_without_some_table_still_scores_as_part_of_the_whole():
     assert sorted(opportunities["opportunity_id"]) == sorted(whole.opportunities["opportunity_id"])
 
 
-def test_chunk_size_from_the_environment_must_be_a_positive_number(monkeypatch, engine):
-    monkeypatch.setenv("EXPANSION_SCORE_CHUNK_ACCOUNTS", "lots")
-    with pytest.raises(ConfigError, match="EXPANSION_SCORE_CHUNK_ACCOUNTS='lots'"):
+@pytest.mark.parametrize("name", ["EXPANSION_SCORE_CHUNK_ACCOUNTS", "EXPANSION_SCORE_WORKERS"])
+def test_chunk_settings_from_the_environment_must_be_positive_numbers(monkeypatch, engine, name):
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    monkeypatch.setenv(name, "lots")
+    with pytest.raises(ConfigError, match=f"{name}='lots' is not a positive whole number"):
         pipeline.score(engine, as_of=pipeline.SAMPLE_AS_OF)
+
+
+def test_the_plan_splits_a_large_book_between_workers_and_bounds_chunks():
+    assert chunks.plan(1_000_000, workers=2) == chunks.Plan(100_000, 2)
+    assert chunks.plan(100_000, workers=2) == chunks.Plan(50_000, 2)
+    assert chunks.plan(100_000, workers=1) == chunks.Plan(100_000, 1)  # one chunk: whole
+    assert chunks.plan(10_000, workers=2) == chunks.Plan(100_000, 2)  # small: whole
+    assert chunks.plan(10_000, chunk_accounts=3_000, workers=1) == chunks.Plan(3_000, 1)
