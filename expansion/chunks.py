@@ -20,9 +20,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 
 import pandas as pd
 
@@ -31,19 +29,14 @@ from .config import DEFAULT_CONFIG, ScoringConfig
 from .engine import (
     Analysis,
     PortfolioContext,
-    _account_codes,
-    _complete,
+    Prepared,
     analyze,
+    finish,
+    prepare,
     segment_median_arr,
 )
 from .errors import ConfigError
-from .profile import (
-    BENCHMARK_DIMENSIONS,
-    benchmarks,
-    build_profiles,
-    choose_volume_metric,
-    recent_signals,
-)
+from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric
 
 Chunks = Callable[[], Iterable[dict[str, pd.DataFrame]]]
 
@@ -139,16 +132,13 @@ class _Figures:
     tables_with_rows: set[str]
 
 
-def _figures(chunk: dict[str, pd.DataFrame], as_of: pd.Timestamp, config: ScoringConfig):
-    t, _ = _account_codes(_complete(chunk))
-    signals = recent_signals(t["signals"], as_of, config)
-    signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
-    p, metrics = build_profiles(t, signals, as_of, config, volume_metric=None)
+def _figures(prepared: Prepared) -> _Figures:
+    p, metrics = prepared.profiles, prepared.metrics
     columns = list(dict.fromkeys(["status", "segment", "arr", *BENCHMARK_DIMENSIONS]))
     return _Figures(
         profiles=p[columns],
         latest=metrics[["account_id", "metric", "value"]],
-        tables_with_rows={name for name, frame in t.items() if len(frame)},
+        tables_with_rows=set(prepared.tables_with_rows),
     )
 
 
@@ -178,7 +168,7 @@ def portfolio_context(
 ) -> PortfolioContext:
     """The whole portfolio's :class:`PortfolioContext`, from one pass over its chunks."""
     as_of = pd.Timestamp(as_of).normalize()
-    return _context([_figures(chunk, as_of, config) for chunk in chunks()])
+    return _context([_figures(prepare(chunk, as_of=as_of, config=config)) for chunk in chunks()])
 
 
 def analyze_chunks(
@@ -207,13 +197,16 @@ def score_snapshot(
 ) -> Iterator[store.ChunkResults]:
     """Each chunk's results, in chunk order, scored as ``how`` says.
 
-    With several workers, each worker process gets the snapshot once and reads its chunks
-    from it; chunks go out two passes (figures, then scoring) and only small frames and
-    compressed results come back.
+    With several workers, worker ``k`` of ``n`` takes chunks ``k``, ``k + n``... of the
+    snapshot it is given once: it prepares each (:func:`expansion.engine.prepare`) and sends
+    back the figures the context is made of, then, with the context, finishes each and sends
+    back its compressed results. A worker with few accounts keeps its prepared chunks between
+    the two passes instead of reading and preparing them again.
     """
     as_of = pd.Timestamp(as_of).normalize()
     bounds = snapshot.bounds(how.accounts_per_chunk)
-    if how.workers <= 1 or len(bounds) <= 1:
+    workers = min(how.workers, len(bounds))
+    if workers <= 1:
 
         def chunks() -> Iterator[dict[str, pd.DataFrame]]:
             return (snapshot.chunk(low, high) for low, high in bounds)
@@ -223,35 +216,106 @@ def score_snapshot(
         return
     context = multiprocessing.get_context("forkserver")  # never fork a threaded process
     context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(
-        min(how.workers, len(bounds)),
-        mp_context=context,
-        initializer=_hold,
-        initargs=(snapshot,),
-    ) as pool:
-        n = len(bounds)
-        figures = list(pool.map(_chunk_figures, bounds, repeat(as_of, n), repeat(config, n)))
-        whole = _context(figures)
+    keep = math.ceil(len(bounds) / workers) * how.accounts_per_chunk <= KEEP_PREPARED_ACCOUNTS
+    team = []
+    try:
+        for k in range(workers):
+            ours, theirs = context.Pipe()
+            mine = list(range(k, len(bounds), workers))
+            process = context.Process(
+                target=_work,
+                args=(theirs, snapshot, {i: bounds[i] for i in mine}, as_of, config, keep),
+                name=f"expansion-score-{k}",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            team.append((process, ours))
+        figures = _gather(team, "figures", len(bounds))
+        whole = _context([figures[i] for i in range(len(bounds))])
         del figures
-        yield from pool.map(
-            _chunk_scored, bounds, repeat(as_of, n), repeat(config, n), repeat(whole, n)
-        )
+        for _, conn in team:
+            conn.send(whole)
+        results: dict[int, store.ChunkResults] = {}
+        for i in range(len(bounds)):
+            while i not in results:
+                results.update(_gather(team, "results", 1))
+            yield results.pop(i)
+    finally:
+        for process, conn in team:
+            conn.close()
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
 
 
-_SNAPSHOT: store.Snapshot | None = None  # a worker process's copy
+#: A worker keeps its prepared chunks between the two passes when it has at most this many
+#: accounts (about 6 KB each prepared): a 100k-account book in two workers does, a 1M one not.
+KEEP_PREPARED_ACCOUNTS = 100_000
 
 
-def _hold(snapshot: store.Snapshot) -> None:
-    global _SNAPSHOT
-    _SNAPSHOT = snapshot
+def _gather(team, kind: str, count: int) -> dict:
+    """``count`` messages of ``kind`` from the workers, by chunk index; a worker's error is
+    raised here, and so is a worker that died (out of memory, killed)."""
+    from multiprocessing.connection import wait
+
+    got: dict = {}
+    while len(got) < count:
+        open_ = [(p, c) for p, c in team if not c.closed]
+        running = {p.sentinel: p for p, _ in open_ if p.exitcode is None}
+        if not open_:
+            raise ChunkScoringError("the scoring worker processes ended before finishing")
+        for ready in wait([c for _, c in open_] + list(running)):
+            if ready in running:
+                process = running[ready]
+                process.join()
+                if process.exitcode != 0:
+                    raise ChunkScoringError(
+                        f"a scoring worker process ({process.name}) ended with exit code "
+                        f"{process.exitcode} (out of memory? lower EXPANSION_SCORE_WORKERS or "
+                        "EXPANSION_SCORE_CHUNK_ACCOUNTS)"
+                    )
+                continue  # ended after sending everything: what it sent is still to be read
+            try:
+                what, index, value = ready.recv()
+            except EOFError:
+                ready.close()  # its process has ended
+                continue
+            if what == "error":
+                raise ChunkScoringError(f"scoring chunk {index + 1} failed: {value}")
+            assert what == kind, (what, kind)
+            got[index] = value
+    return got
 
 
-def _chunk_figures(bounds, as_of, config) -> _Figures:
-    assert _SNAPSHOT is not None
-    return _figures(_SNAPSHOT.chunk(*bounds), as_of, config)
+class ChunkScoringError(RuntimeError):
+    """A worker process failed to score its chunks."""
 
 
-def _chunk_scored(bounds, as_of, config, context) -> store.ChunkResults:
-    assert _SNAPSHOT is not None
-    analysis = analyze(_SNAPSHOT.chunk(*bounds), as_of=as_of, config=config, context=context)
-    return store.chunk_results(analysis)
+def _work(conn, snapshot: store.Snapshot, chunks: dict, as_of, config, keep: bool) -> None:
+    """A worker process: see :func:`score_snapshot`."""
+    import traceback
+
+    index = -1
+    try:
+        kept: dict[int, Prepared] = {}
+        for index, bounds in chunks.items():
+            prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
+            conn.send(("figures", index, _figures(prepared)))
+            if keep:
+                kept[index] = prepared
+            del prepared
+        context = conn.recv()
+        for index, bounds in chunks.items():
+            prepared = kept.pop(index, None)
+            if prepared is None:
+                prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
+            conn.send(("results", index, store.chunk_results(finish(prepared, context))))
+            del prepared
+    except EOFError:
+        return  # the parent is gone
+    except Exception as exc:  # the parent raises it
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        conn.send(("error", index, detail))
+    finally:
+        conn.close()

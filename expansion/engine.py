@@ -18,7 +18,15 @@ from . import scoring, triggers
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .contract import TABLES
 from .frames import join_groups, per_distinct, python_objects, sorted_by
-from .profile import benchmark_gaps, benchmarks, build_profiles, recent_signals, whitespace
+from .profile import (
+    benchmark_gaps,
+    benchmarks,
+    build_profiles,
+    choose_volume_metric,
+    recent_signals,
+    set_usage_volume,
+    whitespace,
+)
 from .triggers import STRONG_TRIGGERS, Catalog, money
 
 TYPE_LABELS = {
@@ -222,6 +230,46 @@ def _objects(values: pd.Series, *, text: bool = False) -> pd.Series:
     )
 
 
+@dataclass
+class Prepared:
+    """A portfolio (or a part of one) read in, before anything that depends on the rest of the
+    portfolio: tables keyed on account codes (see :func:`_account_codes`) without the usage
+    rows (``metrics`` has what they tell), the look-back window's signals, profiles (usage
+    volume not yet known) and usage metrics."""
+
+    as_of: pd.Timestamp
+    config: ScoringConfig
+    tables: dict[str, pd.DataFrame]
+    account_ids: np.ndarray
+    signals: pd.DataFrame
+    profiles: pd.DataFrame
+    metrics: pd.DataFrame
+    tables_with_rows: frozenset[str]
+
+
+def prepare(
+    tables: dict[str, pd.DataFrame],
+    *,
+    as_of: pd.Timestamp | str,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> Prepared:
+    """The first half of :func:`analyze`: what a part of a portfolio can work out alone."""
+    t, account_ids = _account_codes(_complete(tables))
+    del tables
+    return _prepared(t, account_ids, pd.Timestamp(as_of).normalize(), config)
+
+
+def _prepared(
+    t: dict[str, pd.DataFrame], account_ids: np.ndarray, as_of: pd.Timestamp, cfg: ScoringConfig
+) -> Prepared:
+    signals = recent_signals(t["signals"], as_of, cfg)
+    signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
+    p, metrics = build_profiles(t, signals, as_of, cfg, volume_metric=None)
+    with_rows = frozenset(name for name, frame in t.items() if len(frame))
+    t["usage"] = t["usage"].iloc[:0]  # 30 rows an account; from here on metrics tell it all
+    return Prepared(as_of, cfg, t, account_ids, signals, p, metrics, with_rows)
+
+
 def analyze(
     tables: dict[str, pd.DataFrame],
     *,
@@ -234,22 +282,32 @@ def analyze(
     ``context``: the tables are a part of the portfolio (whole accounts), and this is the whole
     portfolio's :class:`PortfolioContext`; by default the tables are the whole portfolio.
     """
-    cfg = config
-    as_of = pd.Timestamp(as_of).normalize()
     t, account_ids = _account_codes(_complete(tables))
     del tables  # the caller's frames: when it holds no other reference, their memory goes now
-    signals = recent_signals(t["signals"], as_of, cfg)
-    signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
+    return finish(_prepared(t, account_ids, pd.Timestamp(as_of).normalize(), config), context)
+
+
+def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analysis:
+    """The second half of :func:`analyze`: with the portfolio ``context`` (by default: the
+    prepared tables are the whole portfolio), triggers, guards, scoring and explanations."""
+    cfg, as_of, t, account_ids = (
+        prepared.config,
+        prepared.as_of,
+        prepared.tables,
+        prepared.account_ids,
+    )
+    p, metrics, signals = prepared.profiles, prepared.metrics, prepared.signals
     if context is None:
-        p, metrics = build_profiles(t, signals, as_of, cfg)
+        volume = choose_volume_metric(metrics["metric"].value_counts())
+        set_usage_volume(p, metrics, volume)
         context = PortfolioContext(
             benchmarks=benchmarks(p),
             segment_median_arr=segment_median_arr(p),
-            volume_metric=p.attrs["volume_metric"],
-            tables_with_rows=frozenset(name for name, frame in t.items() if len(frame)),
+            volume_metric=volume,
+            tables_with_rows=prepared.tables_with_rows,
         )
     else:
-        p, metrics = build_profiles(t, signals, as_of, cfg, volume_metric=context.volume_metric)
+        set_usage_volume(p, metrics, context.volume_metric)
     bench = context.benchmarks
     p = p.join(benchmark_gaps(p, bench))
     median_arr = p["segment"].map(context.segment_median_arr).astype(float)

@@ -132,8 +132,8 @@ def build_profiles(
     """One row per account with every profile figure, plus the per-metric usage frame.
 
     ``signals`` are the look-back window's signals (:func:`recent_signals`). The usage volume
-    is the portfolio's most common non-seat metric: ``volume_metric`` when given (scoring a
-    part of the portfolio, see :func:`metric_accounts`), else found in ``tables``.
+    is the portfolio's most common non-seat metric: ``volume_metric`` when given (``None``: not
+    known yet, see :func:`set_usage_volume`), else found in ``tables``.
     """
     accounts = tables["accounts"].set_index("account_id", drop=False)
     p = accounts.copy()
@@ -187,9 +187,7 @@ def build_profiles(
     )
     if volume_metric is ...:
         volume_metric = choose_volume_metric(metrics["metric"].value_counts())
-    volume = metrics[metrics["metric"] == volume_metric].set_index("account_id")["value"]
-    p["usage_volume"] = volume.reindex(p.index)
-    p.attrs["volume_metric"] = volume_metric
+    set_usage_volume(p, metrics, volume_metric)
 
     # Feature adoption of what the account is entitled to.
     f = tables["features"]
@@ -234,6 +232,13 @@ def build_profiles(
     return p, metrics
 
 
+def set_usage_volume(p: pd.DataFrame, metrics: pd.DataFrame, volume_metric: str | None) -> None:
+    """Each account's usage volume: the latest value of the portfolio's ``volume_metric``
+    (see :func:`choose_volume_metric`; ``None``: not known yet, or no such metric)."""
+    volume = metrics[metrics["metric"] == volume_metric].set_index("account_id")["value"]
+    p["usage_volume"] = volume.reindex(p.index) if volume_metric is not None else np.nan
+
+
 def recent_signals(
     signals: pd.DataFrame, as_of: pd.Timestamp, config: ScoringConfig
 ) -> pd.DataFrame:
@@ -248,17 +253,10 @@ def recent_signals(
     return out
 
 
-def metric_accounts(usage: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
-    """How many accounts have each usage metric by ``as_of`` (the (account, metric) pairs
-    :func:`usage_metrics` gives a row), from the usage rows. Counts of parts of a portfolio
-    add up to the whole's; :func:`choose_volume_metric` picks from them."""
-    u = usage[usage["period"] <= as_of].dropna(subset=["value", "account_id", "metric"])
-    return u[["account_id", "metric"]].drop_duplicates()["metric"].value_counts()
-
-
 def choose_volume_metric(counts: pd.Series) -> str | None:
     """The portfolio's usage volume: its most common non-seat metric (ties: the first by
-    name), from :func:`metric_accounts`' counts."""
+    name), from how many accounts have each metric (``metrics["metric"].value_counts()`` of
+    :func:`usage_metrics`; counts of parts of a portfolio add up to the whole's)."""
     if counts.empty:
         return None
     counts = counts[(counts > 0) & (counts.index.astype(str).str.lower() != "seats")]

@@ -110,3 +110,20 @@ def test_the_plan_splits_a_large_book_between_workers_and_bounds_chunks():
     assert chunks.plan(100_000, workers=1) == chunks.Plan(100_000, 1)  # one chunk: whole
     assert chunks.plan(10_000, workers=2) == chunks.Plan(100_000, 2)  # small: whole
     assert chunks.plan(10_000, chunk_accounts=3_000, workers=1) == chunks.Plan(3_000, 1)
+
+
+def test_workers_that_prepare_chunks_again_store_the_same(tmp_path, monkeypatch):
+    """Workers with many accounts read and prepare each chunk again for the second pass
+    instead of keeping it: the results do not change."""
+    monkeypatch.setattr(chunks, "KEEP_PREPARED_ACCOUNTS", 0)
+    source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
+    whole, _ = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)
+    chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
+    _assert_same_results(whole, chunked)
+
+
+def test_a_worker_that_fails_stops_the_scoring_with_its_error(sample_engine):
+    snapshot = store.snapshot(sample_engine)
+    broken = store.Snapshot({**snapshot.documents, "usage": b"not parquet"})
+    with pytest.raises(chunks.ChunkScoringError, match=r"scoring chunk \d+ failed: .*Parquet"):
+        list(chunks.score_snapshot(broken, chunks.Plan(10, 2), as_of=pipeline.SAMPLE_AS_OF))
