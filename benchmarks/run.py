@@ -99,9 +99,10 @@ def run_stage(
             cwd=Path(__file__).parent.parent,
         )
         tree_peak = [0.0]
+        done = threading.Event()
         watch = threading.Thread(
             target=_watch_memory,
-            args=(process, memory_limit_mb, stopped, tree_peak),
+            args=(process.pid, done, memory_limit_mb, stopped, tree_peak),
             daemon=True,
         )
         watch.start()
@@ -110,6 +111,7 @@ def run_stage(
         # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux); with worker
         # processes the peak is that of the whole process tree, sampled.
         _, status, usage = os.wait4(process.pid, 0)
+        done.set()
         process.returncode = os.waitstatus_to_exitcode(status)
         watch.join()
         err_file.seek(0)
@@ -129,12 +131,13 @@ def run_stage(
 
 
 def _watch_memory(
-    process: subprocess.Popen, limit_mb: float | None, stopped: list[str], peak: list[float]
+    pid: int, done: threading.Event, limit_mb: float | None, stopped: list[str], peak: list[float]
 ) -> None:
-    """Sample the resident memory of ``process`` and every process under it (scoring's worker
-    processes) into ``peak``; stop them all when the sum passes ``limit_mb``."""
-    while process.poll() is None:
-        pids = _process_tree(process.pid)
+    """Until ``done``, sample the resident memory of process ``pid`` and every process under it
+    (scoring's worker processes) into ``peak``; stop them all when the sum passes ``limit_mb``.
+    (It never waits for the process: the caller reaps it, with its rusage.)"""
+    while not done.is_set():
+        pids = _process_tree(pid)
         total = sum(_rss_mb(pid) for pid in pids)
         peak[0] = max(peak[0], total)
         if limit_mb and total > limit_mb:
