@@ -16,11 +16,15 @@ chunk.
 
 from __future__ import annotations
 
+import logging
 import math
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 
 import pandas as pd
 
@@ -39,6 +43,8 @@ from .errors import ConfigError
 from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric
 
 Chunks = Callable[[], Iterable[dict[str, pd.DataFrame]]]
+
+log = logging.getLogger(__name__)
 
 #: Accounts per chunk at most: at about 12 KB per account at peak, a chunk of 100k stays near
 #: 1.3 GB whatever the size of the book.
@@ -65,8 +71,6 @@ def plan(accounts: int, *, chunk_accounts: int | None = None, workers: int | Non
     4). With several workers, a book of 50k accounts or more is split so each has a share."""
     size = chunk_accounts or _setting("EXPANSION_SCORE_CHUNK_ACCOUNTS", CHUNK_ACCOUNTS)
     workers = workers or _setting("EXPANSION_SCORE_WORKERS", _cores())
-    if multiprocessing.current_process().daemon:
-        workers = 1  # a daemonic process (the bot's answer workers) may not start others
     if workers > 1 and accounts >= PARALLEL_MIN_ACCOUNTS:
         size = min(size, math.ceil(accounts / workers))
     return Plan(accounts_per_chunk=max(1, size), workers=max(1, workers))
@@ -206,32 +210,26 @@ def score_snapshot(
     as_of = pd.Timestamp(as_of).normalize()
     bounds = snapshot.bounds(how.accounts_per_chunk)
     workers = min(how.workers, len(bounds))
-    if workers <= 1:
-
-        def chunks() -> Iterator[dict[str, pd.DataFrame]]:
-            return (snapshot.chunk(low, high) for low, high in bounds)
-
-        for analysis in analyze_chunks(chunks, as_of=as_of, config=config):
-            yield store.chunk_results(analysis)
-        return
-    context = multiprocessing.get_context("forkserver")  # never fork a threaded process
-    context.set_forkserver_preload([__name__])
-    keep = math.ceil(len(bounds) / workers) * how.accounts_per_chunk <= KEEP_PREPARED_ACCOUNTS
-    team = []
+    team: list = []
     try:
-        for k in range(workers):
-            ours, theirs = context.Pipe()
-            mine = list(range(k, len(bounds), workers))
-            process = context.Process(
-                target=_work,
-                args=(theirs, snapshot, {i: bounds[i] for i in mine}, as_of, config, keep),
-                name=f"expansion-score-{k}",
-                daemon=True,
-            )
-            process.start()
-            theirs.close()
-            team.append((process, ours))
-        figures = _gather(team, "figures", len(bounds))
+        if workers > 1:
+            try:
+                team = _start(snapshot, bounds, workers, how, as_of, config)
+                figures = _gather(team, "figures", len(bounds))
+            except (OSError, WorkerLost) as exc:
+                # Workers are a speed-up, not a requirement: a process that cannot start them
+                # or a worker lost before any chunk was scored leaves the work to this process.
+                log.warning("scoring in one process: worker processes failed (%s)", exc)
+                _stop(team)
+                team, workers = [], 1
+        if workers <= 1:
+
+            def chunks() -> Iterator[dict[str, pd.DataFrame]]:
+                return (snapshot.chunk(low, high) for low, high in bounds)
+
+            for analysis in analyze_chunks(chunks, as_of=as_of, config=config):
+                yield store.chunk_results(analysis)
+            return
         whole = _context([figures[i] for i in range(len(bounds))])
         del figures
         for _, conn in team:
@@ -242,11 +240,51 @@ def score_snapshot(
                 results.update(_gather(team, "results", 1))
             yield results.pop(i)
     finally:
-        for process, conn in team:
-            conn.close()
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
+        _stop(team)
+
+
+def _start(snapshot, bounds, workers: int, how: Plan, as_of, config) -> list:
+    """``workers`` processes, worker ``k`` with chunks ``k``, ``k + workers``...
+
+    Workers are fresh interpreters (:func:`worker_main`) talking over a socket,
+    not multiprocessing's children: those re-run the caller's main script (anything it does
+    outside an ``if __name__ == "__main__":`` guard) and forking copies a threaded process.
+    """
+    keep = math.ceil(len(bounds) / workers) * how.accounts_per_chunk <= KEEP_PREPARED_ACCOUNTS
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    team = []
+    try:
+        for k in range(workers):
+            ours, theirs = socket.socketpair()
+            process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+            process.name = f"expansion-score-{k}"
+            theirs.close()
+            conn = Connection(ours.detach())
+            team.append((process, conn))
+            mine = {i: bounds[i] for i in range(k, len(bounds), workers)}
+            conn.send((snapshot, mine, as_of, config, keep))
+    except BaseException:
+        _stop(team)
+        raise
+    return team
+
+
+_WORKER = "import sys; from expansion.chunks import worker_main; worker_main(int(sys.argv[1]))"
+
+
+def _stop(team: list) -> None:
+    for process, conn in team:
+        conn.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 #: A worker keeps its prepared chunks between the two passes when it has at most this many
@@ -257,30 +295,25 @@ KEEP_PREPARED_ACCOUNTS = 100_000
 def _gather(team, kind: str, count: int) -> dict:
     """``count`` messages of ``kind`` from the workers, by chunk index; a worker's error is
     raised here, and so is a worker that died (out of memory, killed)."""
-    from multiprocessing.connection import wait
-
     got: dict = {}
     while len(got) < count:
-        open_ = [(p, c) for p, c in team if not c.closed]
-        running = {p.sentinel: p for p, _ in open_ if p.exitcode is None}
+        open_ = {conn: process for process, conn in team if not conn.closed}
         if not open_:
-            raise ChunkScoringError("the scoring worker processes ended before finishing")
-        for ready in wait([c for _, c in open_] + list(running)):
-            if ready in running:
-                process = running[ready]
-                process.join()
-                if process.exitcode != 0:
-                    raise ChunkScoringError(
-                        f"a scoring worker process ({process.name}) ended with exit code "
-                        f"{process.exitcode} (out of memory? lower EXPANSION_SCORE_WORKERS or "
-                        "EXPANSION_SCORE_CHUNK_ACCOUNTS)"
-                    )
-                continue  # ended after sending everything: what it sent is still to be read
+            raise WorkerLost("the scoring worker processes ended before finishing")
+        for ready in wait(list(open_)):
             try:
                 what, index, value = ready.recv()
-            except EOFError:
-                ready.close()  # its process has ended
-                continue
+            except EOFError:  # its process has ended: whatever it sent has been read
+                ready.close()
+                process = open_[ready]
+                code = process.wait()
+                if code == 0:
+                    continue  # done with its chunks
+                raise WorkerLost(
+                    f"a scoring worker process ({process.name}) ended with exit code {code} "
+                    "before finishing (out of memory? lower EXPANSION_SCORE_WORKERS or "
+                    "EXPANSION_SCORE_CHUNK_ACCOUNTS)"
+                ) from None
             if what == "error":
                 raise ChunkScoringError(f"scoring chunk {index + 1} failed: {value}")
             assert what == kind, (what, kind)
@@ -292,12 +325,17 @@ class ChunkScoringError(RuntimeError):
     """A worker process failed to score its chunks."""
 
 
-def _work(conn, snapshot: store.Snapshot, chunks: dict, as_of, config, keep: bool) -> None:
+class WorkerLost(ChunkScoringError):
+    """A worker process ended without saying why (killed, out of memory, could not start)."""
+
+
+def _work(conn: Connection) -> None:
     """A worker process: see :func:`score_snapshot`."""
     import traceback
 
     index = -1
     try:
+        snapshot, chunks, as_of, config, keep = conn.recv()
         kept: dict[int, Prepared] = {}
         for index, bounds in chunks.items():
             prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
@@ -312,10 +350,15 @@ def _work(conn, snapshot: store.Snapshot, chunks: dict, as_of, config, keep: boo
                 prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
             conn.send(("results", index, store.chunk_results(finish(prepared, context))))
             del prepared
-    except EOFError:
+    except (EOFError, BrokenPipeError):
         return  # the parent is gone
     except Exception as exc:  # the parent raises it
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         conn.send(("error", index, detail))
     finally:
         conn.close()
+
+
+def worker_main(fd: int) -> None:
+    """A worker process's entry point: its end of the socket to the scoring process."""
+    _work(Connection(fd))

@@ -127,3 +127,34 @@ def test_a_worker_that_fails_stops_the_scoring_with_its_error(sample_engine):
     broken = store.Snapshot({**snapshot.documents, "usage": b"not parquet"})
     with pytest.raises(chunks.ChunkScoringError, match=r"scoring chunk \d+ failed: .*Parquet"):
         list(chunks.score_snapshot(broken, chunks.Plan(10, 2), as_of=pipeline.SAMPLE_AS_OF))
+
+
+def test_a_script_without_a_main_guard_scores_with_workers(tmp_path):
+    """Workers are fresh interpreters, not multiprocessing children: they never re-run the
+    caller's script, so a plain script (no ``__main__`` guard) can use them."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "score.py"
+    script.write_text(
+        "from expansion import pipeline, store\n"
+        f"engine = store.connect('sqlite:///{tmp_path / 'x.db'}')\n"
+        "pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source='sample')\n"
+        "run = pipeline.score(engine, as_of=pipeline.SAMPLE_AS_OF, chunk_accounts=9, workers=2)\n"
+        "print('scored', store.read_results(engine, run)['opportunities'].shape[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("scored ") and int(done.stdout.split()[1]) > 0
+    assert "worker processes failed" not in done.stderr
+
+
+def test_workers_that_cannot_start_leave_the_scoring_to_this_process(tmp_path, monkeypatch, caplog):
+    source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
+    whole, _ = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)
+    monkeypatch.setattr(chunks.sys, "executable", str(tmp_path / "no-such-python"))
+    chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
+    _assert_same_results(whole, chunked)
+    assert "scoring in one process: worker processes failed" in caplog.text
