@@ -249,17 +249,17 @@ def score(
         if existing is not None:
             return int(existing.id)
     snapshot = store.snapshot(engine)
-    if snapshot is not None:
-        accounts = len(snapshot.account_ids)
-        how = chunks.plan(accounts, chunk_accounts=chunk_accounts, workers=workers)
-        if how.accounts_per_chunk < accounts:
-            # A large book: in chunks of accounts, side by side (expansion.chunks).
-            results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)
-            try:
-                return store.save_chunk_results(engine, results, data_version=version)
-            except store.ResultsNotStorable:
-                pass  # results Parquet cannot hold are stored as rows: scored whole below
-        del snapshot
+    accounts = len(snapshot.account_ids) if snapshot is not None else 0
+    how = chunks.plan(accounts, chunk_accounts=chunk_accounts, workers=workers)
+    if snapshot is not None and how.accounts_per_chunk < accounts:
+        # A large book: in chunks of accounts, side by side (expansion.chunks).
+        results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)
+        del snapshot  # the scoring holds it only as long as it needs it
+        try:
+            return store.save_chunk_results(engine, results, data_version=version)
+        except store.ResultsNotStorable:
+            pass  # results Parquet cannot hold are stored as rows: scored whole below
+    snapshot = None
     # No reference kept here: analyze lets the stored frames go once it has its own copies.
     result = analyze(store.load_tables(engine), as_of=pd.Timestamp(as_of), config=config)
     return store.save_analysis(engine, result, data_version=version)
