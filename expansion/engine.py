@@ -679,34 +679,23 @@ def segment_median_arr(profiles: pd.DataFrame) -> pd.Series:
 
 def _data_gaps(p: pd.DataFrame, tables_with_rows: frozenset[str]) -> pd.DataFrame:
     """What each account is missing and what would make its scoring more confident."""
-    checks = [
-        (
-            ~p["has_usage"],
-            "no usage data",
-            "Likelihood -1 and no usage triggers; connect product analytics (usage table) for this account",
-        ),
-        (
-            p["channel"] == "partner",
-            "partner-managed",
-            "Limited visibility into usage and relationship; run a joint business review with the partner",
-        ),
-        (
-            p["health_score"].isna(),
-            "no health score",
-            "Propensity uses a neutral health value; add health_score",
-        ),
-        (
-            p["renewal_date"].isna(),
-            "no renewal date",
-            "Timing cannot align with renewal; add renewal_date",
-        ),
-        (
-            p["features_entitled"].isna(),
-            "no feature adoption data",
-            "Adoption maturity is neutral and activation gaps are invisible; add the features table",
-        ),
-        (p["owner"].isna(), "no owner", "Opportunities cannot be routed; add an owner (CSM email)"),
+    masks = [
+        ~p["has_usage"],
+        p["channel"] == "partner",
+        p["health_score"].isna(),
+        p["renewal_date"].isna(),
+        p["features_entitled"].isna(),
+        p["owner"].isna(),
     ]
+    impacts = [
+        "Likelihood -1 and no usage triggers; connect product analytics (usage table) for this account",
+        "Limited visibility into usage and relationship; run a joint business review with the partner",
+        "Propensity uses a neutral health value; add health_score",
+        "Timing cannot align with renewal; add renewal_date",
+        "Adoption maturity is neutral and activation gaps are invisible; add the features table",
+        "Opportunities cannot be routed; add an owner (CSM email)",
+    ]
+    checks = zip(masks, DATA_GAPS, impacts, strict=True)
     parts = []
     for mask, gap, impact in checks:
         rows = p[mask]

@@ -37,7 +37,7 @@ def _assert_same_results(whole: dict, chunked: dict) -> None:
         pd.testing.assert_frame_equal(chunked["lists"][name], whole["lists"][name], obj=name)
 
 
-@pytest.mark.parametrize("chunk_accounts", [1, 9])
+@pytest.mark.parametrize("chunk_accounts", [2, 9])
 def test_sample_scored_in_chunks_stores_what_the_whole_does(tmp_path, chunk_accounts):
     source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
     whole, whole_run = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)

@@ -19,6 +19,7 @@ import pytest
 from expansion import generate as gen
 from expansion import pipeline, store
 from expansion.contract import OPPORTUNITY_TYPES, TABLES
+from expansion.engine import DATA_GAPS
 from expansion.ingest import read_portfolio
 from expansion.triggers import Catalog
 
@@ -207,14 +208,7 @@ def test_every_separate_list_is_filled(book):
     assert len(result.stabilize_first) and (result.stabilize_first["held_back_count"] > 0).any()
     assert set(result.activation["kind"]) == {"features", "seats"}
     assert set(result.conversion_candidates["status"]) == {"trial", "free"}
-    assert set(result.data_gaps["gap"]) >= {
-        "no usage data",
-        "partner-managed",
-        "no health score",
-        "no renewal date",
-        "no feature adoption data",
-        "no owner",
-    }
+    assert set(result.data_gaps["gap"]) >= set(DATA_GAPS)
     assert len(result.product_gaps)
     # Guards hold: nothing is sold to stabilize-first, trial or free accounts.
     held = set(result.stabilize_first["account_id"]) | set(

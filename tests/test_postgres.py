@@ -76,3 +76,12 @@ def test_workspace_partitions_are_schemas(pg_url):
     assert [s.channel for s in schedule.subscriptions(two)] == ["C2"]
     one.dispose()
     two.dispose()
+
+
+def test_a_book_scored_in_chunks_on_postgres_matches_sqlite(pg_engine, sample_result):
+    """The snapshot, the chunk workers and the joined results work alike on PostgreSQL."""
+    pipeline.sync_folder(pg_engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    pipeline.score(pg_engine, as_of=pipeline.SAMPLE_AS_OF, chunk_accounts=9, workers=2)
+    result = pipeline.find(pg_engine, "", as_of=pipeline.SAMPLE_AS_OF)
+    assert result.opportunity_records() == sample_result.opportunity_records()
+    assert result.summary == sample_result.summary
