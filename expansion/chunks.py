@@ -63,7 +63,7 @@ class Plan:
     workers: int
 
 
-def plan(accounts: int, *, chunk_accounts: int | None = None, workers: int | None = None) -> Plan:
+def plan(*, chunk_accounts: int | None = None, workers: int | None = None) -> Plan:
     """Chunks of at most ``chunk_accounts`` (default ``EXPANSION_SCORE_CHUNK_ACCOUNTS``, else
     100k) in ``workers`` processes (default ``EXPANSION_SCORE_WORKERS``, else one per core up to
     4). A book that fits one chunk is scored whole, in this process: on two cores, splitting a

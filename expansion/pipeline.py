@@ -250,7 +250,7 @@ def score(
             return int(existing.id)
     snapshot = store.snapshot(engine)
     accounts = len(snapshot.account_ids) if snapshot is not None else 0
-    how = chunks.plan(accounts, chunk_accounts=chunk_accounts, workers=workers)
+    how = chunks.plan(chunk_accounts=chunk_accounts, workers=workers)
     if snapshot is not None and how.accounts_per_chunk < accounts:
         # A large book: in chunks of accounts, side by side (expansion.chunks).
         results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)

@@ -30,6 +30,13 @@ def _stored(
         engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def whole_sample(tmp_path_factory) -> tuple[dict, store.ScoreRun]:
+    """The sample scored whole, once for the tests that compare chunked scorings with it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('whole') / 'whole.db'}"
+    return _stored(url, pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF, WHOLE)
+
+
 def _assert_same_results(whole: dict, chunked: dict) -> None:
     for name in ("opportunities", "evidence", "profiles", "benchmarks"):
         pd.testing.assert_frame_equal(chunked[name], whole[name], obj=name)
@@ -37,10 +44,10 @@ def _assert_same_results(whole: dict, chunked: dict) -> None:
         pd.testing.assert_frame_equal(chunked["lists"][name], whole["lists"][name], obj=name)
 
 
-@pytest.mark.parametrize("chunk_accounts", [2, 9])
-def test_sample_scored_in_chunks_stores_what_the_whole_does(tmp_path, chunk_accounts):
+@pytest.mark.parametrize("chunk_accounts", [3, 9])
+def test_sample_scored_in_chunks_stores_what_the_whole_does(tmp_path, chunk_accounts, whole_sample):
     source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
-    whole, whole_run = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)
+    whole, whole_run = whole_sample
     chunked, run = _stored(f"sqlite:///{tmp_path / 'chunks.db'}", source, as_of, chunk_accounts)
     _assert_same_results(whole, chunked)
     assert (run.accounts, run.opportunities, run.volume_metric) == (
@@ -104,18 +111,20 @@ def test_chunk_settings_from_the_environment_must_be_positive_numbers(monkeypatc
         pipeline.score(engine, as_of=pipeline.SAMPLE_AS_OF)
 
 
-def test_the_plan_bounds_chunks_and_scores_a_book_that_fits_one_whole():
-    assert chunks.plan(1_000_000, workers=2) == chunks.Plan(100_000, 2)
-    assert chunks.plan(10_000, chunk_accounts=3_000, workers=1) == chunks.Plan(3_000, 1)
-    assert chunks.plan(10_000, workers=3).accounts_per_chunk >= 10_000  # one chunk: whole
+def test_the_plan_bounds_chunks(monkeypatch):
+    assert chunks.plan(workers=2) == chunks.Plan(100_000, 2)
+    assert chunks.plan(chunk_accounts=3_000, workers=1) == chunks.Plan(3_000, 1)
+    monkeypatch.setenv("EXPANSION_SCORE_CHUNK_ACCOUNTS", "50_000")
+    monkeypatch.setenv("EXPANSION_SCORE_WORKERS", "3")
+    assert chunks.plan() == chunks.Plan(50_000, 3)
 
 
-def test_workers_that_prepare_chunks_again_store_the_same(tmp_path, monkeypatch):
+def test_workers_that_prepare_chunks_again_store_the_same(tmp_path, monkeypatch, whole_sample):
     """Workers with many accounts read and prepare each chunk again for the second pass
     instead of keeping it: the results do not change."""
     monkeypatch.setattr(chunks, "KEEP_PREPARED_ACCOUNTS", 0)
     source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
-    whole, _ = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)
+    whole, _ = whole_sample
     chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
     _assert_same_results(whole, chunked)
 
@@ -149,9 +158,11 @@ def test_a_script_without_a_main_guard_scores_with_workers(tmp_path):
     assert "worker processes failed" not in done.stderr
 
 
-def test_workers_that_cannot_start_leave_the_scoring_to_this_process(tmp_path, monkeypatch, caplog):
+def test_workers_that_cannot_start_leave_the_scoring_to_this_process(
+    tmp_path, monkeypatch, caplog, whole_sample
+):
     source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
-    whole, _ = _stored(f"sqlite:///{tmp_path / 'whole.db'}", source, as_of, WHOLE)
+    whole, _ = whole_sample
     monkeypatch.setattr(chunks.sys, "executable", str(tmp_path / "no-such-python"))
     chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
     _assert_same_results(whole, chunked)
