@@ -248,11 +248,18 @@ def score(
         )
         if existing is not None:
             return int(existing.id)
-    snapshot = store.snapshot(engine)
-    accounts = len(snapshot.account_ids) if snapshot is not None else 0
     how = chunks.plan(chunk_accounts=chunk_accounts, workers=workers)
-    if snapshot is not None and how.accounts_per_chunk < accounts:
+    tables = None
+    snapshot = store.snapshot(engine)
+    if snapshot is None:
+        # The first scoring since a sync of several sources merges them (every source's
+        # rows at once) and keeps the merged snapshot; a large book is then scored from it.
+        tables = store.load_tables(engine)
+        if len(tables["accounts"]) > how.accounts_per_chunk:
+            snapshot = store.snapshot(engine)
+    if snapshot is not None and len(snapshot.account_ids) > how.accounts_per_chunk:
         # A large book: in chunks of accounts, side by side (expansion.chunks).
+        tables = None
         results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)
         del snapshot  # the scoring holds it only as long as it needs it
         try:
@@ -260,8 +267,10 @@ def score(
         except store.ResultsNotStorable:
             pass  # results Parquet cannot hold are stored as rows: scored whole below
     snapshot = None
-    # No reference kept here: analyze lets the stored frames go once it has its own copies.
-    result = analyze(store.load_tables(engine), as_of=pd.Timestamp(as_of), config=config)
+    if tables is None:
+        tables = store.load_tables(engine)
+    result = analyze(tables, as_of=pd.Timestamp(as_of), config=config)
+    del tables
     return store.save_analysis(engine, result, data_version=version)
 
 

@@ -167,3 +167,25 @@ def test_workers_that_cannot_start_leave_the_scoring_to_this_process(
     chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
     _assert_same_results(whole, chunked)
     assert "scoring in one process: worker processes failed" in caplog.text
+
+
+def test_the_first_scoring_after_a_merge_goes_in_chunks_from_the_new_snapshot(tmp_path):
+    """Without a snapshot (the first scoring after a sync of several sources), scoring merges
+    the sources, keeps the snapshot and scores a large book from it in chunks, with the
+    results of scoring the merged book whole."""
+    stored = []
+    for chunk_accounts in (WHOLE, 9):
+        engine = store.connect(f"sqlite:///{tmp_path / f'merged-{chunk_accounts}.db'}")
+        try:
+            pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
+            with engine.begin() as conn:
+                conn.execute(store.PORTFOLIO_FRAMES.delete())
+            assert store.snapshot(engine) is None
+            run_id = pipeline.score(
+                engine, as_of=pipeline.SAMPLE_AS_OF, chunk_accounts=chunk_accounts, workers=1
+            )
+            assert store.snapshot(engine) is not None
+            stored.append(store.read_results(engine, run_id))
+        finally:
+            engine.dispose()
+    _assert_same_results(*stored)
