@@ -254,20 +254,15 @@ def prepare(
     config: ScoringConfig = DEFAULT_CONFIG,
 ) -> Prepared:
     """The first half of :func:`analyze`: what a part of a portfolio can work out alone."""
+    as_of = pd.Timestamp(as_of).normalize()
     t, account_ids = _account_codes(_complete(tables))
     del tables
-    return _prepared(t, account_ids, pd.Timestamp(as_of).normalize(), config)
-
-
-def _prepared(
-    t: dict[str, pd.DataFrame], account_ids: np.ndarray, as_of: pd.Timestamp, cfg: ScoringConfig
-) -> Prepared:
-    signals = recent_signals(t["signals"], as_of, cfg)
+    signals = recent_signals(t["signals"], as_of, config)
     signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
-    p, metrics = build_profiles(t, signals, as_of, cfg, volume_metric=None)
+    p, metrics = build_profiles(t, signals, as_of, config, volume_metric=None)
     with_rows = frozenset(name for name, frame in t.items() if len(frame))
     t["usage"] = t["usage"].iloc[:0]  # 30 rows an account; from here on metrics tell it all
-    return Prepared(as_of, cfg, t, account_ids, signals, p, metrics, with_rows)
+    return Prepared(as_of, config, t, account_ids, signals, p, metrics, with_rows)
 
 
 def analyze(
@@ -282,9 +277,7 @@ def analyze(
     ``context``: the tables are a part of the portfolio (whole accounts), and this is the whole
     portfolio's :class:`PortfolioContext`; by default the tables are the whole portfolio.
     """
-    t, account_ids = _account_codes(_complete(tables))
-    del tables  # the caller's frames: when it holds no other reference, their memory goes now
-    return finish(_prepared(t, account_ids, pd.Timestamp(as_of).normalize(), config), context)
+    return finish(prepare(tables, as_of=as_of, config=config), context)
 
 
 def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analysis:
