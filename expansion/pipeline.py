@@ -265,10 +265,10 @@ def score(
         try:
             return store.save_chunk_results(engine, results, data_version=version)
         except store.ResultsNotStorable:
-            pass  # results Parquet cannot hold are stored as rows: scored whole below
+            snapshot = None  # results Parquet cannot hold are stored as rows: scored whole
+    if tables is None:  # from the snapshot read above (read again only after a failed chunking)
+        tables = snapshot.tables() if snapshot is not None else store.load_tables(engine)
     snapshot = None
-    if tables is None:
-        tables = store.load_tables(engine)
     result = analyze(tables, as_of=pd.Timestamp(as_of), config=config)
     del tables
     return store.save_analysis(engine, result, data_version=version)

@@ -872,10 +872,11 @@ def load_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
         NoDataError: no source has synced any account yet.
     """
     version = data_version(engine)
-    tables = _read_portfolio_frames(engine, version)
-    if tables is None:
-        tables = merged_tables(engine, conflicts=False)[0]
-        save_portfolio_frames(engine, version, tables)
+    stored = _portfolio_documents(engine, version)
+    if stored is not None:
+        return Snapshot(stored).tables()
+    tables = merged_tables(engine, conflicts=False)[0]
+    save_portfolio_frames(engine, version, tables)
     return tables
 
 
@@ -1007,11 +1008,6 @@ def _dictionary_objects(column: pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _read_portfolio_frames(engine: sa.Engine, version: int) -> dict[str, pd.DataFrame] | None:
-    stored = _portfolio_documents(engine, version)
-    return None if stored is None else _from_parquet(stored.items())
-
-
 def _portfolio_documents(engine: sa.Engine, version: int) -> dict[str, bytes] | None:
     t = PORTFOLIO_FRAMES
     with engine.connect() as conn:
@@ -1050,6 +1046,10 @@ class Snapshot:
         """``(first id, first id of the next chunk or None)`` of each chunk."""
         starts = self.account_ids[::accounts_per_chunk]
         return list(itertools.pairwise([*starts, None]))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table, whole."""
+        return _from_parquet(self.documents.items())
 
     def chunk(self, low: str, high: str | None) -> dict[str, pd.DataFrame]:
         """The tables' rows of accounts ``low <= id < high``: only the Parquet row groups that
