@@ -138,13 +138,13 @@ def _watch_memory(
     (It never waits for the process: the caller reaps it, with its rusage.)"""
     while not done.is_set():
         pids = _process_tree(pid)
-        total = sum(_rss_mb(pid) for pid in pids)
+        total = sum(_rss_mb(member) for member in pids)
         peak[0] = max(peak[0], total)
         if limit_mb and total > limit_mb:
             stopped.append(f"stopped at the {limit_mb:,.0f} MB memory limit")
-            for pid in reversed(pids):
+            for member in reversed(pids):
                 with contextlib.suppress(OSError):
-                    os.kill(pid, 9)
+                    os.kill(member, 9)
             return
         time.sleep(0.05)
 
