@@ -23,6 +23,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -208,9 +209,14 @@ def score_snapshot(
     bounds = snapshot.bounds(how.accounts_per_chunk)
     workers = min(how.workers, len(bounds))
     team: list = []
+    folder = None
     try:
         if workers > 1:
             try:
+                # The workers share the snapshot as files, each reading its chunks' row groups,
+                # instead of each holding a copy of every document.
+                folder = tempfile.TemporaryDirectory(prefix="expansion-snapshot-")
+                snapshot = snapshot.on_disk(folder.name)
                 team = _start(snapshot, bounds, workers, how, as_of, config)
                 figures = _gather(team, "figures", len(bounds))
             except (OSError, WorkerLost) as exc:
@@ -224,8 +230,7 @@ def score_snapshot(
             for analysis in analyze_chunks(chunks, as_of=as_of, config=config):
                 yield store.chunk_results(analysis)
             return
-        # Every worker has its copy of the snapshot: this process needs it no more.
-        del snapshot
+        del snapshot  # the workers read it: this process needs it no more
         whole = _context([figures[i] for i in range(len(bounds))])
         del figures
         for _, conn in team:
@@ -237,6 +242,8 @@ def score_snapshot(
             yield results.pop(i)
     finally:
         _stop(team)
+        if folder is not None:
+            folder.cleanup()
 
 
 def _read(snapshot: store.Snapshot, bounds: list) -> Iterator[dict[str, pd.DataFrame]]:

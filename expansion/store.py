@@ -14,7 +14,7 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -1021,12 +1021,32 @@ def _portfolio_documents(engine: sa.Engine, version: int) -> dict[str, bytes] | 
 class Snapshot:
     """The merged portfolio of one data version as its Parquet documents (one per table, each
     table's rows in account-id order: see :func:`merge_frames`), read a chunk of accounts at a
-    time (:mod:`expansion.chunks`). A few megabytes per 100k accounts; picklable, so worker
-    processes each hold a copy."""
+    time (:mod:`expansion.chunks`). Each document is held in memory (``bytes``, a few megabytes
+    per 100k accounts) or is a file (:meth:`on_disk`, which worker processes share); picklable.
+    """
 
-    def __init__(self, documents: dict[str, bytes]):
-        self.documents = documents
+    def __init__(self, documents: Mapping[str, bytes | Path]):
+        self.documents = dict(documents)
         self._ids: list[str] | None = None
+
+    def _source(self, name: str):
+        document = self.documents[name]
+        return io.BytesIO(document) if isinstance(document, bytes) else str(document)
+
+    def on_disk(self, folder: str | Path) -> Snapshot:
+        """The same snapshot with each document written to a file in ``folder``: worker
+        processes read those (only the row groups of their chunks) instead of each holding a
+        copy of the whole portfolio in memory (220 MB at 1M accounts)."""
+        files = {}
+        for name, document in self.documents.items():
+            if isinstance(document, bytes):
+                path = Path(folder) / f"{name}.parquet"
+                path.write_bytes(document)
+                document = path
+            files[name] = document
+        copy = Snapshot(files)
+        copy._ids = self._ids
+        return copy
 
     @property
     def account_ids(self) -> list[str]:
@@ -1035,9 +1055,7 @@ class Snapshot:
             import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
-            column = pq.read_table(
-                pa.BufferReader(self.documents["accounts"]), columns=["account_id"]
-            )["account_id"]
+            column = pq.read_table(self._source("accounts"), columns=["account_id"])["account_id"]
             ids = pc.unique(column.drop_null())
             self._ids = ids.take(pc.sort_indices(ids)).to_pylist()
         return self._ids
@@ -1049,16 +1067,19 @@ class Snapshot:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table, whole."""
-        return _from_parquet(self.documents.items())
+        return {name: pd.read_parquet(self._source(name)) for name in self.documents}
 
     def chunk(self, low: str, high: str | None) -> dict[str, pd.DataFrame]:
         """The tables' rows of accounts ``low <= id < high``: only the Parquet row groups that
         can hold them are read and decoded."""
         within = [("account_id", ">=", low)] + ([("account_id", "<", high)] if high else [])
         return {
-            name: pd.read_parquet(io.BytesIO(data), filters=None if name == "catalog" else within)
-            for name, data in self.documents.items()
+            name: pd.read_parquet(self._source(name), filters=None if name == "catalog" else within)
+            for name in self.documents
         }
+
+    def __getstate__(self) -> dict:
+        return {"documents": self.documents, "_ids": None}  # workers need no id list
 
 
 def snapshot(engine: sa.Engine) -> Snapshot | None:

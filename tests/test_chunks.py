@@ -189,3 +189,40 @@ def test_the_first_scoring_after_a_merge_goes_in_chunks_from_the_new_snapshot(tm
         finally:
             engine.dispose()
     _assert_same_results(*stored)
+
+
+def test_workers_share_the_snapshot_as_files_removed_afterwards(
+    tmp_path, monkeypatch, whole_sample
+):
+    """Worker processes read the snapshot from files (each its chunks' row groups) instead of
+    each holding a copy of it; the files go when the scoring ends."""
+    import pickle
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    spilled = []
+    on_disk = store.Snapshot.on_disk
+
+    def recording(self, folder):
+        copy = on_disk(self, folder)
+        spilled.append((self, copy))
+        return copy
+
+    monkeypatch.setattr(store.Snapshot, "on_disk", recording)
+    source, as_of = pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF
+    whole, _ = whole_sample
+    chunked, _ = _stored(f"sqlite:///{tmp_path / 'c.db'}", source, as_of, 9, workers=2)
+    _assert_same_results(whole, chunked)
+
+    [(memory, files)] = spilled
+    assert all(isinstance(d, bytes) for d in memory.documents.values())
+    assert not any(isinstance(d, bytes) for d in files.documents.values())
+    assert len(pickle.dumps(files)) < 2_000  # what each worker is sent: paths, not documents
+    assert list(temporary.iterdir()) == []  # removed with the scoring
+    (tmp_path / "again").mkdir()
+    files = on_disk(memory, tmp_path / "again")
+    low, high = memory.bounds(9)[1]
+    for name, frame in memory.chunk(low, high).items():
+        pd.testing.assert_frame_equal(files.chunk(low, high)[name], frame, obj=name)
