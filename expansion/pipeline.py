@@ -6,11 +6,12 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,8 @@ from .errors import ContractError, NoDataError, RejectedRowsError
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
+
+log = logging.getLogger(__name__)
 
 SAMPLE_PORTFOLIO = Path(__file__).parent / "sample" / "portfolio"
 SAMPLE_AS_OF = date(2026, 11, 16)
@@ -149,6 +152,19 @@ def sync_source(
         tables = merge_incremental(existing, tables, pulled=pulled)
     if progress:
         progress("writing to the database")
+    snapshot = None
+    if set(store.source_roles(engine)) <= {config.name}:
+        # The only source: its rows are the merged portfolio. The scoring snapshot is built
+        # from them while they are written (Parquet encoding and sorting leave the
+        # interpreter lock to SQLite's writing), and kept once they are.
+        background = ThreadPoolExecutor(1, thread_name_prefix="expansion-snapshot")
+        snapshot = background.submit(
+            _sole_source_snapshot,
+            config.name,
+            run.role,
+            {name: frame.copy(deep=False) for name, frame in tables.items()},
+        )
+        background.shutdown(wait=False)  # its thread ends with the snapshot
     try:
         store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
     except sa.exc.SQLAlchemyError as exc:
@@ -157,19 +173,16 @@ def sync_source(
         raise SourceError(
             f"source '{config.name}': writing to the database failed, nothing was changed: {exc}"
         ) from exc
-    _snapshot_sole_source(engine, config.name, int(run.id), tables)
+    if snapshot is not None:
+        _keep_snapshot(engine, config.name, run, snapshot)
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
 
 
-def _snapshot_sole_source(
-    engine: sa.Engine, source: str, version: int, tables: dict[str, pd.DataFrame]
-) -> None:
-    """When this source is the only one, the merged portfolio is its rows, already in memory:
-    keep them as the scoring snapshot now rather than reading them all back at the first score.
-    With several sources the first score merges them from the database instead."""
-    roles = store.source_roles(engine)
-    if set(roles) != {source}:
-        return
+def _sole_source_snapshot(
+    source: str, role: str, tables: dict[str, pd.DataFrame]
+) -> pd.DataFrame | None:
+    """The scoring snapshot's documents when ``source``, with these rows, is the only source
+    (``None`` when it holds no accounts, or a table Parquet cannot hold)."""
     frames = {}
     for name, table in store.PORTFOLIO_TABLES.items():
         columns = [c.name for c in table.columns if c.name not in ("id", "source")]
@@ -178,10 +191,22 @@ def _snapshot_sole_source(
             frame = pd.DataFrame(columns=columns)
         frames[name] = frame.reindex(columns=columns).assign(source=source)
     try:
-        merged, _ = store.merge_frames(frames, roles, conflicts=False)
+        merged, _ = store.merge_frames(frames, {source: role}, conflicts=False)
     except NoDataError:
+        return None
+    return store.portfolio_documents(merged)
+
+
+def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, snapshot: Future) -> None:
+    """Keep the snapshot built during the write, if ``source`` is still the only source (a
+    sync of another source may have landed meanwhile: the first score then merges them)."""
+    try:
+        documents = snapshot.result()
+    except Exception:  # derived data: the first score merges the rows from the database
+        log.exception("source '%s': the scoring snapshot could not be built", source)
         return
-    store.save_portfolio_frames(engine, version, merged)
+    if store.source_roles(engine) == {source: run.role}:
+        store.save_portfolio_documents(engine, int(run.id), documents)
 
 
 def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:

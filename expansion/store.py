@@ -937,12 +937,24 @@ def save_portfolio_frames(engine: sa.Engine, version: int, tables: dict[str, pd.
     in a fraction of a second instead of reading and merging every row (a re-score at another
     date or configuration, the nightly job, a digest after a restart). Older versions go.
     A table Parquet cannot hold leaves no snapshot: scoring then reads the rows."""
-    frames = _to_parquet({name: tables[name] for name in PORTFOLIO_TABLES})
-    if frames is None:
+    save_portfolio_documents(engine, version, portfolio_documents(tables))
+
+
+def portfolio_documents(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The merged portfolio's tables as Parquet documents (``name``/``data`` rows), or ``None``
+    when a table Parquet cannot hold (see :func:`_to_parquet`)."""
+    return _to_parquet({name: tables[name] for name in PORTFOLIO_TABLES})
+
+
+def save_portfolio_documents(
+    engine: sa.Engine, version: int, documents: pd.DataFrame | None
+) -> None:
+    """Keep :func:`portfolio_documents` as data version ``version``'s snapshot (``None``: none)."""
+    if documents is None:
         return
     with engine.begin() as conn:
         conn.execute(PORTFOLIO_FRAMES.delete())
-        _insert_frame(conn, PORTFOLIO_FRAMES, frames.assign(data_version=version))
+        _insert_frame(conn, PORTFOLIO_FRAMES, documents.assign(data_version=version))
 
 
 def _to_parquet(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:

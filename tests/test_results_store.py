@@ -100,6 +100,46 @@ def test_the_sync_snapshot_scores_exactly_like_the_rows(tmp_path):
         assert from_snapshot and from_snapshot == from_rows
 
 
+def _snapshots(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(store.PORTFOLIO_FRAMES)).scalar()
+
+
+def test_a_snapshot_that_cannot_be_built_leaves_the_sync_standing(engine, monkeypatch, caplog):
+    """The snapshot is built while the rows are written; it is derived data, so its failure is
+    logged and the first scoring merges the rows instead."""
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "_sole_source_snapshot", broken)
+    report = pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
+    assert report.run.status == "succeeded" and _snapshots(engine) == 0
+    assert "the scoring snapshot could not be built" in caplog.text and "disk full" in caplog.text
+    run_id = pipeline.score(engine, as_of=AS_OF)
+    assert len(store.read_results(engine, run_id)["opportunities"]) > 0
+    assert _snapshots(engine) == len(store.PORTFOLIO_TABLES)  # kept by the scoring
+
+
+def test_a_snapshot_is_kept_only_while_its_source_is_the_only_one(engine, monkeypatch):
+    """A sync of another source landing while the first one's snapshot is built: the snapshot
+    would be of one source's rows only, so it is not kept."""
+    built = pipeline._sole_source_snapshot
+
+    def meanwhile(source, role, tables):
+        documents = built(source, role, tables)
+        with engine.begin() as conn:
+            store._insert_run(conn, store.SyncRun(source="crm", role="crm", status="succeeded"))
+        return documents
+
+    monkeypatch.setattr(pipeline, "_sole_source_snapshot", meanwhile)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
+    assert _snapshots(engine) == 0
+    monkeypatch.setattr(pipeline, "_sole_source_snapshot", built)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
+    assert _snapshots(engine) == 0  # two sources now: the first scoring merges them
+
+
 def test_parquet_text_reads_back_as_python_strings_exactly():
     """Results are read through Parquet's dictionary pages: every value, missing text, several
     row groups (each with its own dictionary) and pandas' own dtypes come back as written."""
