@@ -91,6 +91,7 @@ def run_stage(
     """
     args = [stage, "--db", db_url, "--data", str(data), "--as-of", as_of.isoformat()]
     stopped: list[str] = []
+    ticks = cpu_ticks()
     with tempfile.TemporaryFile() as err_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.stage", *args],
@@ -117,6 +118,7 @@ def run_stage(
         err_file.seek(0)
         err = err_file.read().decode(errors="replace")
     peak_mb = max(usage.ru_maxrss / 1024, tree_peak[0])
+    steal = steal_percent(ticks, cpu_ticks())
     if stopped:
         return {"error": stopped[0], "peak_mb": peak_mb}
     if process.returncode != 0:
@@ -127,6 +129,8 @@ def run_stage(
         }
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_mb"] = peak_mb
+    if steal is not None:
+        result["steal_percent"] = steal
     return result
 
 
@@ -184,6 +188,35 @@ def memory_total_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all CPU time, CPU time the host took: "steal") so far, in clock ticks, from
+    /proc/stat; ``None`` where it is not there. On a shared virtual machine, steal is the
+    time this machine's cores waited for the host's: the sign of a busy host."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields), fields[7]) if len(fields) == 8 else None
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of CPU time the host took between two :func:`cpu_ticks` readings."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return 100 * (after[1] - before[1]) / (after[0] - before[0])
+
+
+def quietness(before: tuple[int, int] | None, load: float | None) -> str:
+    """How busy the machine was: its load when the run started and the host's steal since."""
+    parts = []
+    if load is not None:
+        parts.append(f"load average {load:.2f} at the start")
+    steal = steal_percent(before, cpu_ticks())
+    if steal is not None:
+        parts.append(f"CPU time taken by the host (steal) during the run {steal:.1f}%")
+    return "; ".join(parts)
 
 
 def generate(accounts: int, seed: int, folder: Path) -> None:
@@ -278,12 +311,23 @@ def _stage_rows(sizes: list[Measured]) -> list[tuple[str, str, str, str, str]]:
             stage,
             _fmt_seconds(m.stages[stage].get("seconds")),
             f"{m.stages[stage]['peak_mb']:,.0f} MB",
-            m.stages[stage].get("error") or _rate(m.stages[stage]),
+            m.stages[stage].get("error") or _rate(m.stages[stage]) + _stolen(m.stages[stage]),
         )
         for m in sizes
         for stage in STAGES
         if stage in m.stages
     ]
+
+
+#: Steal above this share of a stage's CPU time is shown beside its figures.
+NOTABLE_STEAL = 2.0
+
+
+def _stolen(stage: dict) -> str:
+    steal = stage.get("steal_percent")
+    if steal is None or steal < NOTABLE_STEAL:
+        return ""
+    return f"; host took {steal:.0f}% of the CPU (steal): slower than on a quiet machine"
 
 
 def verdicts(
@@ -344,7 +388,8 @@ def render(
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks.run` "
         f"(generator seed {seed}, as of {AS_OF}, SQLite).",
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()) + ".",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items() if v and k != "busy") + ".",
+        *(["", f"How busy it was: {info['busy']}."] if info.get("busy") else []),
         "",
         "| Accounts | Stage | Time | Peak memory | Detail |",
         "|---:|---|---:|---:|---|",
@@ -414,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     console = Console()
     info = machine()
+    ticks, load = cpu_ticks(), (os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
 
     measured: list[Measured] = []
     databases: dict[int, str] = {}
@@ -460,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in verdicts(measured, slash, reference):
         targets.add_row(*row)
     console.print(targets)
+    info["busy"] = quietness(ticks, load)
+    console.print(f"How busy the machine was: {info['busy']}")
     args.out.write_text(render(measured, slash, reference, info, args.seed), encoding="utf-8")
     console.print(f"Wrote {args.out}")
     return 0
