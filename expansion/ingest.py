@@ -28,6 +28,7 @@ from .contract import (
     normalize_header,
 )
 from .errors import ContractError
+from .frames import per_distinct
 
 REJECT_COLUMNS = ["table", "file", "row", "column", "value", "reason"]
 
@@ -391,7 +392,11 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
         return value
     if column.kind == "enum":
         lowered = text.str.lower()
-        value = lowered.map(lambda v: column.synonyms.get(v, v) if v else None)
+        value = per_distinct(  # a handful of choices over every row
+            lowered,
+            lambda distinct: distinct.map(lambda v: column.synonyms.get(v, v) if v else None),
+            dtype="str",
+        )
         value = value.where(~blank, None)
         bad = ~blank & ~value.isin(column.choices)
         rejects.add(bad, name, text, f"{name} is not one of {', '.join(column.choices)}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .frames import per_distinct
 from .ingest import UNIQUE_KEYS
 
 KEYS = UNIQUE_KEYS  # rows of one account (or product) from several sources merge on these
@@ -40,7 +41,11 @@ def conflict_counts(conflicts: pd.DataFrame) -> str:
 
 def _rank(sources: pd.Series, roles: dict[str, str], order: tuple[str, ...]) -> pd.Series:
     rank = {role: index for index, role in enumerate(order)}
-    return sources.map(lambda s: rank.get(roles.get(s, "files"), len(order))).astype(int)
+    return per_distinct(  # a few sources over millions of rows
+        sources,
+        lambda distinct: distinct.map(lambda s: rank.get(roles.get(s, "files"), len(order))),
+        dtype=int,
+    )
 
 
 def merge(

@@ -120,7 +120,11 @@ class Catalog:
         by_name = {
             str(n).lower(): pid for pid, n in zip(tiers["product_id"], tiers["name"], strict=True)
         }
-        current = plan.map(lambda v: by_id.get(v) or by_name.get(v))
+        current = per_distinct(  # a few plans over every account
+            plan,
+            lambda distinct: distinct.map(lambda v: by_id.get(v) or by_name.get(v)),
+            dtype="str",
+        )
         subs = subscriptions.merge(tiers[["product_id", "tier_rank"]], on="product_id")
         sub_tier = subs.sort_values("tier_rank").drop_duplicates("account_id", keep="last")
         current = current.fillna(
