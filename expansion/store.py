@@ -982,13 +982,6 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
     return buffer.getvalue()
 
 
-def _from_parquet(rows, *, objects: bool = False) -> dict[str, pd.DataFrame]:
-    """``(name, data)`` rows back into frames; ``objects``: see :func:`_read_parquet`."""
-    if not objects:
-        return {name: pd.read_parquet(io.BytesIO(data)) for name, data in rows}
-    return {name: _read_parquet(data) for name, data in rows}
-
-
 def _read_parquet(data: bytes) -> pd.DataFrame:
     """One Parquet document as a frame whose text columns hold Python ``str`` objects (``None``
     where missing).
@@ -1368,7 +1361,7 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
     if stored:
-        out = dict(_from_parquet(stored, objects=True))
+        out = {name: _read_parquet(data) for name, data in stored}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
         return out
     out = _read_result_rows(engine, run_id)
