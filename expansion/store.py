@@ -959,17 +959,22 @@ def save_portfolio_documents(
 
 def _to_parquet(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """``name``/``data`` rows, one Parquet document per frame; ``None`` when a frame cannot be
-    held by Parquet (a column mixing numbers and text): the caller then keeps no copy.
+    held by Parquet (a column mixing numbers and text): the caller then keeps no copy."""
+    documents = _parquet_documents(frames)
+    if any(d is None for d in documents.values()):
+        return None
+    return pd.DataFrame({"name": list(documents), "data": list(documents.values())})
+
+
+def _parquet_documents(frames: dict[str, pd.DataFrame]) -> dict[str, bytes | None]:
+    """Each frame as one Parquet document (:func:`_parquet_bytes`), by name.
 
     The frames are encoded side by side in threads (Arrow encodes without the interpreter
     lock): a 100k-account run's frames in 0.33 s instead of 0.43 s on two cores."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(min(len(frames), os.cpu_count() or 1, 4) or 1) as pool:
-        data = list(pool.map(_parquet_bytes, frames.values()))
-    if any(d is None for d in data):
-        return None
-    return pd.DataFrame({"name": list(frames), "data": data})
+        return dict(zip(frames, pool.map(_parquet_bytes, frames.values()), strict=True))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
@@ -1158,12 +1163,10 @@ def chunk_results(analysis) -> ChunkResults:
         ResultsNotStorable: a frame Parquet cannot hold.
     """
     p = analysis.profiles.reset_index(drop=True)
-    documents = {}
-    for name, frame in _result_frames(analysis, p).items():
-        data = _parquet_bytes(frame)
+    documents = _parquet_documents(_result_frames(analysis, p))
+    for name, data in documents.items():
         if data is None:
             raise ResultsNotStorable(f"the {name} results cannot be stored as Parquet")
-        documents[name] = data
     return ChunkResults(
         documents=documents,
         accounts=len(p),

@@ -226,3 +226,51 @@ def test_workers_share_the_snapshot_as_files_removed_afterwards(
     low, high = memory.bounds(9)[1]
     for name, frame in memory.chunk(low, high).items():
         pd.testing.assert_frame_equal(files.chunk(low, high)[name], frame, obj=name)
+
+
+def test_results_parquet_cannot_hold_are_scored_whole_and_stored_as_rows(
+    tmp_path, monkeypatch, whole_sample
+):
+    """A chunk whose results Parquet cannot hold (a column mixing numbers and text) stops the
+    chunked scoring: the book is scored whole and its run stored as rows, with the same
+    opportunities."""
+    import sqlalchemy as sa
+
+    encode = store._parquet_bytes
+    refused = []
+
+    def no_opportunities(frame):
+        if {"opportunity_id", "tier1_path"} <= set(frame.columns):
+            refused.append(len(frame))
+            return None
+        return encode(frame)
+
+    monkeypatch.setattr(store, "_parquet_bytes", no_opportunities)
+    whole, _ = whole_sample
+    with pytest.raises(store.ResultsNotStorable, match="the opportunities results"):
+        store.chunk_results(analyze(next(chunks.split(_sample_tables(), 9)()), as_of=AS_OF))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    chunked, run = _stored(url, pipeline.SAMPLE_PORTFOLIO, AS_OF, 9)
+    assert refused  # the chunks' results were refused, then the whole book's
+    engine = store.connect(url)
+    try:
+        with engine.connect() as conn:
+            frames = conn.execute(
+                sa.select(sa.func.count()).select_from(store.SCORE_FRAMES)
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert frames == 0  # stored as rows
+    assert run.accounts == len(whole["profiles"])
+    assert sorted(chunked["opportunities"]["opportunity_id"]) == sorted(
+        whole["opportunities"]["opportunity_id"]
+    )
+
+
+def _sample_tables() -> dict:
+    from expansion.ingest import read_portfolio
+
+    return read_portfolio(pipeline.SAMPLE_PORTFOLIO).tables
+
+
+AS_OF = pipeline.SAMPLE_AS_OF
