@@ -259,7 +259,7 @@ def prepare(
     del tables
     signals = recent_signals(t["signals"], as_of, config)
     signals = signals[signals["account_id"].isin(t["accounts"]["account_id"])]
-    p, metrics = build_profiles(t, signals, as_of, config, volume_metric=None)
+    p, metrics = build_profiles(t, signals, as_of, config)
     with_rows = frozenset(name for name, frame in t.items() if len(frame))
     t["usage"] = t["usage"].iloc[:0]  # 30 rows an account; from here on metrics tell it all
     return Prepared(as_of, config, t, account_ids, signals, p, metrics, with_rows)
@@ -290,17 +290,19 @@ def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analy
         prepared.account_ids,
     )
     p, metrics, signals = prepared.profiles, prepared.metrics, prepared.signals
-    if context is None:
-        volume = choose_volume_metric(metrics["metric"].value_counts())
-        set_usage_volume(p, metrics, volume)
+    volume = (
+        choose_volume_metric(metrics["metric"].value_counts())
+        if context is None
+        else context.volume_metric
+    )
+    set_usage_volume(p, metrics, volume)
+    if context is None:  # the benchmarks need every account's usage volume
         context = PortfolioContext(
             benchmarks=benchmarks(p),
             segment_median_arr=segment_median_arr(p),
             volume_metric=volume,
             tables_with_rows=prepared.tables_with_rows,
         )
-    else:
-        set_usage_volume(p, metrics, context.volume_metric)
     bench = context.benchmarks
     p = p.join(benchmark_gaps(p, bench))
     median_arr = p["segment"].map(context.segment_median_arr).astype(float)

@@ -6,8 +6,6 @@ aggregations, never out of a Python loop over accounts.
 
 from __future__ import annotations
 
-from types import EllipsisType
-
 import numpy as np
 import pandas as pd
 
@@ -126,14 +124,12 @@ def build_profiles(
     signals: pd.DataFrame,
     as_of: pd.Timestamp,
     config: ScoringConfig,
-    *,
-    volume_metric: str | EllipsisType | None = ...,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per account with every profile figure, plus the per-metric usage frame.
 
     ``signals`` are the look-back window's signals (:func:`recent_signals`). The usage volume
-    is the portfolio's most common non-seat metric: ``volume_metric`` when given (``None``: not
-    known yet, see :func:`set_usage_volume`), else found in ``tables``.
+    is left unknown: it is the whole portfolio's most common metric, which ``tables`` may be
+    only a part of (see :func:`choose_volume_metric` and :func:`set_usage_volume`).
     """
     accounts = tables["accounts"].set_index("account_id", drop=False)
     p = accounts.copy()
@@ -185,9 +181,7 @@ def build_profiles(
         ["Power User", "Heavy", "Moderate", "Light"],
         "Unknown",
     )
-    if volume_metric is ...:
-        volume_metric = choose_volume_metric(metrics["metric"].value_counts())
-    set_usage_volume(p, metrics, volume_metric)
+    set_usage_volume(p, metrics, None)
 
     # Feature adoption of what the account is entitled to.
     f = tables["features"]
@@ -257,8 +251,6 @@ def choose_volume_metric(counts: pd.Series) -> str | None:
     """The portfolio's usage volume: its most common non-seat metric (ties: the first by
     name), from how many accounts have each metric (``metrics["metric"].value_counts()`` of
     :func:`usage_metrics`; counts of parts of a portfolio add up to the whole's)."""
-    if counts.empty:
-        return None
     counts = counts[(counts > 0) & (counts.index.astype(str).str.lower() != "seats")]
     if counts.empty:
         return None
