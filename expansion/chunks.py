@@ -17,6 +17,7 @@ chunk.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import os
@@ -42,7 +43,7 @@ from .engine import (
     segment_median_arr,
 )
 from .errors import ConfigError
-from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric
+from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric, set_usage_volume
 
 Chunks = Callable[[], Iterable[dict[str, pd.DataFrame]]]
 
@@ -106,8 +107,7 @@ def split(tables: dict[str, pd.DataFrame], accounts_per_chunk: int) -> Chunks:
     bounds = ids.iloc[::accounts_per_chunk].tolist()
 
     def chunks() -> Iterator[dict[str, pd.DataFrame]]:
-        for i, low in enumerate(bounds):
-            high = bounds[i + 1] if i + 1 < len(bounds) else None
+        for low, high in itertools.pairwise([*bounds, None]):
             part = {}
             for name, frame in tables.items():
                 if "account_id" not in frame:
@@ -153,11 +153,9 @@ def _context(figures: list[_Figures]) -> PortfolioContext:
     volume = choose_volume_metric(
         pd.concat([f.latest["metric"] for f in figures], ignore_index=True).value_counts()
     )
-    profiles = []
     for f in figures:
-        value = f.latest[f.latest["metric"] == volume].set_index("account_id")["value"]
-        profiles.append(f.profiles.assign(usage_volume=value.reindex(f.profiles.index)))
-    every = pd.concat(profiles)
+        set_usage_volume(f.profiles, f.latest, volume)
+    every = pd.concat([f.profiles for f in figures])
     return PortfolioContext(
         benchmarks=benchmarks(every),
         segment_median_arr=segment_median_arr(every),
