@@ -170,24 +170,23 @@ def _process_tree(root: int) -> list[int]:
 
 
 def _rss_mb(pid: int) -> float:
+    return _proc_mb(f"/proc/{pid}/status", "VmRSS:") or 0.0
+
+
+def _proc_mb(path: str, key: str) -> float | None:
+    """A kB figure of a /proc file (``key`` starts its line) in MB; ``None`` when absent."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError):
         pass
-    return 0.0
+    return None
 
 
 def memory_total_mb() -> float | None:
     """This machine's memory (``None`` where /proc/meminfo is not there)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return _proc_mb("/proc/meminfo", "MemTotal")
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -380,16 +379,17 @@ def render(
     reference: dict | None,
     info: dict[str, str],
     seed: int,
+    busy: str = "",
 ) -> str:
-    """results.md."""
+    """results.md; ``busy``: how busy the machine was (:func:`quietness`)."""
     lines = [
         "# Benchmark results",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks.run` "
         f"(generator seed {seed}, as of {AS_OF}, SQLite).",
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items() if v and k != "busy") + ".",
-        *(["", f"How busy it was: {info['busy']}."] if info.get("busy") else []),
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items() if v) + ".",
+        *(["", f"How busy it was: {busy}."] if busy else []),
         "",
         "| Accounts | Stage | Time | Peak memory | Detail |",
         "|---:|---|---:|---:|---|",
@@ -506,9 +506,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in verdicts(measured, slash, reference):
         targets.add_row(*row)
     console.print(targets)
-    info["busy"] = quietness(ticks, load)
-    console.print(f"How busy the machine was: {info['busy']}")
-    args.out.write_text(render(measured, slash, reference, info, args.seed), encoding="utf-8")
+    busy = quietness(ticks, load)
+    console.print(f"How busy the machine was: {busy}")
+    args.out.write_text(
+        render(measured, slash, reference, info, args.seed, busy=busy), encoding="utf-8"
+    )
     console.print(f"Wrote {args.out}")
     return 0
 
