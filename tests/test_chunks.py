@@ -37,6 +37,12 @@ def whole_sample(tmp_path_factory) -> tuple[dict, store.ScoreRun]:
     return _stored(url, pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF, WHOLE)
 
 
+def _sample_tables() -> dict:
+    from expansion.ingest import read_portfolio
+
+    return read_portfolio(pipeline.SAMPLE_PORTFOLIO).tables
+
+
 def _assert_same_results(whole: dict, chunked: dict) -> None:
     for name in ("opportunities", "evidence", "profiles", "benchmarks"):
         pd.testing.assert_frame_equal(chunked[name], whole[name], obj=name)
@@ -77,9 +83,7 @@ def test_a_chunk_without_some_table_still_scores_as_part_of_the_whole():
     """Usage, signals and features only for the first accounts: a later chunk has none of
     them, and must neither report "no usage data" for the portfolio nor pick another volume
     metric or benchmark than the whole."""
-    from expansion.ingest import read_portfolio
-
-    tables = read_portfolio(pipeline.SAMPLE_PORTFOLIO).tables
+    tables = _sample_tables()
     ids = sorted(tables["accounts"]["account_id"])
     first = set(ids[: len(ids) // 3])
     for name in ("usage", "signals", "features"):
@@ -248,9 +252,11 @@ def test_results_parquet_cannot_hold_are_scored_whole_and_stored_as_rows(
     monkeypatch.setattr(store, "_parquet_bytes", no_opportunities)
     whole, _ = whole_sample
     with pytest.raises(store.ResultsNotStorable, match="the opportunities results"):
-        store.chunk_results(analyze(next(chunks.split(_sample_tables(), 9)()), as_of=AS_OF))
+        store.chunk_results(
+            analyze(next(chunks.split(_sample_tables(), 9)()), as_of=pipeline.SAMPLE_AS_OF)
+        )
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    chunked, run = _stored(url, pipeline.SAMPLE_PORTFOLIO, AS_OF, 9)
+    chunked, run = _stored(url, pipeline.SAMPLE_PORTFOLIO, pipeline.SAMPLE_AS_OF, 9)
     assert refused  # the chunks' results were refused, then the whole book's
     engine = store.connect(url)
     try:
@@ -265,12 +271,3 @@ def test_results_parquet_cannot_hold_are_scored_whole_and_stored_as_rows(
     assert sorted(chunked["opportunities"]["opportunity_id"]) == sorted(
         whole["opportunities"]["opportunity_id"]
     )
-
-
-def _sample_tables() -> dict:
-    from expansion.ingest import read_portfolio
-
-    return read_portfolio(pipeline.SAMPLE_PORTFOLIO).tables
-
-
-AS_OF = pipeline.SAMPLE_AS_OF
