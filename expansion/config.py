@@ -92,6 +92,9 @@ class ScoringConfig:
     effort_enterprise_penalty_types: list[str] = _default(
         ["tier_upgrade", "new_department", "new_use_case", "competitive_displacement"]
     )
+    # Deal size against the account's footprint (share of current ARR -> effort points off):
+    # doubling an account is never "a single conversation".
+    effort_footprint_bands: list[list[float]] = _default([[1.0, 3], [0.5, 2], [0.25, 1]])
 
     # --- propensity 0-100 (seed 000): factor weights sum to 1
     propensity_weights: dict[str, float] = _default(
@@ -114,10 +117,29 @@ class ScoringConfig:
             "projected_ceiling": 0.5,
         }
     )
-    likelihood_renewal_window: float = 1.0  # renewal within 90 days: the timing is right
+    likelihood_renewal_window: float = 0.5  # renewal within 90 days: the timing is right
     likelihood_penalty: dict[str, float] = _default(
         {"partner": 1.0, "no_usage_data": 1.0, "recently_renewed": 1.0, "stale_signal": 0.5}
     )
+    # Seed 002's likelihood table, per deal: where the evidence for this deal starts ...
+    likelihood_levels: dict[str, float] = _default(
+        {
+            "ask_budget_timeline": 8.5,  # stated intent + budget + timeline: near-certain
+            "ask_budget": 7.5,  # stated intent with a budget or a timeline
+            "ask": 7.0,  # stated intent alone
+            "strong": 6.5,  # a need visible in their usage or an explicit request
+            "good": 5.5,  # good signals with unknowns (growth, initiatives, projections)
+            "weak": 4.5,  # competitor in use, nothing stated
+        }
+    )
+    # ... then moved by the relationship (account propensity 60 = neutral, +-1 per 40 points),
+    likelihood_relationship_per_point: float = 1 / 40
+    likelihood_relationship_range: list[float] = _default([-1.5, 1.0])
+    likelihood_corroboration: float = 0.25  # each further independent signal, up to 2
+    likelihood_exec_sponsor: float = 0.25
+    likelihood_future_event: float = 1.5  # the office is not open, the hires have not started
+    # 9-10 only with stated intent + budget + timeline for this deal (seed 002).
+    likelihood_max_without_ask: float = 8.0
 
     # --- close probability bands by type (seed 000), position in band = propensity
     close_probability: dict[str, list[float]] = _default(
@@ -143,11 +165,19 @@ class ScoringConfig:
     trend_periods: int = 6  # usage trend over the last N periods
     projection_horizon_months: float = 12.0  # when there is no renewal date
     department_min_headcount: int = 5
-    department_seat_share: float = 0.6  # share of a new department expected to take seats
-    department_max_vs_current: float = 1.0  # a new-department deal at most doubles the footprint
+    # Share of a team expected to take seats when nothing tells the account's own penetration
+    # (seats / employees, or seats / headcount of the departments that use the product).
+    department_seat_share: float = 0.6
+    # An unstated deal above this share of the current footprint (seats for seat deals, ARR for
+    # others) is flagged "confirm with the customer" and is never high confidence.
+    oversize_share: float = 0.5
     support_ticket_threshold: int = 20  # tickets in 90 days that justify premium support
     signal_lookback_days: int = 180  # older signals are shown but do not trigger
     fallback_cross_sell_share: float = 0.15  # of ARR, when the catalog has no matching product
+    # Deals below the floor (the larger of the two) are self-serve / automatic: never Tier 1-2.
+    small_deal_floor_arr: float = 1_000
+    small_deal_floor_share: float = 0.01
+    request_window_days: int = 60  # explicit requests and active initiatives: pitch within
 
     # --- guards
     unhealthy_health_score: float = 50.0
@@ -157,6 +187,7 @@ class ScoringConfig:
     activation_max_seat_utilization: float = 0.50
     activation_max_adoption_pct: float = 30.0
     churn_probability_unhealthy: float = 0.35  # share of stabilize-first ARR at risk (NRR view)
+    base_churn_rate: float = 0.05  # yearly churn of the rest of the book (NRR view)
 
     # --- priority (seed 003) and portfolio view
     priority_high_health: float = 70.0

@@ -8,7 +8,6 @@ persisting and querying them is :mod:`expansion.store`, rendering is :mod:`expan
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,6 +102,10 @@ OPPORTUNITY_COLUMNS = [
     "tier1_path",
     "sales_motion",
     "hours",
+    "price_basis",
+    "stated_budget",
+    "caveat",
+    "account_propensity",
 ]
 
 
@@ -314,6 +317,7 @@ def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analy
     p["health_label"] = _health_label(p, cfg)
 
     p = p.join(whitespace(p, t, signals))
+    signals = triggers.signal_timing(signals, as_of)
     cat = Catalog(t["catalog"], t["subscriptions"], p)
     gap_candidates, product_gaps = triggers.feature_gap_triggers(
         p, t["features"], signals, cat, cfg
@@ -321,8 +325,8 @@ def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analy
     parts = [
         triggers.usage_limit_triggers(p, metrics, signals, cat, cfg),
         gap_candidates,
-        triggers.department_triggers(p, t["departments"], signals, cat, cfg),
-        triggers.growth_triggers(p, signals, cat, cfg),
+        triggers.people_triggers(p, t["departments"], signals, cat, cfg),
+        triggers.intent_triggers(p, signals, cat, cfg),
         triggers.initiative_triggers(p, signals, cat, cfg),
         triggers.competitive_triggers(p, signals, cat, cfg),
         triggers.services_triggers(p, signals, cat, cfg),
@@ -778,11 +782,19 @@ def _score(
         "employee_growth_pct",
     ]
     o = opps.merge(p[cols], left_on="account_id", right_index=True).rename(
-        columns={"name": "account_name"}
+        columns={"name": "account_name", "propensity": "account_propensity"}
     )
     o.index = pd.RangeIndex(len(o))
     in_window = (o["months_to_renewal"] >= 0) & (o["months_to_renewal"] <= 3)
     o["triggers"] = o["triggers"].where(~in_window, o["triggers"] + ",renewal_window")
+    floor = np.maximum(cfg.small_deal_floor_arr, cfg.small_deal_floor_share * o["arr"].fillna(0))
+    o["small_deal"] = o["expansion_arr"] < floor
+    seat_like = o["type"].isin(["seat_expansion", "new_department"])
+    o["oversized"] = ~o["stated"] & np.where(
+        seat_like & (o["licensed_seats"] > 0),
+        o["quantity"] > cfg.oversize_share * o["licensed_seats"],
+        o["expansion_arr"] > cfg.oversize_share * o["arr"],
+    )
 
     rev = scoring.revenue_score(o["expansion_arr"], o["arr"], cfg)
     eff = scoring.effort_score(o, cfg)
@@ -792,13 +804,7 @@ def _score(
     o["raw_score"] = scoring.composite(
         o["revenue_score"], o["effort_score"], o["likelihood_score"], cfg
     )
-    strong = o["triggers"].str.contains("|".join(STRONG_TRIGGERS), regex=True) | (
-        o["sig_expansion_intent"] > 0
-    )
-    capped = o["recently_renewed"].astype(bool) & ~strong
-    cap = cfg.tier_thresholds[cfg.recently_renewed_max_tier - 2] - 0.1
-    o["capped"] = capped & (o["raw_score"] > cap)
-    o["score"] = np.where(o["capped"], cap, o["raw_score"])
+    _caps(o, cfg)
     o["tier"] = scoring.tier(o["score"], cfg)
     o["close_probability"] = scoring.close_probability(o["type"], o["propensity"], cfg)
     o["expansion_arr"] = scoring.round_half_up(o["expansion_arr"])
@@ -807,28 +813,99 @@ def _score(
 
     o["type_label"] = o["type"].map(TYPE_LABELS)
     o["product_name"] = o["product_id"].map(cat.products["name"]) if len(cat.products) else None
+    partner = o["channel"] == "partner"
+    no_usage = ~o["has_usage"].astype(bool)
     o["confidence"] = np.select(
         [
-            (o["channel"] == "partner") & ~o["has_usage"].astype(bool),
-            (o["channel"] == "partner") | ~o["has_usage"].astype(bool),
+            (o["basis"] == "estimate") | (partner & no_usage),
+            partner
+            | no_usage
+            | (o["basis"] == "account_rate")
+            | o["oversized"]
+            | o["future"].astype(bool),
         ],
         ["low", "medium"],
         "high",
     )
+    footprint = pd.Series(
+        np.where(
+            seat_like,
+            _whole(o["quantity"]) + " seats on " + _whole(o["licensed_seats"]) + " today",
+            money(o["expansion_arr"]) + " on " + money(o["arr"]) + " ARR",
+        ),
+        index=o.index,
+    )
+    o["caveat"] = np.where(
+        o["oversized"],
+        "Sized above +"
+        + f"{cfg.oversize_share:.0%}"
+        + " of today's footprint ("
+        + footprint
+        + "): confirm the size with the customer",
+        None,
+    )
+    o["price_basis"] = o["basis"]
+    o["stated_budget"] = o["budget"]
     o["opportunity_id"] = _opportunity_ids(o, account_ids)
     _timing(o, cfg, as_of)
     _describe(o, cat)
     _explain(o, cfg)
-    o["sales_motion"] = np.where(
-        (o["expansion_arr"] > cfg.ae_threshold_arr)
-        | o["type"].isin(["tier_upgrade", "new_use_case", "competitive_displacement"]),
-        "sales-assisted",
+    o["sales_motion"] = np.select(
+        [
+            o["small_deal"],
+            (o["expansion_arr"] > cfg.ae_threshold_arr)
+            | o["type"].isin(["tier_upgrade", "new_use_case", "competitive_displacement"]),
+        ],
+        ["self-serve", "sales-assisted"],
         "csm-led",
     )
     hours = [h for _, h in cfg.hours_by_effort]
     bounds = [b for b, _ in cfg.hours_by_effort]
     o["hours"] = np.select([o["effort_score"] >= b for b in bounds], hours, hours[-1])
     return best_first(o)
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """Whole numbers with thousands separators (``1,200``)."""
+    return per_distinct(
+        values.astype(float).round().astype("Int64"), lambda v: v.map("{:,}".format), dtype="str"
+    )
+
+
+def _caps(o: pd.DataFrame, cfg: ScoringConfig) -> None:
+    """The score, held below a tier the deal cannot be in yet, with the reason:
+
+    - just renewed, no ceiling or stated ask (seed 002): at most Tier ``recently_renewed_max_tier``;
+    - priced by an estimate: at most Tier 2 (a guess is never "spend this week on it");
+    - below the small-deal floor: self-serve, at most Tier 3.
+    """
+    t1, t2 = cfg.tier_thresholds[0], cfg.tier_thresholds[1]
+    strong = o["triggers"].str.contains("|".join(STRONG_TRIGGERS), regex=True) | o["stated"]
+    renewed = o["recently_renewed"].astype(bool) & ~strong
+    rules = [
+        (
+            renewed,
+            cfg.tier_thresholds[cfg.recently_renewed_max_tier - 2] - 0.1,
+            "renewed "
+            + o["last_renewal_date"].dt.strftime("%Y-%m-%d").fillna("")
+            + ", no ceiling or stated ask",
+        ),
+        (o["basis"] == "estimate", t1 - 0.1, pd.Series("priced by an estimate", index=o.index)),
+        (
+            o["small_deal"].astype(bool),
+            t2 - 0.1,
+            pd.Series("self-serve: below the small-deal floor", index=o.index),
+        ),
+    ]
+    score = o["raw_score"].astype(float)
+    reason = pd.Series("", index=o.index, dtype=object)
+    for applies, cap, why in rules:
+        hit = applies & (score > cap)
+        score = score.where(~hit, cap)
+        reason = reason.where(~hit, np.where(reason == "", why, reason + "; " + why))
+    o["score"] = scoring.round_half_up(score, 1)
+    o["capped"] = reason != ""
+    o["cap_reason"] = reason.where(o["capped"])
 
 
 def best_first(opps: pd.DataFrame) -> pd.DataFrame:
@@ -854,18 +931,33 @@ def _opportunity_ids(o: pd.DataFrame, account_ids: np.ndarray) -> pd.Series:
 
 
 def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
-    strong = o["triggers"].str.contains("usage_ceiling|seat_ceiling|limit_hit", regex=True) | (
-        o["sig_expansion_intent"] > 0
+    """When to pitch each deal, by its own timing (seed 002: "be precise about timing"):
+
+    - the customer's ask, a limit they hit, an explicit request or an active initiative: now,
+      within ``request_window_days``;
+    - a future event (an office not open yet, hires that start later): when it happens;
+    - just renewed with nothing pressing: once they have settled into the new term;
+    - anything else: this quarter.
+
+    A renewal in the months after that moment is a bonus to mention (co-term), never a reason
+    to wait for it.
+    """
+    triggers = o["triggers"]
+    explicit = o["stated"].astype(bool) | triggers.str.contains(
+        "usage_ceiling|seat_ceiling|limit_hit|feature_request|services_request|initiative"
+        "|new_department_signal",
+        regex=True,
     )
+    future = o["future"].astype(bool)
+    renewed = o["recently_renewed"].astype(bool) & ~explicit & ~future
     renewal = o["renewal_date"]
     months = o["months_to_renewal"]
     settled = o["last_renewal_date"] + pd.Timedelta(days=75)
-    before_renewal = renewal - pd.Timedelta(days=120)
-    best = pd.Series(as_of, index=o.index)
-    best = best.where(~(o["recently_renewed"].astype(bool) & ~strong), settled)
-    normal = ~strong & ~o["recently_renewed"].astype(bool) & ~((months >= 0) & (months <= 4))
-    best = best.where(~(normal & before_renewal.notna() & (before_renewal > as_of)), before_renewal)
-    best = best.where(~(normal & renewal.isna()), as_of + pd.Timedelta(days=30))
+    event = o["event_date"].where(future)
+    best = pd.Series(as_of + pd.Timedelta(days=30), index=o.index)
+    best = best.where(~explicit, as_of)
+    best = best.where(~renewed, settled)
+    best = best.where(~future, event)
     best = best.clip(lower=as_of).fillna(as_of)
     o["best_time"] = best
     days = (best - as_of).dt.days
@@ -876,18 +968,30 @@ def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
     )
     o["renewal_aligned"] = ((renewal - best).dt.days.between(0, 130)).fillna(False)
     o["urgency"] = np.select(
-        [strong | ((months >= 0) & (months <= 3)), days <= 90], ["High", "Medium"], "Low"
+        [(explicit & ~future) | ((months >= 0) & (months <= 3)), days <= 90],
+        ["High", "Medium"],
+        "Low",
     )
-    renewal_text = renewal.dt.strftime("%Y-%m-%d")
-    text = pd.Series("Pitch from " + best.dt.strftime("%Y-%m-%d"), index=o.index)
-    text = text.where(~strong, "Now: the need is visible in their usage or stated intent")
+    when = best.dt.strftime("%Y-%m-%d")
+    window = str(cfg.request_window_days)
+    text = pd.Series("This quarter, from " + when, index=o.index)
     text = text.where(
-        ~(o["recently_renewed"].astype(bool) & ~strong),
+        ~explicit,
+        np.where(
+            o["stated"].astype(bool),
+            "Now: they asked; close within " + window + " days",
+            "Now: the need is visible in their usage or requests; act within " + window + " days",
+        ),
+    )
+    text = text.where(
+        ~renewed,
         "After they settle into the new term (from " + settled.dt.strftime("%Y-%m-%d") + ")",
     )
+    text = text.where(~future, "When it happens: from " + when + " (not yet started)")
+    renewal_text = renewal.dt.strftime("%Y-%m-%d").fillna("")
     text = text.where(
-        ~(o["renewal_aligned"] & renewal.notna() & ~strong),
-        text + ", ahead of the " + renewal_text.fillna("") + " renewal",
+        ~(o["renewal_aligned"] & renewal.notna()),
+        text + "; co-term with the " + renewal_text + " renewal",
     )
     o["timing"] = text
     deadline_days = o["tier"].map({1: 7, 2: 30, 3: 90}).fillna(90)
@@ -896,25 +1000,43 @@ def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
 
 def _describe(o: pd.DataFrame, cat: Catalog) -> None:
     product = o["product_name"].fillna(o["product_id"]).fillna("")
-    qty = o["quantity"].round().astype("Int64").astype(str)
-    seats_now = o["licensed_seats"].round().astype("Int64").astype(str)
+    qty = _whole(o["quantity"])
+    seats_now = _whole(o["licensed_seats"])
     plan = o["plan"].fillna("their current plan").astype(str)
     dept = o["department"].fillna("").astype(str)
+    office = o["key"].str.startswith("office:")
+    metric = triggers.metric_label(o["key"].str.extract(r"^metric:(.*)$")[0].fillna("usage"))
+    capacity = pd.Series(np.where(product != "", product, "more " + metric), index=o.index)
     current = seats_now + " seats on " + plan
     proposed = current + " + " + product
+    for_team = pd.Series(
+        np.where(dept != "", " for " + dept, " for the growing team"), index=o.index
+    )
+    asked = pd.Series(np.where(o["stated"].astype(bool), ", as they asked", ""), index=o.index)
     # (description, current state, proposed state) per type, built only for its own rows.
     rules = {
         "seat_expansion": lambda r: (
-            "Add " + qty[r] + " seats so the growing team is covered before it hits the wall",
+            "Add " + qty[r] + " seats" + for_team[r] + asked[r],
             current[r],
-            (o["licensed_seats"][r] + o["quantity"][r]).round().astype("Int64").astype(str)
-            + " seats on "
-            + plan[r],
+            _whole(o["licensed_seats"][r] + o["quantity"][r]) + " seats on " + plan[r],
         ),
         "new_department": lambda r: (
-            "Bring " + dept[r] + " onto the platform with " + qty[r] + " seats",
-            seats_now[r] + " seats, " + dept[r] + " not using the product",
-            seats_now[r] + " + " + qty[r] + " seats for " + dept[r],
+            np.where(
+                office[r],
+                "Equip the new office with " + qty[r] + " seats",
+                "Bring " + dept[r] + " onto the platform with " + qty[r] + " seats",
+            )
+            + asked[r],
+            np.where(
+                office[r],
+                seats_now[r] + " seats, the new office not set up",
+                seats_now[r] + " seats, " + dept[r] + " not using the product",
+            ),
+            seats_now[r]
+            + " + "
+            + qty[r]
+            + " seats for "
+            + np.where(office[r], "the new office", dept[r]),
         ),
         "tier_upgrade": lambda r: (
             "Move from "
@@ -926,9 +1048,13 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
             product[r] + " tier",
         ),
         "usage_expansion": lambda r: (
-            "Raise capacity (" + product[r] + ") ahead of the usage ceiling",
-            "current limits on " + plan[r],
-            "higher limits via " + product[r],
+            np.where(
+                product[r] != "",
+                "Raise " + metric[r] + " capacity with " + capacity[r] + " ahead of the limit",
+                "Raise the " + metric[r] + " limit before it stops them",
+            ),
+            "current " + metric[r] + " limit on " + plan[r],
+            "higher " + metric[r] + " limit via " + capacity[r],
         ),
         "add_on": lambda r: (
             "Add " + product[r] + " to cover a need they have expressed",
@@ -998,21 +1124,56 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     )
     effort = o["type_label"] + " baseline " + o["effort_base"].astype(int).astype(str)
     effort = effort.where(
+        o["effort_footprint"] == 0,
+        effort + "; size against the account " + o["effort_footprint"].astype(int).astype(str),
+    )
+    effort = effort.where(
         o["effort_large"] == 0, effort + "; deal size " + o["effort_large"].astype(int).astype(str)
     )
     effort = effort.where(o["effort_enterprise"] == 0, effort + "; enterprise procurement -1")
     effort = effort.where(o["effort_champion"] == 0, effort + "; engaged champion +1")
-    effort = effort.where(o["effort_budget"] == 0, effort + "; budget signalled +1")
+    effort = effort.where(o["effort_budget"] == 0, effort + "; budget stated for this deal +2")
+    effort = effort.where(~o["small_deal"].astype(bool), effort + "; self-serve size: at least 9")
     o["effort_factors"] = effort
-    lik = "propensity " + o["propensity"].astype(str) + " -> " + _one_decimal(o["likelihood_base"])
+    levels = {
+        "ask_budget_timeline": "they asked, with a budget and a timeline",
+        "ask_budget": "they asked, with a budget or a timeline",
+        "ask": "they asked",
+        "strong": "need visible in usage or an explicit request",
+        "good": "good signals, some unknowns",
+        "weak": "weak signals",
+    }
+    lik = o["likelihood_level"].map(levels) + " " + _one_decimal(o["likelihood_base"])
+    lik = lik + "; relationship (propensity " + o["account_propensity"].astype(str) + ") "
+    lik = lik + _signed(o["likelihood_relationship"])
     lik = lik.where(
-        o["likelihood_bonus"] == 0,
-        lik + "; trigger strength +" + _one_decimal(o["likelihood_bonus"]),
+        o["likelihood_corroboration"] == 0,
+        lik + "; more signals for the same need " + _signed(o["likelihood_corroboration"]),
     )
-    lik = lik.where(o["renewal_bonus"] == 0, lik + "; renewal within 90 days +1")
+    lik = lik.where(
+        o["likelihood_sponsor"] == 0,
+        lik + "; executive sponsor " + _signed(o["likelihood_sponsor"]),
+    )
+    lik = lik.where(
+        o["renewal_bonus"] == 0, lik + "; renewal within 90 days " + _signed(o["renewal_bonus"])
+    )
+    lik = lik.where(
+        o["likelihood_future"] == 0,
+        lik + "; not happened yet " + _signed(o["likelihood_future"]),
+    )
     lik = lik.where(
         o["likelihood_penalty"] == 0,
-        lik + "; limited visibility " + _one_decimal(o["likelihood_penalty"]),
+        lik + "; limited visibility " + _signed(o["likelihood_penalty"]),
+    )
+    capped_l = ~(o["likelihood_level"] == "ask_budget_timeline") & (
+        o["likelihood_score"] >= cfg.likelihood_max_without_ask
+    )
+    lik = lik.where(
+        ~capped_l,
+        lik
+        + "; at most "
+        + f"{cfg.likelihood_max_without_ask:g}"
+        + " without a stated ask, budget and timeline",
     )
     o["likelihood_factors"] = lik
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
@@ -1033,18 +1194,24 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
         + o["likelihood_score"].astype(str)
         + " likelihood"
     )
-    renewed = o["last_renewal_date"].dt.strftime("%Y-%m-%d").fillna("")
     summary = summary.where(
         ~o["capped"],
         summary
         + " ("
         + per_distinct(o["raw_score"], lambda v: v.map("{:.1f}".format), dtype=object)
-        + ", capped at Tier 2: renewed "
-        + renewed
-        + ", no ceiling or stated intent)",
+        + ", held at Tier "
+        + o["tier"].astype(str)
+        + ": "
+        + o["cap_reason"].fillna("")
+        + ")",
     )
     o["explanation"] = summary
     o["tier1_path"] = _tier1_path(o, cfg)
+
+
+def _signed(values: pd.Series) -> pd.Series:
+    """``+0.5`` / ``-1.5`` (one decimal, signed), once per distinct value."""
+    return per_distinct(values.astype(float), lambda v: v.map("{:+.1f}".format), dtype="str")
 
 
 def _one_decimal(values: pd.Series) -> pd.Series:
@@ -1053,133 +1220,159 @@ def _one_decimal(values: pd.Series) -> pd.Series:
 
 
 def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
-    """The smallest change in the inputs that would lift each opportunity to Tier 1.
+    """What the customer side would have to show for each deal to reach Tier 1, with the score
+    each step would reach: steps a CSM can take this week, not "make the deal bigger".
 
-    Levers are tried from the least to the most demanding: timing (the post-renewal hold
-    ending, a renewal inside 90 days), a larger deal (up to 3x today's estimate), likelihood
-    (+1..+3), effort (+1..+2). When none reaches Tier 1 alone, it says so and what it would take.
+    Steps, each scored on its own (the first two that reach Tier 1 are named), then together:
+    confirm the need, budget and timeline (or what the ask lacks) with the team's lead; an
+    executive sponsor; co-term with a renewal inside the year; and, for a held deal, what
+    lifts the hold (the post-renewal settling date, a catalog price or the customer's own
+    figure instead of an estimate, the event happening). A deal whose revenue keeps it below
+    Tier 1 whatever the customer says says so, with the tier to pursue it at.
     """
     t1 = cfg.tier_thresholds[0]
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
-    R, E, L = o["revenue_score"], o["effort_score"], o["likelihood_score"]
-    out = np.full(len(o), None, dtype=object)
+    R = o["revenue_score"].astype(float)
+    E = o["effort_score"].astype(float)
+    rest = (
+        o["likelihood_relationship"]
+        + o["likelihood_corroboration"]
+        + o["likelihood_sponsor"]
+        + o["renewal_bonus"]
+        + o["likelihood_future"]
+        + o["likelihood_penalty"]
+    )
+    levels = cfg.likelihood_levels
 
-    def reaches(r, e, lk):
-        score = scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1)
-        return pd.Series(score, index=o.index) >= t1
+    def score(r, e, lk) -> pd.Series:
+        return pd.Series(scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1), index=o.index)
 
-    def offer(mask: pd.Series, text: Callable[[np.ndarray], pd.Series]) -> None:
-        """The first lever that works wins: ``text(rows)`` is built only for the rows that
-        still have none and that ``mask`` reaches (most are settled by the first levers)."""
-        rows = pd.isna(out) & mask.to_numpy(dtype=bool)
-        if rows.any():
-            out[rows] = text(rows).to_numpy(dtype=object)
+    def likelihood(raw: pd.Series, cap: pd.Series | float) -> pd.Series:
+        return pd.Series(scoring.round_half_up(np.minimum(raw, cap)), index=o.index).clip(1, 10)
 
-    # 1. Timing.
+    level = o["likelihood_level"]
+    asked_fully = level == "ask_budget_timeline"
+    has_budget = o["budget"].fillna(0) > 0
+    who = pd.Series(
+        np.where(
+            o["department"].notna(), "the " + o["department"].astype(str) + " lead", "the champion"
+        ),
+        index=o.index,
+    )
+    # 1. Confirm what is missing of (need, budget, timeline): the ask in full.
+    confirm_l = likelihood(levels["ask_budget_timeline"] + rest, 10.0)
+    confirm_e = (
+        E - o["effort_large"] - o["effort_enterprise"] + np.where(has_budget & o["stated"], 0, 2)
+    ).clip(upper=10)
+    confirm = score(R, confirm_e, confirm_l)
+    missing = np.select(
+        [~o["stated"].astype(bool), ~has_budget, ~o["timeline"].astype(bool)],
+        [
+            "the need, budget and timeline",
+            "the budget",
+            "a timeline (a start date or a proposal deadline)",
+        ],
+        "",
+    )
+    confirm_text = "Confirm " + pd.Series(missing, index=o.index) + " with " + who
+    # 2. An executive sponsor.
+    no_sponsor = o["likelihood_sponsor"] == 0
+    cap = pd.Series(np.where(asked_fully, 10.0, cfg.likelihood_max_without_ask), index=o.index)
+    sponsor = score(
+        R, E, likelihood(o["likelihood_base"] + rest + cfg.likelihood_exec_sponsor, cap)
+    )
+    # 3. Co-term with a renewal inside the year (the renewal-window bonus).
+    months = o["months_to_renewal"]
+    coterm_possible = (months > 3) & (months <= 12)
+    coterm = score(
+        R, E, likelihood(o["likelihood_base"] + rest + cfg.likelihood_renewal_window, cap)
+    )
+    renewal = o["renewal_date"].dt.strftime("%Y-%m-%d").fillna("")
+    # All of them together.
+    together_l = likelihood(
+        levels["ask_budget_timeline"]
+        + rest
+        + np.where(no_sponsor, cfg.likelihood_exec_sponsor, 0.0)
+        + np.where(coterm_possible, cfg.likelihood_renewal_window, 0.0),
+        10.0,
+    )
+    together = score(R, confirm_e, together_l)
+
+    def reach(value: pd.Series) -> pd.Series:
+        return (
+            ": score "
+            + per_distinct(value, lambda v: v.map("{:.1f}".format), dtype="str")
+            + np.where(value >= t1, " (Tier 1)", "")
+        )
+
+    steps = pd.Series("", index=o.index, dtype=object)
+
+    def add(mask, text: pd.Series, value: pd.Series) -> None:
+        nonlocal steps
+        hit = mask & (value >= t1) & (steps.str.count("; ") < 1)
+        line = text + reach(value)
+        steps = steps.where(~hit, np.where(steps == "", line, steps + "; " + line))
+
+    add(~asked_fully, confirm_text, confirm)
+    add(no_sponsor, pd.Series("Win an executive sponsor", index=o.index), sponsor)
+    add(coterm_possible, "Co-term it with the " + renewal + " renewal", coterm)
+    combined = (
+        "Together: confirm "
+        + pd.Series(np.where(asked_fully, "", missing), index=o.index).replace("", "the ask")
+        + " with "
+        + who
+        + np.where(no_sponsor, ", win an executive sponsor", "")
+        + np.where(coterm_possible, ", co-term with the " + renewal + " renewal", "")
+        + reach(together)
+    )
+    steps = steps.where(steps != "", combined.where(together >= t1, ""))
+    best_possible = score(R, confirm_e.clip(lower=E), 10.0)
+    out_of_reach = (
+        "Not a Tier 1 deal at its size: with everything confirmed it would score "
+        + per_distinct(together, lambda v: v.map("{:.1f}".format), dtype="str")
+        + " (Tier "
+        + scoring.tier(np.maximum(together, o["score"]), cfg).astype(str)
+        + "); revenue "
+        + o["revenue_score"].astype(str)
+        + "/10 against "
+        + money(o["arr"])
+        + " ARR is the limit"
+    )
+    steps = steps.where(steps != "", out_of_reach.where(best_possible < t1, combined))
+    # Holds come first: nothing else moves a held deal.
     settled = o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
-    offer(
-        o["capped"] & (o["raw_score"] >= t1),
-        lambda rows: (
-            "Time: the post-renewal hold ends on "
-            + settled[rows].dt.strftime("%Y-%m-%d").fillna("")
-            + "; the score already qualifies"
+    reason = o["cap_reason"].fillna("")
+    held = pd.Series(
+        np.select(
+            [
+                reason.str.contains("self-serve"),
+                reason.str.contains("estimate"),
+                reason.str.contains("renewed"),
+            ],
+            [
+                "Self-serve size: let the product or billing handle it; not a deal to work",
+                "Price it first: a catalog price or the customer's own figure instead of an "
+                "estimate",
+                "Wait for the post-renewal hold to end on "
+                + settled.dt.strftime("%Y-%m-%d").fillna(""),
+            ],
+            "",
+        ),
+        index=o.index,
+    )
+    steps = steps.where(
+        held == "",
+        np.where(
+            o["raw_score"] >= t1, held + "; the score already qualifies", held + "; then: " + steps
         ),
     )
-    future = o["months_to_renewal"] > 3
-    window_from = o["renewal_date"] - pd.Timedelta(days=90)
-    offer(
-        future & ~o["capped"] & reaches(R, E, (L + 1).clip(upper=10)),
-        lambda rows: (
-            "Renewal within 90 days (from "
-            + window_from[rows].dt.strftime("%Y-%m-%d").fillna("")
-            + ") adds +1 likelihood"
-        ),
+    future = o["future"].astype(bool)
+    steps = steps.where(
+        ~future,
+        "Once it happens (from "
+        + o["best_time"].dt.strftime("%Y-%m-%d")
+        + "): "
+        + steps.str[:1].str.lower()
+        + steps.str[1:],
     )
-
-    # 2. A larger deal. Seat deals say how many more active seats would size it so.
-    growth = o["employee_growth_pct"].fillna(0).clip(0, 50) / 100
-    seats_per_active = (1 + growth) / cfg.seat_target_utilization
-    per_seat = o["expansion_arr"] / o["quantity"].where(o["quantity"] > 0)
-    is_seats = o["type"].isin(["seat_expansion", "new_department"]) & per_seat.notna()
-    from_ceiling = o["triggers"].str.contains("seat_ceiling", regex=False)
-
-    def larger_deal(multiple: float) -> Callable[[np.ndarray], pd.Series]:
-        def text(rows: np.ndarray) -> pd.Series:
-            deal = o["expansion_arr"][rows]
-            extra = deal * multiple - deal
-            seats = np.ceil(extra / per_seat[rows])
-            active = np.ceil(seats / seats_per_active[rows])
-            dollars = money(extra)
-            seat_count = seats.round().astype("Int64").astype(str)
-            out = pd.Series(
-                "A deal " + f"{multiple:g}" + "x larger (+" + dollars + " expansion ARR)",
-                index=extra.index,
-            )
-            out = out.where(
-                ~is_seats[rows], "+" + seat_count + " seats in the deal (+" + dollars + ")"
-            )
-            return out.where(
-                ~(is_seats[rows] & from_ceiling[rows]),
-                "+"
-                + active.round().astype("Int64").astype(str)
-                + " active seats (sizing the deal +"
-                + seat_count
-                + " seats, +"
-                + dollars
-                + ")",
-            )
-
-        return text
-
-    for multiple in (1.1, 1.25, 1.5, 2.0, 2.5, 3.0):
-        r = scoring.revenue_score(o["expansion_arr"] * multiple, o["arr"], cfg)["revenue_score"]
-        offer(~o["capped"] & reaches(r, E, L), larger_deal(multiple))
-
-    # 3. Likelihood.
-    for delta in (1, 2, 3):
-        offer(
-            ~o["capped"] & (L + delta <= 10) & reaches(R, E, L + delta),
-            lambda rows, delta=delta: (
-                "Likelihood +"
-                + str(delta)
-                + ": confirmed expansion intent or budget, an executive sponsor, "
-                "or propensity "
-                + (o["propensity"][rows] + delta * 10).clip(upper=100).astype(str)
-                + " (today "
-                + o["propensity"][rows].astype(str)
-                + ")"
-            ),
-        )
-
-    # 4. Effort.
-    for delta in (1, 2):
-        offer(
-            ~o["capped"] & (E + delta <= 10) & reaches(R, E + delta, L),
-            lambda rows, delta=delta: pd.Series(
-                "Effort +" + str(delta) + ": a champion-led deal with budget already allocated",
-                index=o.index[rows],
-            ),
-        )
-
-    # Nothing alone: say what the best single lever would need.
-    def out_of_reach(rows: np.ndarray) -> pd.Series:
-        r, e, lk = R[rows], E[rows], L[rows]
-        needed_r = np.ceil((t1 - w_e * e - w_l * lk) / w_r - 1e-9)
-        text = (
-            "Not within reach of one change: revenue would need "
-            + needed_r.astype(int).astype(str)
-            + "/10 (today "
-            + r.astype(str)
-            + ")"
-        )
-        return text.where(
-            needed_r <= 10,
-            "Not within reach: even 10/10 revenue leaves it below 8.0; effort (today "
-            + e.astype(str)
-            + "/10) and likelihood (today "
-            + lk.astype(str)
-            + "/10) must both improve",
-        )
-
-    offer(o["tier"] > 1, out_of_reach)
-    return pd.Series(out, index=o.index, dtype=object).where(o["tier"] > 1, "Already Tier 1")
+    return steps.where(o["tier"] > 1, "Already Tier 1")

@@ -48,24 +48,45 @@ def revenue_score(
 
 
 def effort_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
-    """Effort 1-10 (10 = self-serve): a baseline per type, moved by deal size and champions."""
+    """Effort 1-10 (10 = self-serve): a baseline per type, less for a deal large against the
+    account's footprint or in dollars, more with a champion, and with a budget the customer
+    stated for this deal. A deal below the small-deal floor is self-serve (at least 9)."""
     base = opps["type"].map(cfg.effort_baseline).astype(float)
-    large = (opps["expansion_arr"] >= cfg.effort_large_deal_arr).astype(float)
-    very_large = (opps["expansion_arr"] >= cfg.effort_very_large_deal_arr).astype(float)
+    share = opps["expansion_arr"] / opps["arr"].where(opps["arr"] > 0)
+    footprint = pd.Series(
+        np.select(
+            [share >= bound for bound, _ in cfg.effort_footprint_bands],
+            [points for _, points in cfg.effort_footprint_bands],
+            0.0,
+        ),
+        index=opps.index,
+    )
+    # A budget the customer stated for this deal: champion-led, budget already allocated
+    # (seed 002's 7-8): +2, and no procurement penalties for its size or the segment.
+    budget = (opps["stated"].astype(bool) & (opps["budget"] > 0)).astype(float)
+    large = ((opps["expansion_arr"] >= cfg.effort_large_deal_arr) & (budget == 0)).astype(float)
+    very_large = (
+        (opps["expansion_arr"] >= cfg.effort_very_large_deal_arr) & (budget == 0)
+    ).astype(float)
+    # Enterprise procurement, unless the customer has already allocated the budget.
     enterprise = (
-        (opps["segment"] == "enterprise") & opps["type"].isin(cfg.effort_enterprise_penalty_types)
+        (opps["segment"] == "enterprise")
+        & opps["type"].isin(cfg.effort_enterprise_penalty_types)
+        & (budget == 0)
     ).astype(float)
     champion = ((opps["sig_exec_engagement"] > 0) | (opps["engagement"] == "high")).astype(float)
-    budget = (opps["sig_expansion_intent"] > 0).astype(float)
-    score = base - large - very_large - enterprise + champion + budget
+    score = (base - footprint - large - very_large - enterprise + champion + 2 * budget).clip(1, 10)
+    small = opps["small_deal"].astype(bool)
+    score = score.where(~small, np.maximum(score, 9))
     return pd.DataFrame(
         {
-            "effort_score": score.clip(1, 10).astype(int),
+            "effort_score": score.astype(int),
             "effort_base": base,
+            "effort_footprint": -footprint,
             "effort_large": -(large + very_large),
             "effort_enterprise": -enterprise,
             "effort_champion": champion,
-            "effort_budget": budget,
+            "effort_budget": 2 * budget,
         }
     )
 
@@ -110,36 +131,93 @@ def propensity(p: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     return out
 
 
-def likelihood_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
-    """Likelihood 1-10: propensity / 10, plus trigger strength (capped at +3), plus a renewal
-    inside 90 days, minus visibility penalties."""
-    base = opps["propensity"] / 10
-    bonus = pd.Series(0.0, index=opps.index)
+#: Triggers that show the need plainly: in their usage, or asked for in so many words.
+STRONG_EVIDENCE = (
+    "usage_ceiling",
+    "seat_ceiling",
+    "limit_hit",
+    "feature_request",
+    "services_request",
+    "new_department_signal",
+)
+#: Good signals with unknowns (seed 002's 5-6).
+GOOD_EVIDENCE = (
+    "projected_ceiling",
+    "gated_feature",
+    "hiring",
+    "headcount_growth",
+    "initiative",
+    "empty_department",
+    "support_load",
+    "new_office",
+    "stated_ask",
+)
+
+
+def evidence_level(opps: pd.DataFrame) -> pd.Series:
+    """Seed 002's likelihood table, read per deal: what the evidence for this deal is."""
     triggers = opps["triggers"].fillna("")
-    for trigger, points in cfg.likelihood_trigger_bonus.items():
-        if trigger in ("expansion_intent", "exec_engagement"):
-            fired = opps[f"sig_{trigger}"] > 0
-        else:
-            fired = triggers.str.contains(trigger, regex=False)
-        bonus = bonus + np.where(fired, points, 0.0)
-    bonus = bonus.clip(upper=3.0)
-    renewal = np.where(
-        triggers.str.contains("renewal_window", regex=False), cfg.likelihood_renewal_window, 0.0
+    stated = opps["stated"].astype(bool)
+    budget = opps["budget"].fillna(0) > 0
+    timeline = opps["timeline"].astype(bool)
+    strong = triggers.str.contains("|".join(STRONG_EVIDENCE), regex=True)
+    good = triggers.str.contains("|".join(GOOD_EVIDENCE), regex=True)
+    return pd.Series(
+        np.select(
+            [stated & budget & timeline, stated & (budget | timeline), stated, strong, good],
+            ["ask_budget_timeline", "ask_budget", "ask", "strong", "good"],
+            "weak",
+        ),
+        index=opps.index,
     )
+
+
+def likelihood_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
+    """Likelihood 1-10 and propensity 0-100 per deal (seed 002's likelihood table).
+
+    Where the evidence for this deal starts (:func:`evidence_level`), moved by the account's
+    relationship (its propensity: 60 is neutral), further independent signals for the same
+    need, an executive sponsor and a renewal inside 90 days; lowered for a future event and
+    limited visibility. 9-10 only with the customer's stated intent, budget and timeline for
+    this deal. The deal's propensity is the same figure on a 0-100 scale."""
+    level = evidence_level(opps)
+    base = level.map(cfg.likelihood_levels).astype(float)
+    low, high = cfg.likelihood_relationship_range
+    relationship = (
+        ((opps["account_propensity"] - 60) * cfg.likelihood_relationship_per_point)
+        .clip(low, high)
+        .fillna(0.0)
+    )
+    corroboration = (opps["signal_count"].fillna(1) - 1).clip(0, 2) * cfg.likelihood_corroboration
+    sponsor = (opps["sig_exec_engagement"] > 0) * cfg.likelihood_exec_sponsor
+    in_window = (opps["months_to_renewal"] >= 0) & (opps["months_to_renewal"] <= 3)
+    renewal = in_window * cfg.likelihood_renewal_window
+    future = opps["future"].astype(bool) * cfg.likelihood_future_event
     pen = cfg.likelihood_penalty
     penalty = (
         pen["partner"] * (opps["channel"] == "partner")
         + pen["no_usage_data"] * ~opps["has_usage"].astype(bool)
         + pen["recently_renewed"] * opps["recently_renewed"].astype(bool)
     )
-    score = round_half_up(base + bonus + renewal - penalty).clip(1, 10)
+    raw = base + relationship + corroboration + sponsor + renewal - future - penalty
+    cap = pd.Series(
+        np.where(level == "ask_budget_timeline", 10.0, cfg.likelihood_max_without_ask),
+        index=opps.index,
+    )
+    raw = np.minimum(raw, cap)
+    score = round_half_up(raw).clip(1, 10)
     return pd.DataFrame(
         {
             "likelihood_score": score.astype(int),
+            "likelihood_level": level,
             "likelihood_base": base,
-            "likelihood_bonus": bonus,
-            "renewal_bonus": renewal,
+            "likelihood_relationship": relationship,
+            "likelihood_corroboration": corroboration.astype(float),
+            "likelihood_sponsor": sponsor.astype(float),
+            "renewal_bonus": renewal.astype(float),
+            "likelihood_future": -future.astype(float),
             "likelihood_penalty": -penalty.astype(float),
+            "propensity": round_half_up(raw * 10).clip(0, 100).astype(int),
         }
     )
 
@@ -173,10 +251,14 @@ def close_probability(types: pd.Series, propensity_: pd.Series, cfg: ScoringConf
 
 
 def priority(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
-    """Seed 003's High / Medium / Low, kept consistent with the tiers."""
+    """Seed 003's High / Medium / Low, kept consistent with the tiers; a self-serve deal
+    (below the small-deal floor) is always Low."""
     at_limit = opps["triggers"].str.contains("usage_ceiling|seat_ceiling|limit_hit", regex=True)
     healthy = opps["health_score"].fillna(0) >= cfg.priority_high_health
     growing = opps["usage_trend"] == "Growing"
     high = (opps["tier"] == 1) | ((opps["tier"] == 2) & at_limit & healthy)
     medium = (opps["tier"] == 2) | ((opps["tier"] == 3) & (growing | at_limit))
-    return pd.Series(np.select([high, medium], ["high", "medium"], "low"), index=opps.index)
+    small = opps["small_deal"].astype(bool)
+    return pd.Series(
+        np.select([small, high, medium], ["low", "high", "medium"], "low"), index=opps.index
+    )

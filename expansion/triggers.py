@@ -31,7 +31,19 @@ CANDIDATE_COLUMNS = [
     "pricing",
     "evidence",
     "department",
+    "basis",
+    "stated",
+    "future",
+    "event_date",
+    "budget",
+    "timeline",
 ]
+
+#: How an amount was priced, best first: from the catalog (or the customer's stated quantity
+#: at catalog prices), the customer's own stated budget, the account's own ARR per seat, or an
+#: estimate (a share of ARR, a guessed head count). An estimate is never shown as a quote.
+PRICE_BASES = ("catalog", "stated_budget", "account_rate", "estimate")
+BASIS_RANK = {basis: rank for rank, basis in enumerate(PRICE_BASES)}
 
 CATEGORIES = {
     "usage_limits": "Usage approaching limits",
@@ -59,6 +71,8 @@ TRIGGER_STRENGTH = {
     "competitor": 4,
     "services_request": 4,
     "support_load": 3,
+    "hiring": 5,
+    "stated_ask": 12,
 }
 # Triggers strong enough to keep Tier 1 for an account that renewed recently (seed 002).
 STRONG_TRIGGERS = frozenset({"usage_ceiling", "seat_ceiling", "limit_hit", "new_department_signal"})
@@ -81,8 +95,12 @@ def money(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype="str")
 
 
-def _int(values: pd.Series) -> pd.Series:
-    return values.round().astype("Int64").astype(str)
+def _int(values: pd.Series, *, thousands: bool = False) -> pd.Series:
+    """Whole numbers as text (``1,961,954`` with ``thousands``)."""
+    whole = values.astype(float).round().astype("Int64")
+    if not thousands:
+        return whole.astype(str)
+    return per_distinct(whole, lambda v: v.map("{:,}".format), dtype="str")
 
 
 def _pct(values: pd.Series) -> pd.Series:
@@ -93,12 +111,29 @@ def _date(values: pd.Series) -> pd.Series:
     return values.dt.strftime("%Y-%m-%d").fillna("undated")
 
 
+_FRAME_DEFAULTS = {
+    "basis": "catalog",
+    "stated": False,
+    "future": False,
+    "event_date": pd.NaT,
+    "budget": np.nan,
+    "timeline": False,
+}
+
+
 def _frame(base: pd.DataFrame, **columns) -> pd.DataFrame:
     out = pd.DataFrame(index=base.index)
     for name in CANDIDATE_COLUMNS:
-        value = columns.get(name, base.get(name))
+        if name in columns:
+            value = columns[name]
+        elif name in _FRAME_DEFAULTS:
+            value = _FRAME_DEFAULTS[name]
+        else:
+            value = base.get(name)
         out[name] = value
     out["strength"] = out["trigger"].map(TRIGGER_STRENGTH)
+    out["event_date"] = pd.to_datetime(out["event_date"])
+    out["budget"] = out["budget"].astype(float)
     return out.reset_index(drop=True)
 
 
@@ -113,6 +148,10 @@ class Catalog:
         tiers = c[c["kind"] == "tier"].dropna(subset=["tier_rank"]).sort_values("tier_rank")
         self.tiers = tiers
         self.has_catalog = not c.empty
+        usage = c[(c["kind"] == "usage") & c["unit"].notna()]
+        self.usage_product_by_unit = dict(
+            zip(usage["unit"].astype(str).str.lower(), usage["product_id"], strict=True)
+        )
 
         # Each account's current tier: plan name/id, else a tier it subscribes to.
         plan = profiles["plan"].fillna("").str.strip().str.lower()
@@ -257,13 +296,19 @@ def usage_limit_triggers(
     )
 
 
+def _ceiling_seats(rows: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """Seats that leave today's active users, grown with the company, at the target
+    utilisation (at least ``seat_min_add``)."""
+    growth = rows["employee_growth_pct"].fillna(0).clip(0, 50) / 100
+    needed = np.ceil(rows["active_seats"] * (1 + growth) / cfg.seat_target_utilization)
+    return np.maximum(needed - rows["licensed_seats"], cfg.seat_min_add)
+
+
 def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataFrame:
     rows = p[(p["seat_utilization"] * 100 >= cfg.usage_ceiling_pct) & (p["licensed_seats"] > 0)]
     if rows.empty:
         return _empty()
-    growth = rows["employee_growth_pct"].fillna(0).clip(0, 50) / 100
-    needed = np.ceil(rows["active_seats"] * (1 + growth) / cfg.seat_target_utilization)
-    seats = np.maximum(needed - rows["licensed_seats"], cfg.seat_min_add)
+    seats = _ceiling_seats(rows, cfg)
     arr = seats * cat.seat_price.reindex(rows.index)
     evidence = (
         _int(rows["active_seats"])
@@ -292,8 +337,14 @@ def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataF
         expansion_arr=arr,
         quantity=seats,
         pricing=_seat_pricing(rows.index, cat),
+        basis=_seat_basis(rows.index, cat),
         evidence=evidence,
     )
+
+
+def _seat_basis(index: pd.Index, cat: Catalog) -> np.ndarray:
+    from_catalog = cat.seat_price_from_catalog.reindex(index).fillna(False).to_numpy(dtype=bool)
+    return np.where(from_catalog, "catalog", "account_rate")
 
 
 def _seat_pricing(index: pd.Index, cat: Catalog) -> pd.Series:
@@ -313,15 +364,7 @@ def _usage_type(
     account_ids: pd.Series, metric: pd.Series, cat: Catalog
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(type, product, key) for more of ``metric``: a usage product, else the next tier."""
-    usage_products = cat.products[cat.products["kind"] == "usage"]
-    by_unit = dict(
-        zip(
-            usage_products["unit"].astype(str).str.lower(),
-            usage_products["product_id"],
-            strict=True,
-        )
-    )
-    usage_product = metric.str.lower().map(by_unit)
+    usage_product = metric.str.lower().map(cat.usage_product_by_unit)
     next_tier = account_ids.map(cat.next_tier)
     is_usage = usage_product.notna() | next_tier.isna()
     kind = pd.Series(np.where(is_usage, "usage_expansion", "tier_upgrade"), index=metric.index)
@@ -331,8 +374,15 @@ def _usage_type(
 
 
 def _metric_candidates(
-    rows: pd.DataFrame, trigger: str, cat: Catalog, cfg: ScoringConfig
+    rows: pd.DataFrame,
+    trigger: str,
+    cat: Catalog,
+    cfg: ScoringConfig,
+    evidence: pd.Series | None = None,
 ) -> pd.DataFrame:
+    """More of ``rows.metric`` (usage rows of :func:`usage_metrics` joined to the account):
+    capacity for the grown usage at the target utilisation (at least +25% of the limit),
+    priced at the usage product's unit price, or the next tier's price difference."""
     kind, product, key = _usage_type(rows["account_id"], rows["metric"], cat)
     growth = (rows["slope"].clip(lower=0) * 6 / rows["value"].where(rows["value"] > 0)).fillna(0)
     new_limit = np.maximum(
@@ -350,48 +400,57 @@ def _metric_candidates(
         np.where(
             kind == "tier_upgrade",
             "catalog: tier price difference at current seats",
-            "catalog: " + rows["metric"] + " capacity +" + _int(extra) + " at unit price",
+            "catalog: "
+            + metric_label(rows["metric"])
+            + " +"
+            + _int(extra, thousands=True)
+            + " a period at "
+            + _unit_price(unit_price),
         ),
         index=rows.index,
     ).where(
         priced,
-        "no catalog price for more "
-        + rows["metric"]
-        + ": half the account's ARR per unit of limit",
+        "estimate (no catalog price for more "
+        + metric_label(rows["metric"])
+        + "): half the account's ARR per unit of limit",
     )
-    util = (
-        rows["metric"]
-        + " at "
-        + _pct(rows["util_pct"])
-        + " of limit ("
-        + _int(rows["value"])
-        + " of "
-        + _int(rows["limit"])
-        + ")"
-    )
-    if trigger == "usage_ceiling":
-        evidence = util.where(
-            ~(rows["trend_pct"] > 0),
-            util
-            + ", up "
-            + _pct(rows["trend_pct"].fillna(0))
-            + " over "
-            + _int(rows["periods"])
-            + " periods",
+    if evidence is None:
+        util = (
+            metric_label(rows["metric"])
+            + " at "
+            + _pct(rows["util_pct"])
+            + " of the limit ("
+            + _int(rows["value"], thousands=True)
+            + " of "
+            + _int(rows["limit"], thousands=True)
+            + ")"
         )
-    else:
-        monthly = rows["slope"] / rows["limit"] * 100
-        evidence = (
-            util
-            + ", growing "
-            + monthly.round(1).astype(str)
-            + " points/month: projected to hit the limit around "
-            + rows["projected_date"].dt.strftime("%Y-%m-%d")
-        )
-        evidence = evidence.where(
-            rows["renewal_date"].isna(),
-            evidence + " (before the " + rows["renewal_date"].dt.strftime("%Y-%m-%d") + " renewal)",
-        )
+        if trigger == "usage_ceiling":
+            evidence = util.where(
+                ~(rows["trend_pct"] > 0),
+                util
+                + ", up "
+                + _pct(rows["trend_pct"].fillna(0))
+                + " over "
+                + _int(rows["periods"])
+                + " periods",
+            )
+        else:
+            monthly = rows["slope"] / rows["limit"] * 100
+            evidence = (
+                util
+                + ", growing "
+                + monthly.round(1).astype(str)
+                + " points/month: projected to hit the limit around "
+                + rows["projected_date"].dt.strftime("%Y-%m-%d")
+            )
+            evidence = evidence.where(
+                rows["renewal_date"].isna(),
+                evidence
+                + " (before the "
+                + rows["renewal_date"].dt.strftime("%Y-%m-%d")
+                + " renewal)",
+            )
     return _frame(
         rows,
         key=key,
@@ -400,19 +459,49 @@ def _metric_candidates(
         category="usage_limits",
         trigger=trigger,
         expansion_arr=arr,
-        quantity=extra,
+        quantity=extra.where(kind == "usage_expansion"),
         pricing=pricing,
+        basis=np.where(priced, "catalog", "estimate"),
         evidence=evidence,
+    )
+
+
+def metric_label(metric: pd.Series) -> pd.Series:
+    """``api_calls`` -> ``API calls``, ``storage_gb`` -> ``storage (GB)``: metric names as a
+    reader says them."""
+
+    def say(names: pd.Series) -> pd.Series:
+        text = names.astype(str).str.replace("_", " ").str.strip()
+        text = text.str.replace(r"^api\b", "API", regex=True)
+        return text.str.replace(r"\s(gb|tb|mb)$", lambda m: f" ({m.group(1).upper()})", regex=True)
+
+    return per_distinct(metric.astype(object), say, dtype="str")
+
+
+def _unit_price(price: pd.Series) -> pd.Series:
+    """``$0.0005 per unit`` with as many decimals as the price needs."""
+    return per_distinct(
+        price.astype(float),
+        lambda v: v.map(lambda x: f"${x:,.6f}".rstrip("0").rstrip(".") + " per unit"),
+        dtype="str",
     )
 
 
 def _limit_hit(
     p: pd.DataFrame, metrics: pd.DataFrame, signals: pd.DataFrame, cat: Catalog, cfg: ScoringConfig
 ) -> pd.DataFrame:
+    """A limit the customer hit, resolved to what it is about: a usage metric (named in the
+    text, or a usage product whose ``solves`` keywords it contains), seats, or a product (a
+    tier or add-on whose keywords it contains). The same metric's ceiling and this limit are
+    one need. A limit nothing names is the next tier's plan limits."""
     s = signals[signals["kind"] == "limit_hit"]
     if s.empty:
         return _empty()
-    s = s.merge(p[["arr", "licensed_seats"]], left_on="account_id", right_index=True)
+    s = s.merge(
+        p[["arr", "licensed_seats", "active_seats", "employee_growth_pct"]],
+        left_on="account_id",
+        right_index=True,
+    )
     detail = s["detail"].fillna("").str.lower()
     metric = pd.Series(None, index=s.index, dtype=object)
     for name in sorted(metrics["metric"].dropna().unique(), key=len, reverse=True):
@@ -421,43 +510,105 @@ def _limit_hit(
             | detail.str.contains(str(name).lower(), regex=False)
         )
         metric[hit] = name
-    is_seats = metric.fillna("").str.lower() == "seats"
-    kind, product, key = _usage_type(s["account_id"], metric.fillna("plan limits"), cat)
-    kind = kind.where(~is_seats, "seat_expansion")
-    key = key.where(~is_seats, "seats")
-    product = product.where(~is_seats, s["account_id"].map(cat.current_tier))
-    seats = s["licensed_seats"].fillna(0)
-    tier_arr = cat.tier_difference(s["account_id"], product, seats)
-    fallback = s["arr"] * cfg.fallback_cross_sell_share
-    arr = pd.Series(
-        np.where(
-            kind == "tier_upgrade",
-            tier_arr,
-            np.where(is_seats, cfg.seat_min_add * s["account_id"].map(cat.seat_price), np.nan),
-        ),
-        index=s.index,
+    product = cat.match(detail)
+    product_kind = product.map(cat.products["kind"])
+    unit = product.map(cat.products["unit"]).where(product_kind == "usage")
+    metric = metric.fillna(unit)
+    is_seats = metric.fillna("").str.lower().eq("seats") | (
+        metric.isna() & detail.str.contains(r"\bseat", regex=True)
     )
-    priced = arr.notna() & (arr > 0)
-    return _frame(
-        s,
-        key=key,
-        type=kind,
-        product_id=product,
-        category="usage_limits",
-        trigger="limit_hit",
-        expansion_arr=arr.where(priced, fallback),
-        quantity=np.nan,
-        pricing=pd.Series("catalog price", index=s.index).where(
-            priced,
-            "no usage volume to price: "
-            + _pct(pd.Series(cfg.fallback_cross_sell_share * 100, index=s.index))
-            + " of ARR",
-        ),
-        evidence="Hit a plan limit on "
-        + _date(s["date"])
-        + ": "
-        + s["detail"].fillna("(no detail)"),
-    )
+    evidence = "Hit a plan limit on " + _date(s["date"]) + ": " + s["detail"].fillna("(no detail)")
+    parts = []
+
+    seats = s[is_seats]
+    if len(seats):
+        seats = seats.assign(active_seats=seats["active_seats"].fillna(seats["licensed_seats"]))
+        quantity = _ceiling_seats(seats, cfg)
+        accounts = pd.Index(seats["account_id"])
+        parts.append(
+            _frame(
+                seats,
+                key="seats",
+                type="seat_expansion",
+                product_id=seats["account_id"].map(cat.current_tier),
+                category="usage_limits",
+                trigger="limit_hit",
+                expansion_arr=quantity * seats["account_id"].map(cat.seat_price),
+                quantity=quantity,
+                pricing=_seat_pricing(accounts, cat).to_numpy(),
+                basis=_seat_basis(accounts, cat),
+                evidence=evidence[seats.index],
+            )
+        )
+
+    # A metric the account reports usage for: priced like its ceiling (one need with it).
+    with_metric = ~is_seats & metric.notna()
+    on_metric = s[with_metric].assign(metric=metric[with_metric])
+    rows = on_metric.merge(metrics, on=["account_id", "metric"], how="inner")
+    if len(rows):
+        text = (
+            "Hit a plan limit on "
+            + _date(rows["date"])
+            + ": "
+            + rows["detail"].fillna("(no detail)")
+            + " ("
+            + metric_label(rows["metric"])
+            + " at "
+            + _pct(rows["util_pct"])
+            + " of the limit)"
+        )
+        parts.append(_metric_candidates(rows, "limit_hit", cat, cfg, evidence=text))
+    resolved = pd.MultiIndex.from_frame(rows[["account_id", "metric"]]) if len(rows) else None
+    unpriced = on_metric
+    if resolved is not None:
+        pairs = pd.MultiIndex.from_frame(on_metric[["account_id", "metric"]])
+        unpriced = on_metric[~pairs.isin(resolved)]
+
+    # A product the text names (a tier or an add-on) and not a metric: that product's need.
+    naming = ~is_seats & metric.isna() & product.notna()
+    named = s[naming].assign(product_id=product[naming])
+    named = named[~cat.owns(named["account_id"], named["product_id"])]
+    if len(named):
+        parts.append(
+            _product_candidates(
+                named,
+                p,
+                cat,
+                cfg,
+                trigger="limit_hit",
+                category="usage_limits",
+                evidence=evidence[named.index],
+            )
+        )
+
+    # No usage figures to size it, or nothing named: the next tier's limits, else an estimate.
+    rest = pd.concat([unpriced, s[~is_seats & metric.isna() & product.isna()]])
+    if len(rest):
+        what = rest["metric"].fillna("plan limits") if "metric" in rest else "plan limits"
+        what = pd.Series(what, index=rest.index).astype(object)
+        kind, product_id, key = _usage_type(rest["account_id"], what, cat)
+        tier_arr = cat.tier_difference(rest["account_id"], product_id, rest["licensed_seats"])
+        is_tier = (kind == "tier_upgrade") & tier_arr.notna() & (tier_arr > 0)
+        fallback = rest["arr"] * cfg.fallback_cross_sell_share
+        share = _pct(pd.Series(cfg.fallback_cross_sell_share * 100, index=rest.index))
+        parts.append(
+            _frame(
+                rest,
+                key=key.where(kind == "tier_upgrade", "metric:" + what.str.lower()),
+                type=kind,
+                product_id=product_id,
+                category="usage_limits",
+                trigger="limit_hit",
+                expansion_arr=tier_arr.where(is_tier, fallback),
+                quantity=np.nan,
+                pricing=pd.Series(
+                    "catalog: tier price difference at current seats", index=rest.index
+                ).where(is_tier, "estimate (no usage figures to size it): " + share + " of ARR"),
+                basis=np.where(is_tier, "catalog", "estimate"),
+                evidence=evidence.reindex(rest.index).to_numpy(),
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
 # --------------------------------------------------------------------------- 2. feature gaps
@@ -538,8 +689,14 @@ def _product_candidates(
     category: str,
     evidence: pd.Series,
     amount: pd.Series | None = None,
+    budget: pd.Series | None = None,
+    **extra,
 ) -> pd.DataFrame:
-    """Candidates selling ``rows.product_id`` (any kind) to ``rows.account_id``."""
+    """Candidates selling ``rows.product_id`` (any kind) to ``rows.account_id``.
+
+    ``amount``: a competitor's stated spend, which caps the price. ``budget``: the customer's
+    stated budget for it, shown beside the catalog price (and the amount when there is none).
+    """
     account = rows["account_id"]
     kind = rows["product_id"].map(cat.products["kind"])
     opp_type = kind.map(KIND_TO_TYPE).fillna("add_on")
@@ -559,15 +716,36 @@ def _product_candidates(
         index=rows.index,
     ).where(
         priced,
-        "no catalog price: " + str(round(cfg.fallback_cross_sell_share * 100)) + "% of current ARR",
+        "estimate (no catalog price): "
+        + str(round(cfg.fallback_cross_sell_share * 100))
+        + "% of current ARR",
     )
+    basis = pd.Series(np.where(priced, "catalog", "estimate"), index=rows.index)
     arr = arr.where(priced, fallback)
     if amount is not None:
-        # A known budget or competitor spend caps what the account will pay.
+        # A known competitor spend caps what the account will pay.
         has_amount = amount.notna() & (amount > 0)
         arr = arr.where(~has_amount, np.minimum(arr, amount).where(priced, amount * 0.8))
         pricing = pricing.where(
-            ~has_amount, pricing + ", capped by the stated spend " + money(amount.fillna(0))
+            ~has_amount,
+            pd.Series(np.where(priced, pricing + ", capped by", "80% of"), index=rows.index)
+            + " the stated spend "
+            + money(amount.fillna(0)),
+        )
+        basis = basis.where(~has_amount | priced, "stated_budget")
+    stated_budget = pd.Series(np.nan, index=rows.index)
+    if budget is not None:
+        # The customer's own budget is shown beside the catalog price; with no price it is
+        # the amount.
+        has_budget = budget.notna() & (budget > 0)
+        stated_budget = budget.where(has_budget)
+        arr = arr.where(~has_budget | priced, budget)
+        basis = basis.where(~has_budget | priced, "stated_budget")
+        pricing = pricing.where(
+            ~has_budget,
+            pd.Series(np.where(priced, pricing + "; ", ""), index=rows.index)
+            + "the customer's stated budget: "
+            + money(budget.fillna(0)),
         )
     return _frame(
         rows,
@@ -578,115 +756,368 @@ def _product_candidates(
         expansion_arr=arr,
         quantity=np.nan,
         pricing=pricing,
+        basis=basis,
+        budget=stated_budget,
         evidence=evidence,
+        **extra,
     )
 
 
-# --------------------------------------------------------------------------- 3. departments
+# --------------------------------------------------------------------------- signal timing
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
+# A date named in a signal's text: "Q2 2027", "spring 2027", "March 2027", "in 2027", "2027 plan".
+_WHEN = (
+    r"\b(?:q(?P<q>[1-4])\s*(?:fy\s*)?(?P<qy>20\d\d)"
+    r"|(?P<season>spring|summer|autumn|fall|winter)\s+(?:of\s+)?(?P<sy>20\d\d)"
+    r"|(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<my>20\d\d)"
+    r"|(?:in|from|by|during|for|starting)\s+(?P<y>20\d\d)"
+    r"|(?P<py>20\d\d)\s+(?:plan|budget|roadmap))\b"
+)
+# Words that say an office or team does not exist yet.
+_UPCOMING = (
+    r"\b(?:opening|will open|to open|plans? to|planned|planning|not yet open\w*|upcoming"
+    r"|launching|will launch|to be formed|will form)\b"
+)
+# Words that give an ask its timeline (seed 002's "timeline is clear").
+_TIMELINE = (
+    r"\b(?:q[1-4]|this (?:quarter|month|year)|next (?:quarter|month)|20\d\d|proposal|quote"
+    r"|order form|contract|by (?:the )?end of|within \d+|immediate\w*|asap|start(?:s|ing)? in"
+    r"|jan\w*|feb\w*|march|april|june|july|aug\w*|sep\w*|oct\w*|nov\w*|dec\w*)\b"
+)
+TIMED_KINDS = ("expansion_intent", "new_office", "new_department", "hiring")
 
 
-def department_triggers(
+def signal_timing(signals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """``signals`` with when each event happens: ``event_date`` (a date named in the text,
+    ``Q2 2027`` -> 2027-04-01), ``future`` (the office has not opened, the hires start later:
+    a named date more than 30 days out, or an office or team described as opening) and
+    ``timeline`` (the text gives the ask a timeline). Only the kinds people needs read are
+    parsed; the text is matched once per distinct value."""
+    out = signals.copy()
+    out["event_date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    out["future"] = False
+    out["timeline"] = False
+    timed = out["kind"].isin(TIMED_KINDS)
+    if not timed.any():
+        return out
+    text = out.loc[timed, "detail"].fillna("").astype(str).str.lower()
+
+    def when(distinct: pd.Series) -> pd.DataFrame:
+        m = distinct.str.extract(_WHEN)
+        year = m["qy"].fillna(m["sy"]).fillna(m["my"]).fillna(m["y"]).fillna(m["py"])
+        month = (m["q"].astype(float) - 1) * 3 + 1
+        month = month.fillna(m["season"].map(_SEASONS)).fillna(m["month"].map(_MONTHS))
+        date = pd.to_datetime(
+            pd.DataFrame({"year": year.astype(float), "month": month.fillna(1), "day": 1}),
+            errors="coerce",
+        )
+        return pd.DataFrame(
+            {
+                "date": date,
+                "upcoming": distinct.str.contains(_UPCOMING, regex=True),
+                "timeline": distinct.str.contains(_TIMELINE, regex=True),
+            },
+            index=distinct.index,
+        )
+
+    codes, distinct = pd.factorize(text)
+    found = when(pd.Series(distinct, dtype=object).astype(str))
+    date = pd.Series(found["date"].to_numpy()[codes], index=text.index)
+    upcoming = pd.Series(found["upcoming"].to_numpy()[codes], index=text.index)
+    kind = out.loc[timed, "kind"]
+    later = date > as_of + pd.Timedelta(days=30)
+    opening = upcoming & kind.isin(["new_office", "new_department"]) & ~(date <= as_of)
+    future = later | opening
+    out.loc[timed, "future"] = future.to_numpy()
+    out.loc[timed, "event_date"] = (
+        date.where(later, as_of + pd.Timedelta(days=90)).where(future).to_numpy()
+    )
+    out.loc[timed, "timeline"] = found["timeline"].to_numpy()[codes] | later.to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- 3-4. people
+
+
+def _dept_key(names: pd.Series) -> pd.Series:
+    """Department names as one key: case, spacing and punctuation do not split a team."""
+    return per_distinct(
+        names.astype(object),
+        lambda d: d.astype(str).str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip(),
+        dtype="str",
+    ).replace("", np.nan)
+
+
+class _People:
+    """Who holds seats where, per account: the penetration that sizes an unstated need."""
+
+    def __init__(self, p: pd.DataFrame, departments: pd.DataFrame, cfg: ScoringConfig):
+        d = departments[departments["account_id"].isin(p.index)]
+        d = d.assign(dkey=_dept_key(d["department"])).dropna(subset=["dkey"])
+        d = d.drop_duplicates(["account_id", "dkey"], keep="first")
+        self.departments = d
+        head = d["headcount"].astype(float)
+        seats = d["seats"].astype(float)
+        using = (seats > 0) & (head > 0)
+        # Seats per person in the departments that use the product (a team that adopts it
+        # takes seats at about this rate), else across the company, else the configured share.
+        adopting = (
+            seats[using].groupby(d["account_id"][using]).sum()
+            / head[using].groupby(d["account_id"][using]).sum()
+        )
+        employees = p["employee_count"].astype(float)
+        company = (p["licensed_seats"] / employees.where(employees > 0)).clip(upper=1)
+        self.adopting = (
+            adopting.reindex(p.index).fillna(company).fillna(cfg.department_seat_share).clip(0, 1)
+        )
+        self.company = company.fillna(self.adopting)
+        index = pd.MultiIndex.from_arrays([d["account_id"], d["dkey"]])
+        self.dept_seats = pd.Series(seats.to_numpy(), index=index)
+        self.dept_head = pd.Series(head.to_numpy(), index=index)
+        self.dept_name = pd.Series(d["department"].to_numpy(), index=index)
+
+    def lookup(self, series: pd.Series, accounts: pd.Series, keys: pd.Series) -> pd.Series:
+        at = pd.MultiIndex.from_arrays([accounts.to_numpy(), keys.to_numpy()])
+        return pd.Series(series.reindex(at).to_numpy(), index=accounts.index)
+
+    def penetration(self, accounts: pd.Series, keys: pd.Series) -> pd.Series:
+        """The department's own seats per person where it holds seats, else the adopting rate."""
+        seats = self.lookup(self.dept_seats, accounts, keys)
+        head = self.lookup(self.dept_head, accounts, keys)
+        own = (seats / head.where(head > 0)).where(seats > 0).clip(upper=1)
+        return own.fillna(accounts.map(self.adopting))
+
+    def has_seats(self, accounts: pd.Series, keys: pd.Series) -> pd.Series:
+        return self.lookup(self.dept_seats, accounts, keys).fillna(0) > 0
+
+
+def people_triggers(
     p: pd.DataFrame,
     departments: pd.DataFrame,
     signals: pd.DataFrame,
     cat: Catalog,
     cfg: ScoringConfig,
 ) -> pd.DataFrame:
-    """Departments with people but no seats, and signals of new departments or offices."""
+    """Seat needs, one per group of people (seed 002's department and company-growth triggers).
+
+    Signals about the same people share a need: the customer's ask, hiring, a new-department
+    signal and the department's own row for a team (``dept:<team>``); a new office
+    (``office:<text>``); company growth and hiring that names no team (``seats``, with the seat
+    ceiling). The customer's stated head count sets an ask's size. An unstated need is sized
+    from penetration (hires x the team's seats per person), never from seat utilisation. A
+    department with people and no seats is whitespace, not a deal, until a signal says the
+    team needs the product. ``signals`` carry :func:`signal_timing`'s columns.
+    """
+    who = _People(p, departments, cfg)
     parts = []
-    d = departments[
-        (departments["seats"].fillna(0) == 0)
-        & (departments["headcount"].fillna(0) >= cfg.department_min_headcount)
+    s = signals[signals["account_id"].isin(p.index)]
+    s = s.assign(dkey=_dept_key(s["department"]))
+
+    def team_frame(rows, trigger, quantity, evidence, *, key=None, type_=None, basis=None, **kw):
+        accounts = pd.Index(rows["account_id"])
+        if key is None:
+            key = ("dept:" + rows["dkey"]).fillna("seats")
+        if type_ is None:
+            type_ = np.where(
+                rows["dkey"].notna() & ~who.has_seats(rows["account_id"], rows["dkey"]),
+                "new_department",
+                "seat_expansion",
+            )
+        seat_basis = _seat_basis(accounts, cat)
+        return _frame(
+            rows,
+            key=key,
+            type=type_,
+            product_id=rows["account_id"].map(cat.current_tier),
+            category="department" if trigger != "headcount_growth" else "company_growth",
+            trigger=trigger,
+            expansion_arr=quantity * rows["account_id"].map(cat.seat_price),
+            quantity=quantity,
+            pricing=_seat_pricing(accounts, cat).to_numpy(),
+            basis=seat_basis if basis is None else np.where(basis, "estimate", seat_basis),
+            evidence=evidence,
+            department=rows["department"]
+            .astype(object)
+            .where(rows["dkey"].isna(), who.lookup(who.dept_name, rows["account_id"], rows["dkey"]))
+            .fillna(rows["department"])
+            if "department" in rows
+            else None,
+            **kw,
+        )
+
+    # The customer's ask with a head count: the size of the deal.
+    asks = s[(s["kind"] == "expansion_intent") & (s["headcount"] > 0)]
+    if len(asks):
+        quantity = asks["headcount"].astype(float)
+        budget = asks["amount"].where(asks["amount"] > 0)
+        evidence = "Asked " + _date(asks["date"]) + ": " + asks["detail"].fillna("")
+        evidence = evidence.where(
+            budget.isna(), evidence + " (stated budget " + money(budget.fillna(0)) + ")"
+        )
+        frame = team_frame(
+            asks,
+            "stated_ask",
+            quantity,
+            evidence,
+            stated=True,
+            budget=budget,
+            timeline=asks["timeline"],
+            future=asks["future"],
+            event_date=asks["event_date"],
+        )
+        frame["pricing"] = (
+            frame["pricing"]
+            + " x "
+            + _int(quantity).to_numpy()
+            + " seats asked for"
+            + np.where(
+                budget.notna().to_numpy(),
+                "; the customer's stated budget: " + money(budget.fillna(0)).to_numpy(),
+                "",
+            )
+        )
+        parts.append(frame)
+
+    # Hiring into a named team: that team's need, at its own penetration.
+    hiring = s[(s["kind"] == "hiring") & s["dkey"].notna() & (s["headcount"] > 0)]
+    if len(hiring):
+        pen = who.penetration(hiring["account_id"], hiring["dkey"])
+        quantity = np.ceil(hiring["headcount"].astype(float) * pen)
+        evidence = (
+            "Hiring "
+            + _date(hiring["date"])
+            + ": "
+            + hiring["detail"].fillna("")
+            + " ("
+            + _int(hiring["headcount"].astype(float))
+            + " people x "
+            + _pct(pen * 100)
+            + " seats per person)"
+        )
+        parts.append(
+            team_frame(
+                hiring,
+                "hiring",
+                quantity,
+                evidence,
+                future=hiring["future"],
+                event_date=hiring["event_date"],
+            )
+        )
+
+    # New teams and offices: their head count at the adopting penetration; no head count is
+    # a guess (an estimate, never a quote).
+    new = s[s["kind"].isin(["new_department", "new_office"])]
+    if len(new):
+        is_office = new["kind"] == "new_office"
+        head = new["headcount"].astype(float)
+        guessed = head.isna() | (head <= 0)
+        pen = who.penetration(new["account_id"], new["dkey"])
+        pen = pen.where(~(is_office | new["dkey"].isna()), new["account_id"].map(who.adopting))
+        pen = pen.where(
+            ~is_office | new["dkey"].isna(), who.penetration(new["account_id"], new["dkey"])
+        )
+        quantity = np.ceil(head * pen).where(~guessed, float(cfg.department_min_headcount))
+        quantity = np.maximum(quantity, 1)
+        team = new["dkey"].fillna(_dept_key(new["detail"])).fillna("new team")
+        office_key = "office:" + _dept_key(new["detail"]).fillna("new office").str[:60]
+        evidence = (
+            pd.Series(np.where(is_office, "New office ", "New team "), index=new.index)
+            + _date(new["date"])
+            + ": "
+            + new["detail"].fillna(new["department"]).fillna("")
+        )
+        evidence = evidence.where(
+            guessed,
+            evidence
+            + " ("
+            + _int(head.fillna(0))
+            + " people x "
+            + _pct(pen * 100)
+            + " seats per person)",
+        )
+        evidence = evidence.where(
+            ~guessed, evidence + " (no head count given: sized as a small team)"
+        )
+        parts.append(
+            team_frame(
+                new.assign(
+                    dkey=team.where(~is_office),
+                    department=new["department"]
+                    .fillna("a new team")
+                    .where(~is_office, "the new office"),
+                ),
+                "new_office",
+                quantity,
+                evidence,
+                key=office_key.where(is_office, "dept:" + team),
+                type_="new_department",
+                basis=guessed,
+                future=new["future"],
+                event_date=new["event_date"],
+            ).assign(
+                trigger=np.where(is_office, "new_office", "new_department_signal"),
+                strength=np.where(
+                    is_office,
+                    TRIGGER_STRENGTH["new_office"],
+                    TRIGGER_STRENGTH["new_department_signal"],
+                ),
+            )
+        )
+
+    # A department's own row backs a need a signal already names (whitespace otherwise).
+    d = who.departments
+    empty = d[
+        (d["seats"].fillna(0) == 0) & (d["headcount"].fillna(0) >= cfg.department_min_headcount)
     ]
-    d = d[d["account_id"].isin(p.index)]
-    if len(d):
-        using = departments[departments["seats"].fillna(0) > 0]
+    named = pd.MultiIndex.from_arrays([s["account_id"], s["dkey"]])
+    named = named[s["kind"].isin(["expansion_intent", "hiring", "new_department"]).to_numpy()]
+    empty = empty[pd.MultiIndex.from_arrays([empty["account_id"], empty["dkey"]]).isin(named)]
+    if len(empty):
+        using = d[d["seats"].fillna(0) > 0]
         users = join_groups(
             using["department"] + " (" + _int(using["seats"].astype(float)) + " seats)",
             using["account_id"],
             sep=", ",
         )
-        seats = np.ceil(d["headcount"].astype(float) * cfg.department_seat_share)
-        seats = _cap_department_seats(seats, d["account_id"], p, cfg)
-        evidence = d["department"] + ": " + _int(d["headcount"].astype(float)) + " people, 0 seats"
-        held = d["account_id"].map(users).astype(object)
+        quantity = np.ceil(empty["headcount"].astype(float) * empty["account_id"].map(who.adopting))
+        evidence = (
+            empty["department"] + ": " + _int(empty["headcount"].astype(float)) + " people, 0 seats"
+        )
+        held = empty["account_id"].map(users).astype(object)
         evidence = evidence.where(held.isna(), evidence + "; in use by " + held.fillna(""))
         parts.append(
-            _department_frame(d, p, cat, "empty_department", seats, evidence, d["department"])
+            team_frame(empty, "empty_department", quantity, evidence, type_="new_department")
         )
-    s = signals[signals["kind"].isin(["new_department", "new_office"])]
-    if len(s):
-        headcount = s["headcount"].astype(float)
-        seats = np.ceil(headcount * cfg.department_seat_share).fillna(cfg.department_min_headcount)
-        seats = _cap_department_seats(seats, s["account_id"], p, cfg)
-        is_office = s["kind"] == "new_office"
-        where = s["department"].fillna(s["detail"]).fillna("new team")
-        label = where.where(
-            ~is_office, "office: " + s["detail"].fillna(s["department"]).fillna("new office")
-        )
-        evidence = (
-            pd.Series(np.where(is_office, "New office ", "New department "), index=s.index)
-            + _date(s["date"])
-            + ": "
-            + s["detail"].fillna(s["department"]).fillna("")
-        )
-        evidence = evidence.where(
-            headcount.isna(), evidence + " (" + _int(headcount.fillna(0)) + " people)"
-        )
-        trig = pd.Series(np.where(is_office, "new_office", "new_department_signal"), index=s.index)
-        frame = _department_frame(s, p, cat, trig, seats, evidence, label)
-        parts.append(frame)
+
+    growth = _company_growth(p, s, who, cat, cfg)
+    if len(growth):
+        parts.append(growth)
     return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
-def _cap_department_seats(
-    seats: pd.Series, accounts: pd.Series, p: pd.DataFrame, cfg: ScoringConfig
-) -> pd.Series:
-    """A new team rarely buys more than the account already has: cap at today's footprint."""
-    current = accounts.map(p["licensed_seats"]).fillna(0) * cfg.department_max_vs_current
-    cap = np.maximum(current, cfg.department_min_headcount)
-    return pd.Series(np.minimum(seats, cap), index=seats.index)
-
-
-def _department_frame(rows, p, cat, trigger, seats, evidence, department) -> pd.DataFrame:
-    price = rows["account_id"].map(cat.seat_price)
-    return _frame(
-        rows,
-        key="dept:" + department.str.strip().str.lower(),
-        type="new_department",
-        product_id=rows["account_id"].map(cat.current_tier),
-        category="department",
-        trigger=trigger,
-        expansion_arr=seats * price,
-        quantity=seats,
-        pricing=_seat_pricing(pd.Index(rows["account_id"]), cat).to_numpy(),
-        evidence=evidence,
-        department=department,
-    )
-
-
-# --------------------------------------------------------------------------- 4. company growth
-
-
-def growth_triggers(
-    p: pd.DataFrame, signals: pd.DataFrame, cat: Catalog, cfg: ScoringConfig
+def _company_growth(
+    p: pd.DataFrame, s: pd.DataFrame, who: _People, cat: Catalog, cfg: ScoringConfig
 ) -> pd.DataFrame:
-    """Headcount growth, hiring and funding at accounts that already use what they have."""
-    hiring = (
-        signals[signals["kind"] == "hiring"].groupby("account_id")["headcount"].sum(min_count=1)
-    )
-    funding = signals[signals["kind"] == "funding"]
+    """Company growth and hiring that names no team: the ``seats`` need, sized by the
+    company's seats per employee (hires x penetration), at accounts using what they have."""
+    loose = s[(s["kind"] == "hiring") & s["dkey"].isna()]
+    hires = loose.groupby("account_id")["headcount"].sum(min_count=1)
+    funding = s[s["kind"] == "funding"]
     funding_text = join_groups(
         funding["detail"].fillna("funding") + " (" + _date(funding["date"]) + ")",
         funding["account_id"],
         sep="; ",
     )
     growth = p["employee_growth_pct"]
-    grows = (
-        (growth >= cfg.growth_pct_threshold)
-        | p.index.isin(hiring.index)
-        | p.index.isin(funding_text.index)
-    )
+    grows = (growth >= cfg.growth_pct_threshold) | p.index.isin(hires.dropna().index)
     rows = p[
         grows
         & (p["seat_utilization"].fillna(0) >= cfg.growth_min_seat_utilization)
@@ -694,23 +1125,39 @@ def growth_triggers(
     ]
     if rows.empty:
         return _empty()
-    hires = hiring.reindex(rows.index)
-    share = (growth.reindex(rows.index).clip(lower=0) / 100).fillna(0)
-    seats_from_growth = np.ceil(
-        rows["licensed_seats"] * share * rows["seat_utilization"].clip(upper=1)
+    g = (growth.reindex(rows.index).clip(lower=0) / 100).fillna(0)
+    h = hires.reindex(rows.index)
+    # The people who joined in 12 months (employees x g / (1 + g)) at the company's seats per
+    # employee is licensed x g / (1 + g); hires at the same rate.
+    from_growth = np.ceil(rows["licensed_seats"] * g / (1 + g))
+    from_hiring = np.ceil(h.fillna(0) * who.company.reindex(rows.index))
+    seats = np.maximum(np.maximum(from_growth, from_hiring), cfg.seat_min_add)
+    parts = pd.DataFrame(index=rows.index)
+    gg = growth.reindex(rows.index)
+    parts["growth"] = np.where(
+        gg >= cfg.growth_pct_threshold, "Headcount +" + _pct(gg.fillna(0)) + " in 12 months", ""
     )
-    seats_from_hiring = np.ceil(hires.fillna(0) * rows["seat_utilization"].clip(upper=1))
-    seats = np.maximum(np.maximum(seats_from_growth, seats_from_hiring), cfg.seat_min_add)
-    evidence = pd.Series("", index=rows.index)
-    g = growth.reindex(rows.index)
-    evidence = evidence.where(
-        ~(g >= cfg.growth_pct_threshold), "Headcount +" + _pct(g.fillna(0)) + " in 12 months"
+    parts["hiring"] = np.where(
+        h.notna(),
+        "hiring "
+        + _int(h.fillna(0))
+        + " people x "
+        + _pct(who.company.reindex(rows.index) * 100)
+        + " seats per employee",
+        "",
     )
-    hire_text = "hiring " + _int(hires.fillna(0)) + " people"
-    evidence = evidence.where(hires.isna(), (evidence + "; " + hire_text).str.lstrip("; "))
     ft = funding_text.reindex(rows.index)
-    evidence = evidence.where(ft.isna(), (evidence + "; raised " + ft.fillna("")).str.lstrip("; "))
-    evidence = evidence + "; " + _pct(rows["seat_utilization"] * 100) + " of seats in use"
+    parts["funding"] = np.where(ft.notna(), "funding: " + ft.fillna(""), "")
+    parts["use"] = _pct(rows["seat_utilization"] * 100) + " of seats in use"
+    evidence = parts["growth"].astype(object)
+    for column in ("hiring", "funding", "use"):
+        part = parts[column].astype(object)
+        evidence = pd.Series(
+            np.where(evidence == "", part, np.where(part == "", evidence, evidence + "; " + part)),
+            index=rows.index,
+            dtype="str",
+        )
+    evidence = evidence.str[0].str.upper() + evidence.str[1:]
     return _frame(
         rows,
         account_id=rows.index,
@@ -722,8 +1169,79 @@ def growth_triggers(
         expansion_arr=seats * cat.seat_price.reindex(rows.index),
         quantity=seats,
         pricing=_seat_pricing(rows.index, cat),
-        evidence=evidence.str[0].str.upper() + evidence.str[1:],
+        basis=_seat_basis(rows.index, cat),
+        evidence=evidence,
     )
+
+
+def intent_triggers(
+    p: pd.DataFrame, signals: pd.DataFrame, cat: Catalog, cfg: ScoringConfig
+) -> pd.DataFrame:
+    """The customer's ask without a head count: the product it names (priced from the
+    catalog, the stated budget beside it), else a new use case at the stated budget. An ask
+    that names neither a product nor an amount stays evidence of intent (propensity)."""
+    s = signals[
+        (signals["kind"] == "expansion_intent")
+        & ~(signals["headcount"] > 0)
+        & signals["account_id"].isin(p.index)
+    ]
+    if s.empty:
+        return _empty()
+    product = cat.match(s["detail"].fillna("") + " " + s["department"].fillna(""))
+    s = s.assign(product_id=product)
+    s = s[~(cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna())]
+    budget = s["amount"].where(s["amount"] > 0)
+    evidence = "Asked " + _date(s["date"]) + ": " + s["detail"].fillna("")
+    evidence = evidence.where(
+        budget.isna(), evidence + " (stated budget " + money(budget.fillna(0)) + ")"
+    )
+    timing = {
+        "stated": True,
+        "timeline": s["timeline"],
+        "future": s["future"],
+        "event_date": s["event_date"],
+    }
+    parts = []
+    matched = s[s["product_id"].notna()]
+    if len(matched):
+        parts.append(
+            _product_candidates(
+                matched,
+                p,
+                cat,
+                cfg,
+                trigger="stated_ask",
+                category="initiative",
+                evidence=evidence[matched.index],
+                budget=budget[matched.index],
+                **{
+                    k: (v[matched.index] if isinstance(v, pd.Series) else v)
+                    for k, v in timing.items()
+                },
+            )
+        )
+    rest = s[s["product_id"].isna() & budget.notna()]
+    if len(rest):
+        parts.append(
+            _frame(
+                rest,
+                key="use_case",
+                type="new_use_case",
+                product_id=None,
+                category="initiative",
+                trigger="stated_ask",
+                expansion_arr=budget[rest.index],
+                quantity=np.nan,
+                pricing="the customer's stated budget (no catalog product named)",
+                basis="stated_budget",
+                budget=budget[rest.index],
+                evidence=evidence[rest.index],
+                **{
+                    k: (v[rest.index] if isinstance(v, pd.Series) else v) for k, v in timing.items()
+                },
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
 # --------------------------------------------------------------------------- 5-7. signals
@@ -771,7 +1289,11 @@ def initiative_triggers(
                 trigger="initiative",
                 expansion_arr=arr,
                 quantity=np.nan,
-                pricing=f"no catalog product matched: {cfg.fallback_cross_sell_share:.0%} of current ARR",
+                pricing=(
+                    "estimate (no catalog product matched): "
+                    f"{cfg.fallback_cross_sell_share:.0%} of current ARR"
+                ),
+                basis="estimate",
                 evidence=evidence[unmatched.index],
             )
         )
@@ -823,8 +1345,9 @@ def competitive_triggers(
                 quantity=np.nan,
                 pricing=pd.Series("80% of the stated competitor spend", index=rest.index).where(
                     rest["amount"].notna(),
-                    f"no spend known: {cfg.fallback_cross_sell_share:.0%} of current ARR",
+                    f"estimate (no spend known): {cfg.fallback_cross_sell_share:.0%} of current ARR",
                 ),
+                basis=np.where(rest["amount"].notna(), "stated_budget", "estimate"),
                 evidence=evidence[rest.index],
             )
         )
@@ -890,7 +1413,8 @@ def services_triggers(
                 trigger="support_load",
                 expansion_arr=rows["arr"] * 0.1,
                 quantity=np.nan,
-                pricing="no support product in the catalog: 10% of current ARR",
+                pricing="estimate (no support product in the catalog): 10% of current ARR",
+                basis="estimate",
                 evidence=evidence,
             )
         frame["type"] = "support_upgrade"
@@ -906,31 +1430,52 @@ def _empty() -> pd.DataFrame:
 
 
 def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fold candidates about the same (account, key) into one opportunity.
+    """Fold candidates about the same need (account, ``key``) into one deal.
 
-    Returns (opportunities, evidence): one row per opportunity with the strongest trigger's
-    type and product and the largest ARR estimate, and the evidence lines in long form
-    (strongest trigger first).
+    The deal's amount, quantity, pricing note and price basis all come from one candidate, the
+    lead: the customer's ask first, then the best price basis (catalog before estimates), then
+    the largest size (the same people or capacity sized several ways: the largest covers all),
+    a department's own row last. The type is the strongest trigger's. The need is stated,
+    budgeted or timed when any of its signals is, and a future event only when all are.
+
+    Returns (opportunities, evidence): one row per deal, and the evidence lines in long form
+    (the ask first, then by trigger strength).
     """
     c = candidates.dropna(subset=["expansion_arr"])
     c = c[c["expansion_arr"] > 0].copy()
     c["strength"] = c["strength"].astype(float)
-    c = c.sort_values(
-        ["account_id", "key", "strength", "expansion_arr"],
-        ascending=[True, True, False, False],
+    for flag in ("stated", "future", "timeline"):
+        c[flag] = c[flag].fillna(False).astype(bool)
+    keys = ["account_id", "key"]
+    c["_basis_rank"] = c["basis"].map(BASIS_RANK).fillna(len(BASIS_RANK)).astype(int)
+    c["_row"] = (c["trigger"] == "empty_department").astype(int)
+    lead = c.sort_values(
+        [*keys, "stated", "_basis_rank", "_row", "expansion_arr", "strength"],
+        ascending=[True, True, False, True, True, False, False],
         kind="stable",
     )
-    keys = ["account_id", "key"]
+    lead = lead.groupby(keys, sort=False).head(1).set_index(keys)
+    c = c.sort_values(
+        [*keys, "stated", "strength", "expansion_arr"],
+        ascending=[True, True, False, False, False],
+        kind="stable",
+    )
     g = c.groupby(keys, sort=False)
     head = g.head(1).set_index(keys)
-    out = head[
-        ["type", "product_id", "category", "trigger", "strength", "pricing", "department"]
-    ].copy()
-    out["expansion_arr"] = g["expansion_arr"].max()
-    out["quantity"] = g["quantity"].max()
+    out = head[["type", "product_id", "category", "trigger", "strength", "department"]].copy()
+    for column in ("expansion_arr", "quantity", "pricing", "basis"):
+        out[column] = lead[column].reindex(out.index)
+    out["department"] = out["department"].fillna(lead["department"].reindex(out.index))
+    out["stated"] = g["stated"].any()
+    out["timeline"] = g["timeline"].any()
+    signals_only = c[c["_row"] == 0].groupby(keys)["future"].all()
+    out["future"] = signals_only.reindex(out.index).fillna(False).astype(bool) & ~out["stated"]
+    out["event_date"] = c[c["future"]].groupby(keys)["event_date"].min().reindex(out.index)
+    out["budget"] = c[c["stated"]].groupby(keys)["budget"].max().reindex(out.index)
     by = [c["account_id"], c["key"]]
     out["triggers"] = join_groups(c["trigger"], by, sep=",", unique=True)
     out["categories"] = join_groups(c["category"], by, sep=",", unique=True)
+    out["signal_count"] = g["trigger"].nunique()
     out = out.reset_index()
     evidence = c[[*keys, "evidence"]].drop_duplicates()
     evidence = evidence.assign(seq=evidence.groupby(keys, sort=False).cumcount())
