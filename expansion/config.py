@@ -26,6 +26,11 @@ from typing import Any
 from .errors import ConfigError
 
 
+#: The engine's rules: change it with any change to what a scoring run produces from the same
+#: data and configuration, so stored results scored by the old rules are not reused.
+RULES_VERSION = "2026-12-07.needs"
+
+
 def _default(value):
     return field(default_factory=lambda: value.copy() if hasattr(value, "copy") else value)
 
@@ -193,6 +198,10 @@ class ScoringConfig:
     priority_high_health: float = 70.0
     ae_threshold_arr: float = 50_000  # AE involved above this expansion ARR (seed 001)
     hours_by_effort: list[list[float]] = _default([[9, 2], [7, 4], [5, 10], [3, 20], [1, 40]])
+    # Days from the best time to pitch to the close, by effort score (NRR timing).
+    close_cycle_days_by_effort: list[list[float]] = _default(
+        [[9, 14], [7, 30], [5, 45], [3, 75], [1, 120]]
+    )
     tier1_top_n: int = 25
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,8 +209,9 @@ class ScoringConfig:
 
     @property
     def fingerprint(self) -> str:
-        """Short hash of the configuration; results scored with another config are stale."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """Short hash of the configuration and the engine's rules version; results scored
+        with another configuration, or by other rules, are stale."""
+        text = json.dumps({"rules": RULES_VERSION, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def validate(self) -> ScoringConfig:

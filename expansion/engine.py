@@ -105,6 +105,7 @@ OPPORTUNITY_COLUMNS = [
     "price_basis",
     "stated_budget",
     "caveat",
+    "options",
     "account_propensity",
 ]
 
@@ -844,6 +845,20 @@ def _score(
         + "): confirm the size with the customer",
         None,
     )
+    # The other way to meet a capacity need (shown beside the deal, never as a second deal):
+    # the next tier, which lifts the plan's limits along with everything else.
+    next_tier = o["account_id"].map(cat.next_tier)
+    upgrade = cat.tier_difference(o["account_id"], next_tier, o["licensed_seats"])
+    has_option = (o["type"] == "usage_expansion") & next_tier.notna() & (upgrade > 0)
+    o["options"] = np.where(
+        has_option,
+        "Or move to "
+        + next_tier.map(cat.products["name"]).fillna(next_tier).astype(str)
+        + " ("
+        + money(upgrade.fillna(0))
+        + " a year more at today's seats), which lifts the plan's limits too",
+        None,
+    )
     o["price_basis"] = o["basis"]
     o["stated_budget"] = o["budget"]
     o["opportunity_id"] = _opportunity_ids(o, account_ids)
@@ -882,6 +897,7 @@ def _caps(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     t1, t2 = cfg.tier_thresholds[0], cfg.tier_thresholds[1]
     strong = o["triggers"].str.contains("|".join(STRONG_TRIGGERS), regex=True) | o["stated"]
     renewed = o["recently_renewed"].astype(bool) & ~strong
+    o["renewal_hold"] = renewed
     rules = [
         (
             renewed,
@@ -949,7 +965,8 @@ def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
         regex=True,
     )
     future = o["future"].astype(bool)
-    renewed = o["recently_renewed"].astype(bool) & ~explicit & ~future
+    renewed = o["renewal_hold"].astype(bool) & ~future
+    explicit = explicit & ~renewed
     renewal = o["renewal_date"]
     months = o["months_to_renewal"]
     settled = o["last_renewal_date"] + pd.Timedelta(days=75)
@@ -1341,13 +1358,12 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     steps = steps.where(steps != "", out_of_reach.where(best_possible < t1, combined))
     # Holds come first: nothing else moves a held deal.
     settled = o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
-    reason = o["cap_reason"].fillna("")
     held = pd.Series(
         np.select(
             [
-                reason.str.contains("self-serve"),
-                reason.str.contains("estimate"),
-                reason.str.contains("renewed"),
+                o["small_deal"].astype(bool),
+                o["basis"] == "estimate",
+                o["renewal_hold"].astype(bool),
             ],
             [
                 "Self-serve size: let the product or billing handle it; not a deal to work",
@@ -1362,8 +1378,10 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     )
     steps = steps.where(
         held == "",
-        np.where(
-            o["raw_score"] >= t1, held + "; the score already qualifies", held + "; then: " + steps
+        np.select(
+            [o["small_deal"].astype(bool), o["raw_score"] >= t1],
+            [held, held + "; the score already qualifies"],
+            held + "; then: " + steps.str[:1].str.lower() + steps.str[1:],
         ),
     )
     future = o["future"].astype(bool)

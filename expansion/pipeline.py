@@ -480,6 +480,7 @@ def _find(
         lists["conversion_candidates"],
         config,
         target=target,
+        as_of=as_of,
     )
     summary["data_gaps"] = _gap_summary(lists["data_gaps"])
     sources = store.sync_runs(engine, limit=50)

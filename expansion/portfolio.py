@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -65,6 +67,84 @@ def _plain(value):
     return value
 
 
+def nrr_projection(
+    paying: pd.DataFrame,
+    opps: pd.DataFrame,
+    stabilize: pd.DataFrame,
+    cfg: ScoringConfig,
+    *,
+    as_of: date | pd.Timestamp | None = None,
+) -> dict:
+    """Net and gross revenue retention over the next 90 days and 12 months, with the
+    assumptions that produce them (written into the playbook):
+
+    - expansion: Tier 1-2 recurring deals only (Tier 3-5 are nurture, not forecast), each
+      weighted by its close probability and counted in a window only when it would close in
+      it: its best time plus a sales cycle set by its effort score;
+    - services are one-off revenue, reported apart, never ARR;
+    - churn: the stabilize-first accounts' ARR at ``churn_probability_unhealthy`` (those
+      renewing inside 90 days in the 90-day figure), plus ``base_churn_rate`` a year of the
+      rest of the book (a quarter of it in 90 days).
+    """
+    start = float(paying["arr"].sum())
+    today = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now().normalize()
+    forecast = opps[opps["tier"] <= 2]
+    services = forecast["type"] == "professional_services"
+    bounds = [b for b, _ in cfg.close_cycle_days_by_effort]
+    cycle = np.select(
+        [forecast["effort_score"] >= b for b in bounds],
+        [d for _, d in cfg.close_cycle_days_by_effort],
+        cfg.close_cycle_days_by_effort[-1][1],
+    )
+    close = pd.to_datetime(forecast["best_time"]).fillna(today) + pd.to_timedelta(cycle, unit="D")
+    days = (close - today).dt.days
+    ev = forecast["expected_value"].astype(float)
+    recurring = ev[~services]
+    expansion_90 = float(recurring[days[~services] <= 90].sum())
+    expansion_12m = float(recurring[days[~services] <= 365].sum())
+    one_off = float(ev[services].sum())
+
+    at_risk = float(stabilize["arr"].sum()) if len(stabilize) else 0.0
+    if len(stabilize) and "renewal_date" in stabilize:
+        renewal = pd.to_datetime(stabilize["renewal_date"])
+        soon = (renewal - today).dt.days.between(0, 90)
+        at_risk_90 = float(stabilize.loc[soon.to_numpy(), "arr"].sum())
+    else:
+        at_risk_90 = 0.0
+    rest = max(start - at_risk, 0.0)
+    churn_12m = at_risk * cfg.churn_probability_unhealthy + rest * cfg.base_churn_rate
+    churn_90 = at_risk_90 * cfg.churn_probability_unhealthy + rest * cfg.base_churn_rate / 4
+
+    def ratio(value: float) -> float | None:
+        return value / start if start else None
+
+    return {
+        "starting_arr": start,
+        "expected_expansion": expansion_12m,
+        "expected_expansion_90d": expansion_90,
+        "services_one_off": one_off,
+        "churn_exposure": at_risk,
+        "expected_churn": churn_12m,
+        "expected_churn_90d": churn_90,
+        "upside_tier3_plus": float(opps.loc[opps["tier"] > 2, "expected_value"].sum()),
+        "grr": ratio(start - churn_12m),
+        "nrr": ratio(start - churn_12m + expansion_12m),
+        "grr_90d": ratio(start - churn_90),
+        "nrr_90d": ratio(start - churn_90 + expansion_90),
+        "ending_arr": start - churn_12m + expansion_12m,
+        "assumptions": [
+            "Expansion: Tier 1-2 recurring deals, each weighted by its close probability, "
+            "counted when it would close (its best time plus a sales cycle of "
+            + ", ".join(f"{d} days at effort {b:g}+" for b, d in cfg.close_cycle_days_by_effort)
+            + "); Tier 3-5 deals are upside, not forecast",
+            "Services are one-off revenue, reported apart and not counted as ARR",
+            f"Churn: {cfg.churn_probability_unhealthy:.0%} of the stabilize-first accounts' ARR "
+            f"(those renewing within 90 days in the 90-day figure), plus a base churn of "
+            f"{cfg.base_churn_rate:.0%} a year on the rest of the book",
+        ],
+    }
+
+
 def summarize(
     profiles: pd.DataFrame,
     opps: pd.DataFrame,
@@ -74,6 +154,7 @@ def summarize(
     cfg: ScoringConfig,
     *,
     target: float | None = None,
+    as_of: date | pd.Timestamp | None = None,
 ) -> dict:
     """Every portfolio figure of seeds 000/001 for the accounts in ``profiles``."""
     paying = profiles[profiles["status"] == "paying"]
@@ -91,17 +172,7 @@ def summarize(
         }
     priorities = {k: int((opps["priority"] == k).sum()) for k in ("high", "medium", "low")}
 
-    stab_arr = float(stabilize["arr"].sum()) if len(stabilize) else 0.0
-    churn = stab_arr * cfg.churn_probability_unhealthy
-    nrr = {
-        "starting_arr": start_arr,
-        "expected_expansion": expected,
-        "churn_exposure": stab_arr,
-        "expected_churn": churn,
-        "grr": (start_arr - churn) / start_arr if start_arr else None,
-        "nrr": (start_arr - churn + expected) / start_arr if start_arr else None,
-        "ending_arr": start_arr - churn + expected,
-    }
+    nrr = nrr_projection(paying, opps, stabilize, cfg, as_of=as_of)
     whitespace = {
         "seats": int(profiles["whitespace_seats"].fillna(0).sum()),
         "departments": int(profiles["whitespace_departments"].fillna(0).sum()),

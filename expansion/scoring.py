@@ -65,9 +65,9 @@ def effort_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     # (seed 002's 7-8): +2, and no procurement penalties for its size or the segment.
     budget = (opps["stated"].astype(bool) & (opps["budget"] > 0)).astype(float)
     large = ((opps["expansion_arr"] >= cfg.effort_large_deal_arr) & (budget == 0)).astype(float)
-    very_large = (
-        (opps["expansion_arr"] >= cfg.effort_very_large_deal_arr) & (budget == 0)
-    ).astype(float)
+    very_large = ((opps["expansion_arr"] >= cfg.effort_very_large_deal_arr) & (budget == 0)).astype(
+        float
+    )
     # Enterprise procurement, unless the customer has already allocated the budget.
     enterprise = (
         (opps["segment"] == "enterprise")

@@ -331,6 +331,11 @@ OPPORTUNITIES = _result_table(
     sa.Column("tier1_path", sa.Text),
     _str("sales_motion", 32),
     _float("hours"),
+    _str("price_basis", 16),
+    _float("stated_budget"),
+    sa.Column("caveat", sa.Text),
+    sa.Column("options", sa.Text),
+    sa.Column("account_propensity", sa.Integer),
 )
 EVIDENCE = _result_table(
     "opportunity_evidence",

@@ -65,7 +65,7 @@ TRIGGER_STRENGTH = {
     "new_department_signal": 7,
     "projected_ceiling": 6,
     "new_office": 5,
-    "empty_department": 5,
+    "empty_department": 4,  # a department row backs a signal: its line comes after
     "headcount_growth": 5,
     "initiative": 5,
     "competitor": 4,

@@ -170,7 +170,11 @@ STORIES: dict[str, tuple[str, str, str]] = {
     "renew_90d": ("22", "renews in 90 days", "Renews within 90 days"),
     "renew_q1": ("22", "renews Q1 2027", "Renews in Q1 2027"),
     "special_chars": ("23", "name needs escaping", "Name needs escaping (& < >) in Slack mrkdwn"),
-    "tier1": ("-", "Tier-1 quality", "Tier-1 quality: health 80+, high engagement, strong signals"),
+    "tier1": (
+        "-",
+        "Tier-1 quality",
+        "Tier-1 quality: health 80+, high engagement, strong signals (Tier 1 itself takes a stated ask with a budget and a timeline, or a large deal that is easy to close)",
+    ),
     "stale_signal": ("-", "stale signal", "Has a signal older than 12 months (stale)"),
     "unknown_signal": (
         "-",
@@ -340,12 +344,22 @@ ACCOUNTS: list[dict] = [
                 "2026-10-15",
                 "COO joined the October QBR and asked about a warehouse rollout",
             ),
+            sig(
+                "expansion_intent",
+                "2026-11-10",
+                "COO asked for a proposal to add 120 warehouse seats for the three new hubs "
+                "in Q1 2027",
+                "Operations",
+                120,
+                57600,
+            ),
         ],
         "stories": [
             "seat_ceiling_growing",
             "seat_ceiling",
             "company_growth",
             "limit_hit",
+            "exec_intent",
             "tier_feature_request",
             "dept_whitespace",
             "renew_90d",
@@ -1026,6 +1040,13 @@ ACCOUNTS: list[dict] = [
                 "2027 plan adds 60 people across engineering and customer success",
                 headcount=60,
             ),
+            sig(
+                "expansion_intent",
+                "2026-11-05",
+                "Head of Analytics asked for a quote for 20 more seats before the January renewal",
+                headcount=20,
+                amount=9600,
+            ),
         ],
         "stories": [
             "seat_ceiling_growing",
@@ -1344,8 +1365,15 @@ ACCOUNTS: list[dict] = [
             sig(
                 "exec_engagement", "2026-10-30", "CFO asked for executive dashboards for the board"
             ),
+            sig(
+                "expansion_intent",
+                "2026-11-09",
+                "CFO approved $9,600 for board dashboards (Advanced Analytics) starting in Q1",
+                "Finance",
+                amount=9600,
+            ),
         ],
-        "stories": ["initiative", "seat_ceiling", "renew_90d", "renew_q1", "tier1"],
+        "stories": ["initiative", "seat_ceiling", "exec_intent", "renew_90d", "renew_q1", "tier1"],
         "note": "Data warehouse program -> Advanced Analytics; Salesforce rollout -> "
         "Integrations Pack; CFO engaged. Renews 2027-02-10.",
     },

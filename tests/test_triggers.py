@@ -32,7 +32,10 @@ def test_usage_ceiling_with_a_usage_product_is_usage_expansion(tmp_path):
     a = run(tmp_path, accounts=[account()], usage=usage)
     opp = only(a, "usage_expansion")
     assert opp["product_id"] == "api_overage"
-    assert "api_calls at 90% of limit (900000 of 1000000)" in evidence(a, opp["opportunity_id"])[0]
+    assert (
+        "API calls at 90% of the limit (900,000 of 1,000,000)"
+        in evidence(a, opp["opportunity_id"])[0]
+    )
     assert opp["priority"] in ("high", "medium")
 
 
@@ -107,19 +110,34 @@ def test_gated_feature_points_at_the_tier_that_unlocks_it(tmp_path):
     assert "Tried sso" in evidence(a, opp["opportunity_id"])[0]
 
 
-def test_department_with_people_but_no_seats(tmp_path):
+def test_department_with_people_but_no_seats_is_whitespace_until_a_signal_names_it(tmp_path):
     departments = [
-        {"account_id": "A1", "department": "Engineering", "headcount": 90, "seats": 100},
+        {"account_id": "A1", "department": "Engineering", "headcount": 125, "seats": 100},
         {"account_id": "A1", "department": "Marketing", "headcount": 20, "seats": 0},
     ]
-    a = run(tmp_path, accounts=[account()], departments=departments)
+    quiet = run(tmp_path / "quiet", accounts=[account()], departments=departments)
+    assert quiet.opportunities.empty  # "they might want seats" is not an opportunity
+    assert quiet.profiles.loc["A1", "whitespace_departments"] == 1
+
+    hiring = [
+        {
+            "account_id": "A1",
+            "kind": "hiring",
+            "date": "2026-10-01",
+            "detail": "Hiring 10 marketers",
+            "department": "marketing",
+            "headcount": 10,
+        }
+    ]
+    a = run(tmp_path / "named", accounts=[account()], departments=departments, signals=hiring)
     opp = only(a, "new_department")
     assert opp["department"] == "Marketing"
-    assert opp["quantity"] == 12  # 60% of 20 people
-    assert (
-        evidence(a, opp["opportunity_id"])[0]
-        == "Marketing: 20 people, 0 seats; in use by Engineering (100 seats)"
-    )
+    # Sized from the hires at the adopting teams' penetration (100 seats / 125 people = 80%),
+    # not the whole department: the hiring is the need a signal shows.
+    assert opp["quantity"] == 8
+    lines = evidence(a, opp["opportunity_id"])
+    assert lines[0] == "Hiring 2026-10-01: Hiring 10 marketers (10 people x 80% seats per person)"
+    assert lines[1] == "Marketing: 20 people, 0 seats; in use by Engineering (100 seats)"
 
 
 def test_new_department_signal_merges_with_the_department_row(tmp_path):
@@ -148,7 +166,7 @@ def test_company_growth_sizes_seats_by_headcount(tmp_path):
     opp = only(a, "seat_expansion")
     line = evidence(a, opp["opportunity_id"])[0]
     assert line.startswith("Headcount +25% in 12 months")
-    assert "raised Series C $40M" in line
+    assert "funding: Series C $40M (2026-09-01)" in line
 
 
 def test_growth_with_idle_seats_is_not_a_seat_sale(tmp_path):
@@ -289,7 +307,7 @@ def test_trials_are_conversion_candidates(tmp_path):
     assert row["account_id"] == "A1"
     assert row["conversion_score"] >= 60
     assert row["action"].startswith("Conversion call now: propose Professional")
-    assert "api_calls at 97% of limit" in row["signals"]
+    assert "API calls at 97% of the limit" in row["signals"]
 
 
 def test_recently_renewed_is_held_at_tier_2_without_a_strong_trigger(tmp_path):

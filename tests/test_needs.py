@@ -1,0 +1,277 @@
+"""One need, one deal: signals about the same people or capacity become one opportunity,
+sized from the customer's ask or from penetration, priced on one stated basis (issue 17)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from builders import account, evidence, monthly, only, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expansion.config import DEFAULT_CONFIG
+
+
+def _signal(kind, detail, *, date="2026-10-15", department=None, headcount=None, amount=None):
+    return {
+        "account_id": "A1",
+        "kind": kind,
+        "date": date,
+        "detail": detail,
+        "department": department,
+        "headcount": headcount,
+        "amount": amount,
+    }
+
+
+def test_a_limit_hit_matched_through_solves_is_the_same_capacity_need(tmp_path):
+    """Helios/Cobalt: "API rate limit reached" names no metric, but the usage product's
+    ``solves`` keywords do: one capacity deal priced from the catalog, not a second one
+    priced at 15% of ARR."""
+    catalog_extra = {
+        "product_id": "api_overage",
+        "name": "API capacity",
+        "kind": "usage",
+        "unit": "api_calls",
+        "unit_price": 0.006,
+        "solves": "rate limit;api limit",
+    }
+    from builders import CATALOG
+
+    catalog = [p for p in CATALOG if p["product_id"] != "api_overage"] + [catalog_extra]
+    usage = monthly("A1", "api_calls", [700, 760, 800, 830, 860, 900], 1_000)
+    signals = [_signal("limit_hit", "API rate limit reached during the nightly sync")]
+    a = run(tmp_path, accounts=[account()], usage=usage, signals=signals, catalog=catalog)
+    opp = only(a, "usage_expansion")
+    assert len(a.opportunities) == 1
+    assert opp["triggers"] == "usage_ceiling,limit_hit"
+    assert opp["price_basis"] == "catalog"
+    assert "15%" not in opp["pricing"]
+    lines = evidence(a, opp["opportunity_id"])
+    assert lines[0].startswith("API calls at 90% of the limit")
+    assert lines[1].startswith("Hit a plan limit on 2026-10-15: API rate limit reached")
+
+
+def test_the_pricing_note_belongs_to_the_amount(tmp_path):
+    """Atlas: the note must describe the amount shown, never another trigger's basis."""
+    usage = monthly("A1", "api_calls", [700, 760, 800, 830, 860, 900], 1_000)
+    signals = [_signal("limit_hit", "Hit the api_calls quota twice")]
+    a = run(tmp_path, accounts=[account()], usage=usage, signals=signals)
+    opp = only(a, "usage_expansion")
+    extra = opp["quantity"]
+    assert opp["expansion_arr"] == round(extra * 0.006)
+    assert opp["pricing"].startswith("catalog: API calls +")
+
+
+def test_the_customers_ask_sets_the_deal_and_its_team_is_one_need(tmp_path):
+    """Summit: 45 store managers asked for; hiring 45 and an empty Retail Operations
+    department are the same people: one deal of 45 seats, the ask first in its evidence."""
+    departments = [
+        {"account_id": "A1", "department": "E-commerce", "headcount": 25, "seats": 20},
+        {"account_id": "A1", "department": "Retail Operations", "headcount": 300, "seats": 0},
+    ]
+    signals = [
+        _signal(
+            "hiring",
+            "Hiring 45 store managers for three new retail regions",
+            department="Retail Operations",
+            headcount=45,
+        ),
+        _signal(
+            "expansion_intent",
+            "VP Operations requested a proposal to roll out to 3 retail regions (45 store managers)",
+            date="2026-11-09",
+            department="Retail Operations",
+            headcount=45,
+            amount=40000,
+        ),
+    ]
+    usage = monthly("A1", "seats", [60, 62, 64, 66, 68, 70], 100)
+    a = run(tmp_path, accounts=[account()], departments=departments, signals=signals, usage=usage)
+    opp = only(a, "new_department")
+    assert len(a.opportunities) == 1
+    assert opp["quantity"] == 45
+    assert opp["expansion_arr"] == 45 * 480  # catalog price, not the budget
+    assert opp["stated_budget"] == 40000
+    assert "the customer's stated budget: $40,000" in opp["pricing"]
+    lines = evidence(a, opp["opportunity_id"])
+    assert lines[0].startswith("Asked 2026-11-09: VP Operations requested a proposal")
+    assert opp["likelihood_score"] >= 9  # intent + budget + timeline (a proposal)
+
+
+def test_unstated_seats_are_sized_from_penetration_not_utilisation(tmp_path):
+    """Stratus: 200 hires where 140 of 680 employees hold seats is about 42 seats, not
+    200 x 89% utilisation."""
+    big = account(licensed_seats=140, active_seats=100, employee_count=680)
+    signals = [_signal("hiring", "Hiring 200 across engineering and sales", headcount=200)]
+    a = run(tmp_path, accounts=[big], signals=signals)
+    opp = only(a, "seat_expansion")
+    assert opp["quantity"] == math.ceil(200 * 140 / 680)
+    assert "200 people x 21% seats per employee" in evidence(a, opp["opportunity_id"])[0]
+
+
+def test_a_deal_above_half_the_footprint_is_flagged_not_high_confidence(tmp_path):
+    usage = monthly("A1", "seats", [80, 88, 92, 95, 97, 99], 100)
+    a = run(
+        tmp_path,
+        accounts=[account(active_seats=99, employee_growth_pct=45)],
+        usage=usage,
+    )
+    opp = only(a, "seat_expansion")
+    assert opp["quantity"] > 50
+    assert opp["caveat"].startswith("Sized above +50% of today's footprint")
+    assert opp["confidence"] != "high"
+
+
+def test_an_estimate_is_labelled_low_confidence_and_never_tier_1(tmp_path):
+    signals = [
+        _signal("initiative", "Digital twin programme for grid assets"),
+        _signal("expansion_intent", "CIO wants it live in Q1 2027", amount=None),
+    ]
+    big = account(arr=400_000, health_score=95, engagement="high")
+    a = run(tmp_path, accounts=[big], signals=signals)
+    opp = only(a, "new_use_case")
+    assert opp["price_basis"] == "estimate"
+    assert opp["pricing"].startswith("estimate")
+    assert opp["confidence"] == "low"
+    assert opp["tier"] >= 2
+
+
+def test_a_tiny_deal_is_self_serve_never_tier_1_or_2(tmp_path):
+    usage = monthly("A1", "api_calls", [70_000, 76_000, 80_000, 83_000, 86_000, 90_000], 100_000)
+    a = run(tmp_path, accounts=[account()], usage=usage)
+    opp = only(a, "usage_expansion")
+    assert opp["expansion_arr"] < 1_000
+    assert opp["tier"] >= 3
+    assert opp["priority"] == "low"
+    assert opp["sales_motion"] == "self-serve"
+    assert opp["tier1_path"].startswith("Self-serve size")
+    assert opp["options"].startswith("Or move to Enterprise")  # the alternative, not a deal
+
+
+def test_likelihood_9_or_10_needs_a_stated_ask_with_budget_and_timeline(tmp_path):
+    usage = monthly("A1", "seats", [80, 88, 92, 95, 97, 99], 100)
+    perfect = account(
+        active_seats=99, health_score=100, engagement="high", renewal_date="2027-01-15"
+    )
+    signals = [_signal("exec_engagement", "CEO loves us")]
+    a = run(tmp_path, accounts=[perfect], usage=usage, signals=signals)
+    assert a.opportunities["likelihood_score"].max() <= DEFAULT_CONFIG.likelihood_max_without_ask
+
+
+def test_explicit_requests_are_pitched_now_and_future_events_when_they_happen(tmp_path):
+    departments = [
+        {"account_id": "A1", "department": "Engineering", "headcount": 120, "seats": 100}
+    ]
+    signals = [
+        _signal("feature_request", "Asked for data retention policies for SOC 2"),
+        _signal(
+            "new_office",
+            "Opening a Berlin office in Q3 2027",
+            department="Engineering",
+            headcount=20,
+        ),
+    ]
+    far = account(renewal_date="2027-10-01")
+    a = run(tmp_path, accounts=[far], departments=departments, signals=signals)
+    o = a.opportunities.set_index("type")
+    assert o.loc["add_on", "timing"].startswith("Now")  # not deferred to the renewal
+    office = o.loc["new_department"]
+    assert str(office["best_time"])[:10] == "2027-07-01"
+    assert office["timing"].startswith("When it happens: from 2027-07-01")
+    assert office["likelihood_score"] < o.loc["add_on", "likelihood_score"]
+
+
+# --------------------------------------------------------------------------- property
+
+
+_TEAMS = ["Sales", "Marketing", "Support", "Finance", "Operations"]
+
+
+@st.composite
+def _people(draw):
+    licensed = draw(st.integers(10, 400))
+    active = draw(st.integers(int(licensed * 0.6), licensed))
+    employees = draw(st.integers(licensed, licensed * 8))
+    growth = draw(st.one_of(st.none(), st.integers(0, 60)))
+    departments, seated = [], 0
+    for team in draw(st.lists(st.sampled_from(_TEAMS), unique=True, max_size=4)):
+        head = draw(st.integers(5, 300))
+        seats = draw(st.sampled_from([0, min(head, max(licensed - seated, 0))]))
+        seated += seats
+        departments.append(
+            {"account_id": "A1", "department": team, "headcount": head, "seats": seats}
+        )
+    signals = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["hiring", "expansion_intent", "new_department", "new_office"]))
+        team = draw(st.one_of(st.none(), st.sampled_from(_TEAMS)))
+        head = draw(st.one_of(st.none(), st.integers(1, 250)))
+        if kind == "expansion_intent" and head is None:
+            head = draw(st.integers(1, 250))
+        signals.append(
+            _signal(
+                kind,
+                f"{kind} {team or ''} {head or ''}",
+                department=team,
+                headcount=head,
+                amount=None,
+            )
+        )
+    acct = account(
+        licensed_seats=licensed,
+        active_seats=active,
+        employee_count=employees,
+        employee_growth_pct=growth,
+    )
+    return acct, departments, signals
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_people())
+def test_seat_deals_never_exceed_the_asks_plus_the_penetration_need(tmp_path_factory, case):
+    """No account's seat deals together exceed what the customer asked for plus the unstated
+    need: hires, new teams and growth at no more than one seat a person, and the seat ceiling.
+    Each team is in at most one deal, and a team that asked gets exactly its ask."""
+    acct, departments, signals = case
+    folder = tmp_path_factory.mktemp("people")
+    a = run(folder, accounts=[acct], departments=departments or None, signals=signals or None)
+    o = a.opportunities
+    seats = o[o["type"].isin(["seat_expansion", "new_department"])]
+    cfg = DEFAULT_CONFIG
+    s = pd.DataFrame(signals, columns=["kind", "department", "headcount"])
+    teams = s["department"].str.lower()
+    asks = s[(s["kind"] == "expansion_intent")]
+    asked_teams = (
+        asks.dropna(subset=["department"])
+        .groupby(asks["department"].str.lower())["headcount"]
+        .max()
+    )
+    unteamed_ask = asks.loc[asks["department"].isna(), "headcount"].max()
+    stated = asked_teams.sum() + (0 if pd.isna(unteamed_ask) else unteamed_ask)
+    growth = (acct["employee_growth_pct"] or 0) / 100
+    ceiling = max(
+        math.ceil(acct["active_seats"] * (1 + min(growth, 0.5)) / cfg.seat_target_utilization)
+        - acct["licensed_seats"],
+        cfg.seat_min_add,
+    )
+    people = (
+        s.loc[s["kind"] != "expansion_intent", "headcount"]
+        .fillna(cfg.department_min_headcount)
+        .sum()
+        + sum(d["headcount"] for d in departments if d["seats"] == 0)
+        + math.ceil(acct["licensed_seats"] * growth / (1 + growth))
+    )
+    slack = len(s) + len(departments) + cfg.seat_min_add  # each ceil() adds under one seat
+    assert seats["quantity"].sum() <= stated + ceiling + people + slack
+
+    named = seats["key"][seats["key"].str.startswith("dept:")]
+    assert named.is_unique
+    for team, headcount in asked_teams.items():
+        key = "dept:" + team
+        if key in set(named):
+            assert seats.loc[seats["key"] == key, "quantity"].iloc[0] == headcount
+    del teams
