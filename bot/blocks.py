@@ -182,6 +182,13 @@ def parse_card_block_id(block_id: str) -> tuple[str, ListRef | None]:
 # --------------------------------------------------------------------------- cards
 
 
+def deal_arr(opp: dict) -> str:
+    """``+$18,000 ARR``, said to be an estimate when no catalog price or stated figure backs it
+    (a guess is never shown as a quote)."""
+    text = f"+{money(opp.get('expansion_arr'))} ARR"
+    return text + " (estimate)" if opp.get("price_basis") == "estimate" else text
+
+
 def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list[dict]:
     """One opportunity: who, what, why, what next, the scores, who owns it, and its buttons."""
     evidence = [clip(escape(e), 240) for e in (opp.get("evidence") or [])[:3]]
@@ -195,8 +202,10 @@ def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list
     scores = (
         f"*Tier {opp['tier']}* · score {float(opp['score']):.1f}/10 · "
         f"propensity {opp['propensity']}/100 · close {pct(opp.get('close_probability'))} · "
-        f"+{money(opp.get('expansion_arr'))} ARR · EV {money(opp.get('expected_value'))}"
+        f"{deal_arr(opp)} · EV {money(opp.get('expected_value'))}"
     )
+    if _present(opp.get("caveat")):
+        lines.append(f"_{clip(escape(opp['caveat']), 200)}_")
     owner = f"Account owner: {escape(opp['owner'])}" if _present(opp.get("owner")) else ""
     if _present(opp.get("assignee")):
         by = f" by {user(opp['assigned_by'])}" if _present(opp.get("assigned_by")) else ""
@@ -726,8 +735,11 @@ def _opportunity_detail(index: int, o: dict) -> list[dict]:
         f"Tier {o['tier']} · score {float(o['score']):.1f}/10 (revenue {o['revenue_score']}, "
         f"effort {o['effort_score']}, likelihood {o['likelihood_score']}) · propensity "
         f"{o['propensity']}/100 · close {pct(o.get('close_probability'))} · "
-        f"+{money(o.get('expansion_arr'))} ARR · EV {money(o.get('expected_value'))}\n"
+        f"{deal_arr(o)} · EV {money(o.get('expected_value'))}\n"
         f"*Timing:* {escape(o.get('timing') or '')} · act by {str(o.get('deadline') or 'n/a')[:10]}"
+        f"\n*Priced from:* {clip(escape(o.get('pricing') or ''), 300)}"
+        + (f"\n_{escape(o['caveat'])}_" if _present(o.get("caveat")) else "")
+        + (f"\n*Alternative:* {escape(o['options'])}" if _present(o.get("options")) else "")
     )
     why = (
         "*Evidence*\n"
