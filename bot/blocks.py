@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from expansion.playbook import plural
 from expansion.workflow import OUTCOMES
 
 MAX_BLOCKS = 50
@@ -286,8 +287,8 @@ def _summary_lines(summary: dict, sources: list[str], as_of: str) -> tuple[str, 
     if summary.get("conversion_candidates"):
         kept.append(f"{summary['conversion_candidates']} trial/free to convert")
     text = (
-        f"*{summary.get('accounts_analyzed', 0)} accounts scanned* · "
-        f"{summary.get('opportunities', 0)} opportunities · "
+        f"*{plural(summary.get('accounts_analyzed', 0), 'account')} scanned* · "
+        f"{plural(summary.get('opportunities', 0), 'opportunity')} · "
         f"pipeline *{money(summary.get('expansion_arr'))}* · "
         f"expected value *{money(summary.get('expected_value'))}*\n"
         + (tier_text or "No scored opportunities")
@@ -352,7 +353,7 @@ def list_message(
         blocks += rest
     blocks += _footer(ref, len(layout), ephemeral)
     fallback = (
-        f"Expansion opportunities: {title}: {summary.get('opportunities', 0)} opportunities, "
+        f"Expansion opportunities: {title}: {plural(summary.get('opportunities', 0), 'opportunity')}, "
         f"pipeline {money(summary.get('expansion_arr'))}"
     )
     return {"text": fallback, "blocks": blocks}
@@ -540,7 +541,8 @@ def digest_parent(
     t1 = tiers.get("1", {})
     nrr = (summary.get("nrr") or {}).get("nrr")
     figures = (
-        f"*{tier1_total} Tier 1* opportunities across {t1.get('accounts', 0)} accounts "
+        f"*{tier1_total} Tier 1* {'opportunity' if tier1_total == 1 else 'opportunities'} "
+        f"across {plural(t1.get('accounts', 0), 'account')} "
         f"(+{money(t1.get('expansion_arr'))} ARR) · pipeline *{money(summary.get('expansion_arr'))}* "
         f"· expected value *{money(summary.get('expected_value'))}* · NRR projection "
         f"*{pct(nrr)}*"
@@ -706,7 +708,7 @@ def deep_dive_messages(ctx: dict) -> list[dict]:
     first = [
         header(f"Deep dive: {p['name']}"),
         context(
-            f"{escape(p['account_id'])} · as of {ctx['as_of']} · {len(ctx['opps'])} opportunities"
+            f"{escape(p['account_id'])} · as of {ctx['as_of']} · {plural(len(ctx['opps']), 'opportunity')}"
         ),
         section("*Current state*\n" + "\n".join(current)),
         section("*Usage profile*\n" + "\n".join(usage)),
