@@ -73,6 +73,7 @@ from urllib.parse import urlsplit
 from ..contract import ACCOUNTS, CATALOG
 from ..errors import ConfigError
 from ..ingest import raw_table
+from ..redact import remember
 from .base import Connector, Progress, Pull, SourceError
 
 DEFAULT_API_VERSION = "59.0"
@@ -405,7 +406,9 @@ class SalesforceConnector(Connector):
                     "from expansion.toml)."
                 )
             url = self.secret(
-                url_var, "the Salesforce instance URL (https://<domain>.my.salesforce.com)"
+                url_var,
+                "the Salesforce instance URL (https://<domain>.my.salesforce.com)",
+                conceal=False,
             )
             token = self.secret(token_var, "the Salesforce access token")
             parts = urlsplit(url if "//" in url else f"https://{url}")
@@ -421,9 +424,10 @@ class SalesforceConnector(Connector):
                 version=self.api_version,
                 session=self._session(),
             )
-        user = self.secret(user_var, "the Salesforce username")
+        user = self.secret(user_var, "the Salesforce username", conceal=False)
         password = self.secret(password_var, "the Salesforce password")
         security_token = str(self.env.get(self.var("SECURITY_TOKEN"), "")).strip()
+        remember(security_token)
         self.auth = ("password", user_var)
         session = self._session()
         try:
