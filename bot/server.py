@@ -20,6 +20,7 @@ import waitress
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from expansion import store
+from expansion.redact import RedactingFilter
 
 from .app import build_app
 from .runtime import Runtime
@@ -71,6 +72,10 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Every line written is redacted: a library may log a URL or a request with its token.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # Debug logs of HTTP libraries can carry headers; never let them through.
     for name in ("slack_sdk", "urllib3", "websocket"):
         logging.getLogger(name).setLevel(logging.INFO)

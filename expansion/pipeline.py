@@ -24,6 +24,7 @@ from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
 from .errors import ContractError, NoDataError, RejectedRowsError
+from .escape import spreadsheet_cell
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
@@ -137,7 +138,7 @@ def sync_source(
     path = None
     if rejects_path is not None and len(portfolio.rejects):
         path = Path(rejects_path)
-        portfolio.rejects.to_csv(path, index=False)
+        portfolio.rejects.map(spreadsheet_cell).to_csv(path, index=False)  # opened in Excel
     if strict and len(portfolio.rejects):
         store.record_failed_sync(
             engine, run, f"--strict: {run.rows_rejected} rows rejected", portfolio.rejects

@@ -29,6 +29,7 @@ from sqlmodel import Field, SQLModel
 from .contract import TABLES
 from .errors import ConfigError, NoDataError
 from .frames import python_objects, sorted_by
+from .redact import redact
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
 
@@ -612,7 +613,7 @@ def record_failed_sync(
     """Record a sync that stopped before writing anything."""
     run.finished_at = utcnow()
     run.status = "failed"
-    run.error = error
+    run.error = redact(error)
     with engine.begin() as conn:
         run.id = _insert_run(conn, run)
         if rejects is not None and len(rejects):
