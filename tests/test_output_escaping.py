@@ -168,7 +168,7 @@ def test_the_sample_playbook_renders_as_before_apart_from_the_fixes(sample_resul
     html = MD.render(text)
     assert "Smith &amp; Sons &lt;Holdings&gt;" in html
     assert "<holdings>" not in html.lower().replace("&lt;holdings&gt;", "")
-    assert "api_calls" in text and "\\_" not in text  # intraword underscores stay readable
+    assert "custom_fields" in text and "\\_" not in text  # intraword underscores stay readable
 
 
 def test_spreadsheet_cells_are_neutralised_but_numbers_kept():
