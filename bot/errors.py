@@ -19,6 +19,7 @@ from expansion.errors import ExpansionError
 
 from . import blocks
 from .replies import tell
+from .security import VERIFIED
 
 
 def new_ref() -> str:
@@ -26,9 +27,19 @@ def new_ref() -> str:
 
 
 def handle_error(
-    error: Exception, body: dict, client: WebClient, respond, logger: logging.Logger
+    error: Exception, body: dict, client: WebClient, respond, logger: logging.Logger, context
 ) -> None:
-    """Bolt's global error handler."""
+    """Bolt's global error handler.
+
+    Only a request :mod:`bot.security` verified is answered: the body of any other one (an
+    error while checking it) is nobody's to trust, so the error goes to the log alone.
+    """
+    if not (context or {}).get(VERIFIED):
+        logger.warning(
+            "error before the request was verified (%s); nothing was answered",
+            type(error).__name__,
+        )
+        return
     if isinstance(error, ExpansionError):
         message = blocks.escape(str(error))
         logger.info("user-facing error: %s", error)
@@ -90,7 +101,7 @@ def guarded(func: Callable) -> Callable:
         try:
             func(**{name: available[name] for name in wanted})
         except Exception as exc:
-            handle_error(exc, body, client, respond, logger)
+            handle_error(exc, body, client, respond, logger, context)
 
     # Bolt finds a lazy function by its name (in a worker process, too).
     listener.__name__ = func.__name__

@@ -60,6 +60,8 @@ class BotServer:
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": emulator.api_url,
+            # The emulator's response_urls are the only ones the bot may post to.
+            "SLACK_RESPONSE_URL_HOSTS": emulator.url,
             "EXPANSION_DB_URL": db_url,
             "EXPANSION_AS_OF": as_of,
             "EXPANSION_ADMINS": admins,
