@@ -17,8 +17,9 @@ from slack_sdk import WebClient
 
 from expansion.errors import ExpansionError
 
-from . import blocks
+from . import blocks, deliveries
 from .replies import tell
+from .runtime import Runtime
 from .security import VERIFIED
 
 
@@ -63,7 +64,7 @@ def ack_now(ack) -> None:
     ack()
 
 
-def ack_then(register: Callable) -> Callable[[Callable], Callable]:
+def ack_then(register: Callable, runtime: Runtime) -> Callable[[Callable], Callable]:
     """Register a listener as an immediate ack plus the work, run lazily (Bolt's lazy listeners).
 
     ``register`` is what ``app.command(...)``, ``app.action(...)`` or ``app.event(...)`` returns.
@@ -73,21 +74,26 @@ def ack_then(register: Callable) -> Callable[[Callable], Callable]:
     """
 
     def decorator(func: Callable) -> Callable:
-        register(ack=ack_now, lazy=[guarded(func)])
+        register(ack=ack_now, lazy=[guarded(func, runtime)])
         return func
 
     return decorator
 
 
-def guarded(func: Callable) -> Callable:
-    """A listener whose failures are shown and logged here, never passed back to Bolt.
+def guarded(func: Callable, runtime: Runtime) -> Callable:
+    """A listener that runs once per request, whose failures are shown and logged here.
 
-    The listener has been acked already (:func:`ack_then`), so a failure can only be told to
-    the user: the engine's message, or a reference to the log.
+    A request delivered again (a Slack retry, a replay) was claimed by its first delivery
+    (:mod:`bot.deliveries`, in the main database of ``runtime``) and does nothing. The listener
+    has been acked already (:func:`ack_then`), so a failure can only be told to the user: the
+    engine's message, or a reference to the log.
     """
     wanted = inspect.getfullargspec(func).args
+    engine = (runtime.root or runtime).engine
 
-    def listener(body, client, respond, logger, payload, context):
+    def listener(body, client, respond, logger, payload, context, request):
+        if not deliveries.first_delivery(engine, body, request.headers):
+            return
         available = {
             "body": body,
             "client": client,

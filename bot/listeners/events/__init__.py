@@ -9,7 +9,7 @@ from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @ack_then(app.event("app_home_opened"))
+    @ack_then(app.event("app_home_opened"), runtime)
     def app_home_opened(event: dict, client: WebClient, context) -> None:
         rt = runtime.for_team(context.team_id)
         if event.get("tab", "home") == "home":
