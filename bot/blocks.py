@@ -1,8 +1,10 @@
 """Block Kit for every message the bot posts: list pages, cards, the scope picker, deep-dives, Home.
 
 Builders take plain records (dicts from :mod:`expansion`) and return block dicts. Customer data
-only ever reaches mrkdwn through :func:`escape`; text that needs no formatting is plain_text.
-Every text is clipped to Slack's limits here, so no record can produce a message Slack rejects.
+only ever reaches mrkdwn through :func:`escape`, and so does every message's ``text`` fallback
+(Slack parses it for mentions and links in notifications); text that needs no formatting is
+plain_text. Every text is clipped to Slack's limits here, so no record can produce a message
+Slack rejects.
 """
 
 from __future__ import annotations
@@ -343,7 +345,7 @@ def list_message(
         blocks += rest
     blocks += _footer(ref, len(layout), ephemeral)
     fallback = (
-        f"Expansion opportunities: {title}: {summary.get('opportunities', 0)} opportunities, "
+        f"Expansion opportunities: {escape(title)}: {summary.get('opportunities', 0)} opportunities, "
         f"pipeline {money(summary.get('expansion_arr'))}"
     )
     return {"text": fallback, "blocks": blocks}
@@ -455,7 +457,7 @@ def scope_picker(message: str | None = None) -> dict:
 
 
 def notice(text: str) -> dict:
-    """A one-line message (``text`` is already safe mrkdwn)."""
+    """A one-line message (``text`` is already safe mrkdwn: the fallback is the same text)."""
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -578,7 +580,7 @@ def digest_parent(
         }
     )
     text = (
-        f"Expansion digest: {title}, {period}: {tier1_total} Tier 1, pipeline "
+        f"Expansion digest: {escape(title)}, {escape(period)}: {tier1_total} Tier 1, pipeline "
         f"{money(summary.get('expansion_arr'))}"
     )
     return {"text": text, "blocks": blocks}
@@ -616,7 +618,7 @@ def digest_cards(groups: list[list[dict]], *, ref: ListRef, total: int) -> list[
             ):
                 flush()
             current += blocks
-            names.append(str(opp["account_name"]))
+            names.append(escape(opp["account_name"]))
     flush()
     return messages
 

@@ -153,7 +153,9 @@ def notify_assignee(runtime: Runtime, client: WebClient, opp: dict, *, assigned_
         else "The account's deep-dive is in the thread of this message."
     )
     message = {
-        "text": f"New expansion opportunity assigned to you: {opp['account_name']}",
+        "text": (
+            f"New expansion opportunity assigned to you: {blocks.escape(opp['account_name'])}"
+        ),
         "blocks": [blocks.section(intro), *blocks.card(opp), blocks.context(tail)],
     }
     posted = client.chat_postMessage(channel=channel, **message)
