@@ -23,6 +23,7 @@ from .listeners import register_listeners
 from .runtime import Runtime
 from .security import RequestCheck
 from .settings import BOT_SCOPES
+from .workspaces import WorkspaceCheck
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ def build_app(
     if lazy_runner is not None:
         # As Bolt's AWS Lambda adapter does: the lazy work leaves this process.
         app.listener_runner.lazy_listener_runner = lazy_runner
+    if settings.multi_workspace:
+        # After Bolt's authorization: the request's workspace, or a refusal (bot.workspaces).
+        app.use(WorkspaceCheck())
     app.error(handle_error)
     register_listeners(app, runtime)
     return app
