@@ -20,12 +20,14 @@ from expansion import pipeline, schedule, store, workflow
 HOSTILE = "<!channel> Northwind <@U0ADMIN> <https://evil.example|Click me>"
 INERT = "&lt;!channel&gt; Northwind &lt;@U0ADMIN&gt; &lt;https://evil.example|Click me&gt;"
 LIVE = ("<!channel>", "<@U0ADMIN>", "<https://evil", "<!here>")
+HOSTILE_ROOT: list = []  # where the module's exports folder is
 
 
 @pytest.fixture(scope="module")
 def hostile_url(tmp_path_factory) -> str:
     """The sample portfolio with its top Tier 1 account renamed to something hostile."""
     root = tmp_path_factory.mktemp("hostile")
+    HOSTILE_ROOT.append(root)
     folder = root / "portfolio"
     shutil.copytree(pipeline.SAMPLE_PORTFOLIO, folder)
     accounts = folder / "accounts.csv"
@@ -92,6 +94,10 @@ def test_the_digest_text_fallbacks_are_escaped(hostile_url, slack):
         assert_inert(call.params)
     fallbacks = "\n".join(c.params["text"] for c in posts)
     assert INERT in fallbacks, fallbacks  # the card messages name the account, escaped
+    # The data line names the source and when it synced, not the server's folder.
+    everything = json.dumps([c.params for c in posts])
+    assert "portfolio" not in everything and str(HOSTILE_ROOT[0]) not in everything
+    assert "Data: sample (synced <!date^" in json.dumps(posts[0].params["blocks"])
 
 
 @pytest.fixture(scope="module")
