@@ -24,6 +24,9 @@ log = logging.getLogger("bot.deliveries")
 #: How long a delivery is remembered: longer than Slack's retries (5 minutes) and a signed
 #: request's validity (5 minutes).
 KEEP = timedelta(hours=1)
+#: How long a claim waits for another SQLite writer, and the busy timeout it restores after.
+SQLITE_WAIT_MS = 2000
+SQLITE_BUSY_MS = 30_000
 
 DELIVERIES = sa.Table(
     "slack_deliveries",
@@ -33,27 +36,55 @@ DELIVERIES = sa.Table(
 )
 
 
-def key_of(body: dict, headers: Mapping[str, Iterable[str]]) -> str | None:
+def _header(headers: Mapping[str, Iterable[str] | str], name: str) -> str | None:
+    value = headers.get(name)
+    if isinstance(value, str):
+        return value or None
+    return next(iter(value or []), None)
+
+
+def key_of(body: dict, headers: Mapping[str, Iterable[str] | str]) -> str | None:
     """What identifies this delivery: ``event:<event_id>``, else ``sig:<signature>``."""
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if isinstance(event_id, str) and event_id:
         return f"event:{event_id}"[:255]
-    signature = next(iter(headers.get("x-slack-signature") or []), None)
+    signature = _header(headers, "x-slack-signature")
     if signature:
         return f"sig:{signature}"[:255]
     return None  # Socket Mode: only events carry an id
 
 
 def claim(engine: sa.Engine, key: str, *, now: datetime | None = None) -> bool:
-    """True the first time ``key`` is claimed (within :data:`KEEP`), False for a repeat."""
+    """True the first time ``key`` is claimed (within :data:`KEEP`), False for a repeat.
+
+    On SQLite another writer (a long sync) may hold the database: the claim waits at most
+    :data:`SQLITE_WAIT_MS`, then lets the request run rather than hold every answer up (a
+    repeat of a click is still one event, see :mod:`expansion.workflow`).
+    """
     now = (now or datetime.now(UTC)).replace(tzinfo=None)
-    try:
-        with engine.begin() as conn:
-            conn.execute(DELIVERIES.delete().where(DELIVERIES.c.received_at < now - KEEP))
-            conn.execute(DELIVERIES.insert().values(key=key, received_at=now))
-    except sa.exc.IntegrityError:
-        return False
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _busy_timeout(conn, SQLITE_WAIT_MS)
+        try:
+            with conn.begin():
+                conn.execute(DELIVERIES.delete().where(DELIVERIES.c.received_at < now - KEEP))
+                conn.execute(DELIVERIES.insert().values(key=key, received_at=now))
+        except sa.exc.IntegrityError:
+            return False
+        except sa.exc.OperationalError as exc:
+            if not sqlite or "locked" not in str(exc):
+                raise
+            log.warning("the database is busy: %s runs without its repeat check", key[:10])
+        finally:
+            if sqlite:
+                _busy_timeout(conn, SQLITE_BUSY_MS)
     return True
+
+
+def _busy_timeout(conn: sa.Connection, ms: int) -> None:
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(ms)}")
+    conn.commit()  # the statement began a transaction; claims begin their own
 
 
 def first_delivery(engine: sa.Engine, body: dict, headers: Mapping) -> bool:
@@ -61,7 +92,7 @@ def first_delivery(engine: sa.Engine, body: dict, headers: Mapping) -> bool:
     key = key_of(body, headers)
     if key is None or claim(engine, key):
         return True
-    retry = next(iter(headers.get("x-slack-retry-num") or []), None)
+    retry = _header(headers, "x-slack-retry-num")
     log.info(
         "dropped a repeated delivery (%s%s)",
         key.split(":", 1)[0] if key.startswith("sig:") else key,

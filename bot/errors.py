@@ -92,8 +92,6 @@ def guarded(func: Callable, runtime: Runtime) -> Callable:
     engine = (runtime.root or runtime).engine
 
     def listener(body, client, respond, logger, payload, context, request):
-        if not deliveries.first_delivery(engine, body, request.headers):
-            return
         available = {
             "body": body,
             "client": client,
@@ -105,6 +103,8 @@ def guarded(func: Callable, runtime: Runtime) -> Callable:
             "event": payload,
         }
         try:
+            if not deliveries.first_delivery(engine, body, request.headers):
+                return
             func(**{name: available[name] for name in wanted})
         except Exception as exc:
             handle_error(exc, body, client, respond, logger, context)

@@ -417,3 +417,26 @@ def test_a_claim_is_seen_by_every_engine_and_forgotten_after_an_hour(backend, tm
     finally:
         one.dispose()
         two.dispose()
+
+
+def test_a_claim_does_not_hold_an_answer_up_behind_a_long_sqlite_write(tmp_path):
+    import sqlite3
+
+    from bot import deliveries
+
+    path = tmp_path / "busy.db"
+    engine = store.connect(f"sqlite:///{path}")
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # a sync holding the write lock
+        start = time.monotonic()
+        assert deliveries.claim(engine, "event:EvBUSY")  # runs rather than waits 30 s
+        assert time.monotonic() - start < 15
+        writer.execute("ROLLBACK")
+        assert deliveries.claim(engine, "event:EvBUSY"), "not recorded while busy"
+        assert not deliveries.claim(engine, "event:EvBUSY")
+        with engine.connect() as conn:  # the pool's connection waits 30 s again afterwards
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        writer.close()
+        engine.dispose()
