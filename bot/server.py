@@ -24,6 +24,7 @@ from expansion.redact import RedactingFilter
 
 from .app import build_app
 from .runtime import Runtime
+from .security import guard
 from .settings import Settings
 from .workers import AnswerWorkers
 
@@ -123,7 +124,13 @@ def serve(settings: Settings) -> None:
         log.info("Socket Mode; /healthz on port %s", settings.port)
         SocketModeHandler(app, settings.app_token).start()
         return
-    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+    # Size, signature and shape are checked before Bolt reads the request (bot.security).
+    handler = guard(
+        SlackRequestHandler(app, path=EVENTS_PATH),
+        signing_secret=settings.signing_secret,
+        path=EVENTS_PATH,
+        max_bytes=settings.max_request_bytes,
+    )
     log.info("HTTP on %s:%s%s", settings.host, settings.port, EVENTS_PATH)
     waitress.serve(
         wsgi_app(engine, handler, workers),
@@ -131,4 +138,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         threads=settings.threads,
         ident="expansion",
+        # waitress buffers a body before the app sees it: refuse a larger one while reading
+        # (413), so an oversized POST never fills memory or disk. It refuses at >= this value.
+        max_request_body_size=settings.max_request_bytes + 1,
     )

@@ -610,14 +610,15 @@ def assign(
     actor: str,
     as_of: date,
     config: ScoringConfig = DEFAULT_CONFIG,
-) -> None:
-    """Assign an opportunity of the latest scoring to ``assignee`` (``None`` un-assigns).
+) -> bool:
+    """Assign an opportunity of the latest scoring to ``assignee`` (``None`` un-assigns);
+    False when it was assigned so already (nothing recorded).
 
     Raises:
         UnknownOpportunityError: no such opportunity in the latest scoring.
     """
     opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
-    workflow.assign(engine, opp, assignee=assignee, actor=actor)
+    return workflow.assign(engine, opp, assignee=assignee, actor=actor)
 
 
 def record_outcome(
@@ -628,11 +629,12 @@ def record_outcome(
     actor: str,
     as_of: date,
     config: ScoringConfig = DEFAULT_CONFIG,
-) -> None:
-    """Record ``snoozed``, ``not_a_fit``, ``won``, ``lost`` (or ``open`` again) for an opportunity.
+) -> bool:
+    """Record ``snoozed``, ``not_a_fit``, ``won``, ``lost`` (or ``open`` again) for an opportunity;
+    False when it had that outcome already (nothing recorded).
 
     Raises:
         UnknownOpportunityError: no such opportunity in the latest scoring.
     """
     opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
-    workflow.set_outcome(engine, opp, outcome, actor=actor, today=as_of)
+    return workflow.set_outcome(engine, opp, outcome, actor=actor, today=as_of)
