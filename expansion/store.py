@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from .errors import ConfigError, NoDataError
 from .frames import python_objects, sorted_by
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
+
+log = logging.getLogger(__name__)
 
 _SA_TYPES = {
     "id": sa.String(255),
@@ -480,6 +484,9 @@ def connect(
         if schema:
             admin = sa.create_engine(url)
             with admin.begin() as conn:
+                # Two commands of a new workspace at once: the second waits for the first's
+                # schema (and migrations) instead of failing on its CREATE SCHEMA.
+                _migration_lock(conn, schema)
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             admin.dispose()
     kwargs: dict = {}
@@ -507,15 +514,79 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
-    """Run Alembic migrations up to ``revision``."""
+    """Run Alembic migrations up to ``revision``.
+
+    Several processes may start on a new (or older) database at once: the first to need a
+    migration takes a lock (a file lock next to a SQLite file, an advisory lock on
+    PostgreSQL) and the others wait for it, then find the database up to date. A database
+    already at the latest revision is only read.
+    """
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
+    if revision == "head":
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with engine.connect() as connection:
+            if set(MigrationContext.configure(connection).get_current_heads()) == heads:
+                return
+    with _sqlite_migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            _migration_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+_MIGRATION_WAIT = (
+    "Waiting for another process to finish upgrading the database %s (it started first)."
+)
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<database>.migrations.lock`` while migrating a SQLite file
+    (nothing for other databases, an in-memory one, or where locks or the file cannot be had:
+    a read-only folder holds a database nobody migrates)."""
+    url = engine.url
+    database = url.database or ""
+    on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+    if url.get_backend_name() != "sqlite" or not on_disk:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        yield
+        return
+    path = Path(database).expanduser()
+    try:
+        handle = open(path.with_name(path.name + ".migrations.lock"), "a+")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning(_MIGRATION_WAIT, path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _migration_lock(conn: sa.Connection, schema: str | None = None) -> None:
+    """PostgreSQL: hold the migration lock of this database and ``schema`` (default: the
+    current one) until ``conn``'s transaction ends, waiting for another holder."""
+    name = conn.execute(
+        sa.text("SELECT current_database() || '.' || coalesce(:schema, current_schema())"),
+        {"schema": schema},
+    ).scalar_one()
+    key = zlib.crc32(f"expansion-migrations:{name}".encode())
+    if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+        log.warning(_MIGRATION_WAIT, name)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 # --------------------------------------------------------------------------- sync
@@ -533,8 +604,14 @@ def replace_source(
     """Replace every portfolio row of ``source`` with ``tables`` in one transaction.
 
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
+
+    Syncs of different sources at once take turns on SQLite: the transaction takes the
+    database's write lock before it reads anything (``BEGIN IMMEDIATE``), so what it finds
+    (whether another source has rows in a table) still holds when it deletes.
     """
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if conn.dialect.name == "postgresql":
             # Two syncs of one source at once (a replica's /expansion sync and the nightly job)
             # take turns, so the second deletes what the first inserted instead of doubling it.
@@ -568,7 +645,9 @@ def _delete_source_rows(conn: sa.Connection, table: sa.Table, source: str) -> in
     """Delete ``source``'s rows of ``table``; on SQLite, the number of other sources' rows kept.
 
     When no other source has rows in the table (one source, the usual case) SQLite empties it
-    with an unqualified DELETE, which it does without visiting each row.
+    with an unqualified DELETE, which it does without visiting each row. That is only safe
+    because the caller's transaction holds the write lock since before the check (see
+    :func:`replace_source`): no other sync can commit rows in between.
     """
     if conn.dialect.name != "sqlite":
         conn.execute(table.delete().where(table.c.source == source))
