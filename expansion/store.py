@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
-from .errors import ConfigError, NoDataError
+from .errors import ConfigError, NoDataError, StorageError
 from .frames import python_objects, sorted_by
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
@@ -605,11 +605,15 @@ def replace_source(
 
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
 
+    Raises:
+        StorageError: the database or its driver refused the write (a full disk...); nothing
+            was committed.
+
     Syncs of different sources at once take turns on SQLite: the transaction takes the
     database's write lock before it reads anything (``BEGIN IMMEDIATE``), so what it finds
     (whether another source has rows in a table) still holds when it deletes.
     """
-    with engine.begin() as conn:
+    with _write_errors(engine, "writing to the database failed"), engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         if conn.dialect.name == "postgresql":
@@ -632,11 +636,7 @@ def replace_source(
         run.status = "succeeded"
         run_id = _insert_run(conn, run)
         if len(rejects):
-            _insert_frame(
-                conn,
-                SyncReject.__table__,
-                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run_id),
-            )
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run_id))
     run.id = run_id
     return run
 
@@ -683,23 +683,60 @@ def _indexes_rebuilt_after(conn: sa.Connection, table: sa.Table, *, bulk: bool) 
 def record_failed_sync(
     engine: sa.Engine, run: SyncRun, error: str, rejects: pd.DataFrame | None = None
 ) -> SyncRun:
-    """Record a sync that stopped before writing anything."""
+    """Record a sync that stopped before writing anything.
+
+    Raises:
+        StorageError: the database refused this write too.
+    """
     run.finished_at = utcnow()
     run.status = "failed"
     run.error = error
-    with engine.begin() as conn:
+    with _write_errors(engine, "recording the failed sync failed"), engine.begin() as conn:
         run.id = _insert_run(conn, run)
         if rejects is not None and len(rejects):
-            _insert_frame(
-                conn,
-                SyncReject.__table__,
-                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run.id),
-            )
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run.id))
     return run
 
 
+@contextmanager
+def _write_errors(engine: sa.Engine, what: str) -> Iterator[None]:
+    """Turn the database's and its driver's errors (the bulk paths talk to the driver
+    directly: COPY, executemany) into :class:`StorageError` with a one-line cause."""
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None)
+    driver = (dbapi.Error,) if dbapi is not None else ()
+    try:
+        yield
+    except (sa.exc.DBAPIError, *driver) as exc:
+        raise StorageError(f"{what}: {one_line_cause(exc)}") from exc
+
+
+def one_line_cause(exc: BaseException) -> str:
+    """A database error as one line: the driver's first line of message and its type, without
+    the SQL statement, parameters or COPY context SQLAlchemy and drivers append (they may
+    quote customer data)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+    lines = str(orig).strip().splitlines()
+    text = (lines[0].strip() if lines else "") or "no message"
+    kind = type(orig)
+    return f"{text[:300]} ({kind.__module__.split('.')[0]}.{kind.__name__})"
+
+
+def _nul_free(value):
+    """Text with NUL bytes spelled out (PostgreSQL cannot store them; a reject's value or an
+    error message may quote one)."""
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+def _storable_rejects(rejects: pd.DataFrame, run_id) -> pd.DataFrame:
+    out = rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run_id)
+    for column in ("table_name", "file", "column", "value", "reason"):
+        if column in out:
+            out[column] = out[column].map(_nul_free)
+    return out
+
+
 def _insert_run(conn: sa.Connection, run: SyncRun) -> int:
-    values = run.model_dump(exclude={"id"})
+    values = {k: _nul_free(v) for k, v in run.model_dump(exclude={"id"}).items()}
     return conn.execute(sa.insert(SyncRun.__table__).values(**values)).inserted_primary_key[0]
 
 
@@ -1031,7 +1068,7 @@ def save_portfolio_documents(
     """Keep :func:`portfolio_documents` as data version ``version``'s snapshot (``None``: none)."""
     if documents is None:
         return
-    with engine.begin() as conn:
+    with _write_errors(engine, "keeping the scoring snapshot failed"), engine.begin() as conn:
         conn.execute(PORTFOLIO_FRAMES.delete())
         _insert_frame(conn, PORTFOLIO_FRAMES, documents.assign(data_version=version))
 
@@ -1347,8 +1384,12 @@ def _insert_run_results(
     rows: Callable[[sa.Connection, int], None] | None,
 ) -> int:
     """The run record and its Parquet frames (or, when ``frames`` is None, its ``rows``) in one
-    transaction; older runs pruned."""
-    with engine.begin() as conn:
+    transaction; older runs pruned.
+
+    Raises:
+        StorageError: the database refused the write (a full disk...).
+    """
+    with _write_errors(engine, "writing the scoring results failed"), engine.begin() as conn:
         run_id = conn.execute(
             sa.insert(ScoreRun.__table__).values(**run.model_dump(exclude={"id"}))
         ).inserted_primary_key[0]
