@@ -8,6 +8,7 @@ waits for the test to let it go.
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import shutil
 import sqlite3
@@ -29,8 +30,8 @@ EXPANSION = shutil.which("expansion", path=str(Path(sys.executable).parent)) or 
 def books(tmp_path_factory) -> dict[str, Path]:
     """Three small books under different source names (different sizes, overlapping ids)."""
     root = tmp_path_factory.mktemp("books")
-    generate.generate(300, seed=1, out=root / "gen1", formats="fast")
-    generate.generate(120, seed=2, out=root / "gen2", formats="fast")
+    generate.generate(200, seed=1, out=root / "gen1", formats="fast")
+    generate.generate(80, seed=2, out=root / "gen2", formats="fast")
     return {"crm": root / "gen2", "files": root / "gen1", "sample": pipeline.SAMPLE_PORTFOLIO}
 
 
@@ -128,9 +129,9 @@ def test_no_sync_commits_between_another_syncs_check_and_its_delete(tmp_path, bo
     }
 
 
-def _lines_until(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
-    """Read ``proc``'s stderr until a line holds ``needle`` (True), it ends or ``timeout``
-    passes (False)."""
+def _output_until(proc: subprocess.Popen, needle: str, timeout: float, seen: bytearray) -> bool:
+    """Read ``proc``'s stderr into ``seen`` until it holds ``needle`` (True), ends or
+    ``timeout`` passes (False). Unbuffered reads: nothing read can wait unseen in a buffer."""
     selector = selectors.DefaultSelector()
     selector.register(proc.stderr, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -138,10 +139,11 @@ def _lines_until(proc: subprocess.Popen, needle: str, timeout: float) -> bool:
         while (left := deadline - time.monotonic()) > 0:
             if not selector.select(left):
                 return False
-            line = proc.stderr.readline()
-            if not line:
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            if not chunk:
                 return False
-            if needle in line:
+            seen += chunk
+            if needle.encode() in seen:
                 return True
         return False
     finally:
@@ -154,19 +156,17 @@ def _migration_race(url: str, first_table: str) -> None:
     first = _worker("migrate", url, "--pause-after", f"CREATE TABLE {first_table}")
     _expect(first, "paused")
     second = subprocess.Popen(
-        [EXPANSION, "db", "upgrade", "--db", url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [EXPANSION, "db", "upgrade", "--db", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     # Wait until the second says it is waiting (or gave up, or is stuck behind the first).
-    waited = _lines_until(second, "Waiting for another process", timeout=60)
+    said = bytearray()
+    waited = _output_until(second, "Waiting for another process", 60, said)
     first.stdin.write("go\n")
     first.stdin.flush()
     assert _finish(first) == {"migrated": True}
     out, err = second.communicate(timeout=120)
-    assert second.returncode == 0, err
-    assert "up to date" in out
+    assert second.returncode == 0, (said + err).decode()
+    assert b"up to date" in out
     assert waited
     engine = store.connect(url, upgrade=False)
     try:
