@@ -542,9 +542,10 @@ def _parse_column(
 ) -> pd.Series:
     text = raw.astype(str).str.strip()
     name = column.name
+    blank = text == ""
     length = text.str.len()
-    too_long = length > limits.max_cell_chars
-    if too_long.any():
+    if len(text) and length.max() > limits.max_cell_chars:  # the longest first: one pass
+        too_long = length > limits.max_cell_chars
         why = pd.Series("", index=text.index, dtype=object)
         why[too_long] = [
             f"{name} is {n:,} characters long, more than the {limits.max_cell_chars:,} a cell "
@@ -552,10 +553,12 @@ def _parse_column(
             for n in length[too_long]
         ]
         rejects.add(too_long, name, text, why)
-        text = text.where(~too_long, "")  # rejected once, not again as blank or unreadable
-    blank = text == ""
-    if column.required:
-        rejects.add(blank & ~too_long, name, text, f"missing {name}")
+        text = text.where(~too_long, "")  # rejected once, not again as missing or unreadable
+        if column.required:
+            rejects.add(blank, name, text, f"missing {name}")
+        blank = text == ""
+    elif column.required:
+        rejects.add(blank, name, text, f"missing {name}")
 
     if column.kind in ("id", "text"):
         return text.where(~blank, None).astype(object)
