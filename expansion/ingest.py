@@ -647,7 +647,7 @@ def _canonical_frame(
         if table is ACCOUNTS and canonical is None and key in MRR_ALIASES:
             canonical, mrr_given = "_mrr", True
         if canonical is None or canonical in renamed:
-            ignored.append(str(header))
+            ignored.append(_header_text(header))
             continue
         renamed[canonical] = raw[header]
     frame = pd.DataFrame(renamed, index=raw.index)
@@ -667,11 +667,22 @@ def _canonical_frame(
         extra = " (or mrr)" if column.name == "arr" else ""
         raise ContractError(
             f"{path}: required column '{column.name}'{extra} is missing. "
-            f"Accepted headers: {spellings}. Headers found: {', '.join(map(str, raw.columns[:-1]))}.",
+            f"Accepted headers: {spellings}. Headers found: {_headers_found(raw.columns[:-1])}.",
             file=str(path),
             column=column.name,
         )
     return frame, ignored, mrr_given
+
+
+def _header_text(header: object, most: int = 100) -> str:
+    """A header as messages show it: cut after ``most`` characters."""
+    text = str(header)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _headers_found(headers: pd.Index, most: int = 50) -> str:
+    shown = ", ".join(_header_text(h) for h in headers[:most])
+    return shown + (f", ... ({len(headers) - most} more)" if len(headers) > most else "")
 
 
 def parse_table(

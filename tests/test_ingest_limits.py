@@ -372,3 +372,15 @@ def test_the_cli_sync_reads_the_ingest_settings(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "name is 5 characters long, more than the 4 a cell may hold" in done.stdout
+
+
+def test_headers_are_cut_in_what_a_sync_says(tmp_path):
+    long = "H" * 5_000
+    portfolio = read(tmp_path, {"accounts.csv": f"account_id,name,arr,{long}\nA1,x,1\n"})
+    assert portfolio.ignored_columns == {"accounts": ["H" * 97 + "..."]}
+    headers = ",".join(f"{long}{i}" for i in range(60))
+    folder = make_folder(tmp_path / "many", {"accounts.csv": f"{headers}\n"})
+    with pytest.raises(ContractError) as refused:
+        read_portfolio(folder)
+    message = str(refused.value)
+    assert len(message) < 7_000 and message.endswith(", ... (10 more).")
