@@ -24,6 +24,7 @@ from . import pipeline, store
 from .config import load_config
 from .connectors import SourceConfig, for_team, in_sync_order, load_sources
 from .errors import ConfigError, ExpansionError, NoDataError
+from .limits import load_limits
 from .merge import conflict_counts
 from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
 
@@ -170,6 +171,7 @@ def sync(
             chosen = named or [
                 SourceConfig(name=name, type="files", options={"path": source}, role="files")
             ]
+        limits = load_limits(config)
         reports, failures = [], []
         for item in chosen:
             try:
@@ -182,6 +184,7 @@ def sync(
                         rejects=report_path,
                         full=full,
                         allow_empty=allow_empty,
+                        limits=limits,
                     )
                 )
             except ExpansionError as exc:
@@ -219,6 +222,7 @@ def _sync(
     rejects: Path,
     full: bool = False,
     allow_empty: bool = False,
+    limits=None,
 ):
     with Progress(
         SpinnerColumn(),
@@ -241,6 +245,7 @@ def _sync(
             progress=step,
             full=full,
             allow_empty=allow_empty,
+            limits=limits,
         )
 
 

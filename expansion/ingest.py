@@ -8,6 +8,9 @@ plus a rejects frame (table, file, row, column, value, reason). Writing to the d
 from __future__ import annotations
 
 import json
+import re
+import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,9 +31,14 @@ from .contract import (
     normalize_header,
 )
 from .errors import ContractError
+from .escape import spreadsheet_cell
 from .frames import nul_cells, per_distinct
+from .limits import DEFAULT_LIMITS, NO_DATE, XLSX_MAX_ROWS, IngestLimits
 
 REJECT_COLUMNS = ["table", "file", "row", "column", "value", "reason"]
+#: A reject's value and reason are cut after this many characters ("..." marks the cut).
+REJECT_VALUE_CHARS = 200
+REJECT_REASON_CHARS = 1000
 
 ProgressCallback = Callable[[str], None]
 
@@ -90,27 +98,27 @@ def _extension(path: Path) -> str:
     return path.name.split(".", 1)[1].lower() if "." in path.name else ""
 
 
-def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_raw(
+    path: Path, limits: IngestLimits = DEFAULT_LIMITS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read one file as strings. Returns (frame, unreadable-record rejects).
 
     The frame keeps a ``_row`` column: the row number a person finds in the file (the header
     is row 1 in csv/tsv/xlsx; records count from 1 in json; lines count from 1 in jsonl).
+
+    Raises:
+        ContractError: the file cannot be read, or is larger than ``limits`` allow (checked
+            before it is read: an xlsx by the unzipped size of its parts).
     """
     ext = _extension(path)
     bad = pd.DataFrame(columns=REJECT_COLUMNS)
     try:
+        _check_size(path, ext, limits)
         if ext in ("csv", "tsv"):
-            frame = pd.read_csv(
-                path,
-                sep="\t" if ext == "tsv" else ",",
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8-sig",
-                skipinitialspace=True,
-                skip_blank_lines=False,
-            )
-            first_row = 2
+            frame, bad = _read_delimited(path, "\t" if ext == "tsv" else ",", limits)
+            first_row = None
         elif ext == "xlsx":
+            most = min(limits.max_rows, XLSX_MAX_ROWS)
             frame = pd.read_excel(
                 path,
                 sheet_name=0,
@@ -118,7 +126,9 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 engine="openpyxl",
                 keep_default_na=False,
                 na_values=[],
+                nrows=most + 1,  # one more than allowed tells there are too many
             )
+            _check_rows(path, len(frame), most, "sheet")
             first_row = 2
         elif ext == "json":
             with path.open(encoding="utf-8-sig") as fh:
@@ -132,10 +142,11 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                     f"{path}: expected a JSON array of objects, one object per row.",
                     file=str(path),
                 )
+            _check_rows(path, len(records), limits.max_rows, "file")
             frame, bad = _records_frame(records, path, start=1)
             first_row = None
         elif ext == "jsonl":
-            frame, bad = _read_jsonl(path)
+            frame, bad = _read_jsonl(path, limits)
             first_row = None
         else:  # pragma: no cover - find_table_file filters extensions
             raise ContractError(f"{path}: unsupported file type .{ext}", file=str(path))
@@ -155,15 +166,145 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if first_row is not None:
         frame = frame.fillna("")
         frame["_row"] = np.arange(first_row, first_row + len(frame))
-        # Blank lines keep their place in the numbering but are not rows. Only rows whose
-        # first cell is empty can be blank, so only those are checked cell by cell.
-        cells = frame.drop(columns="_row")
-        if len(cells.columns):
-            maybe = cells.iloc[:, 0].astype(str).str.strip() == ""
-            if maybe.any():
-                blank = (cells[maybe].astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)
-                frame = frame.drop(index=blank[blank].index)
+        frame = _drop_blank_rows(frame)
     return frame, bad
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.1f} MB"
+
+
+def _check_size(path: Path, ext: str, limits: IngestLimits) -> None:
+    """Refuse a file larger than ``limits`` allow before reading it. An xlsx is measured by
+    what it unzips to (a small workbook can hold a huge sheet), from its zip directory."""
+    if ext == "xlsx":
+        with zipfile.ZipFile(path) as workbook:
+            size = sum(member.file_size for member in workbook.infolist())
+        if size > limits.max_xlsx_bytes:
+            raise ContractError(
+                f"{path}: the workbook unzips to {_megabytes(size)}, more than the "
+                f"{limits.max_xlsx_mb:g} MB an xlsx may hold (max_xlsx_mb under [ingest] in "
+                "expansion.toml). Export the table as CSV (also much faster to read), or raise "
+                "the limit.",
+                file=str(path),
+            )
+        return
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise ContractError(
+            f"{path}: the file is {_megabytes(size)}, more than the {limits.max_file_mb:g} MB a "
+            "file may be (max_file_mb under [ingest] in expansion.toml). Split the export, or "
+            "raise the limit.",
+            file=str(path),
+        )
+
+
+def _check_rows(path: Path, rows: int, most: int, what: str) -> None:
+    if rows > most:
+        hint = (
+            "an Excel sheet holds at most 1,048,576 rows: export the table as CSV"
+            if most == XLSX_MAX_ROWS
+            else "split the export, or raise max_rows under [ingest] in expansion.toml"
+        )
+        raise ContractError(
+            f"{path}: the {what} has more than {most:,} rows, the most a table may have; {hint}.",
+            file=str(path),
+        )
+
+
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def _read_delimited(
+    path: Path, sep: str, limits: IngestLimits
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A csv or tsv file as text, ``_row`` numbered as a spreadsheet shows it (header = 1).
+
+    A row with more fields than the header (``ACC-1,Acme,1000,50,`` under four headers) is
+    rejected, never shifted: the header line sets the number of fields, and pandas skips
+    (and names) every longer row. A file whose every row is longer is refused: its rows end
+    with a delimiter, or a column has no header.
+    """
+    options = {
+        "sep": sep,
+        "dtype": str,
+        "keep_default_na": False,
+        "encoding": "utf-8-sig",
+        "skipinitialspace": True,
+        "skip_blank_lines": False,
+        "index_col": False,  # never a data column as the index, whatever the row lengths
+    }
+    header = pd.read_csv(path, nrows=0, **options).columns  # duplicates and blanks named
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        frame = pd.read_csv(
+            path, header=None, on_bad_lines="warn", nrows=limits.max_rows + 2, **options
+        )
+    skipped = [
+        tuple(map(int, found))
+        for warning in caught
+        if issubclass(warning.category, pd.errors.ParserWarning)
+        for found in _SKIPPED_LINE.findall(str(warning.message))
+    ]
+    frame = frame.iloc[1:]  # the header line, read as the row that sets the width
+    if frame.shape[1] != len(header):  # pragma: no cover - both read the same first line
+        raise ContractError(f"{path}: the header line cannot be read", file=str(path))
+    frame.columns = header
+    _check_rows(path, len(frame) + len(skipped), limits.max_rows, "file")
+    lines = np.array([line for line, _, _ in skipped], dtype=int)
+    rows = np.arange(2, 2 + len(frame) + len(skipped))
+    rows = rows[~np.isin(rows, lines)]
+    if len(rows) != len(frame):  # a skipped row pandas did not name: cannot number the rest
+        raise ContractError(
+            f"{path}: some rows have more fields than the header, and they cannot be told "
+            "apart. Quote values that contain the delimiter, and remove trailing delimiters.",
+            file=str(path),
+        )
+    frame = frame.set_axis(pd.RangeIndex(len(frame))).fillna("").assign(_row=rows)
+    frame = _drop_blank_rows(frame)
+    delimiter = "tab" if sep == "\t" else "comma"
+    if skipped and frame.empty:
+        extra = {saw - expected for _, expected, saw in skipped}
+        cause = (
+            f"the rows end with an extra {delimiter} (a trailing delimiter), or the last column "
+            "has no header"
+            if extra == {1}
+            else f"values contain unquoted {delimiter}s, or columns have no header"
+        )
+        raise ContractError(
+            f"{path}: every row has more fields than the header ({len(header)}): {cause}. "
+            f"Remove the trailing {delimiter}s (or name every column in the header) and sync "
+            "again; nothing was written.",
+            file=str(path),
+        )
+    bad = pd.DataFrame(
+        {
+            "table": _table_stem(path),
+            "file": path.name,
+            "row": lines,
+            "column": "",
+            "value": "",
+            "reason": [
+                f"row has {saw} fields but the header has {expected}: a trailing {delimiter}, or "
+                f"an unquoted {delimiter} inside a value (quote such values)"
+                for _, expected, saw in skipped
+            ],
+        },
+        columns=REJECT_COLUMNS,
+    )
+    return frame, bad
+
+
+def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Blank lines keep their place in the numbering but are not rows. Only rows whose first
+    cell is empty can be blank, so only those are checked cell by cell."""
+    cells = frame.drop(columns="_row")
+    if len(cells.columns):
+        maybe = cells.iloc[:, 0].astype(str).str.strip() == ""
+        if maybe.any():
+            blank = (cells[maybe].astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)
+            frame = frame.drop(index=blank[blank].index)
+    return frame
 
 
 def _records_frame(records: list, path: Path, *, start: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -188,9 +329,10 @@ def _records_frame(records: list, path: Path, *, start: int) -> tuple[pd.DataFra
     return frame, bad
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_jsonl(path: Path, limits: IngestLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
     with path.open(encoding="utf-8-sig") as fh:
         lines = fh.read().splitlines()
+    _check_rows(path, sum(1 for line in lines if line.strip()), limits.max_rows, "file")
     records: list = []
     line_numbers: list[int] = []
     bad_rows: list[dict] = []
@@ -232,6 +374,51 @@ def _scalar_text(value: object) -> str:
     if isinstance(value, (list, dict)):
         return ";".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
     return "" if value is None else str(value)
+
+
+def _clip(text: pd.Series, most: int) -> pd.Series:
+    """``text`` cut to ``most`` characters, a cut marked with ``...``."""
+    text = text.astype(object).where(text.notna(), "").astype(str)
+    long = text.str.len() > most
+    if long.any():
+        text = text.where(~long, text.str.slice(0, most - 3) + "...")
+    return text.astype(object)
+
+
+def capped_rejects(rejects: pd.DataFrame, most: int) -> tuple[pd.DataFrame, int]:
+    """The first ``most`` reject lines, and how many more there are."""
+    return rejects.head(most), max(len(rejects) - most, 0)
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | Path, *, most: int) -> int:
+    """Write the rejects report (CSV): the first ``most`` lines, then, when there are more, a
+    last line saying how many were left out (the sync run keeps the total). Returns the
+    number left out."""
+    kept, left_out = capped_rejects(rejects, most)
+    if left_out:
+        kept = pd.concat(
+            [
+                kept,
+                pd.DataFrame(
+                    [
+                        {
+                            "table": "",
+                            "file": "",
+                            "row": "",
+                            "column": "",
+                            "value": "",
+                            "reason": f"... and {left_out:,} more reject lines not written "
+                            f"(the report holds the first {most:,}: max_rejects_written "
+                            "under [ingest] in expansion.toml)",
+                        }
+                    ],
+                    columns=REJECT_COLUMNS,
+                ),
+            ],
+            ignore_index=True,
+        )
+    kept.map(spreadsheet_cell).to_csv(path, index=False)  # opened in a spreadsheet
+    return left_out
 
 
 # --------------------------------------------------------------------------- parsing
@@ -333,26 +520,49 @@ def parse_bool(text: pd.Series) -> pd.Series:
 
 
 def parse_date(text: pd.Series) -> pd.Series:
-    """ISO dates first; other common spellings (``11/16/2026``, ``16 Nov 2026``) after."""
+    """ISO dates first; other common spellings (``11/16/2026``, ``16 Nov 2026``) after.
+
+    Microsecond precision, so any year from 1 to 9999 is read as written (not wrapped, and
+    not refused for the whole column): :func:`_parse_column` rejects what lies outside the
+    accepted window before the dates take the engine's nanosecond precision.
+    """
     stripped = text.astype(str).str.strip()
     # utc=True lets one column mix zoned timestamps and plain dates; the date is what counts.
     parsed = pd.to_datetime(stripped, format="ISO8601", errors="coerce", utc=True)
+    parsed = parsed.astype("datetime64[us, UTC]")
     retry = parsed.isna() & (stripped != "")
     if retry.any():
-        parsed[retry] = pd.to_datetime(stripped[retry], format="mixed", errors="coerce", utc=True)
-    parsed = parsed.dt.tz_localize(None)
-    return parsed.dt.normalize().astype("datetime64[ns]")
+        parsed[retry] = pd.to_datetime(
+            stripped[retry], format="mixed", errors="coerce", utc=True
+        ).astype("datetime64[us, UTC]")
+    return parsed.dt.tz_localize(None).dt.normalize()
 
 
-def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Series:
+def _parse_column(
+    column: Column, raw: pd.Series, rejects: _Rejects, limits: IngestLimits = DEFAULT_LIMITS
+) -> pd.Series:
     text = raw.astype(str).str.strip()
-    blank = text == ""
     name = column.name
     nul = nul_cells(text)
     if nul.any():  # PostgreSQL cannot store it in text: it would refuse the whole write
         shown = text.str.replace("\x00", "\\x00", regex=False)
         rejects.add(nul, name, shown, f"cell contains a NUL byte: column {name}")
-    if column.required:
+    blank = text == ""
+    length = text.str.len()
+    if len(text) and length.max() > limits.max_cell_chars:  # the longest first: one pass
+        too_long = length > limits.max_cell_chars
+        why = pd.Series("", index=text.index, dtype=object)
+        why[too_long] = [
+            f"{name} is {n:,} characters long, more than the {limits.max_cell_chars:,} a cell "
+            "may hold"
+            for n in length[too_long]
+        ]
+        rejects.add(too_long, name, text, why)
+        text = text.where(~too_long, "")  # rejected once, not again as missing or unreadable
+        if column.required:
+            rejects.add(blank, name, text, f"missing {name}")
+        blank = text == ""
+    elif column.required:
         rejects.add(blank, name, text, f"missing {name}")
 
     if column.kind in ("id", "text"):
@@ -393,7 +603,25 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
         value = parse_date(text)
         hint = "YYYY-MM or YYYY-MM-DD" if column.kind == "period" else "YYYY-MM-DD"
         rejects.add(~blank & value.isna(), name, text, f"{name} is not a date (write {hint})")
-        return value
+        if not column.required:  # a CRM's "no end date"
+            value = value.where(value != pd.Timestamp(NO_DATE))
+        earliest, latest = pd.Timestamp(limits.earliest_date), pd.Timestamp(limits.latest_date)
+        rejects.add(
+            value < earliest,
+            name,
+            text,
+            f"{name} is before {limits.earliest_date}, the earliest date accepted "
+            "(earliest_date under [ingest])",
+        )
+        rejects.add(
+            value > latest,
+            name,
+            text,
+            f"{name} is after {limits.latest_date}, the latest date accepted "
+            "(latest_date under [ingest])",
+        )
+        # Inside the window every date fits the engine's nanoseconds.
+        return value.where((value >= earliest) & (value <= latest)).astype("datetime64[ns]")
     if column.kind == "enum":
         lowered = text.str.lower()
         value = per_distinct(  # a handful of choices over every row
@@ -424,7 +652,7 @@ def _canonical_frame(
         if table is ACCOUNTS and canonical is None and key in MRR_ALIASES:
             canonical, mrr_given = "_mrr", True
         if canonical is None or canonical in renamed:
-            ignored.append(str(header))
+            ignored.append(_header_text(header))
             continue
         renamed[canonical] = raw[header]
     frame = pd.DataFrame(renamed, index=raw.index)
@@ -444,15 +672,31 @@ def _canonical_frame(
         extra = " (or mrr)" if column.name == "arr" else ""
         raise ContractError(
             f"{path}: required column '{column.name}'{extra} is missing. "
-            f"Accepted headers: {spellings}. Headers found: {', '.join(map(str, raw.columns[:-1]))}.",
+            f"Accepted headers: {spellings}. Headers found: {_headers_found(raw.columns[:-1])}.",
             file=str(path),
             column=column.name,
         )
     return frame, ignored, mrr_given
 
 
+def _header_text(header: object, most: int = 100) -> str:
+    """A header as messages show it: cut after ``most`` characters."""
+    text = str(header)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _headers_found(headers: pd.Index, most: int = 50) -> str:
+    shown = ", ".join(_header_text(h) for h in headers[:most])
+    return shown + (f", ... ({len(headers) - most} more)" if len(headers) > most else "")
+
+
 def parse_table(
-    table: Table, raw: pd.DataFrame, path: Path, *, partial: bool = False
+    table: Table,
+    raw: pd.DataFrame,
+    path: Path,
+    *,
+    partial: bool = False,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Parse one raw table. Returns (accepted rows, rejects, ignored headers).
 
@@ -467,12 +711,12 @@ def parse_table(
         if partial and column.name != "account_id":
             column = replace(column, required=False)
         if column.name in frame.columns:
-            out[column.name] = _parse_column(column, frame[column.name], rejects)
+            out[column.name] = _parse_column(column, frame[column.name], rejects, limits)
         else:
             out[column.name] = None
     if mrr_given:
         mrr_column = Column("mrr", "money", required="arr" not in frame.columns)
-        mrr = _parse_column(mrr_column, frame["_mrr"], rejects)
+        mrr = _parse_column(mrr_column, frame["_mrr"], rejects, limits)
         out["arr"] = out["arr"].fillna(mrr * 12) if "arr" in frame.columns else mrr * 12
     if table is ACCOUNTS and not partial:
         rejects.add(out["arr"].isna() & ~rejects.mask, "arr", "", "missing arr (or mrr)")
@@ -552,14 +796,20 @@ def raw_table(rows: list[dict] | pd.DataFrame, origin: str) -> RawTable:
     return RawTable(frame=frame, origin=origin)
 
 
-def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = None) -> Portfolio:
+def read_portfolio(
+    folder: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> Portfolio:
     """Read and validate every table file in ``folder``.
 
     Raises:
         ContractError: the folder, ``accounts`` or a required column is missing, or a file
-            cannot be read at all. Row-level problems never raise: they become rejects.
+            cannot be read at all or is over ``limits``. Row-level problems never raise: they
+            become rejects.
     """
-    portfolio = validate(read_folder(folder, progress=progress))
+    portfolio = validate(read_folder(folder, progress=progress, limits=limits), limits=limits)
     # Ready to score on its own: fill what the files did not say (a sync stores the rows as
     # given and fills these after merging all sources, see expansion.store.merged_tables).
     portfolio.tables["accounts"] = derive_account_defaults(portfolio.tables["accounts"])
@@ -567,12 +817,16 @@ def read_portfolio(folder: str | Path, *, progress: ProgressCallback | None = No
 
 
 def read_folder(
-    folder: str | Path, *, progress: ProgressCallback | None = None
+    folder: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> dict[str, RawTable]:
     """Every table file of ``folder``, read but not validated.
 
     Raises:
-        ContractError: no such folder, no accounts file, or a file cannot be read at all.
+        ContractError: no such folder, no accounts file, or a file cannot be read at all or
+            is larger than ``limits`` allow.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -592,7 +846,7 @@ def read_folder(
     for name, path in files.items():
         if progress:
             progress(f"reading {path.name}")
-        frame, unreadable = read_raw(path)
+        frame, unreadable = read_raw(path, limits)
         raw[name] = RawTable(frame=frame, origin=str(path), unreadable=unreadable)
     return raw
 
@@ -603,8 +857,11 @@ def validate(
     known_accounts: set[str] | frozenset[str] = frozenset(),
     partial_accounts: bool = False,
     consume: bool = False,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> Portfolio:
     """Validate raw tables against the contract, exactly as files are.
+
+    ``limits``: the longest cell, the most rows of a table and the window of accepted dates.
 
     ``consume`` empties ``raw`` table by table as each is parsed, so the raw text of a large
     pull is not held beside its parsed rows (a sync's memory peak at 1M accounts).
@@ -614,8 +871,11 @@ def validate(
     ``known_accounts``.
 
     Raises:
-        ContractError: ``accounts`` or a required column is missing.
+        ContractError: ``accounts`` or a required column is missing, or a table has more rows
+            than ``limits.max_rows``.
     """
+    for table in raw.values():
+        _check_rows(Path(table.origin), len(table.frame), limits.max_rows, "table")
     if "accounts" not in raw and not known_accounts:
         raise ContractError(
             "required table 'accounts' is missing: this source gives no accounts and no other "
@@ -632,7 +892,11 @@ def validate(
         path = files[name]
         rows_read[name] = len(table.frame) + len(table.unreadable)
         parsed, rejects, ignored_headers = parse_table(
-            TABLES[name], table.frame, path, partial=partial_accounts and name == "accounts"
+            TABLES[name],
+            table.frame,
+            path,
+            partial=partial_accounts and name == "accounts",
+            limits=limits,
         )
         if ignored_headers:
             ignored[name] = ignored_headers
@@ -707,6 +971,9 @@ def validate(
         else pd.DataFrame(columns=REJECT_COLUMNS)
     )
     rejects = rejects.astype({"row": int}).sort_values(["table", "row"], kind="stable")
+    # A reject says which value was wrong, not all of it (a 50 MB cell is one line, too).
+    rejects["value"] = _clip(rejects["value"], REJECT_VALUE_CHARS)
+    rejects["reason"] = _clip(rejects["reason"], REJECT_REASON_CHARS)
     clean = {
         name: frame.drop(columns="_row").reset_index(drop=True)
         for name, frame in tables.items()

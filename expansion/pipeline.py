@@ -24,8 +24,8 @@ from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
 from .errors import ContractError, NoDataError, RejectedRowsError, StorageError
-from .escape import spreadsheet_cell
-from .ingest import Portfolio, validate
+from .ingest import Portfolio, capped_rejects, validate, write_rejects
+from .limits import IngestLimits, load_limits
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
 
@@ -56,15 +56,24 @@ def sync_folder(
     strict: bool = False,
     rejects_path: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    limits: IngestLimits | None = None,
 ) -> SyncReport:
     """Validate a folder of exports and replace ``source``'s rows with it, in one transaction.
 
     Raises:
-        ContractError: a required file or column is missing (nothing is written).
+        ContractError: a required file or column is missing, or a file is over the limits
+            (nothing is written).
         RejectedRowsError: ``strict`` and some rows were rejected (nothing is written).
     """
     config = SourceConfig(name=source, type="files", options={"path": str(folder)}, role="files")
-    return sync_source(engine, config, strict=strict, rejects_path=rejects_path, progress=progress)
+    return sync_source(
+        engine,
+        config,
+        strict=strict,
+        rejects_path=rejects_path,
+        progress=progress,
+        limits=limits,
+    )
 
 
 def sync_source(
@@ -77,8 +86,14 @@ def sync_source(
     progress: Callable[[str], None] | None = None,
     full: bool = False,
     allow_empty: bool = False,
+    limits: IngestLimits | None = None,
 ) -> SyncReport:
     """Pull one configured source, validate its rows exactly like files, and write them.
+
+    ``limits`` (by default ``[ingest]`` of the configuration file, see
+    :func:`expansion.limits.load_limits`) bound cells, files, rows and dates; at most
+    ``limits.max_rejects_written`` reject lines are written to ``rejects_path`` and kept with
+    the run (which counts them all).
 
     ``full`` ignores the cursor (a full pull also drops what the source deleted); a full pull
     that would empty a table the source had rows in is refused unless ``allow_empty``.
@@ -94,7 +109,9 @@ def sync_source(
         ContractError: a required table or column is missing (nothing is written).
         RejectedRowsError: ``strict`` and some rows were rejected (nothing is written).
     """
+    limits = load_limits() if limits is None else limits
     connector = connector_for(config, env)
+    connector.limits = limits
     last = store.last_sync(engine, config.name)
     run = store.SyncRun(
         source=config.name,
@@ -118,6 +135,7 @@ def sync_source(
             known_accounts=known,
             partial_accounts=run.role == "warehouse",
             consume=True,
+            limits=limits,
         )
         if not pull.incremental and not allow_empty:
             _refuse_emptied(engine, config.name, portfolio)
@@ -138,11 +156,10 @@ def sync_source(
     path = None
     if rejects_path is not None and len(portfolio.rejects):
         path = Path(rejects_path)
-        portfolio.rejects.map(spreadsheet_cell).to_csv(path, index=False)  # opened in Excel
+        write_rejects(portfolio.rejects, path, most=limits.max_rejects_written)
+    kept_rejects, _ = capped_rejects(portfolio.rejects, limits.max_rejects_written)
     if strict and len(portfolio.rejects):
-        _record_failed(
-            engine, run, f"--strict: {run.rows_rejected} rows rejected", portfolio.rejects
-        )
+        _record_failed(engine, run, f"--strict: {run.rows_rejected} rows rejected", kept_rejects)
         raise RejectedRowsError(
             f"{run.rows_rejected} rows were rejected and --strict is set, so nothing was written."
             + (f" Details: {path}" if path else ""),
@@ -167,7 +184,7 @@ def sync_source(
         )
         background.shutdown(wait=False)  # its thread ends with the snapshot
     try:
-        store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
+        store.replace_source(engine, config.name, tables, run=run, rejects=kept_rejects)
     except (StorageError, sa.exc.SQLAlchemyError) as exc:
         # A full disk, a value the database cannot store...: the transaction was rolled back.
         cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)

@@ -6,12 +6,17 @@ aggregations, never out of a Python loop over accounts.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from .config import ScoringConfig
-from .contract import NEGATIVE_SIGNALS, POSITIVE_SIGNALS
+from .contract import ACCOUNTS, NEGATIVE_SIGNALS, POSITIVE_SIGNALS
 from .frames import join_groups, lex_order, per_distinct
+from .limits import SAFE_EARLIEST, SAFE_LATEST
+
+log = logging.getLogger(__name__)
 
 DAYS_PER_MONTH = 30.4375
 MAX_MONTHS_TO_LIMIT = 1200  # a limit reached later than this is never reached
@@ -131,7 +136,7 @@ def build_profiles(
     is left unknown: it is the whole portfolio's most common metric, which ``tables`` may be
     only a part of (see :func:`choose_volume_metric` and :func:`set_usage_volume`).
     """
-    accounts = tables["accounts"].set_index("account_id", drop=False)
+    accounts = usable_dates(tables["accounts"]).set_index("account_id", drop=False)
     p = accounts.copy()
     p.index.name = None
 
@@ -224,6 +229,36 @@ def build_profiles(
         "Flat",
     )
     return p, metrics
+
+
+def usable_dates(accounts: pd.DataFrame) -> pd.DataFrame:
+    """``accounts`` with every date outside the window the engine can count days in treated as
+    unknown (logged): a sync rejects such dates, but one stored by an older release must cost
+    its account a date (its "no renewal date" data gap), not the whole book its scoring."""
+    columns = [c.name for c in ACCOUNTS.columns if c.kind == "date" and c.name in accounts]
+    earliest, latest = pd.Timestamp(SAFE_EARLIEST), pd.Timestamp(SAFE_LATEST)
+    bad = {}
+    for name in columns:
+        dates = accounts[name]
+        if pd.api.types.is_datetime64_any_dtype(dates):
+            outside = (dates < earliest) | (dates > latest)
+            if outside.any():
+                bad[name] = outside
+    if not bad:
+        return accounts
+    accounts = accounts.copy()
+    for name, outside in bad.items():
+        accounts[name] = accounts[name].where(~outside)
+        names = accounts.loc[outside, "name"].astype(str)
+        log.warning(
+            "%d accounts have a %s outside %s..%s, scored as unknown (fix it in the source): %s",
+            len(names),
+            name,
+            SAFE_EARLIEST,
+            SAFE_LATEST,
+            ", ".join(names.head(5)) + (", ..." if len(names) > 5 else ""),
+        )
+    return accounts
 
 
 def set_usage_volume(p: pd.DataFrame, metrics: pd.DataFrame, volume_metric: str | None) -> None:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError, ExpansionError
 from ..ingest import RawTable
+from ..limits import DEFAULT_LIMITS, IngestLimits
 from ..redact import redact, remember
 
 Progress = Callable[[str], None]
@@ -78,6 +79,8 @@ class Connector(ABC):
     #: Incremental sources: minutes the next cursor stays behind the pull's start, so a change
     #: made during a pull (or not yet in the source's search index) is read next time.
     lag_minutes: float = 0.0
+    #: What a sync accepts (``[ingest]`` of expansion.toml); set by the sync before the pull.
+    limits: IngestLimits = DEFAULT_LIMITS
 
     def __init__(self, config: SourceConfig, env: Mapping[str, str]) -> None:
         unknown = sorted(set(config.options) - set(self.options))

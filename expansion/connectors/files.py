@@ -20,4 +20,5 @@ class FilesConnector(Connector):
         return str(self.option("path"))
 
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
-        return Pull(tables=read_folder(Path(self.option("path")).expanduser(), progress=progress))
+        folder = Path(self.option("path")).expanduser()
+        return Pull(tables=read_folder(folder, progress=progress, limits=self.limits))
