@@ -115,8 +115,9 @@ def book(template) -> Book:
     # The book these tests need: many Tier 1 deals over more accounts than the five deep-dives,
     # one account with two of them apart, more than two in enterprise, none in smb.
     assert 8 <= len(book.tier1) <= 12 and len(book.accounts()) > bot_digest.DEEP_DIVES
-    twice = [a for a in book.accounts() if [o["account_id"] for o in book.tier1].count(a) > 1]
-    assert twice
+    order = [o["account_id"] for o in book.tier1]
+    where = {a: [i for i, x in enumerate(order) if x == a] for a in order}
+    assert any(at[-1] - at[0] > 1 for at in where.values()), order
     assert (book.enterprise.opportunities["tier"] == 1).sum() > 2
     assert not (book.smb.opportunities["tier"] == 1).any()
     assert (book.smb.opportunities["tier"] == 2).any()
