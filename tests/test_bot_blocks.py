@@ -201,3 +201,29 @@ def test_a_long_list_pages_through_the_first_cards_and_counts_them_all():
         page += 1
     assert "*Medium / Low priority* (12000)" in texts
     assert f"…and {12000 - blocks.COMPACT_LIST_LINES} more" in texts
+
+
+def test_a_middle_page_links_both_ways():
+    """Three pages of High-priority cards: the middle one has Previous and Next (the bot tests
+    page through the sample, whose lists have at most two pages)."""
+    opps = [_opp(i, f"Account {i}", "x") for i in range(2 * blocks.CARDS_PER_PAGE + 1)]
+
+    def page(n: int) -> tuple[list[str], str]:
+        message = blocks.list_message(
+            title="all accounts",
+            summary=SUMMARY,
+            sources=[],
+            as_of="2026-11-16",
+            opportunities=opps,
+            ref=ListRef(scope="", page=n),
+            ephemeral=True,
+        )
+        assert validate_blocks(message["blocks"]) == []
+        footer = next(b for b in message["blocks"] if b.get("block_id") == "list_footer")
+        labels = [e["text"]["text"] for e in footer["elements"]]
+        return [x for x in labels if "page" in x], " ".join(_mrkdwn(message["blocks"]))
+
+    assert page(1)[0] == ["Next page ▶"]
+    labels, text = page(2)
+    assert labels == ["◀ Previous page", "Next page ▶"] and "Page 2 of 3" in text
+    assert page(3)[0] == ["◀ Previous page"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import re
 
 import pytest
 from bot_harness import all_text, click, find_action
+
+from bot.blocks import CARDS_PER_PAGE
 
 _keys = itertools.count()
 
@@ -36,7 +39,13 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     assert "Tier 1:" in text and "High priority" in text
     assert "Data gaps:" in text and "sample" in text
     cards = [b for b in blocks if b.get("type") == "actions" and b["block_id"].startswith("{")]
-    assert len(cards) == 8, "first page: eight High-priority cards"
+    # The sample's seven enterprise High-priority cards, best first (Northwind's Tier 1 ask),
+    # all on one page with the Medium / Low list (the page cap is checked on all accounts).
+    assert len(cards) == 7, "one page: all seven High-priority cards"
+    assert [json.loads(c["block_id"])["o"] for c in cards[:2]] == [
+        "ACC-1002-seat_expansion-30",
+        "ACC-1001-new_department-88",
+    ]
     first = cards[0]["elements"]
     assert [e["action_id"].split(":")[0] for e in first] == [
         "deep_dive",
@@ -46,8 +55,9 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     assert [o["value"] for o in first[2]["options"]] == ["snoozed", "not_a_fit", "won", "lost"]
     footer = {e["action_id"] for e in find_action(blocks, "export_csv")[1]["elements"]}
     footer = {a.split(":")[0] for a in footer}
-    assert footer == {"list_page", "download_playbook", "export_csv", "share_list"}
-    assert "Stratus Cloud Security" in text and "Tier 1" in text and "EV" in text
+    assert footer == {"download_playbook", "export_csv", "share_list"}  # no other page
+    assert "Page 1 of 1" in text and "Medium / Low priority" in text
+    assert "Northwind Logistics" in text and "Tier 1" in text and "EV" in text
     assert len(blocks) <= 50
 
 
@@ -135,23 +145,42 @@ def test_an_account_name_answers_with_its_deep_dive(bot, slack):
         assert part in every
 
 
+def page_labels(blocks: list[dict]) -> list[str]:
+    return [
+        e["text"]["text"]
+        for e in find_action(blocks, "export_csv")[1]["elements"]
+        if e["action_id"].startswith("list_page")
+    ]
+
+
+def card_ids(blocks: list[dict]) -> list[str]:
+    return [
+        json.loads(b["block_id"])["o"]
+        for b in blocks
+        if b.get("type") == "actions" and b.get("block_id", "").startswith("{")
+    ]
+
+
 def test_next_page_redraws_the_answer(bot, slack):
+    # All accounts: the sample's 13 High-priority cards, eight on the first page.
     [answer] = ask(bot, slack, "all accounts")
-    assert "Page 1 of 3" in all_text(answer["blocks"])
+    assert "Page 1 of 2" in all_text(answer["blocks"])
+    assert len(card_ids(answer["blocks"])) == CARDS_PER_PAGE
+    assert page_labels(answer["blocks"]) == ["Next page ▶"]
     element, block = find_action(answer["blocks"], "list_page")
     bot.block_action(click(element, block), ephemeral=True, response_key="page")
     [page2] = [r.body for r in slack.wait_for_responses("page", 1, timeout=20)]
     assert page2["replace_original"] is True
-    assert "Page 2 of 3" in all_text(page2["blocks"])
-    labels = [
-        e["text"]["text"]
-        for e in find_action(page2["blocks"], "list_page")[1]["elements"]
-        if e["action_id"].startswith("list_page")
-    ]
-    assert labels == ["◀ Previous page", "Next page ▶"]
-    first_ids = {b["block_id"] for b in answer["blocks"] if b.get("block_id", "").startswith("{")}
-    second_ids = {b["block_id"] for b in page2["blocks"] if b.get("block_id", "").startswith("{")}
-    assert first_ids and second_ids and not first_ids & second_ids
+    assert "Page 2 of 2" in all_text(page2["blocks"])
+    assert page_labels(page2["blocks"]) == ["◀ Previous page"]  # the middle: test_bot_blocks
+    first_ids, second_ids = card_ids(answer["blocks"]), card_ids(page2["blocks"])
+    assert first_ids and second_ids and not set(first_ids) & set(second_ids)
+    # And back: the first page again, the same cards.
+    element, block = find_action(page2["blocks"], "list_page")
+    bot.block_action(click(element, block), ephemeral=True, response_key="back")
+    [back] = [r.body for r in slack.wait_for_responses("back", 1, timeout=20)]
+    assert "Page 1 of 2" in all_text(back["blocks"])
+    assert card_ids(back["blocks"]) == first_ids
 
 
 def test_last_page_holds_the_compact_medium_low_list(bot, slack):

@@ -52,9 +52,8 @@ def test_sync_then_status_then_find(server, slack):
     texts = [r.body["text"] for r in slack.wait_for_responses(key, 2, timeout=60)]
     assert texts[0].startswith("Syncing crm, warehouse")
     assert texts[1].startswith("*Sync finished*")
-    assert (
-        "*crm* (full): 293 rows" in texts[1]
-    )  # 44 accounts, 69 subscriptions, 12 products, 75 signals, 93 departments
+    # 44 accounts, 69 subscriptions, 12 products, 78 signals, 93 departments
+    assert "*crm* (full): 296 rows" in texts[1]
     assert "*warehouse* (full): 2006 rows" in texts[1]  # usage 1208 + features 798
     status = say(server, slack, "status")[0]
     assert ":white_check_mark: *crm*" in status and ":white_check_mark: *warehouse*" in status

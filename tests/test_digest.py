@@ -2,7 +2,8 @@
 resume after a crash, rate limits and permanent errors.
 
 Runs in-process (the bot's digest module with a real WebClient pointed at the emulator) on a
-copy of the sample portfolio; ``expansion digest`` as a subprocess is covered at the end.
+copy of the sample portfolio with a few more customer asks (``ASKS``); ``expansion digest`` as a
+subprocess is covered at the end.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,28 +30,98 @@ from expansion.schedule import Schedule
 AS_OF = pipeline.SAMPLE_AS_OF
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WEEKLY = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
-TIER1 = [
-    "ACC-1011-seat_expansion-73",
-    "ACC-1001-seat_expansion-73",
-    "ACC-1001-usage_expansion-58",
-    "ACC-1015-seat_expansion-73",
-    "ACC-1027-seat_expansion-73",
-    "ACC-1002-seat_expansion-73",
-    "ACC-1008-usage_expansion-69",
-    "ACC-1027-new_department-41",
-    "ACC-1006-usage_expansion-58",
-]
+# The sample has three Tier 1 deals (Tier 1 takes a stated ask with a budget and a timeline).
+# The digest is about a book with many: these customers' asks, each with a head count or a
+# named product, a budget and a timeline, give it about ten Tier 1 deals over nine accounts,
+# Cobalt Energy Partners with two, all of them enterprise or mid-market.
+ASKS = """\
+ACC-1011,expansion_intent,2026-11-12,CTO asked for a quote for 40 more Engineering seats \
+for the ShadowMap team in Q1,Engineering,40,19200
+ACC-1003,expansion_intent,2026-11-11,CISO asked for a proposal for the Compliance Suite ahead \
+of the 2027 SOC 2 audit,Compliance,,15000
+ACC-1006,expansion_intent,2026-11-10,Field Operations director asked for a quote for 90 more \
+seats for the grid crews starting in Q1,Field Operations,90,75600
+ACC-1006,expansion_intent,2026-11-13,Asset Management asked for a quote for 30 more seats for \
+the digital twin rollout in Q1,Asset Management,30,25200
+ACC-1008,expansion_intent,2026-11-12,VP Engineering asked for a proposal for 40 more \
+Engineering seats in Q1 2027,Engineering,40,33600
+ACC-1027,expansion_intent,2026-11-12,E-commerce lead asked for a quote for 15 more seats \
+before the December peak,E-commerce,15,7200
+ACC-1022,expansion_intent,2026-11-13,Head of Lending asked for a proposal for 30 more Lending \
+seats in Q1,Lending,30,14400
+"""
+
+
+@dataclass
+class Book:
+    """What the digest's book holds, read from the engine (best first): the digest is checked
+    against these, not against numbers copied from an earlier run."""
+
+    everything: pipeline.FindResult
+    enterprise: pipeline.FindResult
+    smb: pipeline.FindResult
+
+    @property
+    def tier1(self) -> list[dict]:
+        opps = self.everything.opportunities
+        return opps[opps["tier"] == 1][
+            ["opportunity_id", "account_id", "account_name", "type_label"]
+        ].to_dict(orient="records")
+
+    @property
+    def ids(self) -> list[str]:
+        return [o["opportunity_id"] for o in self.tier1]
+
+    def accounts(self) -> list[str]:
+        """Account ids of the Tier 1 deals, best first, each once."""
+        return list(dict.fromkeys(o["account_id"] for o in self.tier1))
+
+    def name(self, opportunity_id: str) -> str:
+        opps = self.everything.opportunities.set_index("opportunity_id")
+        return opps.loc[opportunity_id, "account_name"]
+
+    def what(self, opportunity_id: str) -> str:
+        """An opportunity as the digest's "what changed" lines name it."""
+        opps = self.everything.opportunities.set_index("opportunity_id")
+        row = opps.loc[opportunity_id]
+        return f"*{row['account_name']}* · {row['type_label']}"
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    """The sample portfolio synced and scored once; each test gets a copy of the file."""
+    """The sample portfolio plus :data:`ASKS`, synced and scored once; each test gets a copy of
+    the file."""
+    folder = tmp_path_factory.mktemp("portfolio") / "portfolio"
+    shutil.copytree(pipeline.SAMPLE_PORTFOLIO, folder)
+    signals = folder / "signals.csv"
+    assert signals.read_text().endswith("\n")
+    with signals.open("a") as f:
+        f.write(ASKS)
     path = tmp_path_factory.mktemp("digest") / "template.db"
     engine = store.connect(f"sqlite:///{path}")
-    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    pipeline.sync_folder(engine, folder, source="sample")
     pipeline.score(engine, as_of=AS_OF)
     engine.dispose()
     return path
+
+
+@pytest.fixture(scope="module")
+def book(template) -> Book:
+    engine = store.connect(f"sqlite:///{template}")
+    try:
+        book = Book(*(pipeline.find(engine, s, as_of=AS_OF) for s in ("", "enterprise", "smb")))
+    finally:
+        engine.dispose()
+    # The book these tests need: many Tier 1 deals over more accounts than the five deep-dives,
+    # one account with two of them apart, more than two in enterprise, none in smb.
+    assert 8 <= len(book.tier1) <= 12 and len(book.accounts()) > bot_digest.DEEP_DIVES
+    order = [o["account_id"] for o in book.tier1]
+    where = {a: [i for i, x in enumerate(order) if x == a] for a in order}
+    assert any(at[-1] - at[0] > 1 for at in where.values()), order
+    assert (book.enterprise.opportunities["tier"] == 1).sum() > 2
+    assert not (book.smb.opportunities["tier"] == 1).any()
+    assert (book.smb.opportunities["tier"] == 2).any()
+    return book
 
 
 @pytest.fixture
@@ -122,7 +194,7 @@ def run_on_the_clock(runtime, client, channel) -> bot_digest.Report:
 # --------------------------------------------------------------------------- content
 
 
-def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel):
+def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel, book):
     report = run(runtime, client, channel)
     assert report.status == "posted"
     messages = posted(slack, channel)
@@ -133,13 +205,17 @@ def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel):
     parent, *rest = messages
     head = text_of(parent)
     assert "Expansion digest: All accounts, week of 23 Nov 2026" in head
-    assert "*9 Tier 1* opportunities across 7 accounts" in head
-    assert "NRR projection *137%*" in head
+    assert (
+        f"*{len(book.tier1)} Tier 1* opportunities across {len(book.accounts())} accounts" in head
+    )
+    nrr = book.everything.summary["nrr"]["nrr"]
+    assert 0.9 < nrr < 1.5  # a projection, not a runaway sum
+    assert f"NRR projection *{nrr * 100:.0f}%*" in head
     assert "first digest" in head
     assert parent.get("thread_ts") is None
 
     cards = [m for m in rest if not m.get("thread_ts")]
-    assert [i for m in cards for i in card_ids(m)] == TIER1  # best first, all of them
+    assert [i for m in cards for i in card_ids(m)] == book.ids  # best first, all of them
     threads = [m for m in rest if m.get("thread_ts")]
     # The top 5 accounts' deep-dives, each under the message holding the account's first card.
     first_card = {}
@@ -151,50 +227,50 @@ def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel):
         if m["text"].startswith("Deep dive:"):
             name = m["text"].removeprefix("Deep dive: ").split(" (")[0]
             dived.setdefault(name, m["thread_ts"])
-    assert list(dived) == [
-        "Stratus Cloud Security",
-        "Helios Health Systems",
-        "Bluefin Analytics",
-        "Summit Outdoor Gear",
-        "Northwind Logistics",
-    ]
-    assert dived["Stratus Cloud Security"] == first_card["ACC-1011"]
-    assert dived["Helios Health Systems"] == first_card["ACC-1001"]
-    assert dived["Northwind Logistics"] == first_card["ACC-1002"]
+    top = book.accounts()[: bot_digest.DEEP_DIVES]
+    names = {o["account_id"]: o["account_name"] for o in book.tier1}
+    assert list(dived) == [names[a] for a in top]
+    for account in top:  # under the account's first card, also when it has a later one
+        assert dived[names[account]] == first_card[account], account
     assert all(m["thread_ts"] in {c["ts"] for c in cards} for m in threads)
 
 
 def test_a_deep_dive_click_on_a_digest_card_links_to_the_threaded_one(
-    runtime, client, slack, channel
+    runtime, client, slack, channel, book
 ):
     from bot import deep_dive
 
+    account = book.accounts()[0]
     run(runtime, client, channel)
-    card_message = next(m for m in posted(slack, channel) if "ACC-1011-" in str(m["blocks"]))
+    card_message = next(m for m in posted(slack, channel) if f"{account}-" in str(m["blocks"]))
     before = len(posted(slack, channel))
     ts, new = deep_dive.post_once(
         runtime,
         client,
         channel=channel,
-        account_id="ACC-1011",
+        account_id=account,
         thread_ts=card_message["ts"],
     )
     assert not new and ts is not None
     assert len(posted(slack, channel)) == before
 
 
-def test_closed_opportunities_are_left_out(runtime, client, slack, channel):
-    for opp, outcome in (("ACC-1011-seat_expansion-73", "snoozed"), (TIER1[8], "won")):
+def test_closed_opportunities_are_left_out(runtime, client, slack, channel, book):
+    tier1 = book.ids
+    # The best deal is its account's only Tier 1: snoozing it takes the account out entirely.
+    (only,) = [i for i in tier1 if i.startswith(book.accounts()[0] + "-")]
+    assert only == tier1[0]
+    for opp, outcome in ((tier1[0], "snoozed"), (tier1[8], "won")):
         pipeline.record_outcome(runtime.engine, opp, outcome, actor="UADMIN", as_of=AS_OF)
     run(runtime, client, channel)
     messages = posted(slack, channel)
     ids = [i for m in messages for i in card_ids(m)]
-    assert ids == [i for i in TIER1 if i not in (TIER1[0], TIER1[8])]
-    assert "*7 Tier 1*" in text_of(messages[0])
-    assert not any("Stratus" in m["text"] for m in messages)
+    assert ids == [i for i in tier1 if i not in (tier1[0], tier1[8])]
+    assert f"*{len(tier1) - 2} Tier 1*" in text_of(messages[0])
+    assert not any(book.name(tier1[0]) in m["text"] for m in messages)
 
 
-def test_max_cards_and_scope(runtime, client, slack, channel):
+def test_max_cards_and_scope(runtime, client, slack, channel, book):
     schedule = Schedule(
         cadence="daily", at_time="08:00", timezone="UTC", scope="enterprise", max_cards=2
     )
@@ -203,31 +279,36 @@ def test_max_cards_and_scope(runtime, client, slack, channel):
     assert report.run.period == "2026-11-23"
     head = text_of(messages[0])
     assert "Expansion digest: Enterprise, Mon 23 Nov 2026" in head
-    assert "*6 Tier 1*" in head and "top 2 Tier 1 cards follow" in head
-    assert len([i for m in messages for i in card_ids(m)]) == 2
+    enterprise = book.enterprise.opportunities
+    enterprise = enterprise.loc[enterprise["tier"] == 1, "opportunity_id"].tolist()
+    assert f"*{len(enterprise)} Tier 1*" in head and "top 2 Tier 1 cards follow" in head
+    assert [i for m in messages for i in card_ids(m)] == enterprise[:2]
 
 
-def test_no_tier1_gets_the_pipeline_not_silence(runtime, client, slack, channel):
+def test_no_tier1_gets_the_pipeline_not_silence(runtime, client, slack, channel, book):
     schedule = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0, scope="smb")
     bot_digest.run(runtime, client, target(channel, schedule), now=MONDAY, pace=0)
     messages = posted(slack, channel)
     assert len(messages) == 1
     head = text_of(messages[0])
     assert "Nothing new in Tier 1 this time" in head
-    assert "Tier 2: 6" in head and "Closest to Tier 1" in head
+    tier2 = book.smb.summary["tiers"]["2"]["count"]
+    assert tier2 == (book.smb.opportunities["tier"] == 2).sum() > 0
+    assert f"Tier 2: {tier2} (" in head and "Closest to Tier 1" in head
 
 
 # --------------------------------------------------------------------------- what changed
 
 
-def test_what_changed_since_the_last_digest(runtime, client, slack, channel):
+def test_what_changed_since_the_last_digest(runtime, client, slack, channel, book):
     engine = runtime.engine
+    tier1 = book.ids
     first = run(runtime, client, channel).run
     # Between the digests: an assignment and outcomes recorded from Slack...
-    pipeline.assign(engine, TIER1[1], assignee="UMAYA", actor="UADMIN", as_of=AS_OF)
-    pipeline.record_outcome(engine, TIER1[3], "won", actor="UMAYA", as_of=AS_OF)
-    pipeline.record_outcome(engine, TIER1[7], "snoozed", actor="UADMIN", as_of=AS_OF)
-    pipeline.record_outcome(engine, TIER1[6], "lost", actor="UADMIN", as_of=AS_OF)
+    pipeline.assign(engine, tier1[1], assignee="UMAYA", actor="UADMIN", as_of=AS_OF)
+    pipeline.record_outcome(engine, tier1[3], "won", actor="UMAYA", as_of=AS_OF)
+    pipeline.record_outcome(engine, tier1[7], "snoozed", actor="UADMIN", as_of=AS_OF)
+    pipeline.record_outcome(engine, tier1[6], "lost", actor="UADMIN", as_of=AS_OF)
     # ...and a re-scoring that moved tiers (rewrite what the first digest saw).
     tier2 = pipeline.find(engine, "", as_of=AS_OF).opportunities
     tier2 = tier2[tier2["tier"] == 2]["opportunity_id"].tolist()
@@ -235,7 +316,7 @@ def test_what_changed_since_the_last_digest(runtime, client, slack, channel):
     with engine.begin() as conn:
         conn.execute(
             items.update()
-            .where(items.c.run_id == first.id, items.c.opportunity_id == TIER1[8])
+            .where(items.c.run_id == first.id, items.c.opportunity_id == tier1[8])
             .values(tier=2)
         )
         conn.execute(
@@ -252,14 +333,13 @@ def test_what_changed_since_the_last_digest(runtime, client, slack, channel):
     assert second.run.period == "2026-W49"
     head = text_of(posted(slack, channel)[first.messages])
     assert "What changed since Mon 23 Nov" in head
-    assert ":new: New Tier 1 (1): *Cobalt Energy Partners* · Usage Expansion (was Tier 2)" in head
-    assert ":arrow_down: Moved down (1)" in head and "Tier 1 → Tier 2" in head
-    assert ":arrow_up: Moved up (1)" in head and "Tier 3 → Tier 2" in head
-    assert ":bust_in_silhouette: Assigned (1): *Helios Health Systems*" in head
-    assert "→ <@UMAYA>" in head
-    assert ":trophy: Won (1): *Bluefin Analytics*" in head and "(by <@UMAYA>)" in head
-    assert ":x: Lost (1): *Atlas Aerospace*" in head
-    assert ":zzz: Snoozed (1): *Summit Outdoor Gear*" in head
+    assert f":new: New Tier 1 (1): {book.what(tier1[8])} (was Tier 2)" in head
+    assert f":arrow_down: Moved down (1): {book.what(tier2[0])}: Tier 1 → Tier 2" in head
+    assert f":arrow_up: Moved up (1): {book.what(tier2[1])}: Tier 3 → Tier 2" in head
+    assert f":bust_in_silhouette: Assigned (1): {book.what(tier1[1])} → <@UMAYA>" in head
+    assert f":trophy: Won (1): {book.what(tier1[3])} (by <@UMAYA>)" in head
+    assert f":x: Lost (1): {book.what(tier1[6])} (by <@UADMIN>)" in head
+    assert f":zzz: Snoozed (1): {book.what(tier1[7])} (by <@UADMIN>)" in head
 
 
 def test_nothing_changed_says_so(runtime, client, slack, channel):
@@ -283,9 +363,21 @@ def test_once_per_period_unless_forced(runtime, client, slack, channel):
     assert len(posted(slack, channel)) == 2 * count
 
 
-def test_dry_run_posts_nothing_and_claims_nothing(runtime, client, slack, channel):
+def test_dry_run_posts_nothing_and_claims_nothing(runtime, client, slack, channel, book):
     report = run(runtime, client, channel, dry_run=True)
-    assert report.status == "dry-run" and len(report.messages) == 12
+    # The parent, a message of cards from each deep-dived account's first card on, the dives.
+    top = book.accounts()[: bot_digest.DEEP_DIVES]
+    kinds = [m.kind for m in report.messages]
+    assert report.status == "dry-run"
+    head = ["parent"] + ["cards"] * len(top)
+    assert kinds[: len(head)] == head
+    dives = report.messages[len(head) :]
+    assert dives and {m.kind for m in dives} == {bot_digest.DEEP_DIVE_KIND}
+    # One deep-dive per account (a long one in a few messages, together), in card order.
+    keys = [m.key for m in dives]
+    assert list(dict.fromkeys(keys)) == top and len(set(keys)) == len(top)
+    assert keys == sorted(keys, key=top.index)
+    assert [dives[keys.index(a)].thread_seq for a in top] == list(range(1, len(head)))
     assert posted(slack, channel) == []
     assert digest.runs(runtime.engine, channel=channel) == []
 
@@ -504,26 +596,31 @@ def test_transient_errors_in_a_200_answer_are_resumed_not_failed(runtime, client
     assert resumed.status == "posted"
 
 
-def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel):
+def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel, book):
     from bot import deep_dive
     from expansion import workflow
 
-    crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=6)  # parent + 5 cards
+    planned = run(runtime, client, channel, dry_run=True).messages
+    cards = sum(m.kind != bot_digest.DEEP_DIVE_KIND for m in planned)
+    assert cards == 1 + bot_digest.DEEP_DIVES  # the parent and a message per deep-dived account
+    # Dies right after the last card message: no deep-dive is posted yet.
+    crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=cards)
     with pytest.raises(Crash):
         run_on_the_clock(runtime, crashing, channel)
+    account = book.accounts()[0]
     first_card = posted(slack, channel)[1]
     where = {"channel": channel, "thread_ts": first_card["ts"], "kind": "deep_dive"}
-    claim = workflow.find_post(runtime.engine, **where, key="ACC-1011")
+    claim = workflow.find_post(runtime.engine, **where, key=account)
     assert claim is not None and claim.owner.startswith("digest:") and claim.ts is None
     # A click meanwhile links to (or waits for) the digest's deep-dive instead of posting one.
     ts, new = deep_dive.post_once(
-        runtime, client, channel=channel, account_id="ACC-1011", thread_ts=first_card["ts"]
+        runtime, client, channel=channel, account_id=account, thread_ts=first_card["ts"]
     )
     assert (ts, new) == (None, False)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
     (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
-    claim = workflow.find_post(runtime.engine, **where, key="ACC-1011")
+    claim = workflow.find_post(runtime.engine, **where, key=account)
     assert claim.ts is not None
     dives = [m for m in posted(slack, channel) if m.get("thread_ts") == first_card["ts"]]
     assert dives and dives[0]["ts"] == claim.ts
