@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from expansion.playbook import plural
 from expansion.workflow import OUTCOMES
 
 MAX_BLOCKS = 50
@@ -182,6 +183,13 @@ def parse_card_block_id(block_id: str) -> tuple[str, ListRef | None]:
 # --------------------------------------------------------------------------- cards
 
 
+def deal_arr(opp: dict) -> str:
+    """``+$18,000 ARR``, said to be an estimate when no catalog price or stated figure backs it
+    (a guess is never shown as a quote)."""
+    text = f"+{money(opp.get('expansion_arr'))} ARR"
+    return text + " (estimate)" if opp.get("price_basis") == "estimate" else text
+
+
 def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list[dict]:
     """One opportunity: who, what, why, what next, the scores, who owns it, and its buttons."""
     evidence = [clip(escape(e), 240) for e in (opp.get("evidence") or [])[:3]]
@@ -195,8 +203,10 @@ def card(opp: dict, *, ref: ListRef | None = None, actions: bool = True) -> list
     scores = (
         f"*Tier {opp['tier']}* · score {float(opp['score']):.1f}/10 · "
         f"propensity {opp['propensity']}/100 · close {pct(opp.get('close_probability'))} · "
-        f"+{money(opp.get('expansion_arr'))} ARR · EV {money(opp.get('expected_value'))}"
+        f"{deal_arr(opp)} · EV {money(opp.get('expected_value'))}"
     )
+    if _present(opp.get("caveat")):
+        lines.append(f"_{clip(escape(opp['caveat']), 200)}_")
     owner = f"Account owner: {escape(opp['owner'])}" if _present(opp.get("owner")) else ""
     if _present(opp.get("assignee")):
         by = f" by {user(opp['assigned_by'])}" if _present(opp.get("assigned_by")) else ""
@@ -277,8 +287,8 @@ def _summary_lines(summary: dict, sources: list[str], as_of: str) -> tuple[str, 
     if summary.get("conversion_candidates"):
         kept.append(f"{summary['conversion_candidates']} trial/free to convert")
     text = (
-        f"*{summary.get('accounts_analyzed', 0)} accounts scanned* · "
-        f"{summary.get('opportunities', 0)} opportunities · "
+        f"*{plural(summary.get('accounts_analyzed', 0), 'account')} scanned* · "
+        f"{plural(summary.get('opportunities', 0), 'opportunity')} · "
         f"pipeline *{money(summary.get('expansion_arr'))}* · "
         f"expected value *{money(summary.get('expected_value'))}*\n"
         + (tier_text or "No scored opportunities")
@@ -343,7 +353,7 @@ def list_message(
         blocks += rest
     blocks += _footer(ref, len(layout), ephemeral)
     fallback = (
-        f"Expansion opportunities: {title}: {summary.get('opportunities', 0)} opportunities, "
+        f"Expansion opportunities: {title}: {plural(summary.get('opportunities', 0), 'opportunity')}, "
         f"pipeline {money(summary.get('expansion_arr'))}"
     )
     return {"text": fallback, "blocks": blocks}
@@ -531,7 +541,8 @@ def digest_parent(
     t1 = tiers.get("1", {})
     nrr = (summary.get("nrr") or {}).get("nrr")
     figures = (
-        f"*{tier1_total} Tier 1* opportunities across {t1.get('accounts', 0)} accounts "
+        f"*{tier1_total} Tier 1* {'opportunity' if tier1_total == 1 else 'opportunities'} "
+        f"across {plural(t1.get('accounts', 0), 'account')} "
         f"(+{money(t1.get('expansion_arr'))} ARR) · pipeline *{money(summary.get('expansion_arr'))}* "
         f"· expected value *{money(summary.get('expected_value'))}* · NRR projection "
         f"*{pct(nrr)}*"
@@ -697,7 +708,7 @@ def deep_dive_messages(ctx: dict) -> list[dict]:
     first = [
         header(f"Deep dive: {p['name']}"),
         context(
-            f"{escape(p['account_id'])} · as of {ctx['as_of']} · {len(ctx['opps'])} opportunities"
+            f"{escape(p['account_id'])} · as of {ctx['as_of']} · {plural(len(ctx['opps']), 'opportunity')}"
         ),
         section("*Current state*\n" + "\n".join(current)),
         section("*Usage profile*\n" + "\n".join(usage)),
@@ -726,8 +737,11 @@ def _opportunity_detail(index: int, o: dict) -> list[dict]:
         f"Tier {o['tier']} · score {float(o['score']):.1f}/10 (revenue {o['revenue_score']}, "
         f"effort {o['effort_score']}, likelihood {o['likelihood_score']}) · propensity "
         f"{o['propensity']}/100 · close {pct(o.get('close_probability'))} · "
-        f"+{money(o.get('expansion_arr'))} ARR · EV {money(o.get('expected_value'))}\n"
+        f"{deal_arr(o)} · EV {money(o.get('expected_value'))}\n"
         f"*Timing:* {escape(o.get('timing') or '')} · act by {str(o.get('deadline') or 'n/a')[:10]}"
+        f"\n*Priced from:* {clip(escape(o.get('pricing') or ''), 300)}"
+        + (f"\n_{escape(o['caveat'])}_" if _present(o.get("caveat")) else "")
+        + (f"\n*Alternative:* {escape(o['options'])}" if _present(o.get("options")) else "")
     )
     why = (
         "*Evidence*\n"

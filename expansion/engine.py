@@ -853,7 +853,7 @@ def _score(
     o["options"] = np.where(
         has_option,
         "Or move to "
-        + next_tier.map(cat.products["name"]).fillna(next_tier).astype(str)
+        + next_tier.map(cat.products["name"]).astype(object).fillna(next_tier).astype(str)
         + " ("
         + money(upgrade.fillna(0))
         + " a year more at today's seats), which lifts the plan's limits too",
@@ -1160,28 +1160,17 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
         "good": "good signals, some unknowns",
         "weak": "weak signals",
     }
-    lik = o["likelihood_level"].map(levels) + " " + _one_decimal(o["likelihood_base"])
-    lik = lik + "; relationship (propensity " + o["account_propensity"].astype(str) + ") "
-    lik = lik + _signed(o["likelihood_relationship"])
-    lik = lik.where(
-        o["likelihood_corroboration"] == 0,
-        lik + "; more signals for the same need " + _signed(o["likelihood_corroboration"]),
-    )
-    lik = lik.where(
-        o["likelihood_sponsor"] == 0,
-        lik + "; executive sponsor " + _signed(o["likelihood_sponsor"]),
-    )
-    lik = lik.where(
-        o["renewal_bonus"] == 0, lik + "; renewal within 90 days " + _signed(o["renewal_bonus"])
-    )
-    lik = lik.where(
-        o["likelihood_future"] == 0,
-        lik + "; not happened yet " + _signed(o["likelihood_future"]),
-    )
-    lik = lik.where(
-        o["likelihood_penalty"] == 0,
-        lik + "; limited visibility " + _signed(o["likelihood_penalty"]),
-    )
+    lik = _one_decimal(o["likelihood_base"]) + " " + o["likelihood_level"].map(levels)
+    lik = lik + "; " + _signed(o["likelihood_relationship"])
+    lik = lik + " relationship (propensity " + o["account_propensity"].astype(str) + ")"
+    for column, text in (
+        ("likelihood_corroboration", " more signals for the same need"),
+        ("likelihood_sponsor", " executive sponsor"),
+        ("renewal_bonus", " renewal within 90 days"),
+        ("likelihood_future", " not happened yet"),
+        ("likelihood_penalty", " limited visibility"),
+    ):
+        lik = lik.where(o[column] == 0, lik + "; " + _signed(o[column]) + text)
     capped_l = ~(o["likelihood_level"] == "ask_budget_timeline") & (
         o["likelihood_score"] >= cfg.likelihood_max_without_ask
     )
@@ -1228,7 +1217,12 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
 
 def _signed(values: pd.Series) -> pd.Series:
     """``+0.5`` / ``-1.5`` (one decimal, signed), once per distinct value."""
-    return per_distinct(values.astype(float), lambda v: v.map("{:+.1f}".format), dtype="str")
+
+    def signed(v: pd.Series) -> pd.Series:
+        text = v.round(2).map("{:+.2f}".format)
+        return text.str.replace(r"(\.\d)0$", r"\1", regex=True)
+
+    return per_distinct(values.astype(float), signed, dtype="str")
 
 
 def _one_decimal(values: pd.Series) -> pd.Series:

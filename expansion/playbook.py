@@ -60,7 +60,19 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-_ENV.filters.update(money=money, pct=pct, num=num, day=day, cell=cell)
+def plural(count, noun: str, many: str | None = None) -> str:
+    """``1 opportunity`` / ``2 opportunities``: a count with its noun agreeing."""
+    n = int(count or 0)
+    if n == 1:
+        return f"1 {noun}"
+    if many is None:
+        many = (
+            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+        )
+    return f"{n:,} {many}"
+
+
+_ENV.filters.update(money=money, pct=pct, num=num, day=day, cell=cell, plural=plural)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

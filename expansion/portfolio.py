@@ -136,7 +136,8 @@ def nrr_projection(
             "Expansion: Tier 1-2 recurring deals, each weighted by its close probability, "
             "counted when it would close (its best time plus a sales cycle of "
             + ", ".join(f"{d} days at effort {b:g}+" for b, d in cfg.close_cycle_days_by_effort)
-            + "); Tier 3-5 deals are upside, not forecast",
+            + "); Tier 3-5 deals are upside, not forecast; deals found later are not "
+            "forecast either, so the 12-month figure counts today's pipeline only",
             "Services are one-off revenue, reported apart and not counted as ARR",
             f"Churn: {cfg.churn_probability_unhealthy:.0%} of the stabilize-first accounts' ARR "
             f"(those renewing within 90 days in the 90-day figure), plus a base churn of "

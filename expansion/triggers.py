@@ -940,7 +940,16 @@ def people_triggers(
             trigger=trigger,
             expansion_arr=quantity * rows["account_id"].map(cat.seat_price),
             quantity=quantity,
-            pricing=_seat_pricing(accounts, cat).to_numpy(),
+            pricing=_seat_pricing(accounts, cat).to_numpy()
+            if basis is None
+            else np.where(
+                basis,
+                "estimate (no head count given: a small team of "
+                + _int(pd.Series(quantity, index=rows.index)).to_numpy()
+                + " seats) at "
+                + _seat_pricing(accounts, cat).str.removeprefix("catalog: ").to_numpy(),
+                _seat_pricing(accounts, cat).to_numpy(),
+            ),
             basis=seat_basis if basis is None else np.where(basis, "estimate", seat_basis),
             evidence=evidence,
             department=rows["department"]
