@@ -1,5 +1,8 @@
 # The Slack bot: `docker build -t expansion . && docker run --env-file .env -p 3000:3000 expansion`
-FROM python:3.11-slim
+# The base image is pinned by digest (python:3.11-slim, Python 3.11.16, the multi-platform index)
+# and the Python packages by requirements.lock (versions and hashes): the same inputs build the
+# same image. Updating both is described in docs/security.md.
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,10 +15,14 @@ RUN useradd --create-home --uid 10001 expansion \
     && mkdir /data && chown expansion:expansion /data
 
 WORKDIR /app
+# Dependencies first (their own layer): exactly the locked versions, every file hash-checked.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY expansion ./expansion
 COPY bot ./bot
-RUN pip install ".[postgres]"
+# The project itself: nothing resolved again, built with the locked setuptools.
+RUN pip install --no-deps --no-build-isolation . && pip check
 
 USER expansion
 VOLUME ["/data"]

@@ -21,7 +21,9 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from .errors import handle_error
 from .listeners import register_listeners
 from .runtime import Runtime
+from .security import RequestCheck
 from .settings import BOT_SCOPES
+from .workspaces import WorkspaceCheck
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +100,17 @@ def build_app(
         }
     else:
         client = web_client(settings.bot_token, settings.api_url)
+    verify = verify_requests and bool(settings.signing_secret)
     app = App(
         client=client,
         signing_secret=settings.signing_secret or None,
-        request_verification_enabled=verify_requests and bool(settings.signing_secret),
+        # Bolt's own check raises on a malformed timestamp (and the error handler then saw the
+        # unverified body) and logs bad requests whole: bot.security checks instead, here and
+        # before Bolt in the HTTP server.
+        request_verification_enabled=False,
+        before_authorize=RequestCheck(
+            settings.signing_secret if verify else None, settings.response_url_hosts
+        ),
         # The ack function runs in the request's thread and is the HTTP response; the work is
         # a lazy function, started before the response is sent and run elsewhere.
         process_before_response=True,
@@ -116,6 +125,9 @@ def build_app(
     if lazy_runner is not None:
         # As Bolt's AWS Lambda adapter does: the lazy work leaves this process.
         app.listener_runner.lazy_listener_runner = lazy_runner
+    if settings.multi_workspace:
+        # After Bolt's authorization: the request's workspace, or a refusal (bot.workspaces).
+        app.use(WorkspaceCheck())
     app.error(handle_error)
     register_listeners(app, runtime)
     return app

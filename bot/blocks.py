@@ -1,8 +1,10 @@
 """Block Kit for every message the bot posts: list pages, cards, the scope picker, deep-dives, Home.
 
 Builders take plain records (dicts from :mod:`expansion`) and return block dicts. Customer data
-only ever reaches mrkdwn through :func:`escape`; text that needs no formatting is plain_text.
-Every text is clipped to Slack's limits here, so no record can produce a message Slack rejects.
+only ever reaches mrkdwn through :func:`escape`, and so does every message's ``text`` fallback
+(Slack parses it for mentions and links in notifications); text that needs no formatting is
+plain_text. Every text is clipped to Slack's limits here, so no record can produce a message
+Slack rejects.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from expansion.playbook import plural
 from expansion.workflow import OUTCOMES
@@ -273,7 +276,32 @@ def replace_card(blocks: list[dict], opp: dict) -> list[dict] | None:
 # --------------------------------------------------------------------------- list pages
 
 
-def _summary_lines(summary: dict, sources: list[str], as_of: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Source:
+    """A data source as a channel may see it: its name and when it last synced (never its
+    location: a server path or a warehouse URL is not for the channel)."""
+
+    name: str
+    synced_at: datetime | None = None
+
+
+def slack_date(at: datetime) -> str:
+    """``at`` in each reader's own time zone (Slack's date formatting), UTC where it cannot."""
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    fallback = f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _source_text(sources: list[Source]) -> str:
+    shown = [
+        f"{escape(s.name)} (synced {slack_date(s.synced_at)})" if s.synced_at else escape(s.name)
+        for s in sources[:3]
+    ]
+    more = f" and {len(sources) - 3} more" if len(sources) > 3 else ""
+    return ", ".join(shown) + more if shown else "none synced"
+
+
+def _summary_lines(summary: dict, sources: list[Source], as_of: str) -> tuple[str, str]:
     tiers = summary.get("tiers", {})
     tier_text = " · ".join(
         f"Tier {t}: {tiers[t]['count']}" for t in sorted(tiers) if tiers[t]["count"]
@@ -298,8 +326,9 @@ def _summary_lines(summary: dict, sources: list[str], as_of: str) -> tuple[str, 
     )
     gaps = summary.get("data_gaps") or []
     gap_text = "; ".join(f"{g['accounts']} {escape(g['gap'])}" for g in gaps[:4])
-    source_text = ", ".join(escape(s) for s in sources[:3]) or "none synced"
-    meta = f"As of {as_of} · Data: {source_text}" + (f" · Data gaps: {gap_text}" if gaps else "")
+    meta = f"As of {as_of} · Data: {_source_text(sources)}" + (
+        f" · Data gaps: {gap_text}" if gaps else ""
+    )
     return text, meta
 
 
@@ -307,7 +336,7 @@ def list_message(
     *,
     title: str,
     summary: dict,
-    sources: list[str],
+    sources: list[Source],
     as_of: str,
     opportunities: list[dict],
     ref: ListRef,
@@ -353,7 +382,8 @@ def list_message(
         blocks += rest
     blocks += _footer(ref, len(layout), ephemeral)
     fallback = (
-        f"Expansion opportunities: {title}: {plural(summary.get('opportunities', 0), 'opportunity')}, "
+        f"Expansion opportunities: {escape(title)}: "
+        f"{plural(summary.get('opportunities', 0), 'opportunity')}, "
         f"pipeline {money(summary.get('expansion_arr'))}"
     )
     return {"text": fallback, "blocks": blocks}
@@ -465,7 +495,7 @@ def scope_picker(message: str | None = None) -> dict:
 
 
 def notice(text: str) -> dict:
-    """A one-line message (``text`` is already safe mrkdwn)."""
+    """A one-line message (``text`` is already safe mrkdwn: the fallback is the same text)."""
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -527,7 +557,7 @@ def digest_parent(
     title: str,
     period: str,
     summary: dict,
-    sources: list[str],
+    sources: list[Source],
     as_of: str,
     changes,
     shown: int,
@@ -589,7 +619,7 @@ def digest_parent(
         }
     )
     text = (
-        f"Expansion digest: {title}, {period}: {tier1_total} Tier 1, pipeline "
+        f"Expansion digest: {escape(title)}, {escape(period)}: {tier1_total} Tier 1, pipeline "
         f"{money(summary.get('expansion_arr'))}"
     )
     return {"text": text, "blocks": blocks}
@@ -627,7 +657,7 @@ def digest_cards(groups: list[list[dict]], *, ref: ListRef, total: int) -> list[
             ):
                 flush()
             current += blocks
-            names.append(str(opp["account_name"]))
+            names.append(escape(opp["account_name"]))
     flush()
     return messages
 
@@ -792,7 +822,7 @@ def pack(blocks: list[dict], *, text: str, max_blocks: int = MAX_BLOCKS) -> list
 
 
 def home_view(
-    *, summary: dict, sources: list[str], as_of: str, mine: list[dict], closed_mine: int
+    *, summary: dict, sources: list[Source], as_of: str, mine: list[dict], closed_mine: int
 ) -> dict:
     """The App Home tab: the portfolio in short, then the viewer's opportunities as cards."""
     text, meta = _summary_lines(summary, sources, as_of)

@@ -6,6 +6,7 @@ Every change is checked (:mod:`bot.permissions`), stored with an audit event thr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from slack_sdk import WebClient
@@ -19,6 +20,9 @@ from .permissions import may_assign, may_close
 from .replies import actor, dm_channel, from_home, from_shared_message, send, tell
 from .runtime import Runtime
 
+#: What a users_select may send: one Slack user id (U..., or W... on Enterprise Grid).
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,31}")
+
 
 def change(
     runtime: Runtime,
@@ -31,6 +35,14 @@ def change(
     assignee: str | None = None,
 ) -> None:
     """Apply ``what`` (``assign``, ``unassign``, or an outcome) to the card's opportunity."""
+    if what == "assign" and assignee is not None and not SLACK_USER_ID.fullmatch(str(assignee)):
+        tell(
+            body,
+            client,
+            respond,
+            "*Assign owner* takes one Slack user: pick a person in the menu. Nothing was changed.",
+        )
+        return
     opportunity_id, ref = blocks.parse_card_block_id(block_id)
     opp = runtime.opportunity(opportunity_id)
     if opp is None:
@@ -67,7 +79,7 @@ def change(
     if what == "assign" and assignee == current:
         return
     if what in ("assign", "unassign"):
-        pipeline.assign(
+        changed = pipeline.assign(
             runtime.engine,
             opportunity_id,
             assignee=assignee if what == "assign" else None,
@@ -76,7 +88,7 @@ def change(
             config=settings.scoring,
         )
     else:
-        pipeline.record_outcome(
+        changed = pipeline.record_outcome(
             runtime.engine,
             opportunity_id,
             what,
@@ -86,7 +98,7 @@ def change(
         )
     fresh = runtime.opportunity(opportunity_id)
     redraw(runtime, client, body, respond, fresh, ref)
-    if what == "assign" and assignee:
+    if what == "assign" and assignee and changed:
         notify_assignee(runtime, client, fresh, assigned_by=user)
 
 
@@ -141,7 +153,9 @@ def notify_assignee(runtime: Runtime, client: WebClient, opp: dict, *, assigned_
         else "The account's deep-dive is in the thread of this message."
     )
     message = {
-        "text": f"New expansion opportunity assigned to you: {opp['account_name']}",
+        "text": (
+            f"New expansion opportunity assigned to you: {blocks.escape(opp['account_name'])}"
+        ),
         "blocks": [blocks.section(intro), *blocks.card(opp), blocks.context(tail)],
     }
     posted = client.chat_postMessage(channel=channel, **message)

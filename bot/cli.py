@@ -148,20 +148,24 @@ def digest_now(
         print(json.dumps({"channel": channel, "messages": messages}, indent=2))
         return
     run = report.run
+    # Plain text: the channel and Slack's error text are not rich markup.
     if report.status == "posted":
         out.print(
-            f"Posted the digest to {channel}: {run.messages} messages (run {run.id}, {run.period})."
+            f"Posted the digest to {channel}: {run.messages} messages (run {run.id}, {run.period}).",
+            markup=False,
         )
     elif report.status == "skipped":
         state = run.status if run else "claimed"
         out.print(
             f"Nothing posted: the digest of {channel} for {run.period if run else 'this period'} "
-            f"is {state} already (run {run.id if run else '?'}). Use --force to post another."
+            f"is {state} already (run {run.id if run else '?'}). Use --force to post another.",
+            markup=False,
         )
     elif report.status == "interrupted":
         out.print(
             f"Interrupted after {report.posted} messages ({report.error}); the scheduler resumes it, "
-            "or run this command again in two minutes."
+            "or run this command again in two minutes.",
+            markup=False,
         )
         raise typer.Exit(1)
     else:

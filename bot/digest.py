@@ -27,7 +27,7 @@ from expansion.playbook import account_context
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from . import blocks
+from . import blocks, sources
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def plan(runtime: Runtime, run: DigestRun) -> tuple[list[PlannedMessage], object
         title=result.scope.describe(),
         period=digest.period_label(run.period),
         summary=result.summary,
-        sources=result.sources,
+        sources=sources.synced(runtime),
         as_of=result.as_of.isoformat(),
         changes=changes,
         shown=len(cards),

@@ -17,8 +17,10 @@ from slack_sdk import WebClient
 
 from expansion.errors import ExpansionError
 
-from . import blocks
+from . import blocks, deliveries
 from .replies import tell
+from .runtime import Runtime
+from .security import VERIFIED
 
 
 def new_ref() -> str:
@@ -26,9 +28,19 @@ def new_ref() -> str:
 
 
 def handle_error(
-    error: Exception, body: dict, client: WebClient, respond, logger: logging.Logger
+    error: Exception, body: dict, client: WebClient, respond, logger: logging.Logger, context
 ) -> None:
-    """Bolt's global error handler."""
+    """Bolt's global error handler.
+
+    Only a request :mod:`bot.security` verified is answered: the body of any other one (an
+    error while checking it) is nobody's to trust, so the error goes to the log alone.
+    """
+    if not (context or {}).get(VERIFIED):
+        logger.warning(
+            "error before the request was verified (%s); nothing was answered",
+            type(error).__name__,
+        )
+        return
     if isinstance(error, ExpansionError):
         message = blocks.escape(str(error))
         logger.info("user-facing error: %s", error)
@@ -52,7 +64,7 @@ def ack_now(ack) -> None:
     ack()
 
 
-def ack_then(register: Callable) -> Callable[[Callable], Callable]:
+def ack_then(register: Callable, runtime: Runtime) -> Callable[[Callable], Callable]:
     """Register a listener as an immediate ack plus the work, run lazily (Bolt's lazy listeners).
 
     ``register`` is what ``app.command(...)``, ``app.action(...)`` or ``app.event(...)`` returns.
@@ -62,21 +74,24 @@ def ack_then(register: Callable) -> Callable[[Callable], Callable]:
     """
 
     def decorator(func: Callable) -> Callable:
-        register(ack=ack_now, lazy=[guarded(func)])
+        register(ack=ack_now, lazy=[guarded(func, runtime)])
         return func
 
     return decorator
 
 
-def guarded(func: Callable) -> Callable:
-    """A listener whose failures are shown and logged here, never passed back to Bolt.
+def guarded(func: Callable, runtime: Runtime) -> Callable:
+    """A listener that runs once per request, whose failures are shown and logged here.
 
-    The listener has been acked already (:func:`ack_then`), so a failure can only be told to
-    the user: the engine's message, or a reference to the log.
+    A request delivered again (a Slack retry, a replay) was claimed by its first delivery
+    (:mod:`bot.deliveries`, in the main database of ``runtime``) and does nothing. The listener
+    has been acked already (:func:`ack_then`), so a failure can only be told to the user: the
+    engine's message, or a reference to the log.
     """
     wanted = inspect.getfullargspec(func).args
+    engine = (runtime.root or runtime).engine
 
-    def listener(body, client, respond, logger, payload, context):
+    def listener(body, client, respond, logger, payload, context, request):
         available = {
             "body": body,
             "client": client,
@@ -88,9 +103,11 @@ def guarded(func: Callable) -> Callable:
             "event": payload,
         }
         try:
+            if not deliveries.first_delivery(engine, body, request.headers):
+                return
             func(**{name: available[name] for name in wanted})
         except Exception as exc:
-            handle_error(exc, body, client, respond, logger)
+            handle_error(exc, body, client, respond, logger, context)
 
     # Bolt finds a lazy function by its name (in a worker process, too).
     listener.__name__ = func.__name__

@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 from expansion import workflow
 from expansion.errors import NoDataError
 
-from . import blocks
+from . import blocks, sources
 from .runtime import Runtime
 
 
@@ -25,7 +25,7 @@ def view(runtime: Runtime, user_id: str) -> dict:
     assigned = workflow.assigned_ids(runtime.engine, user_id)
     return blocks.home_view(
         summary=result.summary,
-        sources=result.sources,
+        sources=sources.synced(runtime),
         as_of=result.as_of.isoformat(),
         mine=mine,
         closed_mine=max(0, len(assigned) - len(mine)),

@@ -9,7 +9,7 @@ import pandas as pd
 from expansion.errors import ScopeError
 from expansion.playbook import account_context
 
-from . import blocks
+from . import blocks, sources
 from .blocks import ListRef
 from .runtime import Runtime
 
@@ -59,7 +59,7 @@ def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
         blocks.list_message(
             title=scope.describe(),
             summary=result.summary,
-            sources=result.sources,
+            sources=sources.synced(runtime),
             as_of=result.as_of.isoformat(),
             opportunities=result.opportunity_records(shown),
             ref=ref,

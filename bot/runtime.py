@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from expansion import pipeline, store
+from expansion.errors import ExpansionError
 from expansion.pipeline import FindResult
 from expansion.scope import Scope
 
@@ -17,6 +18,10 @@ from .permissions import OwnerDirectory
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class WorkspaceUnknownError(ExpansionError):
+    """A request reached a listener without a workspace (multi-workspace mode)."""
 
 
 @dataclass
@@ -50,6 +55,25 @@ class Runtime:
                 runtime = Runtime(engine=engine, settings=root.settings, team_id=team_id, root=root)
                 root._teams[team_id] = runtime
         return runtime
+
+    def for_request(self, context: Mapping) -> Runtime:
+        """The runtime of the workspace a listener's request comes from.
+
+        One workspace: this one. Several: the workspace :mod:`bot.workspaces` named in the
+        request's context, never the main database.
+
+        Raises:
+            WorkspaceUnknownError: the request's workspace was not named (no check ran).
+        """
+        root = self.root or self
+        if not root.settings.multi_workspace:
+            return root
+        from .workspaces import REFUSAL, WORKSPACE
+
+        workspace = context.get(WORKSPACE)
+        if not workspace:
+            raise WorkspaceUnknownError(REFUSAL)
+        return root.for_team(workspace)
 
     def notify_subscriptions_changed(self) -> None:
         hook = (self.root or self).subscriptions_changed

@@ -20,9 +20,11 @@ import waitress
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from expansion import store
+from expansion.redact import RedactingFilter
 
 from .app import build_app
 from .runtime import Runtime
+from .security import guard
 from .settings import Settings
 from .workers import AnswerWorkers
 
@@ -71,6 +73,10 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Every line written is redacted: a library may log a URL or a request with its token.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # Debug logs of HTTP libraries can carry headers; never let them through.
     for name in ("slack_sdk", "urllib3", "websocket"):
         logging.getLogger(name).setLevel(logging.INFO)
@@ -118,7 +124,13 @@ def serve(settings: Settings) -> None:
         log.info("Socket Mode; /healthz on port %s", settings.port)
         SocketModeHandler(app, settings.app_token).start()
         return
-    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+    # Size, signature and shape are checked before Bolt reads the request (bot.security).
+    handler = guard(
+        SlackRequestHandler(app, path=EVENTS_PATH),
+        signing_secret=settings.signing_secret,
+        path=EVENTS_PATH,
+        max_bytes=settings.max_request_bytes,
+    )
     log.info("HTTP on %s:%s%s", settings.host, settings.port, EVENTS_PATH)
     waitress.serve(
         wsgi_app(engine, handler, workers),
@@ -126,4 +138,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         threads=settings.threads,
         ident="expansion",
+        # waitress buffers a body before the app sees it: refuse a larger one while reading
+        # (413), so an oversized POST never fills memory or disk. It refuses at >= this value.
+        max_request_body_size=settings.max_request_bytes + 1,
     )

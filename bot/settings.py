@@ -17,6 +17,8 @@ from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
 from expansion.connectors import load_sources, sync_time
 from expansion.errors import ConfigError
 
+from .security import MAX_REQUEST_BYTES, SLACK_RESPONSE_URL_HOSTS
+
 SLACK_API_URL = "https://slack.com/api/"
 # The bot scopes of manifest.yml, asked for by the multi-workspace install flow.
 BOT_SCOPES = (
@@ -62,6 +64,10 @@ class Settings:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
+    #: Largest request body accepted (``EXPANSION_MAX_REQUEST_BYTES``); larger is 413.
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    #: Where a request's response_url may point (``SLACK_RESPONSE_URL_HOSTS``).
+    response_url_hosts: tuple[str, ...] = SLACK_RESPONSE_URL_HOSTS
 
     @property
     def multi_workspace(self) -> bool:
@@ -172,6 +178,23 @@ class Settings:
                 f"{source_text!r} is not a folder."
             )
         api_url = env.get("SLACK_API_URL", "").strip() or SLACK_API_URL
+        max_bytes_text = env.get("EXPANSION_MAX_REQUEST_BYTES", "").strip() or str(
+            MAX_REQUEST_BYTES
+        )
+        if not max_bytes_text.isdigit() or not 1024 <= int(max_bytes_text) <= 100 * 1024 * 1024:
+            raise ConfigError(
+                "EXPANSION_MAX_REQUEST_BYTES must be the largest request body to accept, in "
+                f"bytes (1024-104857600; default {MAX_REQUEST_BYTES}), got {max_bytes_text!r}."
+            )
+        hosts = tuple(
+            h.strip() for h in env.get("SLACK_RESPONSE_URL_HOSTS", "").split(",") if h.strip()
+        )
+        for host in hosts:
+            if not re.fullmatch(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?", host):
+                raise ConfigError(
+                    "SLACK_RESPONSE_URL_HOSTS must list host names (hooks.slack.com) or origins "
+                    f"(http://127.0.0.1:8080), comma-separated; got {host!r}."
+                )
         return cls(
             bot_token=bot_token,
             signing_secret=signing_secret,
@@ -193,4 +216,6 @@ class Settings:
             client_id=client_id,
             client_secret=client_secret,
             redirect_uri=env.get("SLACK_REDIRECT_URI", "").strip() or None,
+            max_request_bytes=int(max_bytes_text),
+            response_url_hosts=hosts or SLACK_RESPONSE_URL_HOSTS,
         )

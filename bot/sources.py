@@ -7,6 +7,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+import pandas as pd
+
 from expansion import pipeline, store
 from expansion.connectors import for_team, in_sync_order
 from expansion.errors import ExpansionError, NoDataError
@@ -101,6 +103,18 @@ def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
     if conflicts:
         lines.append(conflicts)
     return blocks.clip("*Sync finished*\n" + "\n".join(lines), 2900)
+
+
+def synced(runtime: Runtime) -> list[blocks.Source]:
+    """The sources the data comes from, each with its last successful sync, newest first: what
+    a list or a digest shows the channel (names and times, never locations)."""
+    runs = store.sync_runs(runtime.engine, limit=50)
+    runs = runs[runs["status"] == "succeeded"].drop_duplicates("source")
+    out = []
+    for source, finished in zip(runs["source"], runs["finished_at"], strict=True):
+        at = pd.Timestamp(finished) if finished is not None and not pd.isna(finished) else None
+        out.append(blocks.Source(str(source), at.to_pydatetime() if at is not None else None))
+    return out
 
 
 def status(runtime: Runtime) -> str:

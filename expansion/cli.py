@@ -59,8 +59,16 @@ def _workspace(
 
 app.add_typer(db_app, name="db")
 
-out = Console(width=None if Console().is_terminal else 160)
-err = Console(stderr=True)
+# Customer text (names, headers, rejected values, paths, errors) reaches these consoles: every
+# piece of it goes through ``esc`` (or ``_cells``) so rich never reads it as markup, and emoji
+# codes (":thumbs_up:") are never replaced.
+out = Console(width=None if Console().is_terminal else 160, emoji=False)
+err = Console(stderr=True, emoji=False)
+
+
+def _cells(*values: object) -> list[str]:
+    """Table cells as given: each value escaped for rich."""
+    return [esc(str(value)) for value in values]
 
 
 def _as_of(value: str | None) -> date:
@@ -108,7 +116,7 @@ def main() -> None:
     try:
         app()
     except ExpansionError as exc:  # pragma: no cover - commands catch their own
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
 
 
@@ -214,7 +222,7 @@ def _sync(
 ):
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
         console=err,
@@ -272,24 +280,26 @@ def sources(
         kind = item.type if item else (last["kind"] if last is not None else "")
         role = item.role if item else (last["role"] if last is not None else "")
         if last is None:
-            table.add_row(source_name, kind, role, "never", "", "", "", "")
+            table.add_row(*_cells(source_name, kind, role, "never", "", "", "", ""))
             continue
         note = ""
         if last["status"] == "failed":
-            note = esc(str(last["error"] or "")[:160])
+            note = str(last["error"] or "")[:160]
         elif bool(last["incremental"]):
             note = f"incremental since {last['cursor']}"
         if item is None:
             note = (note + " " if note else "") + "(not in expansion.toml)"
         table.add_row(
-            source_name,
-            str(kind),
-            str(role),
-            str(last["finished_at"] or last["started_at"])[:19],
-            str(last["status"]),
-            str(last["rows_accepted"]),
-            str(last["rows_rejected"]),
-            note,
+            *_cells(
+                source_name,
+                kind,
+                role,
+                str(last["finished_at"] or last["started_at"])[:19],
+                last["status"],
+                last["rows_accepted"],
+                last["rows_rejected"],
+                note,
+            )
         )
     out.print(table)
     try:
@@ -304,32 +314,33 @@ def sources(
         out.print(
             f"  {r.table} {r.key} {r.column}: {r.winner}={r.value!r} over "
             f"{r.other_source}={r.other_value!r}",
+            markup=False,
             highlight=False,
         )
 
 
 def _print_sync(report: pipeline.SyncReport) -> None:
-    table = Table(title=f"Sync of {report.run.location} (source '{report.run.source}')")
+    table = Table(title=esc(f"Sync of {report.run.location} (source '{report.run.source}')"))
     for column in ("table", "file", "read", "accepted", "rejected"):
         table.add_column(
             column, justify="right" if column in ("read", "accepted", "rejected") else "left"
         )
     for row in report.portfolio.summary().itertuples(index=False):
-        table.add_row(
-            row.table, Path(row.file).name, str(row.read), str(row.accepted), str(row.rejected)
-        )
+        table.add_row(*_cells(row.table, Path(row.file).name, row.read, row.accepted, row.rejected))
     out.print(table)
     for tbl, headers in report.portfolio.ignored_columns.items():
-        out.print(f"[dim]{tbl}: ignored unknown columns: {', '.join(headers)}[/]")
+        out.print(f"[dim]{esc(f'{tbl}: ignored unknown columns: ' + ', '.join(headers))}[/]")
     if report.rejected:
         rejects = report.portfolio.rejects
         out.print(
-            f"[yellow]{report.run.rows_rejected} rows rejected[/] (report: {report.rejects_path}). First ones:"
+            f"[yellow]{report.run.rows_rejected} rows rejected[/] "
+            f"(report: {esc(str(report.rejects_path))}). First ones:"
         )
         for r in rejects.head(10).itertuples(index=False):
             out.print(
                 f"  {r.file} row {r.row}: {r.reason}"
                 + (f" (value '{r.value}')" if r.value else ""),
+                markup=False,
                 highlight=False,
             )
     else:
@@ -418,7 +429,7 @@ def playbook(
     except ExpansionError as exc:
         _fail(exc)
     out_path.write_text(render_playbook(result, portfolio_name=name), encoding="utf-8")
-    out.print(f"Wrote {out_path} ({result.summary['opportunities']} opportunities).")
+    out.print(f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities).")
 
 
 @app.command()
@@ -477,7 +488,8 @@ def demo(
         render_playbook(result, portfolio_name="Sample portfolio (bundled demo)"), encoding="utf-8"
     )
     out.print(
-        f"\nWrote [bold]{out_path}[/]. Next: `expansion find enterprise`, `expansion account <name>`."
+        f"\nWrote [bold]{esc(str(out_path))}[/]. Next: `expansion find enterprise`, "
+        "`expansion account <name>`."
     )
 
 
@@ -531,7 +543,7 @@ def generate(
     table.add_column("file")
     table.add_column("rows", justify="right")
     for name, rows in report.rows.items():
-        table.add_row(name, report.files[name], f"{rows:,}")
+        table.add_row(*_cells(name, report.files[name], f"{rows:,}"))
     table.add_row("total", "", f"{report.total_rows:,}")
     out.print(table)
     out.print(
@@ -545,7 +557,7 @@ def generate(
 def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
     """Apply database migrations (also done automatically by every command)."""
     store.connect(db)
-    out.print(f"Database {store.database_url(db)} is up to date.")
+    out.print(f"Database {esc(store.database_url(db))} is up to date.")
 
 
 # --------------------------------------------------------------------------- output
@@ -554,7 +566,7 @@ def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
 def _print_summary(result: pipeline.FindResult) -> None:
     s = result.summary
     table = Table(
-        title=f"Expansion summary: {result.scope.describe()} (as of {result.as_of})",
+        title=esc(f"Expansion summary: {result.scope.describe()} (as of {result.as_of})"),
         show_header=False,
     )
     table.add_column("figure")
@@ -584,7 +596,7 @@ def _print_summary(result: pipeline.FindResult) -> None:
     if s.get("coverage"):
         rows.append(("Coverage vs target", f"{s['coverage']['pipeline_coverage']:.1f}x pipeline"))
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(*_cells(label, value))
     out.print(table)
 
 
@@ -614,15 +626,17 @@ def _print_table(
     for o in opps.itertuples():
         signal = evidence.get(o.opportunity_id, [""])[0]
         table.add_row(
-            o.account_name,
-            o.type_label,
-            str(o.tier),
-            f"{o.score:.1f}",
-            str(o.propensity),
-            money(o.expansion_arr),
-            money(o.expected_value),
-            o.priority,
-            signal,
+            *_cells(
+                o.account_name,
+                o.type_label,
+                o.tier,
+                f"{o.score:.1f}",
+                o.propensity,
+                money(o.expansion_arr),
+                money(o.expected_value),
+                o.priority,
+                signal,
+            )
         )
     if not len(opps):
         out.print(f"No {title.lower()} in this scope.")

@@ -27,7 +27,7 @@ from .errors import ConfigError
 
 #: The engine's rules: change it with any change to what a scoring run produces from the same
 #: data and configuration, so stored results scored by the old rules are not reused.
-RULES_VERSION = "2026-12-07.needs"
+RULES_VERSION = "2026-12-07.needs.2"
 
 
 def _default(value):

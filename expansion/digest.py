@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import workflow
+from .redact import redact
 from .store import DigestItem, DigestMessage, DigestRun, OpportunityEvent, utcnow
 
 RUNS = DigestRun.__table__
@@ -225,7 +226,7 @@ def release(engine: sa.Engine, run: DigestRun, *, error: str) -> None:
         conn.execute(
             RUNS.update()
             .where(_held(run))
-            .values(heartbeat_at=utcnow() - LEASE, error=error[:2000])
+            .values(heartbeat_at=utcnow() - LEASE, error=redact(error)[:2000])
         )
 
 
@@ -249,7 +250,7 @@ def finish(engine: sa.Engine, run: DigestRun, status: str, *, error: str | None 
             .values(
                 status=status,
                 finished_at=utcnow(),
-                error=error[:2000] if error else None,
+                error=redact(error)[:2000] if error else None,
             )
         )
 

@@ -1235,11 +1235,12 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     each step would reach: steps a CSM can take this week, not "make the deal bigger".
 
     Steps, each scored on its own (the first two that reach Tier 1 are named), then together:
-    confirm the need, budget and timeline (or what the ask lacks) with the team's lead; an
-    executive sponsor; co-term with a renewal inside the year; and, for a held deal, what
-    lifts the hold (the post-renewal settling date, a catalog price or the customer's own
-    figure instead of an estimate, the event happening). A deal whose revenue keeps it below
-    Tier 1 whatever the customer says says so, with the tier to pursue it at.
+    confirm what the ask lacks (the need, the budget, a timeline) with the team's lead; an
+    executive sponsor; co-term with a renewal inside the year. A held deal names what lifts the
+    hold first (the post-renewal settling date, a catalog price or the customer's own figure
+    instead of an estimate; a self-serve deal is not one to work). A deal whose revenue keeps
+    it below Tier 1 whatever the customer says says so, with the tier to pursue it at. Every
+    score is computed for every deal at once; text is built only for the deals it describes.
     """
     t1 = cfg.tier_thresholds[0]
     w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
@@ -1253,138 +1254,150 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
         + o["likelihood_future"]
         + o["likelihood_penalty"]
     )
-    levels = cfg.likelihood_levels
 
     def score(r, e, lk) -> pd.Series:
         return pd.Series(scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1), index=o.index)
 
-    def likelihood(raw: pd.Series, cap: pd.Series | float) -> pd.Series:
+    def likelihood(raw, cap) -> pd.Series:
         return pd.Series(scoring.round_half_up(np.minimum(raw, cap)), index=o.index).clip(1, 10)
 
-    level = o["likelihood_level"]
-    asked_fully = level == "ask_budget_timeline"
+    asked_fully = o["likelihood_level"] == "ask_budget_timeline"
+    stated = o["stated"].astype(bool)
     has_budget = o["budget"].fillna(0) > 0
-    who = pd.Series(
-        np.where(
-            o["department"].notna(), "the " + o["department"].astype(str) + " lead", "the champion"
-        ),
-        index=o.index,
-    )
-    # 1. Confirm what is missing of (need, budget, timeline): the ask in full.
-    confirm_l = likelihood(levels["ask_budget_timeline"] + rest, 10.0)
-    confirm_e = (
-        E - o["effort_large"] - o["effort_enterprise"] + np.where(has_budget & o["stated"], 0, 2)
-    ).clip(upper=10)
-    confirm = score(R, confirm_e, confirm_l)
-    missing = np.select(
-        [~o["stated"].astype(bool), ~has_budget, ~o["timeline"].astype(bool)],
-        [
-            "the need, budget and timeline",
-            "the budget",
-            "a timeline (a start date or a proposal deadline)",
-        ],
-        "",
-    )
-    confirm_text = "Confirm " + pd.Series(missing, index=o.index) + " with " + who
-    # 2. An executive sponsor.
-    no_sponsor = o["likelihood_sponsor"] == 0
     cap = pd.Series(np.where(asked_fully, 10.0, cfg.likelihood_max_without_ask), index=o.index)
-    sponsor = score(
-        R, E, likelihood(o["likelihood_base"] + rest + cfg.likelihood_exec_sponsor, cap)
-    )
-    # 3. Co-term with a renewal inside the year (the renewal-window bonus).
+    base = o["likelihood_base"] + rest
+    # 1. The ask in full: need, budget and timeline confirmed (budget allocated: effort +2
+    # and no procurement penalties, as effort_score gives a stated budget).
+    full = cfg.likelihood_levels["ask_budget_timeline"] + rest
+    confirm_e = (
+        E - o["effort_large"] - o["effort_enterprise"] + np.where(has_budget & stated, 0, 2)
+    ).clip(upper=10)
+    confirm = score(R, confirm_e, likelihood(full, 10.0))
+    # 2. An executive sponsor. 3. Co-terming with a renewal inside the year.
+    no_sponsor = o["likelihood_sponsor"] == 0
+    sponsor = score(R, E, likelihood(base + cfg.likelihood_exec_sponsor, cap))
     months = o["months_to_renewal"]
     coterm_possible = (months > 3) & (months <= 12)
-    coterm = score(
-        R, E, likelihood(o["likelihood_base"] + rest + cfg.likelihood_renewal_window, cap)
+    coterm = score(R, E, likelihood(base + cfg.likelihood_renewal_window, cap))
+    together = score(
+        R,
+        confirm_e,
+        likelihood(
+            full
+            + np.where(no_sponsor, cfg.likelihood_exec_sponsor, 0.0)
+            + np.where(coterm_possible, cfg.likelihood_renewal_window, 0.0),
+            10.0,
+        ),
     )
-    renewal = o["renewal_date"].dt.strftime("%Y-%m-%d").fillna("")
-    # All of them together.
-    together_l = likelihood(
-        levels["ask_budget_timeline"]
-        + rest
-        + np.where(no_sponsor, cfg.likelihood_exec_sponsor, 0.0)
-        + np.where(coterm_possible, cfg.likelihood_renewal_window, 0.0),
-        10.0,
-    )
-    together = score(R, confirm_e, together_l)
+    open_deal = o["tier"] > 1
+    out = np.full(len(o), "", dtype=object)
+    count = np.zeros(len(o), dtype=int)
 
     def reach(value: pd.Series) -> pd.Series:
-        return (
-            ": score "
-            + per_distinct(value, lambda v: v.map("{:.1f}".format), dtype="str")
-            + np.where(value >= t1, " (Tier 1)", "")
+        text = ": score " + per_distinct(value, lambda v: v.map("{:.1f}".format), dtype="str")
+        return text + np.where(value >= t1, " (Tier 1)", "")
+
+    def missing(r) -> pd.Series:
+        return pd.Series(
+            np.select(
+                [~stated[r], ~has_budget[r], ~o["timeline"][r].astype(bool)],
+                [
+                    "the need, budget and timeline",
+                    "the budget",
+                    "a timeline (a start date or a proposal deadline)",
+                ],
+                "the ask",
+            ),
+            index=o.index[r],
         )
 
-    steps = pd.Series("", index=o.index, dtype=object)
+    def who(r) -> pd.Series:
+        dept = o["department"][r]
+        return pd.Series(
+            np.where(dept.notna(), "the " + dept.astype(str) + " lead", "the champion"),
+            index=o.index[r],
+        )
 
-    def add(mask, text: pd.Series, value: pd.Series) -> None:
-        nonlocal steps
-        hit = mask & (value >= t1) & (steps.str.count("; ") < 1)
-        line = text + reach(value)
-        steps = steps.where(~hit, np.where(steps == "", line, steps + "; " + line))
+    renewal = o["renewal_date"]
 
-    add(~asked_fully, confirm_text, confirm)
-    add(no_sponsor, pd.Series("Win an executive sponsor", index=o.index), sponsor)
-    add(coterm_possible, "Co-term it with the " + renewal + " renewal", coterm)
-    combined = (
-        "Together: confirm "
-        + pd.Series(np.where(asked_fully, "", missing), index=o.index).replace("", "the ask")
-        + " with "
-        + who
-        + np.where(no_sponsor, ", win an executive sponsor", "")
-        + np.where(coterm_possible, ", co-term with the " + renewal + " renewal", "")
-        + reach(together)
+    def step(mask: pd.Series, value: pd.Series, text) -> None:
+        """Name the step for the deals it lifts to Tier 1 (at most two steps a deal)."""
+        r = (open_deal & mask & (value >= t1)).to_numpy() & (count < 2)
+        if r.any():
+            line = (text(r) + reach(value[r])).to_numpy(dtype=object)
+            out[r] = np.where(count[r] == 0, line, out[r] + "; " + line)
+            count[r] += 1
+
+    step(~asked_fully, confirm, lambda r: "Confirm " + missing(r) + " with " + who(r))
+    step(no_sponsor, sponsor, lambda r: pd.Series("Win an executive sponsor", index=o.index[r]))
+    step(
+        coterm_possible,
+        coterm,
+        lambda r: "Co-term it with the " + renewal[r].dt.strftime("%Y-%m-%d") + " renewal",
     )
-    steps = steps.where(steps != "", combined.where(together >= t1, ""))
-    best_possible = score(R, confirm_e.clip(lower=E), 10.0)
-    out_of_reach = (
-        "Not a Tier 1 deal at its size: with everything confirmed it would score "
-        + per_distinct(together, lambda v: v.map("{:.1f}".format), dtype="str")
-        + " (Tier "
-        + scoring.tier(np.maximum(together, o["score"]), cfg).astype(str)
-        + "); revenue "
-        + o["revenue_score"].astype(str)
-        + "/10 against "
-        + money(o["arr"])
-        + " ARR is the limit"
-    )
-    steps = steps.where(steps != "", out_of_reach.where(best_possible < t1, combined))
+    # None alone: all of them together, or why no step on the customer's side is enough.
+    none = open_deal.to_numpy() & (count == 0)
+    if none.any():
+        r = none
+        combined = (
+            "Together: confirm "
+            + missing(r)
+            + " with "
+            + who(r)
+            + np.where(no_sponsor[r], ", win an executive sponsor", "")
+            + np.where(
+                coterm_possible[r],
+                ", co-term with the " + renewal[r].dt.strftime("%Y-%m-%d").fillna("") + " renewal",
+                "",
+            )
+            + reach(together[r])
+        )
+        limit = (
+            "Not a Tier 1 deal at its size: with everything confirmed it would score "
+            + per_distinct(together[r], lambda v: v.map("{:.1f}".format), dtype="str")
+            + " (Tier "
+            + scoring.tier(np.maximum(together[r], o["score"][r]), cfg).astype(str)
+            + "); revenue "
+            + o["revenue_score"][r].astype(str)
+            + "/10 against "
+            + money(o["arr"][r])
+            + " ARR is the limit"
+        )
+        out[r] = np.where(together[r] >= t1, combined, limit)
     # Holds come first: nothing else moves a held deal.
-    settled = o["last_renewal_date"] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
-    held = pd.Series(
-        np.select(
-            [
-                o["small_deal"].astype(bool),
-                o["basis"] == "estimate",
-                o["renewal_hold"].astype(bool),
-            ],
+    small = o["small_deal"].astype(bool)
+    estimate = o["basis"] == "estimate"
+    renewed = o["renewal_hold"].astype(bool)
+    held = (open_deal & (small | estimate | renewed)).to_numpy()
+    if held.any():
+        r = held
+        settled = o["last_renewal_date"][r] + pd.Timedelta(days=cfg.recently_renewed_days + 1)
+        why = np.select(
+            [small[r], estimate[r]],
             [
                 "Self-serve size: let the product or billing handle it; not a deal to work",
                 "Price it first: a catalog price or the customer's own figure instead of an "
                 "estimate",
-                "Wait for the post-renewal hold to end on "
-                + settled.dt.strftime("%Y-%m-%d").fillna(""),
             ],
-            "",
-        ),
-        index=o.index,
-    )
-    steps = steps.where(
-        held == "",
-        np.select(
-            [o["small_deal"].astype(bool), o["raw_score"] >= t1],
-            [held, held + "; the score already qualifies"],
-            held + "; then: " + steps.str[:1].str.lower() + steps.str[1:],
-        ),
-    )
-    future = o["future"].astype(bool)
-    steps = steps.where(
-        ~future,
-        "Once it happens (from "
-        + o["best_time"].dt.strftime("%Y-%m-%d")
-        + "): "
-        + steps.str[:1].str.lower()
-        + steps.str[1:],
-    )
-    return steps.where(o["tier"] > 1, "Already Tier 1")
+            "Wait for the post-renewal hold to end on "
+            + settled.dt.strftime("%Y-%m-%d").fillna(""),
+        )
+        after = pd.Series(out[r], index=o.index[r]).astype(str)
+        out[r] = np.select(
+            [small[r], (o["raw_score"][r] >= t1)],
+            [why, why + "; the score already qualifies"],
+            why + "; then: " + after.str[:1].str.lower() + after.str[1:],
+        )
+    future = (open_deal & o["future"].astype(bool)).to_numpy()
+    if future.any():
+        r = future
+        after = pd.Series(out[r], index=o.index[r]).astype(str)
+        out[r] = (
+            "Once it happens (from "
+            + o["best_time"][r].dt.strftime("%Y-%m-%d")
+            + "): "
+            + after.str[:1].str.lower()
+            + after.str[1:]
+        ).to_numpy(dtype=object)
+    out[~open_deal.to_numpy()] = "Already Tier 1"
+    return pd.Series(out, index=o.index, dtype=object)

@@ -7,7 +7,9 @@ Every error carries a message written for the person who has to fix the input::
     ├── RejectedRowsError          ``--strict`` sync with rejected rows; nothing was written
     ├── ScopeError                 a scope the grammar does not understand
     ├── ConfigError                ``expansion.toml`` holds an unknown key or a bad value
-    └── NoDataError                nothing has been synced into the database yet
+    ├── NoDataError                nothing has been synced into the database yet
+    └── StorageError               the database refused a write (disk full...); nothing of it
+                                   was committed
 """
 
 from __future__ import annotations
@@ -60,3 +62,8 @@ class NoDataError(ExpansionError):
     """The database holds no synced portfolio yet."""
 
     exit_code = 2
+
+
+class StorageError(ExpansionError):
+    """The database (or its driver) refused a write: a full disk, a value it cannot store.
+    The transaction was rolled back; the message is one line naming the cause."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 def python_objects(values: pd.Series, *, text: bool = False) -> np.ndarray:
@@ -119,3 +120,21 @@ def join_groups(
         more = rank == k
         out[code[more]] = out[code[more]] + sep + text[more]
     return pd.Series(out, index=index, dtype="str")
+
+
+def nul_cells(text: pd.Series) -> pd.Series:
+    """Which cells of a text column hold a NUL byte (which PostgreSQL cannot store in text).
+
+    A column without any (nearly every column) is told by one pass over its Arrow bytes, a
+    fraction of the time looking into each cell takes; only a column with a NUL somewhere is
+    looked into cell by cell.
+    """
+    try:
+        data = pa.chunked_array(pa.array(text, from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text
+        data = None
+    if data is not None and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        buffers = [chunk.buffers()[2] for chunk in data.chunks]
+        if all(b is None or np.frombuffer(b, dtype=np.uint8).all() for b in buffers):
+            return pd.Series(False, index=text.index)
+    return text.astype(str).str.contains("\x00", regex=False).fillna(False).astype(bool)

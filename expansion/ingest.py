@@ -28,7 +28,7 @@ from .contract import (
     normalize_header,
 )
 from .errors import ContractError
-from .frames import per_distinct
+from .frames import nul_cells, per_distinct
 
 REJECT_COLUMNS = ["table", "file", "row", "column", "value", "reason"]
 
@@ -348,6 +348,10 @@ def _parse_column(column: Column, raw: pd.Series, rejects: _Rejects) -> pd.Serie
     text = raw.astype(str).str.strip()
     blank = text == ""
     name = column.name
+    nul = nul_cells(text)
+    if nul.any():  # PostgreSQL cannot store it in text: it would refuse the whole write
+        shown = text.str.replace("\x00", "\\x00", regex=False)
+        rejects.add(nul, name, shown, f"cell contains a NUL byte: column {name}")
     if column.required:
         rejects.add(blank, name, text, f"missing {name}")
 

@@ -23,7 +23,8 @@ from . import chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
-from .errors import ContractError, NoDataError, RejectedRowsError
+from .errors import ContractError, NoDataError, RejectedRowsError, StorageError
+from .escape import spreadsheet_cell
 from .ingest import Portfolio, validate
 from .portfolio import _plain, summarize
 from .scope import Scope, parse_scope, resolve_accounts
@@ -121,10 +122,10 @@ def sync_source(
         if not pull.incremental and not allow_empty:
             _refuse_emptied(engine, config.name, portfolio)
     except (ContractError, SourceError) as exc:
-        store.record_failed_sync(engine, run, str(exc))
+        _record_failed(engine, run, str(exc))
         raise
     except Exception as exc:  # anything else: recorded, said plainly, data untouched
-        store.record_failed_sync(engine, run, f"{type(exc).__name__}: {exc}")
+        _record_failed(engine, run, f"{type(exc).__name__}: {exc}")
         raise SourceError(
             f"source '{config.name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
             "its previous data is kept."
@@ -137,9 +138,9 @@ def sync_source(
     path = None
     if rejects_path is not None and len(portfolio.rejects):
         path = Path(rejects_path)
-        portfolio.rejects.to_csv(path, index=False)
+        portfolio.rejects.map(spreadsheet_cell).to_csv(path, index=False)  # opened in Excel
     if strict and len(portfolio.rejects):
-        store.record_failed_sync(
+        _record_failed(
             engine, run, f"--strict: {run.rows_rejected} rows rejected", portfolio.rejects
         )
         raise RejectedRowsError(
@@ -167,15 +168,31 @@ def sync_source(
         background.shutdown(wait=False)  # its thread ends with the snapshot
     try:
         store.replace_source(engine, config.name, tables, run=run, rejects=portfolio.rejects)
-    except sa.exc.SQLAlchemyError as exc:
+    except (StorageError, sa.exc.SQLAlchemyError) as exc:
+        # A full disk, a value the database cannot store...: the transaction was rolled back.
+        cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)
         run.id = None
-        store.record_failed_sync(engine, run, f"writing failed: {exc}")
-        raise SourceError(
-            f"source '{config.name}': writing to the database failed, nothing was changed: {exc}"
-        ) from exc
+        message = f"source '{config.name}': {cause}; nothing was changed."
+        unrecorded = _record_failed(engine, run, cause)
+        if unrecorded:
+            message += f" The failed run could not be recorded either ({unrecorded})."
+        raise SourceError(message) from exc
     if snapshot is not None:
         _keep_snapshot(engine, config.name, run, snapshot)
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+def _record_failed(
+    engine: sa.Engine, run: store.SyncRun, error: str, rejects: pd.DataFrame | None = None
+) -> StorageError | None:
+    """Record a failed sync; when the database refuses that too (a full disk), log it and
+    return the error, so the caller's own error is still the one raised."""
+    try:
+        store.record_failed_sync(engine, run, error, rejects)
+    except StorageError as exc:
+        log.error("source '%s': %s (the sync failed: %s)", run.source, exc, error)
+        return exc
+    return None
 
 
 def _sole_source_snapshot(
@@ -206,7 +223,10 @@ def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, snapshot:
         log.exception("source '%s': the scoring snapshot could not be built", source)
         return
     if store.source_roles(engine) == {source: run.role}:
-        store.save_portfolio_documents(engine, int(run.id), documents)
+        try:
+            store.save_portfolio_documents(engine, int(run.id), documents)
+        except StorageError as exc:  # the sync is committed; the first score merges instead
+            log.warning("source '%s': %s", source, exc)
 
 
 def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:
@@ -609,14 +629,15 @@ def assign(
     actor: str,
     as_of: date,
     config: ScoringConfig = DEFAULT_CONFIG,
-) -> None:
-    """Assign an opportunity of the latest scoring to ``assignee`` (``None`` un-assigns).
+) -> bool:
+    """Assign an opportunity of the latest scoring to ``assignee`` (``None`` un-assigns);
+    False when it was assigned so already (nothing recorded).
 
     Raises:
         UnknownOpportunityError: no such opportunity in the latest scoring.
     """
     opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
-    workflow.assign(engine, opp, assignee=assignee, actor=actor)
+    return workflow.assign(engine, opp, assignee=assignee, actor=actor)
 
 
 def record_outcome(
@@ -627,11 +648,12 @@ def record_outcome(
     actor: str,
     as_of: date,
     config: ScoringConfig = DEFAULT_CONFIG,
-) -> None:
-    """Record ``snoozed``, ``not_a_fit``, ``won``, ``lost`` (or ``open`` again) for an opportunity.
+) -> bool:
+    """Record ``snoozed``, ``not_a_fit``, ``won``, ``lost`` (or ``open`` again) for an opportunity;
+    False when it had that outcome already (nothing recorded).
 
     Raises:
         UnknownOpportunityError: no such opportunity in the latest scoring.
     """
     opp = _opportunity(engine, opportunity_id, as_of=as_of, config=config)
-    workflow.set_outcome(engine, opp, outcome, actor=actor, today=as_of)
+    return workflow.set_outcome(engine, opp, outcome, actor=actor, today=as_of)

@@ -1,6 +1,10 @@
 """Rendering with jinja2: expansion-playbook.md, the find list, and one account's deep-dive.
 
 Templates live in ``expansion/templates``; this module only prepares plain dicts for them.
+Every value a template prints is Markdown-escaped (``finalize``): customer text such as an
+account named ``[Click here](https://evil.example)`` or ``<Holdings> | Ltd`` renders as exactly
+that text, never as a link, HTML, a table column or a new line. Numbers, the formatting filters'
+output and the templates' own text are unaffected.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import jinja2
 import pandas as pd
 
 from .engine import TYPE_LABELS
+from .escape import Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
 from .plays import play
 from .portfolio import _plain
@@ -21,6 +26,7 @@ from .profile import BENCHMARK_DIMENSIONS
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=False,
+    finalize=markdown,
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
@@ -31,33 +37,26 @@ _ENV = jinja2.Environment(
 def money(value) -> str:
     """``$1,234`` (``$1.2M`` above a million is left to the reader: exact figures here)."""
     if value is None or value != value:
-        return "n/a"
-    return f"${float(value):,.0f}"
+        return Markdown("n/a")
+    return Markdown(f"${float(value):,.0f}")
 
 
 def pct(value, digits: int = 0) -> str:
     if value is None or value != value:
-        return "n/a"
-    return f"{float(value) * 100:.{digits}f}%"
+        return Markdown("n/a")
+    return Markdown(f"{float(value) * 100:.{digits}f}%")
 
 
 def num(value, digits: int = 0) -> str:
     if value is None or value != value:
-        return "n/a"
-    return f"{float(value):,.{digits}f}"
+        return Markdown("n/a")
+    return Markdown(f"{float(value):,.{digits}f}")
 
 
 def day(value) -> str:
     if value is None or value != value or value is pd.NaT:
         return "n/a"
     return str(value)[:10]
-
-
-def cell(value) -> str:
-    """Text safe inside a Markdown table cell."""
-    if value is None or value != value:
-        return ""
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def plural(count, noun: str, many: str | None = None) -> str:
@@ -72,7 +71,7 @@ def plural(count, noun: str, many: str | None = None) -> str:
     return f"{n:,} {many}"
 
 
-_ENV.filters.update(money=money, pct=pct, num=num, day=day, cell=cell, plural=plural)
+_ENV.filters.update(money=money, pct=pct, num=num, day=day, plural=plural)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -338,12 +337,7 @@ def render_csv(result: FindResult) -> str:
     for record in result.opportunity_records():
         evidence = record.get("evidence") or []
         record["signal"] = evidence[0] if evidence else record.get("description")
-        writer.writerow({label: _cell(record.get(key)) for key, label in CSV_COLUMNS.items()})
+        writer.writerow(
+            {label: spreadsheet_cell(record.get(key)) for key, label in CSV_COLUMNS.items()}
+        )
     return out.getvalue()
-
-
-def _cell(value):
-    # A spreadsheet runs text starting with = + - @ as a formula: keep customer text inert.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -6,7 +6,11 @@ each line here is filled with the opportunity's own figures (``{account}``, ``{e
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# The evidence line of the customer's own ask (expansion.triggers writes it first).
+_ASKED = re.compile(r"^Asked (?P<date>\S+): (?P<ask>.+)$")
 
 PLAYS: dict[str, dict[str, Any]] = {
     "seat_expansion": {
@@ -236,8 +240,13 @@ def play(opportunity: dict, evidence: list[str]) -> dict:
         if isinstance(seat_util, (int, float)) and seat_util == seat_util
         else "high",
     )
+    opening = spec["opening"].format_map(values)
+    asked = _ASKED.match(evidence[0]) if evidence else None
+    if asked:
+        # Their own ask leads: open with what they asked for, in their words.
+        opening = f"Following up on your request of {asked['date']} ({asked['ask']}): here is how we would set it up."
     return {
-        "opening": spec["opening"].format_map(values),
+        "opening": opening,
         "points": [p.format_map(values) for p in spec["points"]],
         "approach": [a.format_map(values) for a in spec["approach"]],
         "objections": [(q.format_map(values), a.format_map(values)) for q, a in spec["objections"]],

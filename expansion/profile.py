@@ -303,8 +303,20 @@ def whitespace(
     add_ons = set(catalog.loc[catalog["kind"] == "add_on", "product_id"].astype(str))
     subs = tables["subscriptions"]
     owned = subs[subs["product_id"].isin(add_ons)].groupby("account_id").size()
+    empty = d[(d["seats"].fillna(0) == 0) & (d["headcount"].fillna(0) > 0)]
+    teams = join_groups(
+        empty["department"].astype(str)
+        + " ("
+        + empty["headcount"].astype(float).round().astype("Int64").astype(str)
+        + " people)",
+        empty["account_id"],
+        sep=", ",
+    )
+    employees = p["employee_count"].astype(float)
     return pd.DataFrame(
         {
+            "whitespace_teams": teams.reindex(p.index),
+            "seat_penetration": p["licensed_seats"] / employees.where(employees > 0),
             "whitespace_seats": by_dept.reindex(p.index).fillna(by_company),
             "whitespace_departments": (d["seats"].fillna(0) == 0)
             .groupby(d["account_id"])

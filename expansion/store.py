@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +29,13 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
-from .errors import ConfigError, NoDataError
+from .errors import ConfigError, NoDataError, StorageError
 from .frames import python_objects, sorted_by
+from .redact import redact
 
 DEFAULT_DB_URL = "sqlite:///expansion.db"
+
+log = logging.getLogger(__name__)
 
 _SA_TYPES = {
     "id": sa.String(255),
@@ -485,6 +490,9 @@ def connect(
         if schema:
             admin = sa.create_engine(url)
             with admin.begin() as conn:
+                # Two commands of a new workspace at once: the second waits for the first's
+                # schema (and migrations) instead of failing on its CREATE SCHEMA.
+                _migration_lock(conn, schema)
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             admin.dispose()
     kwargs: dict = {}
@@ -512,15 +520,79 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
-    """Run Alembic migrations up to ``revision``."""
+    """Run Alembic migrations up to ``revision``.
+
+    Several processes may start on a new (or older) database at once: the first to need a
+    migration takes a lock (a file lock next to a SQLite file, an advisory lock on
+    PostgreSQL) and the others wait for it, then find the database up to date. A database
+    already at the latest revision is only read.
+    """
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
+    if revision == "head":
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with engine.connect() as connection:
+            if set(MigrationContext.configure(connection).get_current_heads()) == heads:
+                return
+    with _sqlite_migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            _migration_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+_MIGRATION_WAIT = (
+    "Waiting for another process to finish upgrading the database %s (it started first)."
+)
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<database>.migrations.lock`` while migrating a SQLite file
+    (nothing for other databases, an in-memory one, or where locks or the file cannot be had:
+    a read-only folder holds a database nobody migrates)."""
+    url = engine.url
+    database = url.database or ""
+    on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+    if url.get_backend_name() != "sqlite" or not on_disk:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        yield
+        return
+    path = Path(database).expanduser()
+    try:
+        handle = open(path.with_name(path.name + ".migrations.lock"), "a+")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning(_MIGRATION_WAIT, path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _migration_lock(conn: sa.Connection, schema: str | None = None) -> None:
+    """PostgreSQL: hold the migration lock of this database and ``schema`` (default: the
+    current one) until ``conn``'s transaction ends, waiting for another holder."""
+    name = conn.execute(
+        sa.text("SELECT current_database() || '.' || coalesce(:schema, current_schema())"),
+        {"schema": schema},
+    ).scalar_one()
+    key = zlib.crc32(f"expansion-migrations:{name}".encode())
+    if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+        log.warning(_MIGRATION_WAIT, name)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 # --------------------------------------------------------------------------- sync
@@ -538,8 +610,18 @@ def replace_source(
     """Replace every portfolio row of ``source`` with ``tables`` in one transaction.
 
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
+
+    Raises:
+        StorageError: the database or its driver refused the write (a full disk...); nothing
+            was committed.
+
+    Syncs of different sources at once take turns on SQLite: the transaction takes the
+    database's write lock before it reads anything (``BEGIN IMMEDIATE``), so what it finds
+    (whether another source has rows in a table) still holds when it deletes.
     """
-    with engine.begin() as conn:
+    with _write_errors(engine, "writing to the database failed"), engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if conn.dialect.name == "postgresql":
             # Two syncs of one source at once (a replica's /expansion sync and the nightly job)
             # take turns, so the second deletes what the first inserted instead of doubling it.
@@ -560,11 +642,7 @@ def replace_source(
         run.status = "succeeded"
         run_id = _insert_run(conn, run)
         if len(rejects):
-            _insert_frame(
-                conn,
-                SyncReject.__table__,
-                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run_id),
-            )
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run_id))
     run.id = run_id
     return run
 
@@ -573,7 +651,9 @@ def _delete_source_rows(conn: sa.Connection, table: sa.Table, source: str) -> in
     """Delete ``source``'s rows of ``table``; on SQLite, the number of other sources' rows kept.
 
     When no other source has rows in the table (one source, the usual case) SQLite empties it
-    with an unqualified DELETE, which it does without visiting each row.
+    with an unqualified DELETE, which it does without visiting each row. That is only safe
+    because the caller's transaction holds the write lock since before the check (see
+    :func:`replace_source`): no other sync can commit rows in between.
     """
     if conn.dialect.name != "sqlite":
         conn.execute(table.delete().where(table.c.source == source))
@@ -609,23 +689,60 @@ def _indexes_rebuilt_after(conn: sa.Connection, table: sa.Table, *, bulk: bool) 
 def record_failed_sync(
     engine: sa.Engine, run: SyncRun, error: str, rejects: pd.DataFrame | None = None
 ) -> SyncRun:
-    """Record a sync that stopped before writing anything."""
+    """Record a sync that stopped before writing anything.
+
+    Raises:
+        StorageError: the database refused this write too.
+    """
     run.finished_at = utcnow()
     run.status = "failed"
-    run.error = error
-    with engine.begin() as conn:
+    run.error = redact(error)
+    with _write_errors(engine, "recording the failed sync failed"), engine.begin() as conn:
         run.id = _insert_run(conn, run)
         if rejects is not None and len(rejects):
-            _insert_frame(
-                conn,
-                SyncReject.__table__,
-                rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run.id),
-            )
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run.id))
     return run
 
 
+@contextmanager
+def _write_errors(engine: sa.Engine, what: str) -> Iterator[None]:
+    """Turn the database's and its driver's errors (the bulk paths talk to the driver
+    directly: COPY, executemany) into :class:`StorageError` with a one-line cause."""
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None)
+    driver = (dbapi.Error,) if dbapi is not None else ()
+    try:
+        yield
+    except (sa.exc.DBAPIError, *driver) as exc:
+        raise StorageError(f"{what}: {one_line_cause(exc)}") from exc
+
+
+def one_line_cause(exc: BaseException) -> str:
+    """A database error as one line: the driver's first line of message and its type, without
+    the SQL statement, parameters or COPY context SQLAlchemy and drivers append (they may
+    quote customer data)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+    lines = str(orig).strip().splitlines()
+    text = (lines[0].strip() if lines else "") or "no message"
+    kind = type(orig)
+    return f"{text[:300]} ({kind.__module__.split('.')[0]}.{kind.__name__})"
+
+
+def _nul_free(value):
+    """Text with NUL bytes spelled out (PostgreSQL cannot store them; a reject's value or an
+    error message may quote one)."""
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+def _storable_rejects(rejects: pd.DataFrame, run_id) -> pd.DataFrame:
+    out = rejects.rename(columns={"table": "table_name"}).assign(sync_run_id=run_id)
+    for column in ("table_name", "file", "column", "value", "reason"):
+        if column in out:
+            out[column] = out[column].map(_nul_free)
+    return out
+
+
 def _insert_run(conn: sa.Connection, run: SyncRun) -> int:
-    values = run.model_dump(exclude={"id"})
+    values = {k: _nul_free(v) for k, v in run.model_dump(exclude={"id"}).items()}
     return conn.execute(sa.insert(SyncRun.__table__).values(**values)).inserted_primary_key[0]
 
 
@@ -957,7 +1074,7 @@ def save_portfolio_documents(
     """Keep :func:`portfolio_documents` as data version ``version``'s snapshot (``None``: none)."""
     if documents is None:
         return
-    with engine.begin() as conn:
+    with _write_errors(engine, "keeping the scoring snapshot failed"), engine.begin() as conn:
         conn.execute(PORTFOLIO_FRAMES.delete())
         _insert_frame(conn, PORTFOLIO_FRAMES, documents.assign(data_version=version))
 
@@ -1273,8 +1390,12 @@ def _insert_run_results(
     rows: Callable[[sa.Connection, int], None] | None,
 ) -> int:
     """The run record and its Parquet frames (or, when ``frames`` is None, its ``rows``) in one
-    transaction; older runs pruned."""
-    with engine.begin() as conn:
+    transaction; older runs pruned.
+
+    Raises:
+        StorageError: the database refused the write (a full disk...).
+    """
+    with _write_errors(engine, "writing the scoring results failed"), engine.begin() as conn:
         run_id = conn.execute(
             sa.insert(ScoreRun.__table__).values(**run.model_dump(exclude={"id"}))
         ).inserted_primary_key[0]

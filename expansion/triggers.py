@@ -566,20 +566,11 @@ def _limit_hit(
 
     # A product the text names (a tier or an add-on) and not a metric: that product's need.
     naming = ~is_seats & metric.isna() & product.notna()
-    named = s[naming].assign(product_id=product[naming])
-    named = named[~cat.owns(named["account_id"], named["product_id"])]
-    if len(named):
-        parts.append(
-            _product_candidates(
-                named,
-                p,
-                cat,
-                cfg,
-                trigger="limit_hit",
-                category="usage_limits",
-                evidence=evidence[named.index],
-            )
+    parts.append(
+        _unowned_product_candidates(
+            s[naming], product[naming], p, cat, cfg, "limit_hit", "usage_limits", evidence
         )
+    )
 
     # No usage figures to size it, or nothing named: the next tier's limits, else an estimate.
     rest = pd.concat([unpriced, s[~is_seats & metric.isna() & product.isna()]])
@@ -608,6 +599,7 @@ def _limit_hit(
                 evidence=evidence.reindex(rest.index).to_numpy(),
             )
         )
+    parts = [x for x in parts if len(x)]
     return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
@@ -626,20 +618,19 @@ def feature_gap_triggers(
     req = signals[signals["kind"] == "feature_request"]
     product = cat.match(req["detail"].fillna("") + " " + req["department"].fillna(""))
     gaps = req[product.isna()][["account_id", "date", "detail"]]
-    req = req[product.notna()].assign(product_id=product[product.notna()])
-    req = req[~cat.owns(req["account_id"], req["product_id"])]
-    if len(req):
-        parts.append(
-            _product_candidates(
-                req,
-                p,
-                cat,
-                cfg,
-                trigger="feature_request",
-                category="feature_gap",
-                evidence="Feature request " + _date(req["date"]) + ": " + req["detail"].fillna(""),
-            )
+    req = req[product.notna()]
+    parts.append(
+        _unowned_product_candidates(
+            req,
+            product[product.notna()],
+            p,
+            cat,
+            cfg,
+            "feature_request",
+            "feature_gap",
+            "Feature request " + _date(req["date"]) + ": " + req["detail"].fillna(""),
         )
+    )
     # Tried a feature they are not entitled to (the product shows it behind a paywall).
     gated = features[
         ~features["entitled"].fillna(False).astype(bool)
@@ -675,8 +666,30 @@ def feature_gap_triggers(
                     + ")",
                 )
             )
+    parts = [x for x in parts if len(x)]
     cands = pd.concat(parts, ignore_index=True) if parts else _empty()
     return cands, gaps
+
+
+def _unowned_product_candidates(
+    rows: pd.DataFrame,
+    product: pd.Series,
+    p: pd.DataFrame,
+    cat: Catalog,
+    cfg: ScoringConfig,
+    trigger: str,
+    category: str,
+    evidence: pd.Series,
+) -> pd.DataFrame:
+    """:func:`_product_candidates` for ``rows`` selling ``product`` (aligned on the rows), left
+    out where the account already owns it."""
+    rows = rows.assign(product_id=product)
+    rows = rows[~cat.owns(rows["account_id"], rows["product_id"])]
+    if rows.empty:
+        return _empty()
+    return _product_candidates(
+        rows, p, cat, cfg, trigger=trigger, category=category, evidence=evidence[rows.index]
+    )
 
 
 def _product_candidates(

@@ -79,6 +79,12 @@ def _event(conn: sa.Connection, opp: Opportunity, action: str, actor: str, **val
     )
 
 
+def _current(conn: sa.Connection, opp: Opportunity) -> sa.RowMapping | None:
+    """The stored state of ``opp`` (``None``: never assigned nor closed)."""
+    query = sa.select(_STATES).where(_STATES.c.opportunity_id == opp.opportunity_id)
+    return conn.execute(query).mappings().first()
+
+
 def assign(
     engine: sa.Engine,
     opp: Opportunity,
@@ -86,10 +92,17 @@ def assign(
     assignee: str | None,
     actor: str,
     at: datetime | None = None,
-) -> None:
-    """Assign ``opp`` to ``assignee`` (``None`` un-assigns), with an audit event."""
+) -> bool:
+    """Assign ``opp`` to ``assignee`` (``None`` un-assigns), with an audit event.
+
+    Assigning it to whom it is assigned already changes nothing and records nothing (a repeated
+    click); returns whether anything changed.
+    """
     at = at or utcnow()
     with engine.begin() as conn:
+        current = _current(conn, opp)
+        if (None if current is None else current["assignee"]) == assignee:
+            return False
         _upsert(
             conn,
             opp,
@@ -107,6 +120,7 @@ def assign(
             assignee=assignee,
             at=at,
         )
+    return True
 
 
 def set_outcome(
@@ -117,13 +131,21 @@ def set_outcome(
     actor: str,
     today: date,
     at: datetime | None = None,
-) -> None:
-    """Record ``snoozed`` (for :data:`SNOOZE_DAYS`), ``not_a_fit``, ``won``, ``lost`` or ``open``."""
+) -> bool:
+    """Record ``snoozed`` (for :data:`SNOOZE_DAYS`), ``not_a_fit``, ``won``, ``lost`` or ``open``.
+
+    The outcome it has already (a snooze to the same day) changes nothing and records nothing:
+    "Won" clicked twice is one event. Returns whether anything changed.
+    """
     if outcome not in OUTCOMES and outcome != "open":
         raise ValueError(f"unknown outcome {outcome!r}")
     at = at or utcnow()
     until = today + timedelta(days=SNOOZE_DAYS) if outcome == "snoozed" else None
     with engine.begin() as conn:
+        current = _current(conn, opp)
+        stored = "open" if current is None else current["outcome"]
+        if stored == outcome and (current is None or current["snoozed_until"] == until):
+            return False
         _upsert(
             conn,
             opp,
@@ -144,6 +166,7 @@ def set_outcome(
             detail=f"until {until.isoformat()}" if until else "",
             at=at,
         )
+    return True
 
 
 def version(engine: sa.Engine) -> int:

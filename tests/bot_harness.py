@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class BotServer:
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": emulator.api_url,
+            # The emulator's response_urls are the only ones the bot may post to.
+            "SLACK_RESPONSE_URL_HOSTS": emulator.url,
             "EXPANSION_DB_URL": db_url,
             "EXPANSION_AS_OF": as_of,
             "EXPANSION_ADMINS": admins,
@@ -222,15 +225,16 @@ class BotServer:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self.post(body, content_type="application/x-www-form-urlencoded")
 
-    def event(self, event: dict, *, event_id: str = "Ev1") -> Reply:
-        """A signed Events API callback."""
+    def event(self, event: dict, *, event_id: str | None = None) -> Reply:
+        """A signed Events API callback (a new ``event_id`` unless given: the bot runs each
+        event once)."""
         envelope = {
             "token": "legacy",
             "team_id": TEAM,
             "api_app_id": "A0001",
             "event": event,
             "type": "event_callback",
-            "event_id": event_id,
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:12].upper()}",
             "event_time": int(time.time()),
         }
         return self.post(json.dumps(envelope), content_type="application/json")

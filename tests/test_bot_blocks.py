@@ -3,6 +3,8 @@ whatever the data holds (checked with the emulator's independent validator)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_emulator import validate_blocks
@@ -62,7 +64,7 @@ def test_card_escapes_customer_text_everywhere():
     message = blocks.list_message(
         title=EVIL,
         summary=SUMMARY,
-        sources=[EVIL],
+        sources=[blocks.Source(EVIL)],
         as_of="2026-11-16",
         opportunities=[_opp(1, EVIL, EVIL), _opp(2, EVIL, EVIL, "low")],
         ref=ListRef(scope=EVIL),
@@ -87,7 +89,7 @@ def test_list_pages_stay_within_slack_limits(count, size, page):
     message = blocks.list_message(
         title=text,
         summary=SUMMARY,
-        sources=[text],
+        sources=[blocks.Source(text)],
         as_of="2026-11-16",
         opportunities=opps,
         ref=ListRef(scope=text[:100], page=page),
@@ -103,12 +105,33 @@ def test_every_sample_deep_dive_and_home_view_is_valid(sample_result):
     records = sample_result.opportunity_records()
     view = blocks.home_view(
         summary=sample_result.summary,
-        sources=sample_result.sources,
+        sources=[blocks.Source("sample", datetime(2026, 11, 16, 4, 0, tzinfo=UTC))],
         as_of="2026-11-16",
         mine=records,
         closed_mine=2,
     )
     assert validate_blocks(view["blocks"], max_blocks=100) == []
+
+
+def test_sources_show_their_name_and_sync_time_in_the_readers_time_zone():
+    at = datetime(2026, 11, 16, 4, 5, tzinfo=UTC)
+    message = blocks.list_message(
+        title="t",
+        summary=SUMMARY,
+        sources=[blocks.Source(EVIL, at), blocks.Source("crm"), *map(blocks.Source, "abc")],
+        as_of="2026-11-16",
+        opportunities=[],
+        ref=ListRef(scope="t"),
+        ephemeral=True,
+    )
+    meta = next(t for t in _mrkdwn(message["blocks"]) if "Data:" in t)
+    epoch = int(at.timestamp())
+    assert (
+        f"Data: {blocks.escape(EVIL)} (synced <!date^{epoch}^{{date_short_pretty}} {{time}}|"
+        "2026-11-16 04:05 UTC>), crm, a and 2 more" in meta
+    )
+    # A stored time without a zone is UTC.
+    assert blocks.slack_date(at.replace(tzinfo=None)) == blocks.slack_date(at)
 
 
 def test_pack_splits_long_content_over_messages():

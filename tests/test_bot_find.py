@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 
 import pytest
 from bot_harness import all_text, click, find_action
@@ -48,6 +49,31 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     assert footer == {"list_page", "download_playbook", "export_csv", "share_list"}
     assert "Stratus Cloud Security" in text and "Tier 1" in text and "EV" in text
     assert len(blocks) <= 50
+
+
+DATA_LINE = re.compile(
+    r"Data: sample \(synced <!date\^\d+\^\{date_short_pretty\} \{time\}\|"
+    r"\d{4}-\d\d-\d\d \d\d:\d\d UTC>\)"
+)
+
+
+def test_the_data_line_names_sources_and_sync_times_not_server_paths(bot, slack):
+    from expansion import pipeline
+
+    folder = str(pipeline.SAMPLE_PORTFOLIO)
+    [answer] = ask(bot, slack, "enterprise")
+    assert bot.event({"type": "app_home_opened", "user": "UDATA", "tab": "home"}).status == 200
+    slack.wait_for(
+        lambda: any(c.params.get("user_id") == "UDATA" for c in slack.calls_to("views.publish")),
+        timeout=20,
+    )
+    home = next(
+        c.params["view"] for c in slack.calls_to("views.publish") if c.params["user_id"] == "UDATA"
+    )
+    for blocks in (answer["blocks"], home["blocks"]):
+        text = all_text(blocks)
+        assert folder not in text and "portfolio" not in text, text
+        assert DATA_LINE.search(text), text
 
 
 @pytest.mark.parametrize(

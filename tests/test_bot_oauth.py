@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -176,3 +177,96 @@ def test_the_scheduler_posts_each_workspace_digest_with_its_own_token(slack, tmp
     assert len(posts) == run.messages and {c.team_id for c in posts} == {"T0C3"}
     assert digest.runs(root.engine) == []  # nothing in the main database
     root.dispose()
+
+
+# --------------------------------------------------------------------------- unknown workspace
+
+
+def _install(server: BotServer, slack, *, token: str, team: str | None, enterprise=None) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
+    slack.add_workspace(team or enterprise, token)
+    engine = sa.create_engine(server.env["EXPANSION_DB_URL"])
+    SQLAlchemyInstallationStore(client_id=CLIENT_ID, engine=engine).save(
+        Installation(
+            app_id="A0001",
+            enterprise_id=enterprise,
+            team_id=team,
+            bot_token=token,
+            user_id="UINSTALLER",
+            is_enterprise_install=team is None,
+        )
+    )
+    engine.dispose()
+
+
+def _command(server: BotServer, slack, key: str, **fields) -> object:
+    form = {
+        "channel_id": "C1",
+        "user_id": "UADMIN",
+        "command": "/find-expansion-opportunities",
+        "text": "enterprise",
+        "response_url": slack.response_url(key),
+        "trigger_id": "1.2.3",
+        **fields,
+    }
+    return server.post(
+        urllib.parse.urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+
+
+def test_a_command_naming_only_an_enterprise_is_refused(server, slack):
+    # An org-wide install exists for E0GRID, but this request says it is not one and names no
+    # team: Bolt finds the org's token, and no workspace can be told.
+    _install(server, slack, token="xoxb-grid", team=None, enterprise="E0GRID")
+    reply = _command(server, slack, "entonly", enterprise_id="E0GRID")
+    assert reply.status == 200 and "can't tell which Slack workspace" in reply.body
+    answer(server, slack, T1, "help", "after-entonly", "/expansion")  # handled in order
+    assert slack.responses_to("entonly") == []
+
+
+def test_a_click_with_a_null_team_creates_no_partition(server, slack):
+    import json
+
+    _install(server, slack, token="xoxb-t9", team="T0C9")
+    partition = Path(server.workdir) / "main.t0c9.db"
+    payload = {
+        "type": "block_actions",
+        "team": None,
+        "user": {"id": "UADMIN", "team_id": "T0C9"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1.2"},
+        "response_url": slack.response_url("nullteam"),
+        "trigger_id": "1.2.4",
+        "actions": [
+            {"action_id": "pick_scope:0", "value": "enterprise", "block_id": "scope_picker"}
+        ],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    reply = server.post(body, content_type="application/x-www-form-urlencoded")
+    assert reply.status == 200 and "can't tell which Slack workspace" in reply.body
+    answer(server, slack, T1, "help", "after-nullteam", "/expansion")
+    assert slack.responses_to("nullteam") == []
+    assert not partition.exists()
+
+
+def test_an_org_wide_install_answers_from_the_organisation_data(server, slack):
+    # Bolt's documented rule: enterprise_id + is_enterprise_install finds the org's install;
+    # the organisation's data answers whichever of its workspaces asks.
+    _install(server, slack, token="xoxb-org", team=None, enterprise="E0ORG")
+    engine = store.connect(server.env["EXPANSION_DB_URL"], team="E0ORG")
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    engine.dispose()
+    reply = _command(
+        server,
+        slack,
+        "orgwide",
+        team_id="T0ORGWS",
+        enterprise_id="E0ORG",
+        is_enterprise_install="true",
+    )
+    assert reply.status == 200 and reply.body == ""
+    [response] = slack.wait_for_responses("orgwide", 1, timeout=30)
+    assert "Helios Health Systems" in str(response.body)
+    assert not (Path(server.workdir) / "main.t0orgws.db").exists()

@@ -17,6 +17,7 @@ from cursor_checks import assert_lagged_cursor as lagged_cursor
 from pandas.testing import assert_frame_equal
 from salesforce_fake import ROUND_TRIP_FIELDS, SalesforceFake
 
+from expansion import pipeline, store
 from expansion.connectors import SourceConfig, SourceError, connector_for
 from expansion.connectors import salesforce as sf
 from expansion.connectors.salesforce import DEFAULT_ACCOUNT_FIELDS, SalesforceConnector
@@ -186,8 +187,25 @@ def test_assets_of_one_account_and_product_are_summed(fake):
     rows = subs.frame.set_index(["account_id", "product_id"])
     assert rows.loc[("ACC-1001", "enterprise"), "quantity"] == "1300"
     assert rows.loc[("ACC-1001", "enterprise"), "arr"] == "1092000"
-    # An Asset without a product keeps its Product2Id (blank): validation rejects it visibly.
-    assert ("ACC-1001", "") in rows.index
+    # An Asset without a product is no subscription: left out (and counted, see below).
+    assert ("ACC-1001", "") not in rows.index
+
+
+def test_assets_without_a_product_are_left_out_in_the_query_and_counted(fake, engine):
+    """Product2Id is optional on Assets (competitor assets often have none): such an Asset made a
+    subscription row with no product_id, a reject on every sync, and --strict refused it."""
+    account = fake.account_ids["ACC-1001"]
+    fake.insert("Asset", Name="Competitor CRM", AccountId=account, Quantity=1.0, Price=5.0)
+    fake.insert("Asset", Name="Old tool", AccountId=account, Quantity=2.0, Price=9.0)
+    said: list[str] = []
+    config = SourceConfig("crm", "salesforce", {**FAST, "account_id_field": "AccountNumber"})
+    report = pipeline.sync_source(engine, config, env=fake.env(), strict=True, progress=said.append)
+    assert report.rejected == 0
+    asset_query = next(q for q in fake.queries if "FROM Asset" in q and "Quantity" in q)
+    assert "Product2Id != null" in asset_query  # left out by Salesforce, not read and dropped
+    assert any("2 Assets with no product" in message for message in said), said
+    subscriptions = store.load_source(engine, "crm")["subscriptions"]
+    assert len(subscriptions) == len(read_portfolio(SAMPLE_PORTFOLIO).tables["subscriptions"])
 
 
 def test_catalog_list_price_from_the_standard_price_book(fake, sample):

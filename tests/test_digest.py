@@ -572,3 +572,12 @@ def test_what_changed_compares_with_the_same_scope(runtime, client, slack, chann
     bot_digest.run(runtime, client, target(channel, enterprise), now=MONDAY, force=True, pace=0)
     head = text_of(next(m for m in posted(slack, channel) if "Enterprise" in m["text"]))
     assert "first digest" in head  # not a flood of "moved" against the all-accounts digest
+
+
+def test_digest_command_prints_the_channel_as_given(db_url, slack, channel):
+    odd = channel + "[/x]"  # rich would read "[/x]" as a closing tag and raise MarkupError
+    for expected in (f"Posted the digest to {odd}:", f"Nothing posted: the digest of {odd}"):
+        proc = _digest_process(db_url, slack, odd)
+        out = proc.communicate(timeout=120)[0]
+        assert proc.returncode == 0, out
+        assert expected in out

@@ -355,7 +355,7 @@ def test_partner_and_missing_usage_lower_confidence_and_record_gaps(tmp_path):
     a = run(tmp_path, accounts=[account(channel="partner")], signals=signals)
     opp = only(a, "add_on")
     assert opp["confidence"] == "low"
-    assert "limited visibility -2.0" in opp["likelihood_factors"]
+    assert "-2.0 limited visibility" in opp["likelihood_factors"]
     gaps = set(a.data_gaps.loc[a.data_gaps["account_id"] == "A1", "gap"])
     assert {"no usage data", "partner-managed"} <= gaps
 

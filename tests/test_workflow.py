@@ -41,6 +41,26 @@ def test_assign_and_unassign_are_stored_and_audited(sample):
     assert workflow.assigned_ids(sample, "U2") == []
 
 
+def test_repeating_an_assignment_or_an_outcome_records_nothing(sample):
+    top = _top(sample).opportunity_id
+    assign = dict(actor="UADMIN", as_of=AS_OF)
+    assert pipeline.assign(sample, top, assignee="U1", **assign)
+    assert not pipeline.assign(sample, top, assignee="U1", **assign)
+    assert pipeline.record_outcome(sample, top, "won", actor="U1", as_of=AS_OF)
+    assert not pipeline.record_outcome(sample, top, "won", actor="U2", as_of=AS_OF)
+    assert pipeline.record_outcome(sample, top, "snoozed", actor="U1", as_of=AS_OF)
+    assert not pipeline.record_outcome(sample, top, "snoozed", actor="U1", as_of=AS_OF)
+    # A snooze clicked on a later day moves its end: that is a change.
+    later = AS_OF + timedelta(days=3)
+    assert pipeline.record_outcome(sample, top, "snoozed", actor="U1", as_of=later)
+    other = pipeline.find(sample, "all", as_of=AS_OF).opportunities["opportunity_id"].iloc[-1]
+    assert not pipeline.record_outcome(sample, other, "open", actor="U1", as_of=AS_OF)
+    assert not pipeline.assign(sample, other, assignee=None, **assign)
+    trail = workflow.events(sample)
+    assert trail["action"].tolist() == ["assign", "won", "snoozed", "snoozed"]
+    assert trail["actor"].tolist() == ["UADMIN", "U1", "U1", "U1"]
+
+
 def test_outcomes_take_opportunities_out_of_lists(sample):
     result = pipeline.find(sample, "all", as_of=AS_OF)
     first, second, third = result.opportunities["opportunity_id"].iloc[:3]

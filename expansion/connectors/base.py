@@ -18,15 +18,23 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError, ExpansionError
 from ..ingest import RawTable
+from ..redact import redact, remember
 
 Progress = Callable[[str], None]
 ROLES = ("crm", "warehouse", "files")
 
 
 class SourceError(ExpansionError):
-    """A source could not be read (rejected credentials, rate limit, outage, malformed page)."""
+    """A source could not be read (rejected credentials, rate limit, outage, malformed page).
+
+    Its message quotes drivers and remote APIs, so it is redacted when made: every place that
+    stores, logs or shows it gets the text without secrets (see :mod:`expansion.redact`).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,9 @@ class Connector(ABC):
     def option(self, name: str, default: Any = None) -> Any:
         return self.config.options.get(name, default)
 
-    def secret(self, variable: str, what: str) -> str:
-        """A secret from the environment (never from expansion.toml).
+    def secret(self, variable: str, what: str, *, conceal: bool = True) -> str:
+        """A secret from the environment (never from expansion.toml); unless ``conceal`` is
+        false (an instance URL, a user name) it is masked in every error text from then on.
 
         Raises:
             SourceError: the variable is not set.
@@ -104,6 +113,8 @@ class Connector(ABC):
                 f"source '{self.name}': {what} is not set: put it in the environment variable "
                 f"{variable} (secrets are never read from expansion.toml)."
             )
+        if conceal:
+            remember(value)
         return value
 
     def location(self) -> str:

@@ -73,6 +73,7 @@ from urllib.parse import urlsplit
 from ..contract import ACCOUNTS, CATALOG
 from ..errors import ConfigError
 from ..ingest import raw_table
+from ..redact import remember
 from .base import Connector, Progress, Pull, SourceError
 
 DEFAULT_API_VERSION = "59.0"
@@ -405,7 +406,9 @@ class SalesforceConnector(Connector):
                     "from expansion.toml)."
                 )
             url = self.secret(
-                url_var, "the Salesforce instance URL (https://<domain>.my.salesforce.com)"
+                url_var,
+                "the Salesforce instance URL (https://<domain>.my.salesforce.com)",
+                conceal=False,
             )
             token = self.secret(token_var, "the Salesforce access token")
             parts = urlsplit(url if "//" in url else f"https://{url}")
@@ -421,9 +424,10 @@ class SalesforceConnector(Connector):
                 version=self.api_version,
                 session=self._session(),
             )
-        user = self.secret(user_var, "the Salesforce username")
+        user = self.secret(user_var, "the Salesforce username", conceal=False)
         password = self.secret(password_var, "the Salesforce password")
         security_token = str(self.env.get(self.var("SECURITY_TOKEN"), "")).strip()
+        remember(security_token)
         self.auth = ("password", user_var)
         session = self._session()
         try:
@@ -589,7 +593,13 @@ class SalesforceConnector(Connector):
                 *plan.columns.values(),
             ]
         )
-        conditions = [f"{account_path} != null"] if assets else ["Opportunity.IsWon = true"]
+        # An Asset need not have a product (Product2Id is optional: competitor assets often have
+        # none); it is no subscription, so it is left out in the query and counted.
+        conditions = (
+            [f"{account_path} != null", "Product2Id != null"]
+            if assets
+            else ["Opportunity.IsWon = true"]
+        )
         if where:
             conditions.append(f"({where})")
         if full:
@@ -599,6 +609,8 @@ class SalesforceConnector(Connector):
         else:
             batches = []
         say(f"reading Salesforce {obj} records")
+        if assets:
+            self._count_assets_without_product(client, batches, accounts, say)
         totals: dict[tuple[str, str], dict[str, Any]] = {}
         outside = 0
         for batch in batches:
@@ -629,6 +641,27 @@ class SalesforceConnector(Connector):
             if row["arr"] is not None:
                 row["arr"] = round(row["arr"], 2)
         return [_tidy_row(r) for r in totals.values()], obj
+
+    def _count_assets_without_product(
+        self,
+        client: _Client,
+        batches: list[list[str]],
+        accounts: dict[str, Any],
+        say: Callable[[str], None],
+    ) -> int:
+        """Say how many Assets of the accounts read have no product and were left out."""
+        skipped = 0
+        for batch in batches:
+            conditions = [c if c != "Product2Id != null" else "Product2Id = null" for c in batch]
+            soql = _select(["Id", "AccountId"], "Asset", conditions)
+            for record in client.records(soql, _Plan("Asset"), "Asset"):
+                skipped += _value(record, "AccountId") in accounts
+        if skipped:
+            say(
+                f"{_times(skipped, 'Asset', 'Assets')} with no product (Product2Id empty, e.g. "
+                "a competitor's) left out: they are no subscription"
+            )
+        return skipped
 
     # -- catalog -----------------------------------------------------------------------------------
 

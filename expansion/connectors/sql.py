@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..contract import TABLES
 from ..errors import ConfigError
 from ..ingest import raw_table
+from ..redact import remember, url_secrets
 from .base import Connector, Progress, Pull, SourceError
 
 
@@ -63,14 +64,23 @@ class SqlConnector(Connector):
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError:
             return f"${self.url_env}"
+        if "@" in (parsed.host or ""):  # an unencoded '@' in the password: the host is wrong
+            return f"${self.url_env}"
         # Driver, host and database only: passwords also hide in query parameters
         # (?password=, ?credentials_base64=, ?private_key_passphrase=...).
         host = f"{parsed.host}:{parsed.port}" if parsed.port else (parsed.host or "")
         return f"{parsed.drivername}://{host}/{parsed.database or ''}"
 
     def pull(self, cursor: str | None, *, progress: Progress | None = None) -> Pull:
-        url = self.secret(self.url_env, "the warehouse's SQLAlchemy URL")
+        url = self.secret(self.url_env, "the warehouse's SQLAlchemy URL", conceal=False)
+        remember(*url_secrets(url))  # the password, wherever a driver's error quotes it
         try:
+            if "@" in (sa.engine.make_url(url).host or ""):
+                raise SourceError(
+                    f"source '{self.name}': the user name or password in {self.url_env} holds "
+                    "an unencoded '@', so the URL names the wrong host. Percent-encode it: "
+                    "'@' as %40 (also ':' as %3A and '/' as %2F)."
+                )
             engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise SourceError(

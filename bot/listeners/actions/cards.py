@@ -12,14 +12,14 @@ from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @ack_then(app.action(action_pattern("deep_dive")))
+    @ack_then(app.action(action_pattern("deep_dive")), runtime)
     def open_deep_dive(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         deep_dive.answer_click(rt, client, body, respond, action["value"])
 
-    @ack_then(app.action(action_pattern("assign_owner")))
+    @ack_then(app.action(action_pattern("assign_owner")), runtime)
     def assign_owner(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         cards.change(
             rt,
             client,
@@ -30,9 +30,9 @@ def register(app: App, runtime: Runtime) -> None:
             assignee=action.get("selected_user"),
         )
 
-    @ack_then(app.action(action_pattern("opportunity_outcome")))
+    @ack_then(app.action(action_pattern("opportunity_outcome")), runtime)
     def opportunity_outcome(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         cards.change(
             rt,
             client,

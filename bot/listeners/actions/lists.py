@@ -17,15 +17,15 @@ def _ref(action: dict) -> ListRef:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @ack_then(app.action(action_pattern("pick_scope")))
+    @ack_then(app.action(action_pattern("pick_scope")), runtime)
     def pick_scope(action: dict, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         ref = ListRef(scope=action["value"])
         send(respond, **lists.answer(rt, ref, ephemeral=True)[0], replace_original=True)
 
-    @ack_then(app.action(action_pattern("list_page")))
+    @ack_then(app.action(action_pattern("list_page")), runtime)
     def list_page(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         ref = _ref(action)
         shared = from_shared_message(body)
         message = lists.answer(rt, ref, ephemeral=not shared)[0]
@@ -37,18 +37,18 @@ def register(app: App, runtime: Runtime) -> None:
         else:
             send(respond, **message, replace_original=True)
 
-    @ack_then(app.action("share_list"))
+    @ack_then(app.action("share_list"), runtime)
     def share_list(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         if sharing.post_public(rt, client, body, respond, _ref(action)):
             tell(body, client, respond, "Shared in this channel.")
 
-    @ack_then(app.action("download_playbook"))
+    @ack_then(app.action("download_playbook"), runtime)
     def download_playbook(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         sharing.upload(rt, client, body, respond, _ref(action), kind="playbook")
 
-    @ack_then(app.action("export_csv"))
+    @ack_then(app.action("export_csv"), runtime)
     def export_csv(body: dict, action: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         sharing.upload(rt, client, body, respond, _ref(action), kind="csv")

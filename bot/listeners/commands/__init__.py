@@ -9,5 +9,7 @@ from .find_opportunities import find_opportunities_callback
 
 
 def register(app: App, runtime: Runtime) -> None:
-    ack_then(app.command("/find-expansion-opportunities"))(find_opportunities_callback(runtime))
-    ack_then(app.command("/expansion"))(expansion_callback(runtime))
+    ack_then(app.command("/find-expansion-opportunities"), runtime)(
+        find_opportunities_callback(runtime)
+    )
+    ack_then(app.command("/expansion"), runtime)(expansion_callback(runtime))

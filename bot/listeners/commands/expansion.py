@@ -31,7 +31,7 @@ HELP = "\n".join(
 
 def expansion_callback(runtime: Runtime) -> Callable:
     def expansion(command: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         words = (command.get("text") or "help").split()
         word = words[0].lower()
         if word == "digest":

@@ -13,7 +13,7 @@ from ...runtime import Runtime
 
 def find_opportunities_callback(runtime: Runtime) -> Callable:
     def find_opportunities(command: dict, body: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         ref = lists.parse_command(command.get("text", ""))
         if ref.public and ref.scope.strip():
             sharing.post_public(rt, client, body, respond, ref)

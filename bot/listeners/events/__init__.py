@@ -9,8 +9,8 @@ from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @ack_then(app.event("app_home_opened"))
+    @ack_then(app.event("app_home_opened"), runtime)
     def app_home_opened(event: dict, client: WebClient, context) -> None:
-        rt = runtime.for_team(context.team_id)
+        rt = runtime.for_request(context)
         if event.get("tab", "home") == "home":
             home.publish(rt, client, event["user"])

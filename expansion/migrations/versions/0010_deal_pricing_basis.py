@@ -1,16 +1,16 @@
 """opportunities: how each deal was priced, the customer's stated budget, a sizing caveat,
 the alternative for the same need, and the account's propensity beside the deal's own
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 17:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
