@@ -8,16 +8,36 @@ its own, one after the other:
 1. **Profile**: usage per metric (latest value and limit, utilisation, trend over the last
    ``trend_periods`` periods, least-squares monthly slope, months until the limit is reached),
    seat utilisation (seat usage fills missing CRM seat counts), months to renewal, days since
-   the last renewal, feature adoption, products owned, signal counts in the look-back window and
-   propensity 0-100 (which needs the segment's median ARR, computed once for the portfolio).
-2. **Triggers**: seed 002's seven categories (usage limits, feature gaps, departments, company
-   growth, initiatives, competitors, services and support) as candidate opportunities.
-3. **Merge**: candidates about the same thing to sell fold into one opportunity (the strongest
-   trigger names the type; largest ARR estimate; every trigger kept).
+   the last renewal, feature adoption, products owned, signal counts in the look-back window,
+   the account's propensity 0-100 (which needs the segment's median ARR, computed once for the
+   portfolio), and when each ask, hire, new team or office happens (a date its text names,
+   whether it is still in the future, whether the ask has a timeline).
+2. **Triggers**: seed 002's seven categories as candidates, each for a *need* (its ``key``):
+   seats and metered limits at or projected to reach the ceiling, and limits hit (resolved to a
+   metric named in the text or a usage product's ``solves`` keywords, seats, a product, else the
+   next tier's plan limits): ``metric:<m>``, ``seats`` or a product; feature gaps: a product;
+   people: the customer's ask with a head count, hiring into a team, new-department signals
+   and a department's own empty row when a signal names the team (``dept:<team>``), new
+   offices (``office:<text>``), company growth and hiring that names no team (``seats``), each
+   unstated size from penetration (the team's seats per person, else the adopting
+   departments', else the company's, else ``department_seat_share``); asks without a head count
+   (the product they name, else a use case at the stated budget); initiatives, competitors,
+   services and support.
+3. **Merge**: one deal per need. The lead candidate (the customer's ask, then the best price
+   basis, then not a department's own row, then the largest amount, then trigger strength) sets
+   the amount, quantity and price basis; the strongest trigger (the ask first) the type; the
+   need is stated, timed or budgeted when any of its signals is, a future event when all are
+   (department rows aside) and the customer has not asked.
 4. **Guards**: stabilize-first accounts, seat sales held for activation and trial/free accounts
    are removed (they go to the engine's other lists, which are not reproduced here).
-5. **Scoring**: revenue, effort and likelihood 1-10, composite, the recently-renewed cap, tier,
-   close probability, expected value, priority and the opportunity id.
+5. **Scoring**, per deal: revenue; effort against the footprint (a stated budget +2 and no
+   size or procurement penalties, self-serve sizes at least 9); likelihood from the evidence
+   level, the relationship, corroboration, a sponsor and the renewal window, less a future
+   event and limited visibility, at most ``likelihood_max_without_ask`` without an ask, a
+   budget and a timeline; the deal's propensity (likelihood x 10); the composite and its caps
+   (renewal hold, estimates at most Tier 2, self-serve sizes at most Tier 3); tier, close
+   probability (by the deal's propensity), expected value, priority, confidence, the best time
+   to pitch and the opportunity id.
 
 Only plain Python (arithmetic, ``math``, ``datetime``, ``statistics``, dicts and lists) is used
 for the rules. pandas is used at the edges only: to read the input frames into Python objects at
@@ -36,11 +56,17 @@ Floating point: every operation is written in the engine's order, so rounded val
 exactly and unrounded ones (``quantity``) to the last bit. One place depends on pandas itself:
 the least-squares slope cancels ~9 digits (x is a month index near 24,300), so its sums are
 added in the order pandas 3.1 adds them (:func:`_group_sum`); another pandas version summing
-differently would move ``quantity`` at the 1e-10 level, not the rule.
+differently would move ``quantity`` at the 1e-10 level, not the rule. Department seats and
+head counts (the adopting penetration) are added in row order, which agrees with pandas' sums
+while they are whole numbers, as counts of people and seats are.
 
-Out of scope: the text columns (evidence, pricing notes, description, timing, explanations,
-``tier1_path``...) and the engine's other lists (activation, conversion candidates, stabilize
-first, data gaps). :data:`COMPARE_COLUMNS` are the columns compared with the engine.
+The date, timeline and "not open yet" patterns of signal texts are the engine's own regular
+expressions (:mod:`expansion.triggers`), applied here with :mod:`re` one text at a time.
+
+Out of scope: the text columns (evidence, pricing notes, description, timing text,
+explanations, ``tier1_path``...) and the engine's other lists (activation, conversion
+candidates, stabilize first, data gaps). :data:`COMPARE_COLUMNS` are the columns compared with
+the engine.
 
 Run ``python -m benchmarks.reference --accounts 2000 --seed 7`` to generate a book, score it
 both ways, and print the timings, the speed-up and the differences.
@@ -65,8 +91,19 @@ from expansion.config import DEFAULT_CONFIG, ScoringConfig
 from expansion.contract import NEGATIVE_SIGNALS, TABLES
 from expansion.engine import TYPE_LABELS
 from expansion.profile import DAYS_PER_MONTH, MAX_MONTHS_TO_LIMIT
-from expansion.scoring import ENGAGEMENT_POINTS
-from expansion.triggers import KIND_TO_TYPE, STRONG_TRIGGERS, TRIGGER_STRENGTH
+from expansion.scoring import ENGAGEMENT_POINTS, GOOD_EVIDENCE, STRONG_EVIDENCE
+from expansion.triggers import (
+    _MONTHS,
+    _SEASONS,
+    _TIMELINE,
+    _UPCOMING,
+    _WHEN,
+    BASIS_RANK,
+    KIND_TO_TYPE,
+    STRONG_TRIGGERS,
+    TIMED_KINDS,
+    TRIGGER_STRENGTH,
+)
 
 COMPARE_COLUMNS = [
     "opportunity_id",
@@ -83,11 +120,16 @@ COMPARE_COLUMNS = [
     "effort_score",
     "likelihood_score",
     "propensity",
+    "account_propensity",
     "close_probability",
     "expansion_arr",
     "expected_value",
     "priority",
     "triggers",
+    "price_basis",
+    "stated_budget",
+    "confidence",
+    "best_time",
 ]
 
 #: What the reference returns: the compared columns and what a reader checking a difference
@@ -101,11 +143,27 @@ OUTPUT_COLUMNS = [
     "categories",
     "arr",
     "capped",
+    "small_deal",
 ]
 
 SEAT_LIKE = ("seat_expansion", "new_department")
 AT_LIMIT = ("usage_ceiling", "seat_ceiling", "limit_hit")
+#: Triggers that make a deal's moment "now" (an explicit request or a visible need).
+EXPLICIT_TRIGGERS = (
+    "usage_ceiling",
+    "seat_ceiling",
+    "limit_hit",
+    "feature_request",
+    "services_request",
+    "initiative",
+    "new_department_signal",
+)
 _KIND_SEPARATORS = re.compile(r"[\s-]+")
+_DEPT_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_SEAT_WORD = re.compile(r"\bseat")
+_WHEN_RE = re.compile(_WHEN)
+_UPCOMING_RE = re.compile(_UPCOMING)
+_TIMELINE_RE = re.compile(_TIMELINE)
 _NUMERIC_KINDS = ("money", "number", "percent", "count")
 
 
@@ -306,6 +364,49 @@ def _as_of(value) -> datetime:
     return pd.Timestamp(value).normalize().to_pydatetime()
 
 
+def _dept_key(name) -> str | None:
+    """A department name as one key: case, spacing and punctuation do not split a team."""
+    if _missing(name):
+        return None
+    return _DEPT_SEPARATORS.sub(" ", str(name).lower()).strip() or None
+
+
+def _signal_timing(s: dict, as_of: datetime, cache: dict[str, tuple]) -> dict:
+    """When a signal's event happens (asks, hires, new teams and offices): ``event_date`` (a
+    date the text names, ``Q2 2027`` -> 2027-04-01, else 90 days out), ``future`` (a named date
+    more than 30 days out, or an office or team described as opening) and ``timeline`` (the
+    text gives the ask a timeline, or names such a date)."""
+    if s["kind"] not in TIMED_KINDS:
+        return {"event_date": None, "future": False, "timeline": False}
+    text = str(s["detail"] if s["detail"] is not None else "").lower()
+    found = cache.get(text)
+    if found is None:
+        date = None
+        m = _WHEN_RE.search(text)
+        if m is not None:
+            g = m.groupdict()
+            year = g["qy"] or g["sy"] or g["my"] or g["y"] or g["py"]
+            if g["q"]:
+                month = (int(g["q"]) - 1) * 3 + 1
+            elif g["season"]:
+                month = _SEASONS[g["season"]]
+            else:
+                month = _MONTHS.get(g["month"], 1)
+            date = datetime(int(year), month, 1)
+        upcoming = _UPCOMING_RE.search(text) is not None
+        found = cache[text] = (date, upcoming, _TIMELINE_RE.search(text) is not None)
+    date, upcoming, timeline = found
+    later = date is not None and date > as_of + timedelta(days=30)
+    opening = (
+        upcoming
+        and s["kind"] in ("new_office", "new_department")
+        and not (date is not None and date <= as_of)
+    )
+    future = later or opening
+    event = (date if later else as_of + timedelta(days=90)) if future else None
+    return {"event_date": event, "future": future, "timeline": timeline or later}
+
+
 # --------------------------------------------------------------------------- the portfolio
 
 
@@ -328,6 +429,7 @@ class _Book:
         self.departments = self._group(data["departments"])
         self.subscriptions = self._group(data["subscriptions"])
         self.signals: dict[str, list[dict]] = {}
+        timing: dict[str, tuple] = {}  # what each distinct text says about when
         start = as_of - timedelta(days=cfg.signal_lookback_days)
         for row in data["signals"]:
             if row["account_id"] not in known:
@@ -339,7 +441,9 @@ class _Book:
             kind = (
                 _KIND_SEPARATORS.sub("_", kind.strip().lower()) if isinstance(kind, str) else None
             )
-            self.signals.setdefault(row["account_id"], []).append({**row, "kind": kind})
+            signal = {**row, "kind": kind, "dkey": _dept_key(row["department"])}
+            signal.update(_signal_timing(signal, as_of, timing))
+            self.signals.setdefault(row["account_id"], []).append(signal)
 
         # Metric names as limit_hit texts are matched against them: longest first, ties in the
         # order the names first appear among (account, metric) series.
@@ -531,6 +635,7 @@ def _profile(a: dict, book: _Book) -> dict:
         "active_seats": active,
         "seat_utilization": utilization,
         "metrics": metrics,
+        "metric_by_name": {m["metric"]: m for m in metrics},
         "has_usage": bool(metrics),
         "usage_trend_pct": trend,
         "months_to_renewal": months_to_renewal,
@@ -619,6 +724,7 @@ def _catalog_position(p: dict, book: _Book) -> None:
         else None
     )
     seat_price = book.products[current]["price_per_seat"] if current is not None else None
+    p["seat_basis"] = "catalog" if seat_price is not None else "account_rate"
     if seat_price is None:
         licensed = p["licensed_seats"]
         if p["arr"] is not None and licensed is not None and licensed > 0:
@@ -645,6 +751,7 @@ def _tier_difference(p: dict, target: str | None, seats: float | None, book: _Bo
 
 
 def _candidate(trigger: str, category: str, key: str, kind: str, product, arr, **extra) -> dict:
+    """One candidate: what to sell for which need, priced how, and when its signal happens."""
     return {
         "trigger": trigger,
         "category": category,
@@ -655,7 +762,18 @@ def _candidate(trigger: str, category: str, key: str, kind: str, product, arr, *
         "quantity": extra.get("quantity"),
         "department": extra.get("department"),
         "strength": TRIGGER_STRENGTH[trigger],
+        "basis": extra.get("basis", "catalog"),
+        "stated": extra.get("stated", False),
+        "future": extra.get("future", False),
+        "event_date": extra.get("event_date"),
+        "budget": extra.get("budget"),
+        "timeline": extra.get("timeline", False),
     }
+
+
+def _when(s: dict) -> dict:
+    """A signal's own timing (the customer's ask, hires, a new team or office)."""
+    return {"future": s["future"], "event_date": s["event_date"]}
 
 
 def _product_candidate(
@@ -666,9 +784,15 @@ def _product_candidate(
     book: _Book,
     *,
     amount: float | None = None,
+    budget: float | None = None,
     department: str | None = None,
+    **flags,
 ) -> dict:
-    """Selling ``product_id`` (any kind): tier difference, list price, else a share of ARR."""
+    """Selling ``product_id`` (any kind): tier difference, list price, else a share of ARR.
+
+    ``amount``: a competitor's (or initiative's) stated spend, which caps the price.
+    ``budget``: the customer's stated budget, shown beside the catalog price (the amount when
+    the catalog has no price)."""
     cfg = book.cfg
     kind = KIND_TO_TYPE.get(book.products[product_id]["kind"], "add_on")
     seats = _first(p["licensed_seats"], 0.0)
@@ -677,12 +801,30 @@ def _product_candidate(
     else:
         arr = book.price(product_id, seats)
     priced = arr is not None and arr > 0
+    basis = "catalog" if priced else "estimate"
     if not priced:
         arr = _mul(p["arr"], cfg.fallback_cross_sell_share)
     if amount is not None and amount > 0:
-        # A known budget or competitor spend caps what the account will pay.
+        # A known competitor spend caps what the account will pay.
         arr = min(arr, amount) if priced else amount * 0.8
-    return _candidate(trigger, category, product_id, kind, product_id, arr, department=department)
+        basis = basis if priced else "stated_budget"
+    stated_budget = None
+    if budget is not None and budget > 0:
+        stated_budget = budget
+        if not priced:
+            arr, basis = budget, "stated_budget"
+    return _candidate(
+        trigger,
+        category,
+        product_id,
+        kind,
+        product_id,
+        arr,
+        department=department,
+        basis=basis,
+        budget=stated_budget,
+        **flags,
+    )
 
 
 def _from_signal(s: dict) -> dict:
@@ -698,25 +840,51 @@ def _usage_type(p: dict, metric: str, book: _Book) -> tuple[str, str | None, str
     return "tier_upgrade", p["next_tier"], p["next_tier"]
 
 
-def _metric_candidate(p: dict, m: dict, trigger: str, book: _Book) -> dict:
+def _div(a: float | None, b: float | None) -> float | None:
+    """``a / b`` as numpy divides floats: by zero gives +-inf, or nan for 0 / 0."""
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a * math.copysign(1, b))
+    return a / b
+
+
+def _metric_candidate(
+    p: dict, m: dict, trigger: str, book: _Book, department: str | None = None
+) -> dict:
+    """Capacity for the grown usage at the target utilisation (at least +25% of the limit),
+    at the usage product's unit price, or the next tier's price difference."""
     cfg = book.cfg
     kind, product, key = _usage_type(p, m["metric"], book)
-    value, limit = m["value"], m["limit"]
+    value, limit = m["value"], m["raw_limit"]
     growth = max(m["slope"], 0.0) * 6 / value if value > 0 else 0.0
-    new_limit = max(value * (1 + growth) / cfg.seat_target_utilization, limit * 1.25)
-    extra = new_limit - limit
+    extra = None
+    if limit is not None:
+        new_limit = max(value * (1 + growth) / cfg.seat_target_utilization, limit * 1.25)
+        extra = new_limit - limit
     if kind == "tier_upgrade":
         arr = _tier_difference(p, product, p["licensed_seats"], book)
     else:
         unit_price = book.products[product]["unit_price"] if product is not None else None
         arr = _mul(extra, unit_price)
-    if arr is None or not arr > 0:
-        arr = _mul(p["arr"], extra / limit)
-        arr = arr * 0.5 if arr is not None else None
-    return _candidate(trigger, "usage_limits", key, kind, product, arr, quantity=extra)
+    priced = arr is not None and arr > 0
+    if not priced:
+        arr = _mul(_mul(p["arr"], _div(extra, limit)), 0.5)
+    return _candidate(
+        trigger,
+        "usage_limits",
+        key,
+        kind,
+        product,
+        arr,
+        quantity=extra if kind == "usage_expansion" else None,
+        basis="catalog" if priced else "estimate",
+        department=department,
+    )
 
 
-def _seat_candidate(p: dict, trigger: str, category: str, seats: float) -> dict:
+def _seat_candidate(p: dict, trigger: str, category: str, seats: float | None, **extra) -> dict:
+    """More seats on the account's own plan, at its seat price."""
     return _candidate(
         trigger,
         category,
@@ -725,41 +893,31 @@ def _seat_candidate(p: dict, trigger: str, category: str, seats: float) -> dict:
         p["current_tier"],
         _mul(seats, p["seat_price"]),
         quantity=seats,
+        basis=p["seat_basis"],
+        **extra,
     )
 
 
-def _department_candidate(p: dict, trigger: str, seats: float, department: str, book: _Book):
-    # A new team rarely buys more than the account already has: cap at today's footprint.
-    cfg = book.cfg
-    current = _first(p["licensed_seats"], 0.0) * cfg.department_max_vs_current
-    seats = min(seats, max(current, cfg.department_min_headcount))
-    return _candidate(
-        trigger,
-        "department",
-        "dept:" + department.strip().lower(),
-        "new_department",
-        p["current_tier"],
-        _mul(seats, p["seat_price"]),
-        quantity=seats,
-        department=department,
-    )
+def _ceiling_seats(p: dict, active: float | None, cfg: ScoringConfig) -> float | None:
+    """Seats that leave today's active users, grown with the company, at the target
+    utilisation (at least ``seat_min_add``)."""
+    licensed = p["licensed_seats"]
+    if active is None or licensed is None:
+        return None
+    growth = _clip(_first(p["employee_growth_pct"], 0.0), 0, 50) / 100
+    needed = math.ceil(active * (1 + growth) / cfg.seat_target_utilization)
+    return float(max(needed - licensed, cfg.seat_min_add))
 
 
-def _candidates(p: dict, book: _Book) -> list[dict]:
-    """Every trigger of seed 002's seven categories that fires for this account, in order."""
+def _usage_limits(p: dict, book: _Book) -> list[dict]:
+    """Seats and metered limits at the ceiling, projected ceilings, and limits hit."""
     cfg = book.cfg
     out: list[dict] = []
-    signals = p["signals"]
-    licensed = p["licensed_seats"]
-    utilization = p["seat_utilization"]
-    growth_pct = p["employee_growth_pct"]
-
-    # 1. Usage limits: seats at the ceiling ...
+    licensed, utilization = p["licensed_seats"], p["seat_utilization"]
+    # Seats at the ceiling ...
     if utilization is not None and utilization * 100 >= cfg.usage_ceiling_pct and licensed > 0:
-        growth = _clip(_first(growth_pct, 0.0), 0, 50) / 100
-        needed = math.ceil(p["active_seats"] * (1 + growth) / cfg.seat_target_utilization)
-        seats = max(needed - licensed, cfg.seat_min_add)
-        out.append(_seat_candidate(p, "seat_ceiling", "usage_limits", float(seats)))
+        seats = _ceiling_seats(p, p["active_seats"], cfg)
+        out.append(_seat_candidate(p, "seat_ceiling", "usage_limits", seats))
     # ... metered limits at the ceiling, or projected to reach it before the horizon ...
     metered = [m for m in p["metrics"] if str(m["metric"]).lower() != "seats"]
     ceiling = {
@@ -776,8 +934,19 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
             continue
         if horizon is not None and m["projected_date"] <= horizon:
             out.append(_metric_candidate(p, m, "projected_ceiling", book))
-    # ... and plan limits hit.
-    for s in signals:
+    out += _limits_hit(p, book)
+    return out
+
+
+def _limits_hit(p: dict, book: _Book) -> list[dict]:
+    """A limit the customer hit, resolved to what it is about: a metric named in the text (or
+    the unit of a usage product whose ``solves`` keywords it contains), seats, or a product it
+    names. A metric the account reports usage for is priced like its ceiling (one need with
+    it); a metric without usage figures, or a limit nothing names, is the next tier's plan
+    limits, else an estimate."""
+    cfg = book.cfg
+    seats, on_metric, named, unpriced, unnamed = [], [], [], [], []
+    for s in p["signals"]:
         if s["kind"] != "limit_hit":
             continue
         detail = (s["detail"] or "").lower()
@@ -787,25 +956,61 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
             if lowered.replace("_", " ") in detail or lowered in detail:
                 metric = name
                 break
-        is_seats = metric is not None and str(metric).lower() == "seats"
-        kind, product, key = _usage_type(p, metric if metric is not None else "plan limits", book)
-        if is_seats:
-            kind, product, key = "seat_expansion", p["current_tier"], "seats"
-        if kind == "tier_upgrade":
-            arr = _tier_difference(p, product, _first(licensed, 0.0), book)
-        elif is_seats:
-            arr = _mul(cfg.seat_min_add, p["seat_price"])
+        product = book.match(detail)
+        if metric is None and product is not None and book.products[product]["kind"] == "usage":
+            metric = book.products[product]["unit"]
+        if metric is not None:
+            is_seats = str(metric).lower() == "seats"
         else:
-            arr = None
-        if arr is None or not arr > 0:
-            arr = _mul(p["arr"], cfg.fallback_cross_sell_share)
+            is_seats = _SEAT_WORD.search(detail) is not None
         department = s["department"]
-        out.append(
-            _candidate("limit_hit", "usage_limits", key, kind, product, arr, department=department)
+        if is_seats:
+            active = _first(p["active_seats"], p["licensed_seats"])
+            quantity = _ceiling_seats(p, active, cfg)
+            seats.append(
+                _seat_candidate(p, "limit_hit", "usage_limits", quantity, department=department)
+            )
+        elif metric is not None:
+            figures = p["metric_by_name"].get(metric)
+            if figures is not None:
+                on_metric.append(_metric_candidate(p, figures, "limit_hit", book, department))
+            else:
+                unpriced.append((s, metric))
+        elif product is not None:
+            if not _owns(p, product, book):
+                named.append(
+                    _product_candidate(
+                        p, product, "limit_hit", "usage_limits", book, department=department
+                    )
+                )
+        else:
+            unnamed.append((s, None))
+    rest = []
+    for s, metric in unpriced + unnamed:
+        what = metric if metric is not None else "plan limits"
+        kind, product, key = _usage_type(p, what, book)
+        tier_arr = _tier_difference(p, product, p["licensed_seats"], book)
+        is_tier = kind == "tier_upgrade" and tier_arr is not None and tier_arr > 0
+        arr = tier_arr if is_tier else _mul(p["arr"], cfg.fallback_cross_sell_share)
+        rest.append(
+            _candidate(
+                "limit_hit",
+                "usage_limits",
+                key if kind == "tier_upgrade" else "metric:" + what.lower(),
+                kind,
+                product,
+                arr,
+                basis="catalog" if is_tier else "estimate",
+                department=s["department"],
+            )
         )
+    return seats + on_metric + named + rest
 
-    # 2. Feature gaps: requests a product answers, and features tried behind a paywall.
-    for s in signals:
+
+def _feature_gaps(p: dict, book: _Book) -> list[dict]:
+    """Requests a product answers, and features tried behind a paywall."""
+    out: list[dict] = []
+    for s in p["signals"]:
         if s["kind"] != "feature_request":
             continue
         product = book.match((s["detail"] or "") + " " + (s["department"] or ""))
@@ -824,53 +1029,235 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
         if product is None or _owns(p, product, book):
             continue
         out.append(_product_candidate(p, product, "gated_feature", "feature_gap", book))
+    return out
 
-    # 3. Departments: people without seats, and new departments or offices.
+
+def _people(p: dict, book: _Book) -> list[dict]:
+    """Seat needs, one per group of people: a team (``dept:<team>``: the customer's ask with
+    a head count, hiring into the team, a new-department signal, the department's own empty
+    row when a signal names the team), a new office (``office:<text>``), and company growth
+    with hiring that names no team (``seats``).
+
+    The stated head count sets an ask's size; an unstated need is hires x penetration: the
+    team's own seats per person, else the adopting departments' (seats / headcount of the
+    departments that hold seats), else the company's (seats / employees), else
+    ``department_seat_share``."""
+    cfg = book.cfg
+    signals = p["signals"]
+    teams: dict[str, dict] = {}  # the account's departments by key, the first row of each
     for d in book.departments.get(p["account_id"], []):
-        if (
-            _first(d["seats"], 0.0) != 0
-            or _first(d["headcount"], 0.0) < cfg.department_min_headcount
-        ):
+        key = _dept_key(d["department"])
+        if key is not None and key not in teams:
+            teams[key] = d
+    seat_sum, head_sum, adopting = 0.0, 0.0, None
+    for d in teams.values():
+        dept_seats, head = d["seats"], d["headcount"]
+        if dept_seats is not None and head is not None and dept_seats > 0 and head > 0:
+            seat_sum += dept_seats
+            head_sum += head
+            adopting = seat_sum / head_sum
+    licensed, employees = p["licensed_seats"], p["employee_count"]
+    company = None
+    if licensed is not None and employees is not None and employees > 0:
+        company = min(licensed / employees, 1.0)
+    adopting = _clip(_first(adopting, company, cfg.department_seat_share), 0, 1)
+    company = _first(company, adopting)
+
+    def penetration(key: str | None) -> float:
+        d = teams.get(key) if key is not None else None
+        if d is not None:
+            dept_seats, head = d["seats"], d["headcount"]
+            if dept_seats is not None and dept_seats > 0 and head is not None and head > 0:
+                return min(dept_seats / head, 1.0)
+        return adopting
+
+    def has_seats(key: str | None) -> bool:
+        d = teams.get(key) if key is not None else None
+        return d is not None and d["seats"] is not None and d["seats"] > 0
+
+    def team(trigger, quantity, dkey, department, *, key=None, kind=None, estimate=False, **kw):
+        if key is None:
+            key = "dept:" + dkey if dkey is not None else "seats"
+        if kind is None:
+            kind = (
+                "new_department" if dkey is not None and not has_seats(dkey) else "seat_expansion"
+            )
+        if dkey is not None:
+            named = teams.get(dkey)
+            department = _first(named["department"] if named is not None else None, department)
+        return _candidate(
+            trigger,
+            "department",
+            key,
+            kind,
+            p["current_tier"],
+            _mul(quantity, p["seat_price"]),
+            quantity=quantity,
+            department=department,
+            basis="estimate" if estimate else p["seat_basis"],
+            **kw,
+        )
+
+    out: list[dict] = []
+    # The customer's ask with a head count: the size of the deal.
+    for s in signals:
+        if s["kind"] != "expansion_intent" or not _positive(s["headcount"]):
             continue
-        seats = float(math.ceil(d["headcount"] * cfg.department_seat_share))
-        out.append(_department_candidate(p, "empty_department", seats, d["department"], book))
+        budget = s["amount"] if _positive(s["amount"]) else None
+        out.append(
+            team(
+                "stated_ask",
+                s["headcount"],
+                s["dkey"],
+                s["department"],
+                stated=True,
+                budget=budget,
+                timeline=s["timeline"],
+                **_when(s),
+            )
+        )
+    # Hiring into a named team: that team's need, at its own penetration.
+    for s in signals:
+        if s["kind"] != "hiring" or s["dkey"] is None or not _positive(s["headcount"]):
+            continue
+        quantity = float(math.ceil(s["headcount"] * penetration(s["dkey"])))
+        out.append(team("hiring", quantity, s["dkey"], s["department"], **_when(s)))
+    # New teams and offices: their head count at the team's (else the adopting) penetration;
+    # no head count is a guess (an estimate, never a quote).
     for s in signals:
         if s["kind"] not in ("new_department", "new_office"):
             continue
-        headcount = s["headcount"]
-        seats = (
-            float(math.ceil(headcount * cfg.department_seat_share))
-            if headcount is not None
-            else float(cfg.department_min_headcount)
-        )
-        if s["kind"] == "new_office":
-            label = "office: " + _first(s["detail"], s["department"], "new office")
-            trigger = "new_office"
+        office = s["kind"] == "new_office"
+        head = s["headcount"]
+        guessed = not _positive(head)
+        if guessed:
+            quantity = float(cfg.department_min_headcount)
         else:
-            label = _first(s["department"], s["detail"], "new team")
-            trigger = "new_department_signal"
-        out.append(_department_candidate(p, trigger, seats, label, book))
+            quantity = float(math.ceil(head * penetration(s["dkey"])))
+        quantity = max(quantity, 1.0)
+        if office:
+            office_key = "office:" + _first(_dept_key(s["detail"]), "new office")[:60]
+            out.append(
+                team(
+                    "new_office",
+                    quantity,
+                    None,
+                    "the new office",
+                    key=office_key,
+                    kind="new_department",
+                    estimate=guessed,
+                    **_when(s),
+                )
+            )
+        else:
+            name = _first(s["dkey"], _dept_key(s["detail"]), "new team")
+            out.append(
+                team(
+                    "new_department_signal",
+                    quantity,
+                    name,
+                    _first(s["department"], "a new team"),
+                    key="dept:" + name,
+                    kind="new_department",
+                    estimate=guessed,
+                    **_when(s),
+                )
+            )
+    # A department's own row backs a need a signal already names (whitespace otherwise).
+    named = {
+        s["dkey"]
+        for s in signals
+        if s["kind"] in ("expansion_intent", "hiring", "new_department") and s["dkey"] is not None
+    }
+    for key, d in teams.items():
+        if key not in named or _first(d["seats"], 0.0) != 0:
+            continue
+        if _first(d["headcount"], 0.0) < cfg.department_min_headcount:
+            continue
+        quantity = float(math.ceil(d["headcount"] * adopting))
+        out.append(team("empty_department", quantity, key, d["department"], kind="new_department"))
 
-    # 4. Company growth at accounts that use what they have.
-    hiring = [s for s in signals if s["kind"] == "hiring"]
-    funded = any(s["kind"] == "funding" for s in signals)
-    grows = (growth_pct is not None and growth_pct >= cfg.growth_pct_threshold) or hiring or funded
+    # Company growth and hiring that names no team, at accounts using what they have.
+    heads = [
+        s["headcount"]
+        for s in signals
+        if s["kind"] == "hiring" and s["dkey"] is None and s["headcount"] is not None
+    ]
+    hires = float(sum(heads)) if heads else None
+    growth_pct, utilization = p["employee_growth_pct"], p["seat_utilization"]
+    grows = (growth_pct is not None and growth_pct >= cfg.growth_pct_threshold) or hires is not None
     if (
         grows
         and _first(utilization, 0.0) >= cfg.growth_min_seat_utilization
         and licensed is not None
         and licensed > 0
     ):
-        heads = [s["headcount"] for s in hiring if s["headcount"] is not None]
-        hires = float(sum(heads))
-        share = max(growth_pct, 0) / 100 if growth_pct is not None else 0.0
-        used = min(utilization, 1.0)
-        from_growth = math.ceil(licensed * share * used)
-        from_hiring = math.ceil(hires * used)
+        # The people who joined in 12 months at the company's seats per employee is
+        # licensed x g / (1 + g); hires at the same rate.
+        g = max(growth_pct, 0) / 100 if growth_pct is not None else 0.0
+        from_growth = math.ceil(licensed * g / (1 + g))
+        from_hiring = math.ceil(_first(hires, 0.0) * company)
         seats = float(max(from_growth, from_hiring, cfg.seat_min_add))
         out.append(_seat_candidate(p, "headcount_growth", "company_growth", seats))
+    return out
 
-    # 5. Strategic initiatives matched to what a product solves (else a share of ARR).
+
+def _positive(value: float | None) -> bool:
+    return value is not None and value > 0
+
+
+def _intents(p: dict, book: _Book) -> list[dict]:
+    """The customer's ask without a head count: the product it names (catalog price, the
+    stated budget beside it), else a new use case at the stated budget."""
+    matched, rest = [], []
+    for s in p["signals"]:
+        if s["kind"] != "expansion_intent" or _positive(s["headcount"]):
+            continue
+        product = book.match((s["detail"] or "") + " " + (s["department"] or ""))
+        if product is not None and _owns(p, product, book):
+            continue
+        budget = s["amount"] if _positive(s["amount"]) else None
+        flags = {"stated": True, "timeline": s["timeline"], **_when(s)}
+        if product is not None:
+            matched.append(
+                _product_candidate(
+                    p,
+                    product,
+                    "stated_ask",
+                    "initiative",
+                    book,
+                    budget=budget,
+                    department=s["department"],
+                    **flags,
+                )
+            )
+        elif budget is not None:
+            rest.append(
+                _candidate(
+                    "stated_ask",
+                    "initiative",
+                    "use_case",
+                    "new_use_case",
+                    None,
+                    budget,
+                    basis="stated_budget",
+                    budget=budget,
+                    department=s["department"],
+                    **flags,
+                )
+            )
+    return matched + rest
+
+
+def _candidates(p: dict, book: _Book) -> list[dict]:
+    """Every trigger of seed 002's seven categories that fires for this account, in the
+    engine's order (usage limits, feature gaps, people, asks, initiatives, competitors,
+    services)."""
+    cfg = book.cfg
+    signals = p["signals"]
+    out = _usage_limits(p, book) + _feature_gaps(p, book) + _people(p, book) + _intents(p, book)
+
+    # Strategic initiatives matched to what a product solves (else a share of ARR).
     initiatives, unmatched = [], []
     for s in signals:
         if s["kind"] != "initiative":
@@ -884,14 +1271,20 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
     out += initiatives
     for s in unmatched:
         arr = _mul(p["arr"], cfg.fallback_cross_sell_share)
-        kind, department = "new_use_case", s["department"]
         out.append(
             _candidate(
-                "initiative", "initiative", "use_case", kind, None, arr, department=department
+                "initiative",
+                "initiative",
+                "use_case",
+                "new_use_case",
+                None,
+                arr,
+                department=s["department"],
+                basis="estimate",
             )
         )
 
-    # 6. Competitors: consolidate onto the product that covers it (spend caps the estimate).
+    # Competitors: consolidate onto the product that covers it (spend caps the estimate).
     displaced, rest = [], []
     for s in signals:
         if s["kind"] != "competitor":
@@ -904,18 +1297,22 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
             displaced.append({**c, "type": "competitive_displacement"})
     out += displaced
     for s in rest:
-        if s["amount"] is not None:
-            arr = s["amount"] * 0.8
-        else:
-            arr = _mul(p["arr"], cfg.fallback_cross_sell_share)
-        kind, department = "competitive_displacement", s["department"]
+        spend = s["amount"]
+        arr = spend * 0.8 if spend is not None else _mul(p["arr"], cfg.fallback_cross_sell_share)
         out.append(
             _candidate(
-                "competitor", "competitive", "competitor", kind, None, arr, department=department
+                "competitor",
+                "competitive",
+                "competitor",
+                "competitive_displacement",
+                None,
+                arr,
+                department=s["department"],
+                basis="stated_budget" if spend is not None else "estimate",
             )
         )
 
-    # 7. Services requests, and support load premium support would absorb.
+    # Services requests, and support load premium support would absorb.
     for s in signals:
         if s["kind"] != "services_request":
             continue
@@ -930,7 +1327,15 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
         if support is None:
             arr = _mul(p["arr"], 0.1)
             out.append(
-                _candidate("support_load", "services", "support", "support_upgrade", None, arr)
+                _candidate(
+                    "support_load",
+                    "services",
+                    "support",
+                    "support_upgrade",
+                    None,
+                    arr,
+                    basis="estimate",
+                )
             )
         elif not _owns(p, support, book):
             c = _product_candidate(p, support, "support_load", "services", book)
@@ -939,27 +1344,52 @@ def _candidates(p: dict, book: _Book) -> list[dict]:
 
 
 def _merge(candidates: list[dict]) -> list[dict]:
-    """One opportunity per thing to sell: the strongest trigger's type, the largest estimate."""
+    """One deal per need (``key``). The lead candidate sets the amount, quantity and price
+    basis together: the customer's ask first, then the best price basis, then not a
+    department's own row, then the largest amount, then the strongest trigger. The strongest
+    trigger (the ask first) names the type. The need is stated, budgeted or timed when any of
+    its signals is; a future event only when every signal (department rows aside) is."""
     kept = [c for c in candidates if c["expansion_arr"] is not None and c["expansion_arr"] > 0]
-    kept.sort(key=lambda c: (c["key"], -c["strength"], -c["expansion_arr"]))
     groups: dict[str, list[dict]] = {}
     for c in kept:
         groups.setdefault(c["key"], []).append(c)
     out = []
     for key, group in groups.items():
+        lead = min(
+            group,
+            key=lambda c: (
+                not c["stated"],
+                BASIS_RANK.get(c["basis"], len(BASIS_RANK)),
+                c["trigger"] == "empty_department",
+                -c["expansion_arr"],
+                -c["strength"],
+            ),
+        )
+        group = sorted(group, key=lambda c: (not c["stated"], -c["strength"], -c["expansion_arr"]))
         head = group[0]
-        quantities = [c["quantity"] for c in group if c["quantity"] is not None]
+        signals = [c for c in group if c["trigger"] != "empty_department"]
+        stated = any(c["stated"] for c in group)
+        events = [c["event_date"] for c in group if c["future"]]
+        budgets = [c["budget"] for c in group if c["stated"] and c["budget"] is not None]
+        triggers = list(dict.fromkeys(c["trigger"] for c in group))
         out.append(
             {
                 "key": key,
                 "type": head["type"],
                 "product_id": head["product_id"],
                 "category": head["category"],
-                "department": head["department"],
-                "expansion_arr": max(c["expansion_arr"] for c in group),
-                "quantity": max(quantities) if quantities else None,
-                "triggers": ",".join(dict.fromkeys(c["trigger"] for c in group)),
+                "department": _first(head["department"], lead["department"]),
+                "expansion_arr": lead["expansion_arr"],
+                "quantity": lead["quantity"],
+                "basis": lead["basis"],
+                "stated": stated,
+                "timeline": any(c["timeline"] for c in group),
+                "future": bool(signals) and all(c["future"] for c in signals) and not stated,
+                "event_date": min(events) if events else None,
+                "budget": max(budgets) if budgets else None,
+                "triggers": ",".join(triggers),
                 "categories": ",".join(dict.fromkeys(c["category"] for c in group)),
+                "signal_count": len(triggers),
             }
         )
     return out
@@ -983,53 +1413,106 @@ def _held_back(p: dict, opp: dict, cfg: ScoringConfig) -> bool:
     return stabilize or trial or activation
 
 
-def _score(p: dict, opp: dict, cfg: ScoringConfig) -> dict:
+def _evidence_level(opp: dict, triggers: str) -> str:
+    """Seed 002's likelihood table, read per deal: what the evidence for this deal is."""
+    budget = opp["budget"] is not None and opp["budget"] > 0
+    if opp["stated"]:
+        if budget and opp["timeline"]:
+            return "ask_budget_timeline"
+        return "ask_budget" if budget or opp["timeline"] else "ask"
+    if any(t in triggers for t in STRONG_EVIDENCE):
+        return "strong"
+    if any(t in triggers for t in GOOD_EVIDENCE):
+        return "good"
+    return "weak"
+
+
+def _score(p: dict, opp: dict, cfg: ScoringConfig, as_of: datetime) -> dict:
     """Revenue, effort and likelihood 1-10, the composite and everything derived from it."""
     counts = p["counts"]
-    intent = counts.get("expansion_intent", 0) > 0
     exec_engaged = counts.get("exec_engagement", 0) > 0
     triggers = opp["triggers"]
     months = p["months_to_renewal"]
-    if months is not None and 0 <= months <= 3:
+    in_window = months is not None and 0 <= months <= 3
+    if in_window:
         triggers += ",renewal_window"
     arr = opp["expansion_arr"]
     account_arr = p["arr"]
+    kind = opp["type"]
+    stated = opp["stated"]
+    budget_stated = stated and opp["budget"] is not None and opp["budget"] > 0
+
+    # Self-serve below the small-deal floor; unstated deals above +50% of the footprint.
+    floor = max(cfg.small_deal_floor_arr, cfg.small_deal_floor_share * _first(account_arr, 0.0))
+    small = arr < floor
+    licensed = p["licensed_seats"]
+    if kind in SEAT_LIKE and licensed is not None and licensed > 0:
+        quantity = opp["quantity"]
+        over = quantity is not None and quantity > cfg.oversize_share * licensed
+    else:
+        over = account_arr is not None and arr > cfg.oversize_share * account_arr
+    oversized = not stated and over
 
     # Revenue potential: the relative table blended with absolute dollars.
-    share = arr / account_arr if account_arr is not None and account_arr > 0 else 1.0
-    relative = _band(share, cfg.revenue_relative_bands)
+    share = arr / account_arr if account_arr is not None and account_arr > 0 else None
+    relative = _band(share if share is not None else 1.0, cfg.revenue_relative_bands)
     absolute = _band(arr, cfg.revenue_absolute_bands)
     w = cfg.revenue_absolute_weight
     revenue = int(_clip(_round_half_up((1 - w) * relative + w * absolute), 1, 10))
 
-    # Effort: a baseline per type, moved by deal size, enterprise procurement and champions.
-    effort = float(cfg.effort_baseline[opp["type"]])
-    effort -= float(arr >= cfg.effort_large_deal_arr)
-    effort -= float(arr >= cfg.effort_very_large_deal_arr)
-    enterprise = p["segment"] == "enterprise" and opp["type"] in cfg.effort_enterprise_penalty_types
+    # Effort: a baseline per type, less for a deal large against the footprint or in
+    # dollars and for enterprise procurement, more with a champion and a stated budget.
+    footprint = 0.0
+    if share is not None:
+        for bound, points in cfg.effort_footprint_bands:
+            if share >= bound:
+                footprint = float(points)
+                break
+    no_budget = not budget_stated
+    effort = float(cfg.effort_baseline[kind])
+    effort -= footprint
+    effort -= float(arr >= cfg.effort_large_deal_arr and no_budget)
+    effort -= float(arr >= cfg.effort_very_large_deal_arr and no_budget)
+    enterprise = (
+        p["segment"] == "enterprise" and kind in cfg.effort_enterprise_penalty_types and no_budget
+    )
     effort -= float(enterprise)
     effort += float(exec_engaged or p["engagement"] == "high")
-    effort += float(intent)
-    effort = int(_clip(effort, 1, 10))
+    effort += 2 * float(budget_stated)
+    effort = _clip(effort, 1, 10)
+    if small:
+        effort = max(effort, 9)
+    effort = int(effort)
 
-    # Likelihood: propensity / 10, trigger strength (capped), renewal window, penalties.
-    bonus = 0.0
-    for trigger, points in cfg.likelihood_trigger_bonus.items():
-        if trigger in ("expansion_intent", "exec_engagement"):
-            fired = counts.get(trigger, 0) > 0
-        else:
-            fired = trigger in triggers
-        bonus += points if fired else 0.0
-    bonus = min(bonus, 3.0)
-    renewal = cfg.likelihood_renewal_window if "renewal_window" in triggers else 0.0
+    # Likelihood per deal: where its evidence starts, moved by the relationship, further
+    # signals for the same need, a sponsor and the renewal window; lowered for a future event
+    # and limited visibility; 9-10 only with an ask, a budget and a timeline.
+    level = _evidence_level(opp, triggers)
+    low, high = cfg.likelihood_relationship_range
+    relationship = _clip((p["propensity"] - 60) * cfg.likelihood_relationship_per_point, low, high)
+    corroboration = _clip(opp["signal_count"] - 1, 0, 2) * cfg.likelihood_corroboration
+    sponsor = cfg.likelihood_exec_sponsor if exec_engaged else 0.0
+    renewal = cfg.likelihood_renewal_window if in_window else 0.0
+    future = cfg.likelihood_future_event if opp["future"] else 0.0
     pen = cfg.likelihood_penalty
     penalty = (
         pen["partner"] * (p["channel"] == "partner")
         + pen["no_usage_data"] * (not p["has_usage"])
         + pen["recently_renewed"] * p["recently_renewed"]
     )
-    likelihood = p["propensity"] / 10 + bonus + renewal - penalty
-    likelihood = int(_clip(_round_half_up(likelihood), 1, 10))
+    raw_likelihood = (
+        cfg.likelihood_levels[level]
+        + relationship
+        + corroboration
+        + sponsor
+        + renewal
+        - future
+        - penalty
+    )
+    cap = 10.0 if level == "ask_budget_timeline" else cfg.likelihood_max_without_ask
+    raw_likelihood = min(raw_likelihood, cap)
+    likelihood = int(_clip(_round_half_up(raw_likelihood), 1, 10))
+    propensity = int(_clip(_round_half_up(raw_likelihood * 10), 0, 100))
 
     raw = _round_half_up(
         cfg.weight_revenue * revenue
@@ -1037,36 +1520,72 @@ def _score(p: dict, opp: dict, cfg: ScoringConfig) -> dict:
         + cfg.weight_likelihood * likelihood,
         1,
     )
-    # Just renewed: at most Tier 2 unless a ceiling, a limit hit, a new department or intent.
-    strong = any(t in triggers for t in STRONG_TRIGGERS) or intent
-    cap = cfg.tier_thresholds[cfg.recently_renewed_max_tier - 2] - 0.1
-    capped = p["recently_renewed"] and not strong and raw > cap
-    score = cap if capped else raw
+    # Caps: just renewed without a ceiling or an ask (seed 002), priced by an estimate (at
+    # most Tier 2), below the small-deal floor (self-serve, at most Tier 3).
+    strong = any(t in triggers for t in STRONG_TRIGGERS) or stated
+    renewal_hold = p["recently_renewed"] and not strong
+    t1, t2 = cfg.tier_thresholds[0], cfg.tier_thresholds[1]
+    score, capped = raw, False
+    for applies, ceiling in (
+        (renewal_hold, cfg.tier_thresholds[cfg.recently_renewed_max_tier - 2] - 0.1),
+        (opp["basis"] == "estimate", t1 - 0.1),
+        (small, t2 - 0.1),
+    ):
+        if applies and score > ceiling:
+            score, capped = ceiling, True
+    score = _round_half_up(score, 1)
     tier = 5
     for rank, threshold in enumerate(cfg.tier_thresholds, start=1):
         if score >= threshold:
             tier = rank
             break
-    low, high = cfg.close_probability[opp["type"]]
-    close = _round_half_up(low + (high - low) * p["propensity"] / 100, 3)
+    low, high = cfg.close_probability[kind]
+    close = _round_half_up(low + (high - low) * propensity / 100, 3)
     rounded_arr = _round_half_up(arr)
 
-    # Seed 003's High / Medium / Low, consistent with the tiers.
+    # Seed 003's High / Medium / Low, consistent with the tiers; self-serve is always Low.
     at_limit = any(t in triggers for t in AT_LIMIT)
     healthy = _first(p["health_score"], 0.0) >= cfg.priority_high_health
     growing = p["usage_trend_pct"] is not None and p["usage_trend_pct"] >= 5
-    if tier == 1 or (tier == 2 and at_limit and healthy):
+    if small:
+        priority = "low"
+    elif tier == 1 or (tier == 2 and at_limit and healthy):
         priority = "high"
     elif tier == 2 or (tier == 3 and (growing or at_limit)):
         priority = "medium"
     else:
         priority = "low"
+
+    # Confidence: an estimate is low; an account rate, an oversize, a future event or
+    # limited visibility medium.
+    partner, no_usage = p["channel"] == "partner", not p["has_usage"]
+    if opp["basis"] == "estimate" or (partner and no_usage):
+        confidence = "low"
+    elif partner or no_usage or opp["basis"] == "account_rate" or oversized or opp["future"]:
+        confidence = "medium"
+    else:
+        confidence = "high"
+
+    # When to pitch: the deal's own moment (an ask, a limit, a request or an initiative now;
+    # a future event when it happens; just renewed once they settled; else in 30 days).
+    explicit = stated or any(t in triggers for t in EXPLICIT_TRIGGERS)
+    renewed = renewal_hold and not opp["future"]
+    explicit = explicit and not renewed
+    best = as_of + timedelta(days=30)
+    if explicit:
+        best = as_of
+    if renewed:
+        best = _shift(p["last_renewal_date"], 75)
+    if opp["future"]:
+        best = opp["event_date"]
+    best = max(best, as_of) if best is not None else as_of
+
     return {
         "account_id": p["account_id"],
         "account_name": p["name"],
         "segment": p["segment"],
-        "type": opp["type"],
-        "type_label": TYPE_LABELS[opp["type"]],
+        "type": kind,
+        "type_label": TYPE_LABELS[kind],
         "product_id": opp["product_id"],
         "key": opp["key"],
         "department": opp["department"],
@@ -1077,17 +1596,27 @@ def _score(p: dict, opp: dict, cfg: ScoringConfig) -> dict:
         "revenue_score": revenue,
         "effort_score": effort,
         "likelihood_score": likelihood,
-        "propensity": p["propensity"],
+        "propensity": propensity,
+        "account_propensity": p["propensity"],
         "close_probability": close,
         "expansion_arr": rounded_arr,
         "expected_value": _round_half_up(rounded_arr * close),
         "priority": priority,
         "triggers": triggers,
+        "price_basis": opp["basis"],
+        "stated_budget": opp["budget"],
+        "confidence": confidence,
+        "best_time": best,
         "category": opp["category"],
         "categories": opp["categories"],
         "arr": account_arr,
         "capped": capped,
+        "small_deal": small,
     }
+
+
+def _shift(date: datetime | None, days: int) -> datetime | None:
+    return date + timedelta(days=days) if date is not None else None
 
 
 def _assign_ids(opps: list[dict]) -> None:
@@ -1105,7 +1634,7 @@ def _assign_ids(opps: list[dict]) -> None:
 def _account_opportunities(a: dict, book: _Book) -> list[dict]:
     p = _profile(a, book)
     merged = _merge(_candidates(p, book))
-    opps = [_score(p, o, book.cfg) for o in merged if not _held_back(p, o, book.cfg)]
+    opps = [_score(p, o, book.cfg, book.as_of) for o in merged if not _held_back(p, o, book.cfg)]
     _assign_ids(opps)
     return opps
 
