@@ -99,6 +99,7 @@ class ScoringConfig:
     # Deal size against the account's footprint (share of current ARR -> effort points off):
     # doubling an account is never "a single conversation".
     effort_footprint_bands: list[list[float]] = _default([[1.0, 3], [0.5, 2], [0.25, 1]])
+    effort_budgeted_max: float = 8  # a stated, budgeted ask: 1-2 meetings, not self-serve
 
     # --- propensity 0-100 (seed 000): factor weights sum to 1
     propensity_weights: dict[str, float] = _default(

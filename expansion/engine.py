@@ -338,6 +338,7 @@ def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analy
         else triggers._empty()
     )
     merged, evidence = triggers.merge_candidates(candidates)
+    merged, evidence = triggers.net_of_named_teams(merged, evidence, p, cfg)
 
     # --- guards (seed 002's edge cases): each outcome has its own list, nothing is dropped.
     stabilize = _stabilize_first(p, cfg)
@@ -836,13 +837,23 @@ def _score(
         ),
         index=o.index,
     )
-    o["caveat"] = np.where(
-        o["oversized"],
-        "Sized above +"
-        + f"{cfg.oversize_share:.0%}"
-        + " of today's footprint ("
-        + footprint
-        + "): confirm the size with the customer",
+    # A stated budget far from the catalog price: they may expect another scope.
+    ratio = o["budget"] / o["expansion_arr"].where(o["expansion_arr"] > 0)
+    apart = o["stated"].astype(bool) & ((ratio >= 1.5) | (ratio <= 2 / 3))
+    o["caveat"] = np.select(
+        [o["oversized"], apart],
+        [
+            "Sized above +"
+            + f"{cfg.oversize_share:.0%}"
+            + " of today's footprint ("
+            + footprint
+            + "): confirm the size with the customer",
+            "Their budget ("
+            + money(o["budget"].fillna(0))
+            + ") is "
+            + _one_decimal(ratio.fillna(0))
+            + "x the catalog price: confirm the scope they expect (more people, a higher tier)",
+        ],
         None,
     )
     # The other way to meet a capacity need (shown beside the deal, never as a second deal):
@@ -1019,7 +1030,9 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
     product = o["product_name"].fillna(o["product_id"]).fillna("")
     qty = _whole(o["quantity"])
     seats_now = _whole(o["licensed_seats"])
-    plan = o["plan"].fillna("their current plan").astype(str)
+    # The plan as the catalog names it ("Professional"), else as the CRM spells it.
+    tier_name = o["account_id"].map(cat.current_tier).map(cat.products["name"])
+    plan = tier_name.astype(object).fillna(o["plan"]).fillna("their current plan").astype(str)
     dept = o["department"].fillna("").astype(str)
     office = o["key"].str.startswith("office:")
     metric = triggers.metric_label(o["key"].str.extract(r"^metric:(.*)$")[0].fillna("usage"))
@@ -1149,7 +1162,10 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     )
     effort = effort.where(o["effort_enterprise"] == 0, effort + "; enterprise procurement -1")
     effort = effort.where(o["effort_champion"] == 0, effort + "; engaged champion +1")
-    effort = effort.where(o["effort_budget"] == 0, effort + "; budget stated for this deal +2")
+    effort = effort.where(
+        o["effort_budget"] == 0,
+        effort + "; budget stated for this deal +2 (at most " + f"{cfg.effort_budgeted_max:g})",
+    )
     effort = effort.where(~o["small_deal"].astype(bool), effort + "; self-serve size: at least 9")
     o["effort_factors"] = effort
     levels = {
@@ -1162,7 +1178,7 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
     }
     lik = _one_decimal(o["likelihood_base"]) + " " + o["likelihood_level"].map(levels)
     lik = lik + "; " + _signed(o["likelihood_relationship"])
-    lik = lik + " relationship (propensity " + o["account_propensity"].astype(str) + ")"
+    lik = lik + " relationship (account propensity " + o["account_propensity"].astype(str) + ")"
     for column, text in (
         ("likelihood_corroboration", " more signals for the same need"),
         ("likelihood_sponsor", " executive sponsor"),

@@ -76,6 +76,8 @@ def effort_score(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     ).astype(float)
     champion = ((opps["sig_exec_engagement"] > 0) | (opps["engagement"] == "high")).astype(float)
     score = (base - footprint - large - very_large - enterprise + champion + 2 * budget).clip(1, 10)
+    # Budget allocated is seed 002's 7-8 ("1-2 meetings, champion-led"), never self-serve.
+    score = score.where(budget == 0, score.clip(upper=cfg.effort_budgeted_max))
     small = opps["small_deal"].astype(bool)
     score = score.where(~small, np.maximum(score, 9))
     return pd.DataFrame(

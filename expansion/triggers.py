@@ -566,14 +566,18 @@ def _limit_hit(
 
     # A product the text names (a tier or an add-on) and not a metric: that product's need.
     naming = ~is_seats & metric.isna() & product.notna()
+    owned = naming & cat.owns(s["account_id"], product.fillna(""))
+    naming = naming & ~owned
     parts.append(
         _unowned_product_candidates(
             s[naming], product[naming], p, cat, cfg, "limit_hit", "usage_limits", evidence
         )
     )
 
-    # No usage figures to size it, or nothing named: the next tier's limits, else an estimate.
-    rest = pd.concat([unpriced, s[~is_seats & metric.isna() & product.isna()]])
+    # No usage figures to size it, nothing named, or a limit of something they already own:
+    # the next tier's limits, else an estimate.
+    nothing = ~is_seats & metric.isna() & (product.isna() | owned)
+    rest = pd.concat([x for x in (unpriced, s[nothing]) if len(x)]) if nothing.any() else unpriced
     if len(rest):
         what = rest["metric"].fillna("plan limits") if "metric" in rest else "plan limits"
         what = pd.Series(what, index=rest.index).astype(object)
@@ -789,7 +793,8 @@ _SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 _WHEN = (
     r"\b(?:q(?P<q>[1-4])\s*(?:fy\s*)?(?P<qy>20\d\d)"
     r"|(?P<season>spring|summer|autumn|fall|winter)\s+(?:of\s+)?(?P<sy>20\d\d)"
-    r"|(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<my>20\d\d)"
+    r"|(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"(?:uary|ruary|ch|il|e|y|ust|t|tember|ober|ember)?\.?\s+(?P<my>20\d\d)"
     r"|(?:in|from|by|during|for|starting)\s+(?P<y>20\d\d)"
     r"|(?P<py>20\d\d)\s+(?:plan|budget|roadmap))\b"
 )
@@ -802,7 +807,8 @@ _UPCOMING = (
 _TIMELINE = (
     r"\b(?:q[1-4]|this (?:quarter|month|year)|next (?:quarter|month)|20\d\d|proposal|quote"
     r"|order form|contract|by (?:the )?end of|within \d+|immediate\w*|asap|start(?:s|ing)? in"
-    r"|jan\w*|feb\w*|march|april|june|july|aug\w*|sep\w*|oct\w*|nov\w*|dec\w*)\b"
+    r"|jan(?:uary)?|feb(?:ruary)?|march|april|june|july|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b"
 )
 TIMED_KINDS = ("expansion_intent", "new_office", "new_department", "hiring")
 
@@ -849,8 +855,11 @@ def signal_timing(signals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     opening = upcoming & kind.isin(["new_office", "new_department"]) & ~(date <= as_of)
     future = later | opening
     out.loc[timed, "future"] = future.to_numpy()
+    # The date the text names when it is still ahead, else (an office "opening" with no date)
+    # a check-in in 90 days.
+    named = date > as_of
     out.loc[timed, "event_date"] = (
-        date.where(later, as_of + pd.Timedelta(days=90)).where(future).to_numpy()
+        date.where(named, as_of + pd.Timedelta(days=90)).where(future).to_numpy()
     )
     out.loc[timed, "timeline"] = found["timeline"].to_numpy()[codes] | later.to_numpy()
     return out
@@ -1458,7 +1467,8 @@ def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     lead: the customer's ask first, then the best price basis (catalog before estimates), then
     the largest size (the same people or capacity sized several ways: the largest covers all),
     a department's own row last. The type is the strongest trigger's. The need is stated,
-    budgeted or timed when any of its signals is, and a future event only when all are.
+    budgeted or timed when any of its signals is; it is a future event when all its signals
+    are and none is the customer's ask (an ask is timed as an ask: now).
 
     Returns (opportunities, evidence): one row per deal, and the evidence lines in long form
     (the ask first, then by trigger strength).
@@ -1502,3 +1512,73 @@ def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     evidence = c[[*keys, "evidence"]].drop_duplicates()
     evidence = evidence.assign(seq=evidence.groupby(keys, sort=False).cumcount())
     return out, evidence
+
+
+def net_of_named_teams(
+    merged: pd.DataFrame, evidence: pd.DataFrame, p: pd.DataFrame, cfg: ScoringConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The company's ``seats`` need, less the seats its named teams' deals already hold.
+
+    The seat ceiling projects today's users with the company's growth, and company hiring is
+    people joining somewhere; the customer's ask for a team, hiring into a named team and a new
+    office are part of that same growth. So the ``seats`` deal keeps only what the team deals do
+    not cover, and never less than today's users need at the target utilisation (or the
+    minimum add). The cut is said in an evidence line; price per seat is unchanged.
+    """
+    people = merged["key"].str.startswith(("dept:", "office:")) & merged["type"].isin(
+        ["seat_expansion", "new_department"]
+    )
+    named = merged[people]
+    company = merged["key"] == "seats"
+    if named.empty or not company.any():
+        return merged, evidence
+    held = named.groupby("account_id")["quantity"].sum()
+    teams = join_groups(
+        named["department"].fillna("a new team").astype(str)
+        + " "
+        + named["quantity"].round().astype("Int64").astype(str),
+        named["account_id"],
+        sep=", ",
+    )
+    rows = merged[company & merged["account_id"].isin(held.index)]
+    if rows.empty:
+        return merged, evidence
+    accounts = rows["account_id"]
+    active = accounts.map(p["active_seats"]).fillna(accounts.map(p["licensed_seats"]))
+    licensed = accounts.map(p["licensed_seats"])
+    today = np.ceil(active / cfg.seat_target_utilization) - licensed
+    floor = np.maximum(today.fillna(0), cfg.seat_min_add)
+    cut = accounts.map(held)
+    quantity = np.maximum(rows["quantity"] - cut, floor)
+    changed = quantity < rows["quantity"]
+    if not changed.any():
+        return merged, evidence
+    rows = rows[changed]
+    quantity = quantity[changed]
+    per_seat = rows["expansion_arr"] / rows["quantity"]
+    merged = merged.copy()
+    merged.loc[rows.index, "expansion_arr"] = quantity * per_seat
+    merged.loc[rows.index, "quantity"] = quantity
+    line = (
+        "Net of the "
+        + _int(rows["account_id"].map(held), thousands=True)
+        + " seats this account's team deals hold ("
+        + rows["account_id"].map(teams)
+        + "): "
+        + _int(quantity, thousands=True)
+        + " seats for the rest of the company"
+    )
+    last = evidence.groupby(["account_id", "key"])["seq"].max()
+    seq = pd.MultiIndex.from_frame(rows[["account_id", "key"]]).map(last.get)
+    extra = pd.DataFrame(
+        {
+            "account_id": rows["account_id"].to_numpy(),
+            "key": rows["key"].to_numpy(),
+            "evidence": line.to_numpy(),
+            "seq": np.asarray(seq, dtype=float) + 1,
+        }
+    )
+    evidence = pd.concat(
+        [evidence, extra.astype({"seq": evidence["seq"].dtype})], ignore_index=True
+    )
+    return merged, evidence

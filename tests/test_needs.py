@@ -275,3 +275,97 @@ def test_seat_deals_never_exceed_the_asks_plus_the_penetration_need(tmp_path_fac
         if key in set(named):
             assert seats.loc[seats["key"] == key, "quantity"].iloc[0] == headcount
     del teams
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_words_that_start_like_months_are_not_a_timeline_or_a_date():
+    from expansion.triggers import signal_timing
+
+    signals = pd.DataFrame(
+        {
+            "account_id": [0, 0, 0, 0],
+            "kind": ["expansion_intent", "expansion_intent", "new_office", "new_office"],
+            "detail": [
+                "15 seats, budget approved, decision pending",
+                "Marketing 2027 budget approved",
+                "Opening a London office in December 2026",
+                "Opening a Paris office, date to be confirmed",
+            ],
+        }
+    )
+    out = signal_timing(signals, pd.Timestamp("2026-11-16"))
+    assert not out.loc[0, "timeline"]  # "decision" is not December
+    assert out.loc[1, "timeline"]
+    assert out.loc[2, "future"] and str(out.loc[2, "event_date"])[:10] == "2026-12-01"
+    assert out.loc[3, "future"] and str(out.loc[3, "event_date"])[:10] == "2027-02-14"
+
+
+def test_a_limit_of_something_they_own_points_at_the_next_tier(tmp_path):
+    signals = [_signal("limit_hit", "Ran out of custom fields on the current plan")]
+    catalog = [
+        {
+            "product_id": "professional",
+            "name": "Professional",
+            "kind": "tier",
+            "tier_rank": 2,
+            "price_per_seat": 480,
+            "features": "custom_fields",
+        },
+        {
+            "product_id": "enterprise",
+            "name": "Enterprise",
+            "kind": "tier",
+            "tier_rank": 3,
+            "price_per_seat": 840,
+        },
+    ]
+    a = run(tmp_path, accounts=[account()], signals=signals, catalog=catalog)
+    opp = only(a, "tier_upgrade")
+    assert opp["product_id"] == "enterprise"
+
+
+def test_the_company_seat_deal_is_net_of_the_named_teams(tmp_path):
+    """Northwind: the ceiling projects the company's growth onto today's users; the COO's ask
+    for the new hubs is part of that growth, so the company deal keeps only the rest."""
+    usage = monthly("A1", "seats", [330, 340, 350, 360, 366, 372], 400)
+    departments = [{"account_id": "A1", "department": "Operations", "headcount": 900, "seats": 150}]
+    signals = [
+        _signal(
+            "expansion_intent",
+            "COO asked for a proposal to add 120 warehouse seats for the new hubs in Q1 2027",
+            department="Operations",
+            headcount=120,
+            amount=57600,
+        )
+    ]
+    big = account(licensed_seats=400, active_seats=372, employee_growth_pct=32, arr=198_000)
+    a = run(tmp_path, accounts=[big], usage=usage, departments=departments, signals=signals)
+    o = a.opportunities.set_index("key")
+    gross = math.ceil(372 * 1.32 / DEFAULT_CONFIG.seat_target_utilization) - 400
+    assert o.loc["dept:operations", "quantity"] == 120
+    assert o.loc["seats", "quantity"] == gross - 120
+    lines = evidence(a, o.loc["seats", "opportunity_id"])
+    assert lines[-1].startswith(
+        "Net of the 120 seats this account's team deals hold (Operations 120)"
+    )
+    # A budgeted ask is 1-2 meetings (seed 002's 7-8), never self-serve.
+    assert o.loc["dept:operations", "effort_score"] <= DEFAULT_CONFIG.effort_budgeted_max
+
+
+def test_a_budget_far_from_the_catalog_price_is_a_caveat(tmp_path):
+    departments = [{"account_id": "A1", "department": "Sales", "headcount": 80, "seats": 0}]
+    signals = [
+        _signal(
+            "expansion_intent",
+            "Budget approved to extend to Sales and Customer Success (60 users) in Q1",
+            department="Sales",
+            headcount=60,
+            amount=60000,
+        )
+    ]
+    a = run(tmp_path, accounts=[account()], departments=departments, signals=signals)
+    opp = only(a, "new_department")
+    assert opp["expansion_arr"] == 60 * 480
+    assert opp["caveat"].startswith("Their budget ($60,000) is 2.1x the catalog price")
