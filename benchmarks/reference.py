@@ -14,30 +14,34 @@ its own, one after the other:
    whether it is still in the future, whether the ask has a timeline).
 2. **Triggers**: seed 002's seven categories as candidates, each for a *need* (its ``key``):
    seats and metered limits at or projected to reach the ceiling, and limits hit (resolved to a
-   metric named in the text or a usage product's ``solves`` keywords, seats, a product, else the
-   next tier's plan limits): ``metric:<m>``, ``seats`` or a product; feature gaps: a product;
-   people: the customer's ask with a head count, hiring into a team, new-department signals
-   and a department's own empty row when a signal names the team (``dept:<team>``), new
-   offices (``office:<text>``), company growth and hiring that names no team (``seats``), each
-   unstated size from penetration (the team's seats per person, else the adopting
-   departments', else the company's, else ``department_seat_share``); asks without a head count
-   (the product they name, else a use case at the stated budget); initiatives, competitors,
-   services and support.
+   metric named in the text or a usage product's ``solves`` keywords, seats, a product not
+   owned, else the next tier's plan limits): ``metric:<m>``, ``seats`` or a product; feature
+   gaps: a product; people: the customer's ask with a head count, hiring into a team,
+   new-department signals and a department's own empty row when a signal names the team
+   (``dept:<team>``), new offices (``office:<text>``), company growth and hiring that names no
+   team (``seats``), each unstated size from penetration (the team's seats per person, else the
+   adopting departments', else the company's, else ``department_seat_share``); asks without a
+   head count (the product they name, else a use case at the stated budget); initiatives,
+   competitors, services and support.
 3. **Merge**: one deal per need. The lead candidate (the customer's ask, then the best price
    basis, then not a department's own row, then the largest amount, then trigger strength) sets
    the amount, quantity and price basis; the strongest trigger (the ask first) the type; the
    need is stated, timed or budgeted when any of its signals is, a future event when all are
-   (department rows aside) and the customer has not asked.
+   (department rows aside) and the customer has not asked. The company's ``seats`` deal is
+   then net of the seats its team deals (``dept:``/``office:`` seats or new departments) hold,
+   never below what today's users need at the target utilisation (or ``seat_min_add``), at
+   the same price per seat.
 4. **Guards**: stabilize-first accounts, seat sales held for activation and trial/free accounts
    are removed (they go to the engine's other lists, which are not reproduced here).
-5. **Scoring**, per deal: revenue; effort against the footprint (a stated budget +2 and no
-   size or procurement penalties, self-serve sizes at least 9); likelihood from the evidence
-   level, the relationship, corroboration, a sponsor and the renewal window, less a future
-   event and limited visibility, at most ``likelihood_max_without_ask`` without an ask, a
-   budget and a timeline; the deal's propensity (likelihood x 10); the composite and its caps
-   (renewal hold, estimates at most Tier 2, self-serve sizes at most Tier 3); tier, close
-   probability (by the deal's propensity), expected value, priority, confidence, the best time
-   to pitch and the opportunity id.
+5. **Scoring**, per deal: revenue; effort against the footprint (a stated budget +2, no size or
+   procurement penalties and at most ``effort_budgeted_max``; self-serve sizes at least 9);
+   likelihood from the evidence level, the relationship, corroboration, a sponsor and the
+   renewal window, less a future event and limited visibility, at most
+   ``likelihood_max_without_ask`` without an ask, a budget and a timeline; the deal's
+   propensity (likelihood x 10); the composite and its caps (renewal hold, estimates at most
+   Tier 2, self-serve sizes at most Tier 3); tier, close probability (by the deal's
+   propensity), expected value, priority, confidence, the best time to pitch and the
+   opportunity id.
 
 Only plain Python (arithmetic, ``math``, ``datetime``, ``statistics``, dicts and lists) is used
 for the rules. pandas is used at the edges only: to read the input frames into Python objects at
@@ -372,9 +376,10 @@ def _dept_key(name) -> str | None:
 
 
 def _signal_timing(s: dict, as_of: datetime, cache: dict[str, tuple]) -> dict:
-    """When a signal's event happens (asks, hires, new teams and offices): ``event_date`` (a
-    date the text names, ``Q2 2027`` -> 2027-04-01, else 90 days out), ``future`` (a named date
-    more than 30 days out, or an office or team described as opening) and ``timeline`` (the
+    """When a signal's event happens (asks, hires, new teams and offices): ``future`` (a named
+    date more than 30 days out, or an office or team described as opening), ``event_date`` for
+    a future event (the date the text names whenever it is after ``as_of``, ``Q2 2027`` ->
+    2027-04-01, even when it is less than 30 days out; else 90 days out) and ``timeline`` (the
     text gives the ask a timeline, or names such a date)."""
     if s["kind"] not in TIMED_KINDS:
         return {"event_date": None, "future": False, "timeline": False}
@@ -403,7 +408,8 @@ def _signal_timing(s: dict, as_of: datetime, cache: dict[str, tuple]) -> dict:
         and not (date is not None and date <= as_of)
     )
     future = later or opening
-    event = (date if later else as_of + timedelta(days=90)) if future else None
+    named = date is not None and date > as_of
+    event = (date if named else as_of + timedelta(days=90)) if future else None
     return {"event_date": event, "future": future, "timeline": timeline or later}
 
 
@@ -942,8 +948,8 @@ def _limits_hit(p: dict, book: _Book) -> list[dict]:
     """A limit the customer hit, resolved to what it is about: a metric named in the text (or
     the unit of a usage product whose ``solves`` keywords it contains), seats, or a product it
     names. A metric the account reports usage for is priced like its ceiling (one need with
-    it); a metric without usage figures, or a limit nothing names, is the next tier's plan
-    limits, else an estimate."""
+    it); a metric without usage figures, a limit nothing names, or a limit of a product the
+    account already owns is the next tier's plan limits, else an estimate."""
     cfg = book.cfg
     seats, on_metric, named, unpriced, unnamed = [], [], [], [], []
     for s in p["signals"]:
@@ -976,14 +982,13 @@ def _limits_hit(p: dict, book: _Book) -> list[dict]:
                 on_metric.append(_metric_candidate(p, figures, "limit_hit", book, department))
             else:
                 unpriced.append((s, metric))
-        elif product is not None:
-            if not _owns(p, product, book):
-                named.append(
-                    _product_candidate(
-                        p, product, "limit_hit", "usage_limits", book, department=department
-                    )
+        elif product is not None and not _owns(p, product, book):
+            named.append(
+                _product_candidate(
+                    p, product, "limit_hit", "usage_limits", book, department=department
                 )
-        else:
+            )
+        else:  # nothing named, or a limit of something they already own
             unnamed.append((s, None))
     rest = []
     for s, metric in unpriced + unnamed:
@@ -1395,6 +1400,36 @@ def _merge(candidates: list[dict]) -> list[dict]:
     return out
 
 
+def _net_of_named_teams(p: dict, merged: list[dict], cfg: ScoringConfig) -> None:
+    """The company's ``seats`` deal less the seats the account's team deals hold (``dept:`` and
+    ``office:`` needs sold as seats or a new department), never below what today's users need
+    at the target utilisation (or ``seat_min_add``); the amount follows at the same price per
+    seat. In place, before the guards (a team deal held back still holds its people)."""
+    teams = sorted(
+        (o for o in merged if o["key"].startswith(("dept:", "office:")) and o["type"] in SEAT_LIKE),
+        key=lambda o: o["key"],
+    )
+    held = [o["quantity"] for o in teams if o["quantity"] is not None]
+    company = next((o for o in merged if o["key"] == "seats"), None)
+    if not teams or company is None or company["quantity"] is None:
+        return
+    cut = 0.0
+    for quantity in held:  # whole numbers of people: any order adds up the same
+        cut += quantity
+    active = _first(p["active_seats"], p["licensed_seats"])
+    licensed = p["licensed_seats"]
+    today = (
+        math.ceil(active / cfg.seat_target_utilization) - licensed
+        if active is not None and licensed is not None
+        else 0.0
+    )
+    quantity = max(company["quantity"] - cut, today, cfg.seat_min_add)
+    if quantity < company["quantity"]:
+        per_seat = company["expansion_arr"] / company["quantity"]
+        company["expansion_arr"] = quantity * per_seat
+        company["quantity"] = float(quantity)
+
+
 def _held_back(p: dict, opp: dict, cfg: ScoringConfig) -> bool:
     """Seed 002's edge cases: these accounts' triggers are not expansion opportunities."""
     paying = p["status"] == "paying"
@@ -1480,6 +1515,8 @@ def _score(p: dict, opp: dict, cfg: ScoringConfig, as_of: datetime) -> dict:
     effort += float(exec_engaged or p["engagement"] == "high")
     effort += 2 * float(budget_stated)
     effort = _clip(effort, 1, 10)
+    if budget_stated:  # budget allocated: seed 002's 7-8, at most effort_budgeted_max
+        effort = min(effort, cfg.effort_budgeted_max)
     if small:
         effort = max(effort, 9)
     effort = int(effort)
@@ -1634,6 +1671,7 @@ def _assign_ids(opps: list[dict]) -> None:
 def _account_opportunities(a: dict, book: _Book) -> list[dict]:
     p = _profile(a, book)
     merged = _merge(_candidates(p, book))
+    _net_of_named_teams(p, merged, book.cfg)
     opps = [_score(p, o, book.cfg, book.as_of) for o in merged if not _held_back(p, o, book.cfg)]
     _assign_ids(opps)
     return opps

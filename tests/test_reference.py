@@ -62,8 +62,9 @@ def _edge_book() -> dict[str, pd.DataFrame]:
     name a metric without a limit figure, a usage product through its ``solves`` keywords,
     seats only by wording, an owned feature, or nothing; teams known only from the text,
     offices without a head count, dated asks with and without a team or a product, duplicate
-    department names; a renewal hold, a partner account, self-serve sizes, seats priced at the
-    account's own rate."""
+    department names; a company seat deal net of its teams' seats, an office opening within
+    30 days of its named date, limits hit on something the account owns; a renewal hold, a
+    partner account, self-serve sizes, seats priced at the account's own rate."""
     t = dict(read_portfolio(TECHFLOW).tables)
     template = t["accounts"].iloc[0]
     accounts, subs = [], [t["subscriptions"]]
@@ -161,6 +162,28 @@ def _edge_book() -> dict[str, pd.DataFrame]:
     )
     account("EDGE-PARTNER", channel="partner", support_tickets_90d=35, engagement="low")
     signal("EDGE-PARTNER", "initiative", "Board asked for a new customer portal")
+    # The company seat deal net of its named teams' seats: 49 seats at the ceiling, less the
+    # 8 Engineering hires and the 12 people of an office opening in 15 days (its named date).
+    account(
+        "EDGE-NETTING",
+        licensed_seats=100,
+        active_seats=90,
+        employee_count=400,
+        employee_growth_pct=40.0,
+        arr=120000.0,
+    )
+    signal("EDGE-NETTING", "hiring", "Hiring 10 engineers", department="Engineering", headcount=10)
+    signal("EDGE-NETTING", "new_office", "Opening a Lisbon office in December 2026", headcount=15)
+    departments.append(
+        pd.DataFrame(
+            {"department": ["Engineering", "Support"], "headcount": [50, 30], "seats": [40, 24]}
+        ).assign(account_id="EDGE-NETTING")
+    )
+    # A limit of something they already own: the next tier, else (top tier) an estimate.
+    account("EDGE-OWNED")
+    signal("EDGE-OWNED", "limit_hit", "Ran out of custom fields on the Professional plan")
+    account("EDGE-TOP", subscribed=False, plan="Enterprise")
+    signal("EDGE-TOP", "limit_hit", "SSO connections maxed out")
     account("EDGE-LEGACY", subscribed=False, plan="Legacy", arr=30000.0, licensed_seats=30)
     signal("EDGE-LEGACY", "hiring", "Hiring 10 engineers", department="Engineering", headcount=10)
 
@@ -205,6 +228,17 @@ def test_edge_cases_of_needs_pricing_and_caps_match_the_reference():
         "EDGE-PEOPLE compliance",  # an ask naming a product, budget beside the price
     } <= keys
     assert opps["key"].str.startswith("office:").sum() >= 3
+    deal = opps.set_index(opps["account_id"] + " " + opps["key"])
+    # Netting: ceil(90 x 1.4 / 0.85) - 100 = 49 seats, less 8 + 12 named-team seats (above the
+    # floor of ceil(90 / 0.85) - 100 = 6), at the same $1,200 a seat.
+    netted = deal.loc["EDGE-NETTING seats"]
+    assert (netted["quantity"], netted["expansion_arr"]) == (29.0, 29 * 1200.0)
+    # An office opening 15 days out is timed at the date its text names, not in 90 days.
+    lisbon = deal.loc["EDGE-NETTING office:opening a lisbon office in december 2026"]
+    assert lisbon["best_time"] == pd.Timestamp("2026-12-01")
+    # A limit of a product they own: the next tier's limits, else an estimate.
+    assert deal.loc["EDGE-OWNED enterprise", "price_basis"] == "catalog"
+    assert deal.loc["EDGE-TOP metric:plan limits", "price_basis"] == "estimate"
     assert set(opps["price_basis"]) == {"catalog", "stated_budget", "account_rate", "estimate"}
     assert opps["stated_budget"].notna().sum() >= 3
     assert set(opps["confidence"]) == {"high", "medium", "low"}
