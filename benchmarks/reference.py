@@ -1404,15 +1404,16 @@ def _net_of_named_teams(p: dict, merged: list[dict], cfg: ScoringConfig) -> None
     """The company's ``seats`` deal less the seats the account's team deals hold (``dept:`` and
     ``office:`` needs sold as seats or a new department), never below what today's users need
     at the target utilisation (or ``seat_min_add``); the amount follows at the same price per
-    seat. In place, before the guards (a team deal held back still holds its people)."""
+    seat. A ``seats`` deal the customer asked for keeps its size. In place, before the guards
+    (a team deal held back still holds its people)."""
     teams = sorted(
         (o for o in merged if o["key"].startswith(("dept:", "office:")) and o["type"] in SEAT_LIKE),
         key=lambda o: o["key"],
     )
     held = [o["quantity"] for o in teams if o["quantity"] is not None]
     company = next((o for o in merged if o["key"] == "seats"), None)
-    if not teams or company is None or company["quantity"] is None:
-        return
+    if not teams or company is None or company["quantity"] is None or company["stated"]:
+        return  # the customer's own ask for company seats is its size
     cut = 0.0
     for quantity in held:  # whole numbers of people: any order adds up the same
         cut += quantity

@@ -1523,7 +1523,8 @@ def net_of_named_teams(
     people joining somewhere; the customer's ask for a team, hiring into a named team and a new
     office are part of that same growth. So the ``seats`` deal keeps only what the team deals do
     not cover, and never less than today's users need at the target utilisation (or the
-    minimum add). The cut is said in an evidence line; price per seat is unchanged.
+    minimum add). A ``seats`` deal the customer asked for keeps its size. The cut is said in an
+    evidence line; price per seat is unchanged.
     """
     people = merged["key"].str.startswith(("dept:", "office:")) & merged["type"].isin(
         ["seat_expansion", "new_department"]
@@ -1540,7 +1541,8 @@ def net_of_named_teams(
         named["account_id"],
         sep=", ",
     )
-    rows = merged[company & merged["account_id"].isin(held.index)]
+    # The customer's own ask for company seats is its size: never cut.
+    rows = merged[company & ~merged["stated"] & merged["account_id"].isin(held.index)]
     if rows.empty:
         return merged, evidence
     accounts = rows["account_id"]

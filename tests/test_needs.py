@@ -369,3 +369,17 @@ def test_a_budget_far_from_the_catalog_price_is_a_caveat(tmp_path):
     opp = only(a, "new_department")
     assert opp["expansion_arr"] == 60 * 480
     assert opp["caveat"].startswith("Their budget ($60,000) is 2.1x the catalog price")
+
+
+def test_the_customers_ask_for_company_seats_is_never_netted(tmp_path):
+    departments = [{"account_id": "A1", "department": "Sales", "headcount": 40, "seats": 0}]
+    signals = [
+        _signal(
+            "expansion_intent", "Ops lead asked for 20 more seats in Q1", headcount=20, amount=9600
+        ),
+        _signal("hiring", "Hiring 30 sales reps", department="Sales", headcount=30),
+    ]
+    a = run(tmp_path, accounts=[account()], departments=departments, signals=signals)
+    o = a.opportunities.set_index("key")
+    assert o.loc["seats", "quantity"] == 20 and o.loc["seats", "expansion_arr"] == 9600
+    assert "dept:sales" in o.index
