@@ -829,47 +829,7 @@ def _score(
         ["low", "medium"],
         "high",
     )
-    footprint = pd.Series(
-        np.where(
-            seat_like,
-            _whole(o["quantity"]) + " seats on " + _whole(o["licensed_seats"]) + " today",
-            money(o["expansion_arr"]) + " on " + money(o["arr"]) + " ARR",
-        ),
-        index=o.index,
-    )
-    # A stated budget far from the catalog price: they may expect another scope.
-    ratio = o["budget"] / o["expansion_arr"].where(o["expansion_arr"] > 0)
-    apart = o["stated"].astype(bool) & ((ratio >= 1.5) | (ratio <= 2 / 3))
-    o["caveat"] = np.select(
-        [o["oversized"], apart],
-        [
-            "Sized above +"
-            + f"{cfg.oversize_share:.0%}"
-            + " of today's footprint ("
-            + footprint
-            + "): confirm the size with the customer",
-            "Their budget ("
-            + money(o["budget"].fillna(0))
-            + ") is "
-            + _one_decimal(ratio.fillna(0))
-            + "x the catalog price: confirm the scope they expect (more people, a higher tier)",
-        ],
-        None,
-    )
-    # The other way to meet a capacity need (shown beside the deal, never as a second deal):
-    # the next tier, which lifts the plan's limits along with everything else.
-    next_tier = o["account_id"].map(cat.next_tier)
-    upgrade = cat.tier_difference(o["account_id"], next_tier, o["licensed_seats"])
-    has_option = (o["type"] == "usage_expansion") & next_tier.notna() & (upgrade > 0)
-    o["options"] = np.where(
-        has_option,
-        "Or move to "
-        + next_tier.map(cat.products["name"]).astype(object).fillna(next_tier).astype(str)
-        + " ("
-        + money(upgrade.fillna(0))
-        + " a year more at today's seats), which lifts the plan's limits too",
-        None,
-    )
+    _caveats_and_options(o, cat, cfg, seat_like)
     o["price_basis"] = o["basis"]
     o["stated_budget"] = o["budget"]
     o["opportunity_id"] = _opportunity_ids(o, account_ids)
@@ -889,6 +849,59 @@ def _score(
     bounds = [b for b, _ in cfg.hours_by_effort]
     o["hours"] = np.select([o["effort_score"] >= b for b in bounds], hours, hours[-1])
     return best_first(o)
+
+
+def _caveats_and_options(
+    o: pd.DataFrame, cat: Catalog, cfg: ScoringConfig, seat_like: pd.Series
+) -> None:
+    """``caveat``: an unstated size above ``oversize_share`` of today's footprint, or a stated
+    budget far from the catalog price; ``options``: the next tier as the other way to meet a
+    capacity need (shown beside the deal, never as a second deal). Text only for their rows."""
+    caveat = np.full(len(o), None, dtype=object)
+    big = o["oversized"].to_numpy(dtype=bool)
+    if big.any():
+        r = o[big]
+        footprint = np.where(
+            seat_like[big],
+            _whole(r["quantity"]) + " seats on " + _whole(r["licensed_seats"]) + " today",
+            money(r["expansion_arr"]) + " on " + money(r["arr"]) + " ARR",
+        )
+        caveat[big] = (
+            "Sized above +"
+            + f"{cfg.oversize_share:.0%}"
+            + " of today's footprint ("
+            + footprint
+            + "): confirm the size with the customer"
+        )
+    # A stated budget far from the catalog price: they may expect another scope.
+    ratio = o["budget"] / o["expansion_arr"].where(o["expansion_arr"] > 0)
+    apart = (o["stated"].astype(bool) & ((ratio >= 1.5) | (ratio <= 2 / 3))).to_numpy() & ~big
+    if apart.any():
+        caveat[apart] = (
+            "Their budget ("
+            + money(o["budget"][apart])
+            + ") is "
+            + _one_decimal(ratio[apart])
+            + "x the catalog price: confirm the scope they expect (more people, a higher tier)"
+        ).to_numpy(dtype=object)
+    o["caveat"] = caveat
+    options = np.full(len(o), None, dtype=object)
+    usage = (o["type"] == "usage_expansion").to_numpy()
+    if usage.any():
+        r = o[usage]
+        next_tier = r["account_id"].map(cat.next_tier)
+        upgrade = cat.tier_difference(r["account_id"], next_tier, r["licensed_seats"])
+        has = (next_tier.notna() & (upgrade > 0)).to_numpy()
+        if has.any():
+            name = next_tier.map(cat.products["name"]).astype(object).fillna(next_tier)
+            options[np.flatnonzero(usage)[has]] = (
+                "Or move to "
+                + name[has].astype(str)
+                + " ("
+                + money(upgrade[has])
+                + " a year more at today's seats), which lifts the plan's limits too"
+            ).to_numpy(dtype=object)
+    o["options"] = options
 
 
 def _whole(values: pd.Series) -> pd.Series:
