@@ -311,9 +311,9 @@ def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataF
     seats = _ceiling_seats(rows, cfg)
     arr = seats * cat.seat_price.reindex(rows.index)
     evidence = (
-        _int(rows["active_seats"])
+        _int(rows["active_seats"], thousands=True)
         + " of "
-        + _int(rows["licensed_seats"])
+        + _int(rows["licensed_seats"], thousands=True)
         + " licensed seats active ("
         + _pct(rows["seat_utilization"] * 100)
         + ")"
