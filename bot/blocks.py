@@ -840,10 +840,16 @@ def home_view(
                 "yourself in *Assign owner* on a card."
             )
         )
+    shown = 0
     for opp in mine[:HOME_CARDS]:
-        blocks += card(opp)
-    if len(mine) > HOME_CARDS:
-        blocks.append(context(f"…and {len(mine) - HOME_CARDS} more assigned to you."))
+        more = card(opp)
+        # A view has a text budget like a message: stop before a card would pass it.
+        if shown and text_size([*blocks, *more]) > MAX_MESSAGE_CHARS - 1_000:
+            break
+        blocks += more
+        shown += 1
+    if len(mine) > shown:
+        blocks.append(context(f"…and {len(mine) - shown} more assigned to you."))
     if closed_mine:
         blocks.append(context(f"{closed_mine} of your opportunities are snoozed or closed."))
     blocks.append(
