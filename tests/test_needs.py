@@ -229,7 +229,7 @@ def _people(draw):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(_people())
 def test_seat_deals_never_exceed_the_asks_plus_the_penetration_need(tmp_path_factory, case):
