@@ -1,0 +1,187 @@
+"""Everything the bot sends, built by the bot's own code from the bundled sample book.
+
+The sample portfolio is synced into a temporary SQLite database and scored as of
+:data:`expansion.pipeline.SAMPLE_AS_OF` (as the tests do); the messages come from the same
+functions the listeners and the digest call. Where the bot posts through Slack (the assignment
+DM), a recording client stands in for Slack and keeps what would have been posted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from expansion import digest, pipeline, store, workflow
+from expansion.schedule import Schedule
+from expansion.store import DigestRun
+
+from .. import cards, home, lists
+from .. import digest as bot_digest
+from ..blocks import ListRef
+from ..runtime import Runtime
+from ..settings import Settings
+from .page import Preview
+
+TEAM = "TPREVIEW"
+CHANNEL = "CPREVIEW"
+VIEWER = "UMAYA"
+#: Display names for the user ids the sample messages mention.
+USERS = {VIEWER: "maya", "UALEX": "alex"}
+DIGEST_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+WEEKLY = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
+
+
+class RecordingClient:
+    """The few Web API calls the bot's senders make, answered locally and recorded."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict] = []
+        self._ts = itertools.count(1)
+
+    def conversations_open(self, users: str) -> dict:
+        return {"channel": {"id": f"D{users}"}}
+
+    def chat_postMessage(self, **message) -> dict:
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.posted.append({**message, "ts": ts})
+        return {"ok": True, "ts": ts, "channel": message.get("channel")}
+
+    def chat_getPermalink(self, channel: str, message_ts: str) -> dict:
+        return {"permalink": f"https://slack.example/archives/{channel}/p{message_ts}"}
+
+
+def _many(prefix: str, title: str, messages: list[dict], where: str) -> list[Preview]:
+    return [
+        Preview(f"{prefix}-{n}", f"{title} ({n} of {len(messages)})", m, where, USERS)
+        for n, m in enumerate(messages, 1)
+    ]
+
+
+def build(workdir: Path, source: Path = pipeline.SAMPLE_PORTFOLIO) -> list[Preview]:
+    """Every previewed message and view, in the order the index lists them."""
+    engine = store.connect(f"sqlite:///{workdir / 'preview.db'}")
+    try:
+        pipeline.sync_folder(engine, source, source="sample")
+        pipeline.score(engine, as_of=pipeline.SAMPLE_AS_OF)
+        settings = Settings(
+            bot_token="xoxb-preview", signing_secret="preview", fixed_as_of=pipeline.SAMPLE_AS_OF
+        )
+        return _build(Runtime(engine=engine, settings=settings))
+    finally:
+        engine.dispose()
+
+
+def _build(runtime: Runtime) -> list[Preview]:
+    items: list[Preview] = []
+    answer = lists.answer
+
+    items.append(
+        Preview(
+            "scope-picker",
+            "Slash command without a scope",
+            answer(runtime, ListRef(scope=""), ephemeral=True)[0],
+            "only visible to you",
+            USERS,
+        )
+    )
+    for scope, public in (("enterprise", True), ("all", False)):
+        for page in (1, 2) if not public else (1,):
+            ref = ListRef(scope=scope, page=page, public=public)
+            (message,) = answer(runtime, ref, ephemeral=not public)
+            items.append(
+                Preview(
+                    f"list-{scope}-page-{page}",
+                    f"List answer: {scope}, page {page}",
+                    message,
+                    "in a channel" if public else "only visible to you",
+                    USERS,
+                )
+            )
+
+    result = runtime.find("all")
+    top = result.opportunity_records(result.opportunities["opportunity_id"].head(3))
+    account = top[0]["account_name"]
+    items += _many(
+        "deep-dive",
+        f"Deep-dive: {account}",
+        answer(runtime, ListRef(scope=account), ephemeral=True),
+        "only visible to you",
+    )
+
+    sched = WEEKLY
+    run = DigestRun(
+        team_id=TEAM,
+        channel=CHANNEL,
+        period=digest.period_of(sched.cadence, sched.local_day(DIGEST_AT)),
+        scope=sched.scope,
+        max_cards=sched.max_cards,
+    )
+    planned, _ = bot_digest.plan(runtime, run)
+    seq = {"parent": 0, "cards": 0, bot_digest.DEEP_DIVE_KIND: 0}
+    for message in planned:
+        seq[message.kind] += 1
+        n = seq[message.kind]
+        if message.kind == "parent":
+            items.append(
+                Preview("digest-parent", "Digest: parent", message.payload, "in a channel", USERS)
+            )
+        elif message.kind == "cards":
+            items.append(
+                Preview(
+                    f"digest-cards-{n}",
+                    f"Digest: cards, message {n}",
+                    message.payload,
+                    "in a channel",
+                    USERS,
+                )
+            )
+        else:
+            items.append(
+                Preview(
+                    f"digest-deep-dive-{n}",
+                    f"Digest: deep-dive of {message.key}, message {n}",
+                    message.payload,
+                    "in the thread of a digest card",
+                    USERS,
+                )
+            )
+
+    # Home: the viewer with three opportunities assigned, and someone with none.
+    for opp in top:
+        workflow.assign(
+            runtime.engine,
+            workflow.Opportunity(opp["opportunity_id"], opp["account_id"]),
+            assignee=VIEWER,
+            actor="UALEX",
+        )
+    items.append(
+        Preview(
+            "home", "App Home with assigned cards", home.view(runtime, VIEWER), "Home tab", USERS
+        )
+    )
+    items.append(
+        Preview(
+            "home-empty",
+            "App Home, nothing assigned",
+            home.view(runtime, "UNOBODY"),
+            "Home tab",
+            USERS,
+        )
+    )
+
+    client = RecordingClient()
+    assigned = runtime.opportunity(top[0]["opportunity_id"])
+    cards.notify_assignee(runtime, client, assigned, assigned_by="UALEX")  # type: ignore[arg-type]
+    dm, *thread = client.posted
+    items.append(Preview("assigned-dm", "Assignment DM", dm, "in a DM", USERS))
+    items += _many(
+        "assigned-dm-deep-dive", "Assignment DM: deep-dive", thread, "in the DM's thread"
+    )
+    return items
+
+
+def build_in_tempdir(source: Path = pipeline.SAMPLE_PORTFOLIO) -> list[Preview]:
+    with tempfile.TemporaryDirectory(prefix="slack-preview-") as tmp:
+        return build(Path(tmp), source)
