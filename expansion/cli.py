@@ -513,9 +513,7 @@ def demo(
     when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
         engine = store.connect(db)
-        sample = SourceConfig(
-            name="sample", type="files", options={"path": str(SAMPLE_PORTFOLIO)}
-        )
+        sample = SourceConfig(name="sample", type="files", options={"path": str(SAMPLE_PORTFOLIO)})
         report = _sync(engine, sample, strict=False, rejects=Path(os.devnull))
         result = pipeline.find(engine, "", as_of=when)
     except ExpansionError as exc:
