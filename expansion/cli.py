@@ -10,6 +10,7 @@ each command imports what it uses inside its body (tests/test_cli_startup.py che
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -401,6 +402,14 @@ def find(
     target: Annotated[
         float | None, typer.Option("--target", help="Expansion ARR target for coverage.")
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Only the N best opportunities (the summary still covers the whole scope).",
+        ),
+    ] = None,
 ) -> None:
     """List scored opportunities in a scope, best first."""
     if fmt not in ("table", "json", "markdown", "csv"):
@@ -421,15 +430,28 @@ def find(
         )
     except ExpansionError as exc:
         _fail(exc)
+    found = len(result.opportunities)
+    if limit is not None and found > limit:
+        result = dataclasses.replace(result, opportunities=result.opportunities.head(limit))
     if fmt == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(render_find_markdown(result))
+        if len(result.opportunities) < found:
+            sys.stdout.write(
+                f"\n_Showing the {len(result.opportunities)} best of {found} opportunities "
+                "(--limit)._\n"
+            )
     elif fmt == "csv":
         sys.stdout.write(render_csv(result))
     else:
         _print_summary(result)
         _print_table(result, limit=None)
+        if len(result.opportunities) < found:
+            out.print(
+                f"Showing the {len(result.opportunities)} best of {found} opportunities (--limit).",
+                markup=False,
+            )
 
 
 @app.command()
