@@ -13,7 +13,6 @@ import urllib.error
 from typing import Annotated
 
 import typer
-from slack_sdk.errors import SlackApiError
 
 from expansion.cli import AsOfOption, DbOption, _as_of, _fail, app, out
 from expansion.cli import main as _main
@@ -79,6 +78,8 @@ def digest_now(
     as_of: AsOfOption = None,
 ) -> None:
     """Post one channel's Tier 1 digest now (once per period unless --force)."""
+    from slack_sdk.errors import SlackApiError
+
     from expansion import schedule, store
     from expansion.schedule import Schedule
 

@@ -3,30 +3,32 @@
 Every command takes ``--db URL`` (env ``EXPANSION_DB_URL``, default ``sqlite:///expansion.db``)
 and ``--as-of YYYY-MM-DD`` (env ``EXPANSION_AS_OF``, default today), so every result can be
 reproduced.
+
+Startup is kept light: ``expansion --help`` must not load pandas, SQLAlchemy or the engine, so
+each command imports what it uses inside its body (tests/test_cli_startup.py checks this).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape as esc
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import pipeline, store
-from .config import load_config
-from .connectors import SourceConfig, for_team, in_sync_order, load_sources
 from .errors import ConfigError, ExpansionError, NoDataError
-from .limits import load_limits
-from .merge import conflict_counts
-from .playbook import money, render_account, render_csv, render_find_markdown, render_playbook
+from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO
+
+if TYPE_CHECKING:
+    from . import pipeline
+    from .connectors import SourceConfig
 
 app = typer.Typer(
     help="Find, score and explain the expansion revenue in your customer base.",
@@ -51,6 +53,8 @@ def _workspace(
 ) -> None:
     """Find, score and explain the expansion revenue in your customer base."""
     if team:
+        from . import store
+
         try:
             store.team_partition(store.database_url(), team)  # say a bad id before any work
         except ExpansionError as exc:
@@ -156,6 +160,11 @@ def sync(
     ] = False,
 ) -> None:
     """Sync sources into the database (each in one transaction), then re-score."""
+    from . import pipeline, store
+    from .config import load_config
+    from .connectors import SourceConfig, for_team, in_sync_order, load_sources
+    from .limits import load_limits
+
     try:
         engine = store.connect(db)
         configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
@@ -224,6 +233,10 @@ def _sync(
     allow_empty: bool = False,
     limits=None,
 ):
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from . import pipeline
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
@@ -250,6 +263,9 @@ def _sync(
 
 
 def _print_conflicts(engine) -> None:
+    from . import store
+    from .merge import conflict_counts
+
     try:
         conflicts = store.conflicts(engine)
     except NoDataError:
@@ -272,6 +288,9 @@ def sources(
     ] = 20,
 ) -> None:
     """The configured sources, their last sync, and where sources disagree."""
+    from . import store
+    from .connectors import for_team, load_sources
+
     try:
         engine = store.connect(db)
         configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
@@ -359,6 +378,9 @@ def score(
     config: ConfigOption = None,
 ) -> None:
     """Score the stored portfolio and keep the results (find and the bot read them)."""
+    from . import pipeline, store
+    from .config import load_config
+
     try:
         engine = store.connect(db)
         run_id = pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config), force=True)
@@ -380,10 +402,22 @@ def find(
     target: Annotated[
         float | None, typer.Option("--target", help="Expansion ARR target for coverage.")
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Only the N best opportunities (the summary still covers the whole scope).",
+        ),
+    ] = None,
 ) -> None:
     """List scored opportunities in a scope, best first."""
     if fmt not in ("table", "json", "markdown", "csv"):
         raise typer.BadParameter("--format must be table, json, markdown or csv")
+    from . import pipeline, store
+    from .config import load_config
+    from .playbook import render_csv, render_find_markdown
+
     try:
         engine = store.connect(db)
         result = pipeline.find(
@@ -396,15 +430,28 @@ def find(
         )
     except ExpansionError as exc:
         _fail(exc)
+    found = len(result.opportunities)
+    if limit is not None and found > limit:
+        result = dataclasses.replace(result, opportunities=result.opportunities.head(limit))
     if fmt == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(render_find_markdown(result))
+        if len(result.opportunities) < found:
+            sys.stdout.write(
+                f"\n_Showing the {len(result.opportunities)} best of {found} opportunities "
+                "(--limit)._\n"
+            )
     elif fmt == "csv":
         sys.stdout.write(render_csv(result))
     else:
         _print_summary(result)
         _print_table(result, limit=None)
+        if len(result.opportunities) < found:
+            out.print(
+                f"Showing the {len(result.opportunities)} best of {found} opportunities (--limit).",
+                markup=False,
+            )
 
 
 @app.command()
@@ -422,6 +469,10 @@ def playbook(
     ] = "Customer portfolio",
 ) -> None:
     """Write expansion-playbook.md for a scope."""
+    from . import pipeline, store
+    from .config import load_config
+    from .playbook import render_playbook
+
     try:
         engine = store.connect(db)
         result = pipeline.find(
@@ -445,6 +496,10 @@ def account(
     config: ConfigOption = None,
 ) -> None:
     """Print one account's expansion profile and opportunities (the deep-dive)."""
+    from . import pipeline, store
+    from .config import load_config
+    from .playbook import render_account
+
     try:
         engine = store.connect(db)
         result = pipeline.find(
@@ -466,19 +521,21 @@ def demo(
     db: DbOption = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="As-of date.", show_default=str(pipeline.SAMPLE_AS_OF)),
+        typer.Option("--as-of", help="As-of date.", show_default=str(SAMPLE_AS_OF)),
     ] = None,
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the playbook.")] = Path(
         "expansion-playbook.md"
     ),
 ) -> None:
     """Load the bundled sample portfolio, score it, show Tier 1 and write expansion-playbook.md."""
-    when = _as_of(as_of) if as_of else pipeline.SAMPLE_AS_OF
+    from . import pipeline, store
+    from .connectors import SourceConfig
+    from .playbook import render_playbook
+
+    when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
         engine = store.connect(db)
-        sample = SourceConfig(
-            name="sample", type="files", options={"path": str(pipeline.SAMPLE_PORTFOLIO)}
-        )
+        sample = SourceConfig(name="sample", type="files", options={"path": str(SAMPLE_PORTFOLIO)})
         report = _sync(engine, sample, strict=False, rejects=Path(os.devnull))
         result = pipeline.find(engine, "", as_of=when)
     except ExpansionError as exc:
@@ -514,7 +571,7 @@ def generate(
         typer.Option(
             "--as-of",
             help="The date the book is as of: usage months end there, renewals follow it.",
-            show_default=str(pipeline.SAMPLE_AS_OF),
+            show_default=str(SAMPLE_AS_OF),
         ),
     ] = None,
     formats: Annotated[
@@ -534,7 +591,7 @@ def generate(
 
     if formats not in generator.FORMATS:
         raise typer.BadParameter(f"--formats must be one of {', '.join(generator.FORMATS)}")
-    when = _as_of(as_of) if as_of else pipeline.SAMPLE_AS_OF
+    when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
         report = generator.generate(
             accounts, seed=seed, out=out_dir, as_of=when, formats=formats, force=force
@@ -561,6 +618,8 @@ def generate(
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
     """Apply database migrations (also done automatically by every command)."""
+    from . import store
+
     store.connect(db)
     out.print(f"Database {esc(store.database_url(db))} is up to date.")
 
@@ -569,6 +628,8 @@ def db_upgrade(db: DbOption = None, as_of: AsOfOption = None) -> None:
 
 
 def _print_summary(result: pipeline.FindResult) -> None:
+    from .playbook import money
+
     s = result.summary
     table = Table(
         title=esc(f"Expansion summary: {result.scope.describe()} (as of {result.as_of})"),
@@ -608,6 +669,8 @@ def _print_summary(result: pipeline.FindResult) -> None:
 def _print_table(
     result: pipeline.FindResult, *, tier: int | None = None, limit: int | None = None
 ) -> None:
+    from .playbook import money
+
     opps = result.opportunities
     if tier is not None:
         opps = opps[opps["tier"] == tier]

@@ -27,12 +27,10 @@ from .errors import ContractError, NoDataError, RejectedRowsError, StorageError
 from .ingest import Portfolio, capped_rejects, validate, write_rejects
 from .limits import IngestLimits, load_limits
 from .portfolio import _plain, summarize
+from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use pipeline.SAMPLE_*
 from .scope import Scope, parse_scope, resolve_accounts
 
 log = logging.getLogger(__name__)
-
-SAMPLE_PORTFOLIO = Path(__file__).parent / "sample" / "portfolio"
-SAMPLE_AS_OF = date(2026, 11, 16)
 
 
 @dataclass

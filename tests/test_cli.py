@@ -199,3 +199,29 @@ def test_python_dash_m_works(tmp_path):
     assert done.returncode == 0
     for command in ("demo", "sync", "find", "playbook", "account", "score"):
         assert command in done.stdout
+
+
+def test_find_limit_keeps_the_n_best_and_the_whole_scopes_summary(demo_dir):
+    args = ("find", "all", "--as-of", "2026-11-16")
+    whole = json.loads(cli(*args, "--format", "json", cwd=demo_dir).stdout)
+    assert len(whole["opportunities"]) > 3
+    done = cli(*args, "--format", "json", "--limit", "3", cwd=demo_dir)
+    assert done.returncode == 0, done.stderr
+    limited = json.loads(done.stdout)
+    assert limited["opportunities"] == whole["opportunities"][:3]
+    assert limited["summary"] == whole["summary"]
+    rows = cli(*args, "--format", "csv", "--limit", "3", cwd=demo_dir).stdout.splitlines()
+    assert len(rows) == 1 + 3
+    total = len(whole["opportunities"])
+    table = cli(*args, "--limit", "3", cwd=demo_dir).stdout
+    assert "Opportunities (3)" in table
+    assert f"Showing the 3 best of {total} opportunities (--limit)." in table
+    markdown = cli(*args, "--format", "markdown", "--limit", "3", cwd=demo_dir).stdout
+    assert f"_Showing the 3 best of {total} opportunities (--limit)._" in markdown
+    # A limit above the count changes nothing and says nothing.
+    assert (
+        json.loads(cli(*args, "--format", "json", "--limit", "100000", cwd=demo_dir).stdout)
+        == whole
+    )
+    bad = cli(*args, "--limit", "0", cwd=demo_dir)
+    assert bad.returncode == 2 and "--limit" in bad.stderr
