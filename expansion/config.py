@@ -237,23 +237,34 @@ class ScoringConfig:
 DEFAULT_CONFIG = ScoringConfig()
 
 
-def load_config(path: str | Path | None = None) -> ScoringConfig:
-    """Defaults, overridden by ``[scoring]`` in ``path`` (or ``$EXPANSION_CONFIG``, or
-    ``./expansion.toml`` when it exists)."""
+def read_settings_file(path: str | Path | None = None) -> tuple[Path | None, dict[str, Any]]:
+    """The ``expansion.toml`` in force and its tables: ``path``, else ``$EXPANSION_CONFIG``,
+    else ``./expansion.toml`` when it exists; ``(None, {})`` when there is none.
+
+    Raises:
+        ConfigError: the file is missing or not TOML.
+    """
     if path is None:
         path = os.environ.get("EXPANSION_CONFIG") or (
             "expansion.toml" if Path("expansion.toml").exists() else None
         )
     if path is None:
-        return DEFAULT_CONFIG
+        return None, {}
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: configuration file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return config_from_mapping(data.get("scoring", {}), origin=str(path))
+
+
+def load_config(path: str | Path | None = None) -> ScoringConfig:
+    """Defaults, overridden by ``[scoring]`` in the settings file (:func:`read_settings_file`)."""
+    found, data = read_settings_file(path)
+    if found is None:
+        return DEFAULT_CONFIG
+    return config_from_mapping(data.get("scoring", {}), origin=str(found))
 
 
 def config_from_mapping(overrides: dict[str, Any], *, origin: str = "config") -> ScoringConfig:

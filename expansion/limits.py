@@ -17,13 +17,12 @@ Unknown keys are an error, as under ``[scoring]``.
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .config import read_settings_file
 from .errors import ConfigError
 
 #: The window the engine can do date arithmetic in (days to renewal, a renewal plus a year)
@@ -86,19 +85,10 @@ def load_limits(path: str | Path | None = None) -> IngestLimits:
     Raises:
         ConfigError: the file is missing or not TOML, an unknown key, a bad value.
     """
-    if path is None:
-        path = os.environ.get("EXPANSION_CONFIG") or (
-            "expansion.toml" if Path("expansion.toml").exists() else None
-        )
-    if path is None:
+    found, data = read_settings_file(path)
+    if found is None:
         return DEFAULT_LIMITS
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    path = found
     section = data.get("ingest", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: ingest must be a table: [ingest] max_cell_chars = ...")

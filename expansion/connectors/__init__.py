@@ -23,10 +23,10 @@ import contextlib
 import importlib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..config import read_settings_file
 from ..errors import ConfigError
 from .base import ROLES, Connector, Pull, SourceConfig, SourceError
 
@@ -68,29 +68,13 @@ def connector_for(config: SourceConfig, env: Mapping[str, str] | None = None) ->
     return connector_class(config.type)(config, os.environ if env is None else env)
 
 
-def _read(path: str | Path | None) -> tuple[Path | None, dict]:
-    if path is None:
-        path = os.environ.get("EXPANSION_CONFIG") or (
-            "expansion.toml" if Path("expansion.toml").exists() else None
-        )
-    if path is None:
-        return None, {}
-    path = Path(path)
-    try:
-        return path, tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-
-
 def sync_time(path: str | Path | None = None) -> str | None:
     """``[sync] at = "HH:MM"`` (UTC): when the scheduler's nightly job syncs every source.
 
     Raises:
         ConfigError: not a time, or an unknown key under ``[sync]``.
     """
-    path, data = _read(path)
+    path, data = read_settings_file(path)
     section = data.get("sync", {})
     unknown = sorted(set(section) - {"at"})
     if unknown:
@@ -109,7 +93,7 @@ def load_sources(path: str | Path | None = None) -> list[SourceConfig]:
     Raises:
         ConfigError: not TOML, a source without name or type, a duplicate name, a bad role.
     """
-    path, data = _read(path)
+    path, data = read_settings_file(path)
     if path is None:
         return []
     entries = data.get("sources", [])
