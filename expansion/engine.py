@@ -26,7 +26,7 @@ from .profile import (
     set_usage_volume,
     whitespace,
 )
-from .triggers import STRONG_TRIGGERS, Catalog, money
+from .triggers import STRONG_TRIGGERS, Catalog, money, whole
 
 TYPE_LABELS = {
     "tier_upgrade": "Tier Upgrade",
@@ -863,7 +863,7 @@ def _caveats_and_options(
         r = o[big]
         footprint = np.where(
             seat_like[big],
-            _whole(r["quantity"]) + " seats on " + _whole(r["licensed_seats"]) + " today",
+            whole(r["quantity"]) + " seats on " + whole(r["licensed_seats"]) + " today",
             money(r["expansion_arr"]) + " on " + money(r["arr"]) + " ARR",
         )
         caveat[big] = (
@@ -902,13 +902,6 @@ def _caveats_and_options(
                 + " a year more at today's seats), which lifts the plan's limits too"
             ).to_numpy(dtype=object)
     o["options"] = options
-
-
-def _whole(values: pd.Series) -> pd.Series:
-    """Whole numbers with thousands separators (``1,200``)."""
-    return per_distinct(
-        values.astype(float).round().astype("Int64"), lambda v: v.map("{:,}".format), dtype="str"
-    )
 
 
 def _caps(o: pd.DataFrame, cfg: ScoringConfig) -> None:
@@ -983,10 +976,10 @@ def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
     to wait for it.
     """
     triggers = o["triggers"]
+    # A need visible in their usage or asked for (likelihood's strong evidence), or an active
+    # initiative.
     explicit = o["stated"].astype(bool) | triggers.str.contains(
-        "usage_ceiling|seat_ceiling|limit_hit|feature_request|services_request|initiative"
-        "|new_department_signal",
-        regex=True,
+        "|".join((*scoring.STRONG_EVIDENCE, "initiative")), regex=True
     )
     future = o["future"].astype(bool)
     renewed = o["renewal_hold"].astype(bool) & ~future
@@ -1041,8 +1034,8 @@ def _timing(o: pd.DataFrame, cfg: ScoringConfig, as_of: pd.Timestamp) -> None:
 
 def _describe(o: pd.DataFrame, cat: Catalog) -> None:
     product = o["product_name"].fillna(o["product_id"]).fillna("")
-    qty = _whole(o["quantity"])
-    seats_now = _whole(o["licensed_seats"])
+    qty = whole(o["quantity"])
+    seats_now = whole(o["licensed_seats"])
     # The plan as the catalog names it ("Professional"), else as the CRM spells it.
     tier_name = o["account_id"].map(cat.current_tier).map(cat.products["name"])
     plan = tier_name.astype(object).fillna(o["plan"]).fillna("their current plan").astype(str)
@@ -1061,7 +1054,7 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
         "seat_expansion": lambda r: (
             "Add " + qty[r] + " seats" + for_team[r] + asked[r],
             current[r],
-            _whole(o["licensed_seats"][r] + o["quantity"][r]) + " seats on " + plan[r],
+            whole(o["licensed_seats"][r] + o["quantity"][r]) + " seats on " + plan[r],
         ),
         "new_department": lambda r: (
             np.where(

@@ -95,12 +95,16 @@ def money(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype="str")
 
 
-def _int(values: pd.Series, *, thousands: bool = False) -> pd.Series:
-    """Whole numbers as text (``1,961,954`` with ``thousands``)."""
-    whole = values.astype(float).round().astype("Int64")
-    if not thousands:
-        return whole.astype(str)
-    return per_distinct(whole, lambda v: v.map("{:,}".format), dtype="str")
+def _int(values: pd.Series) -> pd.Series:
+    """Whole numbers as text (``1961954``), for counts that stay small."""
+    return values.astype(float).round().astype("Int64").astype(str)
+
+
+def whole(values: pd.Series) -> pd.Series:
+    """Whole numbers with thousands separators (``1,961,954``), once per distinct value."""
+    return per_distinct(
+        values.astype(float).round().astype("Int64"), lambda v: v.map("{:,}".format), dtype="str"
+    )
 
 
 def _pct(values: pd.Series) -> pd.Series:
@@ -311,9 +315,9 @@ def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataF
     seats = _ceiling_seats(rows, cfg)
     arr = seats * cat.seat_price.reindex(rows.index)
     evidence = (
-        _int(rows["active_seats"], thousands=True)
+        whole(rows["active_seats"])
         + " of "
-        + _int(rows["licensed_seats"], thousands=True)
+        + whole(rows["licensed_seats"])
         + " licensed seats active ("
         + _pct(rows["seat_utilization"] * 100)
         + ")"
@@ -403,7 +407,7 @@ def _metric_candidates(
             "catalog: "
             + metric_label(rows["metric"])
             + " +"
-            + _int(extra, thousands=True)
+            + whole(extra)
             + " a period at "
             + _unit_price(unit_price),
         ),
@@ -420,9 +424,9 @@ def _metric_candidates(
             + " at "
             + _pct(rows["util_pct"])
             + " of the limit ("
-            + _int(rows["value"], thousands=True)
+            + whole(rows["value"])
             + " of "
-            + _int(rows["limit"], thousands=True)
+            + whole(rows["limit"])
             + ")"
         )
         if trigger == "usage_ceiling":
@@ -543,14 +547,11 @@ def _limit_hit(
 
     # A metric the account reports usage for: priced like its ceiling (one need with it).
     with_metric = ~is_seats & metric.notna()
-    on_metric = s[with_metric].assign(metric=metric[with_metric])
+    on_metric = s[with_metric].assign(metric=metric[with_metric], hit_line=evidence[with_metric])
     rows = on_metric.merge(metrics, on=["account_id", "metric"], how="inner")
     if len(rows):
         text = (
-            "Hit a plan limit on "
-            + _date(rows["date"])
-            + ": "
-            + rows["detail"].fillna("(no detail)")
+            rows["hit_line"]
             + " ("
             + metric_label(rows["metric"])
             + " at "
@@ -974,12 +975,10 @@ def people_triggers(
             ),
             basis=seat_basis if basis is None else np.where(basis, "estimate", seat_basis),
             evidence=evidence,
-            department=rows["department"]
+            # The team as the departments table names it, else as the signal does.
+            department=who.lookup(who.dept_name, rows["account_id"], rows["dkey"])
             .astype(object)
-            .where(rows["dkey"].isna(), who.lookup(who.dept_name, rows["account_id"], rows["dkey"]))
-            .fillna(rows["department"])
-            if "department" in rows
-            else None,
+            .fillna(rows["department"]),
             **kw,
         )
 
@@ -1050,11 +1049,9 @@ def people_triggers(
         is_office = new["kind"] == "new_office"
         head = new["headcount"].astype(float)
         guessed = head.isna() | (head <= 0)
+        # The team's own seats per person where it holds seats (an office's moving team),
+        # else the adopting teams' rate.
         pen = who.penetration(new["account_id"], new["dkey"])
-        pen = pen.where(~(is_office | new["dkey"].isna()), new["account_id"].map(who.adopting))
-        pen = pen.where(
-            ~is_office | new["dkey"].isna(), who.penetration(new["account_id"], new["dkey"])
-        )
         quantity = np.ceil(head * pen).where(~guessed, float(cfg.department_min_headcount))
         quantity = np.maximum(quantity, 1)
         team = new["dkey"].fillna(_dept_key(new["detail"])).fillna("new team")
@@ -1563,11 +1560,11 @@ def net_of_named_teams(
     merged.loc[rows.index, "quantity"] = quantity
     line = (
         "Net of the "
-        + _int(rows["account_id"].map(held), thousands=True)
+        + whole(rows["account_id"].map(held))
         + " seats this account's team deals hold ("
         + rows["account_id"].map(teams)
         + "): "
-        + _int(quantity, thousands=True)
+        + whole(quantity)
         + " seats for the rest of the company"
     )
     last = evidence.groupby(["account_id", "key"])["seq"].max()
