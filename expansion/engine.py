@@ -1265,53 +1265,68 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     score is computed for every deal at once; text is built only for the deals it describes.
     """
     t1 = cfg.tier_thresholds[0]
-    w_r, w_e, w_l = cfg.weight_revenue, cfg.weight_effort, cfg.weight_likelihood
-    R = o["revenue_score"].astype(float)
-    E = o["effort_score"].astype(float)
-    rest = (
-        o["likelihood_relationship"]
-        + o["likelihood_corroboration"]
-        + o["likelihood_sponsor"]
-        + o["renewal_bonus"]
-        + o["likelihood_future"]
-        + o["likelihood_penalty"]
-    )
+    # Each step is scored by the scoring functions themselves, on the deal's inputs as the step
+    # would change them (a slim copy: only what effort and likelihood read).
+    inputs = o[
+        [
+            "type",
+            "expansion_arr",
+            "arr",
+            "segment",
+            "engagement",
+            "small_deal",
+            "triggers",
+            "stated",
+            "budget",
+            "timeline",
+            "account_propensity",
+            "signal_count",
+            "sig_exec_engagement",
+            "months_to_renewal",
+            "future",
+            "channel",
+            "has_usage",
+            "recently_renewed",
+        ]
+    ]
 
-    def score(r, e, lk) -> pd.Series:
-        return pd.Series(scoring.round_half_up(w_r * r + w_e * e + w_l * lk, 1), index=o.index)
+    # Only deals a step could lift: Tier 1 is there already, a self-serve deal is not worked.
+    small = o["small_deal"].astype(bool)
+    open_deal = o["tier"] > 1
+    worked = open_deal & ~small
+    inputs = inputs[worked]
 
-    def likelihood(raw, cap) -> pd.Series:
-        return pd.Series(scoring.round_half_up(np.minimum(raw, cap)), index=o.index).clip(1, 10)
+    def rescore(**step) -> pd.Series:
+        changed = inputs.assign(
+            **{k: (v[worked] if isinstance(v, pd.Series) else v) for k, v in step.items()}
+        )
+        effort = scoring.effort_score(changed, cfg)["effort_score"]
+        likelihood = scoring.likelihood_score(changed, cfg)["likelihood_score"]
+        score = scoring.composite(o["revenue_score"][worked], effort, likelihood, cfg)
+        return score.reindex(o.index)
 
     asked_fully = o["likelihood_level"] == "ask_budget_timeline"
     stated = o["stated"].astype(bool)
     has_budget = o["budget"].fillna(0) > 0
-    cap = pd.Series(np.where(asked_fully, 10.0, cfg.likelihood_max_without_ask), index=o.index)
-    base = o["likelihood_base"] + rest
-    # 1. The ask in full: need, budget and timeline confirmed (budget allocated: effort +2
-    # and no procurement penalties, as effort_score gives a stated budget).
-    full = cfg.likelihood_levels["ask_budget_timeline"] + rest
-    confirm_e = (
-        E - o["effort_large"] - o["effort_enterprise"] + np.where(has_budget & stated, 0, 2)
-    ).clip(upper=10)
-    confirm = score(R, confirm_e, likelihood(full, 10.0))
-    # 2. An executive sponsor. 3. Co-terming with a renewal inside the year.
+    # 1. The ask in full: need, budget and timeline confirmed.
+    ask = {
+        "stated": True,
+        "budget": o["budget"].where(has_budget, 1.0),
+        "timeline": True,
+    }
+    confirm = rescore(**ask)
+    # 2. An executive sponsor. 3. Co-terming with a renewal inside the year (the renewal then
+    # falls in the deal's window).
     no_sponsor = o["likelihood_sponsor"] == 0
-    sponsor = score(R, E, likelihood(base + cfg.likelihood_exec_sponsor, cap))
+    sponsor = rescore(sig_exec_engagement=1.0)
     months = o["months_to_renewal"]
     coterm_possible = (months > 3) & (months <= 12)
-    coterm = score(R, E, likelihood(base + cfg.likelihood_renewal_window, cap))
-    together = score(
-        R,
-        confirm_e,
-        likelihood(
-            full
-            + np.where(no_sponsor, cfg.likelihood_exec_sponsor, 0.0)
-            + np.where(coterm_possible, cfg.likelihood_renewal_window, 0.0),
-            10.0,
-        ),
+    coterm = rescore(months_to_renewal=0.0)
+    together = rescore(
+        **ask,
+        sig_exec_engagement=o["sig_exec_engagement"].where(~no_sponsor, 1.0),
+        months_to_renewal=months.where(~coterm_possible, 0.0),
     )
-    open_deal = o["tier"] > 1
     out = np.full(len(o), "", dtype=object)
     count = np.zeros(len(o), dtype=int)
 
@@ -1358,7 +1373,7 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
         lambda r: "Co-term it with the " + renewal[r].dt.strftime("%Y-%m-%d") + " renewal",
     )
     # None alone: all of them together, or why no step on the customer's side is enough.
-    none = open_deal.to_numpy() & (count == 0)
+    none = worked.to_numpy() & (count == 0)
     if none.any():
         r = none
         combined = (
@@ -1387,7 +1402,6 @@ def _tier1_path(o: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
         )
         out[r] = np.where(together[r] >= t1, combined, limit)
     # Holds come first: nothing else moves a held deal.
-    small = o["small_deal"].astype(bool)
     estimate = o["basis"] == "estimate"
     renewed = o["renewal_hold"].astype(bool)
     held = (open_deal & (small | estimate | renewed)).to_numpy()
