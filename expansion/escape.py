@@ -17,6 +17,11 @@ from __future__ import annotations
 import re
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: Line end of every CSV a person may open (RFC 4180's CRLF). With it, the csv writers quote
+#: any cell holding a carriage return or a line break; with a bare "\n" a lone "\r" inside a
+#: cell is left unquoted and splits its row in two.
+SPREADSHEET_LINE_END = "\r\n"
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 

@@ -31,7 +31,7 @@ from .contract import (
     normalize_header,
 )
 from .errors import ContractError
-from .escape import spreadsheet_cell
+from .escape import SPREADSHEET_LINE_END, spreadsheet_cell
 from .frames import nul_cells, per_distinct
 from .limits import DEFAULT_LIMITS, NO_DATE, XLSX_MAX_ROWS, IngestLimits
 
@@ -417,7 +417,9 @@ def write_rejects(rejects: pd.DataFrame, path: str | Path, *, most: int) -> int:
             ],
             ignore_index=True,
         )
-    kept.map(spreadsheet_cell).to_csv(path, index=False)  # opened in a spreadsheet
+    kept.map(spreadsheet_cell).to_csv(  # opened in a spreadsheet
+        path, index=False, lineterminator=SPREADSHEET_LINE_END
+    )
     return left_out
 
 

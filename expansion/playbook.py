@@ -17,7 +17,7 @@ import jinja2
 import pandas as pd
 
 from .engine import TYPE_LABELS
-from .escape import Markdown, markdown, spreadsheet_cell
+from .escape import SPREADSHEET_LINE_END, Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
 from .plays import play
 from .portfolio import _plain
@@ -332,7 +332,9 @@ CSV_COLUMNS = {
 def render_csv(result: FindResult) -> str:
     """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS.values()), lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=list(CSV_COLUMNS.values()), lineterminator=SPREADSHEET_LINE_END
+    )
     writer.writeheader()
     for record in result.opportunity_records():
         evidence = record.get("evidence") or []

@@ -199,3 +199,20 @@ def test_the_rejects_file_never_holds_a_formula(engine, tmp_path):
     assert "'" + formula in cells and formula not in cells
     assert "-5" in cells  # a plain negative number is no formula and stays readable
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+
+
+def test_a_carriage_return_in_a_cell_stays_in_its_row(engine, tmp_path):
+    """A lone "\r" in a rejected value (an export from an old Mac tool) must not split the
+    rejects report's row: the report, like every CSV a person opens, is written with CRLF line
+    ends, so such a cell is quoted. (The sync fuzz test found this.)"""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    rows = [["account_id", "name", "arr"], ["A1", "Acme", "1000"], ["A2", "Old Mac", "12\r34 dollars"]]
+    with open(folder / "accounts.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    rejects = tmp_path / "expansion-rejects.csv"
+    report = pipeline.sync_folder(engine, folder, rejects_path=rejects)
+    assert report.rejected == 1
+    written = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+    assert len(written) == 1
+    assert written.loc[0, "value"] == "12\r34 dollars"
