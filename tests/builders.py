@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
+from expansion import store
 from expansion.engine import Analysis, analyze
 from expansion.ingest import read_portfolio
 
@@ -138,3 +140,13 @@ def only(analysis: Analysis, type_: str) -> dict:
     rows = analysis.opportunities[analysis.opportunities["type"] == type_]
     assert len(rows) == 1, analysis.opportunities[["opportunity_id", "type"]].to_string()
     return rows.iloc[0].to_dict()
+
+
+def stored_rows(engine) -> dict[str, pd.DataFrame]:
+    """Every stored portfolio row, sorted, to compare before and after a refused sync."""
+    out = {}
+    with engine.connect() as conn:
+        for name, table in store.PORTFOLIO_TABLES.items():
+            frame = pd.read_sql(sa.select(table), conn).drop(columns="id")
+            out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out

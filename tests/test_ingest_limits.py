@@ -15,6 +15,7 @@ from datetime import date
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from builders import stored_rows
 from openpyxl import Workbook
 from test_ingest import make_folder, only_reject, read, rejects_of
 
@@ -27,18 +28,8 @@ AS_OF = pipeline.SAMPLE_AS_OF
 HEADER = "account_id,name,arr,health_score\n"
 
 
-def stored(engine) -> dict[str, pd.DataFrame]:
-    """Every stored portfolio row, sorted, to compare before and after a refused sync."""
-    out = {}
-    with engine.connect() as conn:
-        for name, table in store.PORTFOLIO_TABLES.items():
-            frame = pd.read_sql(sa.select(table), conn).drop(columns="id")
-            out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return out
-
-
 def assert_unchanged(before: dict[str, pd.DataFrame], engine) -> None:
-    after = stored(engine)
+    after = stored_rows(engine)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], check_dtype=False)
 
@@ -83,7 +74,7 @@ def test_a_later_wide_row_is_a_reject_not_an_unreadable_file(tmp_path):
 
 
 def test_every_row_with_a_trailing_comma_refuses_the_file_and_changes_nothing(tmp_path, synced):
-    before = stored(synced)
+    before = stored_rows(synced)
     folder = make_folder(
         tmp_path, {"accounts.csv": HEADER + "ACC-1,Acme,1000,50,\nACC-2,Beta,2000,60,\n"}
     )
@@ -246,7 +237,7 @@ def test_the_cell_limit_is_configurable_and_applies_to_every_column_kind(tmp_pat
 
 
 def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path, synced, monkeypatch):
-    before = stored(synced)
+    before = stored_rows(synced)
     rows = [{"account_id": f"A{i}", "name": "x" * 40, "arr": "1000"} for i in range(40)]
     folder = make_folder(tmp_path, {"accounts.csv": rows})
     assert (folder / "accounts.csv").stat().st_size > 1048
@@ -265,7 +256,7 @@ def _must_not_run(*args, **kwargs):
 
 def test_an_xlsx_is_measured_unzipped_before_openpyxl_loads_it(tmp_path, synced, monkeypatch):
     """Before: a 204 KB workbook holding a 200 MB cell committed it."""
-    before = stored(synced)
+    before = stored_rows(synced)
     folder = tmp_path / "book"
     folder.mkdir()
     workbook = Workbook()

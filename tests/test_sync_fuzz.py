@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
+from builders import stored_rows
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
@@ -189,15 +189,6 @@ def portfolios(draw) -> dict[str, tuple[str, list[str], list[list[str]]]]:
 
 
 # --------------------------------------------------------------------------- the property
-
-
-def stored_rows(engine) -> dict[str, pd.DataFrame]:
-    out = {}
-    with engine.connect() as conn:
-        for name, table in store.PORTFOLIO_TABLES.items():
-            frame = pd.read_sql(sa.select(table), conn).drop(columns="id")
-            out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return out
 
 
 @pytest.fixture(scope="module")
