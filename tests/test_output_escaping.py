@@ -207,7 +207,11 @@ def test_a_carriage_return_in_a_cell_stays_in_its_row(engine, tmp_path):
     ends, so such a cell is quoted. (The sync fuzz test found this.)"""
     folder = tmp_path / "exports"
     folder.mkdir()
-    rows = [["account_id", "name", "arr"], ["A1", "Acme", "1000"], ["A2", "Old Mac", "12\r34 dollars"]]
+    rows = [
+        ["account_id", "name", "arr"],
+        ["A1", "Acme", "1000"],
+        ["A2", "Old Mac", "12\r34 dollars"],
+    ]
     with open(folder / "accounts.csv", "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     rejects = tmp_path / "expansion-rejects.csv"
