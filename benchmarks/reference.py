@@ -1578,6 +1578,9 @@ def _score(p: dict, opp: dict, cfg: ScoringConfig, as_of: datetime) -> dict:
             tier = rank
             break
     low, high = cfg.close_probability[kind]
+    if level in cfg.close_probability_asked:
+        ask_low, ask_high = cfg.close_probability_asked[level]
+        low, high = max(low, ask_low), max(high, ask_high)
     close = _round_half_up(low + (high - low) * propensity / 100, 3)
     rounded_arr = _round_half_up(arr)
 

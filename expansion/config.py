@@ -27,7 +27,7 @@ from .errors import ConfigError
 
 #: The engine's rules: change it with any change to what a scoring run produces from the same
 #: data and configuration, so stored results scored by the old rules are not reused.
-RULES_VERSION = "2026-12-07.needs.2"
+RULES_VERSION = "2026-12-07.asked.3"
 
 
 def _default(value):
@@ -161,6 +161,18 @@ class ScoringConfig:
         }
     )
 
+    # --- a deal the customer asked for is qualified pipeline, not a signal: its band is at
+    # least this one (seed 002: "customer has expressed intent, budget exists, timeline is
+    # clear" is near-certain), so an ask never reads as less likely than a guess of the same
+    # account. Keyed by the deal's evidence level (scoring.evidence_level).
+    close_probability_asked: dict[str, list[float]] = _default(
+        {
+            "ask_budget_timeline": [0.70, 0.80],
+            "ask_budget": [0.60, 0.70],
+            "ask": [0.50, 0.60],
+        }
+    )
+
     # --- triggers (seed 002's seven categories)
     usage_ceiling_pct: float = 80.0  # usage at >= 80% of a limit: the strongest trigger
     seat_target_utilization: float = 0.85  # seats proposed so the grown team sits at 85%
@@ -224,11 +236,10 @@ class ScoringConfig:
             raise ConfigError(
                 f"tier_thresholds must be four decreasing scores (Tier 1..4 minimums), got {t}"
             )
-        for kind, band in self.close_probability.items():
-            if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
-                raise ConfigError(
-                    f"close_probability.{kind} must be [low, high] within 0-1, got {band}"
-                )
+        for table in ("close_probability", "close_probability_asked"):
+            for kind, band in getattr(self, table).items():
+                if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
+                    raise ConfigError(f"{table}.{kind} must be [low, high] within 0-1, got {band}")
         if abs(sum(self.propensity_weights.values()) - 1.0) > 1e-6:
             raise ConfigError("propensity_weights must add up to 1.0")
         return self

@@ -808,7 +808,9 @@ def _score(
     )
     _caps(o, cfg)
     o["tier"] = scoring.tier(o["score"], cfg)
-    o["close_probability"] = scoring.close_probability(o["type"], o["propensity"], cfg)
+    o["close_probability"] = scoring.close_probability(
+        o["type"], o["propensity"], cfg, scoring.evidence_level(o)
+    )
     o["expansion_arr"] = scoring.round_half_up(o["expansion_arr"])
     o["expected_value"] = scoring.round_half_up(o["expansion_arr"] * o["close_probability"])
     o["priority"] = scoring.priority(o, cfg)
@@ -1136,7 +1138,20 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
     )
     o["current_state"] = current
     o["proposed_state"] = proposed
-    o["suggested_action"] = o["type"].map(ACTIONS)
+    # A deal the customer asked for starts with answering them, not with discovery.
+    seats = o["type"].isin(["seat_expansion", "new_department"]) & (o["quantity"].fillna(0) > 0)
+    asked_for = pd.Series(
+        np.where(
+            seats,
+            whole(o["quantity"].fillna(0)) + " seats",
+            o["product_name"].fillna(o["type_label"].str.lower()).astype(str),
+        ),
+        index=o.index,
+    )
+    o["suggested_action"] = o["type"].map(ACTIONS).where(
+        ~o["stated"].astype(bool),
+        "Send the proposal they asked for (" + asked_for + "), then agree the start date",
+    )
 
 
 def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 # The evidence line of the customer's own ask (expansion.triggers writes it first).
-_ASKED = re.compile(r"^Asked (?P<date>\S+): (?P<ask>.+)$")
+_ASKED = re.compile(r"^Asked (?P<date>\S+): (?P<ask>.+?)(?: \(stated budget (?P<budget>[^)]+)\))?$")
 
 PLAYS: dict[str, dict[str, Any]] = {
     "seat_expansion": {
@@ -42,7 +42,7 @@ PLAYS: dict[str, dict[str, Any]] = {
         "opening": "{department} looks like the next team that would get value from what {account} already runs on us.",
         "points": [
             "The same workflows that work for the current teams, without a second tool",
-            "Roughly {quantity} seats for {department}, priced from their current plan",
+            "{roughly}{quantity} seats for {department}{as_asked}, priced from their current plan",
             "Signal: {evidence}",
         ],
         "approach": [
@@ -240,15 +240,37 @@ def play(opportunity: dict, evidence: list[str]) -> dict:
         if isinstance(seat_util, (int, float)) and seat_util == seat_util
         else "high",
     )
-    opening = spec["opening"].format_map(values)
     asked = _ASKED.match(evidence[0]) if evidence else None
+    values["roughly"] = "" if asked else "Roughly "
+    values["as_asked"] = ", as they asked" if asked else ""
+    opening = spec["opening"].format_map(values)
+    approach = [a.format_map(values) for a in spec["approach"]]
     if asked:
-        # Their own ask leads: open with what they asked for, in their words.
-        opening = f"Following up on your request of {asked['date']} ({asked['ask']}): here is how we would set it up."
+        # Their own ask leads: open with what they asked for, in their words, and answer it
+        # first (no discovery, audit or trial before the proposal they asked for).
+        ask = asked["ask"].rstrip(". ")
+        budget = f"; their budget: {asked['budget']}" if asked["budget"] else ""
+        opening = (
+            f"Following up on the request of {asked['date']} ({ask}{budget}): "
+            "here is how we would set it up."
+        )
+        what = (
+            f"{values['quantity']} seats"
+            if opportunity["type"] in ("seat_expansion", "new_department")
+            and opportunity.get("quantity") == opportunity.get("quantity")
+            and opportunity.get("quantity")
+            else values["product"]
+        )
+        approach = [
+            f"{values['owner']}: send the proposal they asked for ({what}) this week",
+            f"{values['owner']}: walk the requester through it and agree the start date, "
+            f"co-termed to {values['renewal']}",
+            approach[-1],
+        ]
     return {
         "opening": opening,
         "points": [p.format_map(values) for p in spec["points"]],
-        "approach": [a.format_map(values) for a in spec["approach"]],
+        "approach": approach,
         "objections": [(q.format_map(values), a.format_map(values)) for q, a in spec["objections"]],
         "risks": [r.format_map(values) for r in spec["risks"]],
     }

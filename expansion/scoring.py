@@ -245,10 +245,22 @@ def tier(score: pd.Series, cfg: ScoringConfig) -> pd.Series:
     )
 
 
-def close_probability(types: pd.Series, propensity_: pd.Series, cfg: ScoringConfig) -> pd.Series:
-    """Per-type band, positioned within it by propensity."""
+def close_probability(
+    types: pd.Series,
+    propensity_: pd.Series,
+    cfg: ScoringConfig,
+    level: pd.Series | None = None,
+) -> pd.Series:
+    """Per-type band (seed 000), positioned within it by the deal's propensity. A deal the
+    customer asked for (``level`` from :func:`evidence_level`) is placed in the higher of its
+    type's band and its ask's band (``close_probability_asked``): a stated ask with a budget and
+    a timeline is qualified pipeline and never reads as less likely than a signal."""
     low = types.map({k: v[0] for k, v in cfg.close_probability.items()}).astype(float)
     high = types.map({k: v[1] for k, v in cfg.close_probability.items()}).astype(float)
+    if level is not None:
+        asked = cfg.close_probability_asked
+        low = np.maximum(low, level.map({k: v[0] for k, v in asked.items()}).fillna(0.0))
+        high = np.maximum(high, level.map({k: v[1] for k, v in asked.items()}).fillna(0.0))
     return pd.Series(round_half_up(low + (high - low) * propensity_ / 100, 3), index=types.index)
 
 

@@ -30,6 +30,7 @@ CANDIDATE_COLUMNS = [
     "quantity",
     "pricing",
     "evidence",
+    "sizing",
     "department",
     "basis",
     "stated",
@@ -116,6 +117,7 @@ def _date(values: pd.Series) -> pd.Series:
 
 
 _FRAME_DEFAULTS = {
+    "sizing": "",
     "basis": "catalog",
     "stated": False,
     "future": False,
@@ -1020,12 +1022,9 @@ def people_triggers(
     if len(hiring):
         pen = who.penetration(hiring["account_id"], hiring["dkey"])
         quantity = np.ceil(hiring["headcount"].astype(float) * pen)
-        evidence = (
-            "Hiring "
-            + _date(hiring["date"])
-            + ": "
-            + hiring["detail"].fillna("")
-            + " ("
+        evidence = "Hiring " + _date(hiring["date"]) + ": " + hiring["detail"].fillna("")
+        sizing = (
+            " ("
             + _int(hiring["headcount"].astype(float))
             + " people x "
             + _pct(pen * 100)
@@ -1037,6 +1036,7 @@ def people_triggers(
                 "hiring",
                 quantity,
                 evidence,
+                sizing=sizing,
                 future=hiring["future"],
                 event_date=hiring["event_date"],
             )
@@ -1062,17 +1062,13 @@ def people_triggers(
             + ": "
             + new["detail"].fillna(new["department"]).fillna("")
         )
-        evidence = evidence.where(
-            guessed,
-            evidence
-            + " ("
-            + _int(head.fillna(0))
-            + " people x "
-            + _pct(pen * 100)
-            + " seats per person)",
-        )
-        evidence = evidence.where(
-            ~guessed, evidence + " (no head count given: sized as a small team)"
+        sizing = pd.Series(
+            np.where(
+                guessed,
+                " (no head count given: sized as a small team)",
+                " (" + _int(head.fillna(0)) + " people x " + _pct(pen * 100) + " seats per person)",
+            ),
+            index=new.index,
         )
         parts.append(
             team_frame(
@@ -1085,6 +1081,7 @@ def people_triggers(
                 "new_office",
                 quantity,
                 evidence,
+                sizing=sizing,
                 key=office_key.where(is_office, "dept:" + team),
                 type_="new_department",
                 basis=guessed,
@@ -1483,7 +1480,11 @@ def merge_candidates(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
         ascending=[True, True, False, True, True, False, False],
         kind="stable",
     )
-    lead = lead.groupby(keys, sort=False).head(1).set_index(keys)
+    lead = lead.groupby(keys, sort=False).head(1)
+    # A line's sizing note ("120 people x 17% seats per person") describes the size its own
+    # candidate proposed; only the lead's size is the deal's, so only the lead keeps it.
+    c["evidence"] = c["evidence"] + np.where(c.index.isin(lead.index), c["sizing"].fillna(""), "")
+    lead = lead.set_index(keys)
     c = c.sort_values(
         [*keys, "stated", "strength", "expansion_arr"],
         ascending=[True, True, False, False, False],

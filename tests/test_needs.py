@@ -383,3 +383,68 @@ def test_the_customers_ask_for_company_seats_is_never_netted(tmp_path):
     o = a.opportunities.set_index("key")
     assert o.loc["seats", "quantity"] == 20 and o.loc["seats", "expansion_arr"] == 9600
     assert "dept:sales" in o.index
+
+
+def _asked_and_hiring(tmp_path):
+    """Northwind: the COO asked for 120 warehouse seats with a budget; hiring 120 operations
+    roles is the same need, sized by penetration at far fewer seats."""
+    departments = [
+        {"account_id": "A1", "department": "Operations", "headcount": 300, "seats": 50},
+    ]
+    signals = [
+        _signal(
+            "hiring",
+            "Hiring 120 operations roles across three new hubs",
+            department="Operations",
+            headcount=120,
+        ),
+        _signal(
+            "expansion_intent",
+            "COO asked for a proposal to add 120 warehouse seats for the new hubs (Q1 2027)",
+            date="2026-11-10",
+            department="Operations",
+            headcount=120,
+            amount=57600,
+        ),
+    ]
+    usage = monthly("A1", "seats", [80, 84, 88, 90, 92, 93], 100)
+    return run(tmp_path, accounts=[account()], departments=departments, signals=signals, usage=usage)
+
+
+def test_a_line_that_did_not_size_the_deal_keeps_no_sizing_note(tmp_path):
+    """The hiring line corroborates the 120-seat ask; its own sizing (120 people x 17% seats
+    per person = 21 seats) is not the deal's and must not sit beside a 120-seat amount."""
+    a = _asked_and_hiring(tmp_path)
+    opp = a.opportunities.iloc[0]
+    assert opp["quantity"] == 120
+    lines = evidence(a, opp["opportunity_id"])
+    assert lines[0].startswith("Asked 2026-11-10")
+    hiring = [line for line in lines if line.startswith("Hiring")]
+    assert hiring == ["Hiring 2026-10-15: Hiring 120 operations roles across three new hubs"]
+
+
+def test_an_ask_with_budget_and_timeline_is_at_least_as_likely_to_close_as_any_guess(tmp_path):
+    """Seed 002: stated intent, budget and timeline is near-certain; it must never show a
+    lower close probability than a deal inferred from signals (seed 000's type bands put a
+    new department at 40-50% and seats at 60-70%)."""
+    a = _asked_and_hiring(tmp_path)
+    opp = a.opportunities.iloc[0]
+    low, high = DEFAULT_CONFIG.close_probability_asked["ask_budget_timeline"]
+    assert low <= opp["close_probability"] <= high
+    assert low >= max(band[1] for band in DEFAULT_CONFIG.close_probability.values())
+    assert opp["expected_value"] == round(opp["expansion_arr"] * opp["close_probability"])
+
+
+def test_the_play_for_an_ask_answers_it_first(tmp_path):
+    """No licence audit, discovery or trial before the proposal the customer asked for; the
+    opening quotes the ask once, without nested brackets."""
+    from expansion.plays import play
+
+    a = _asked_and_hiring(tmp_path)
+    record = a.opportunities.iloc[0].to_dict()
+    assert record["suggested_action"].startswith("Send the proposal they asked for (120 seats)")
+    track = play(record, evidence(a, record["opportunity_id"]))
+    assert "send the proposal they asked for (120 seats) this week" in track["approach"][0]
+    assert track["opening"].startswith("Following up on the request of 2026-11-10 (COO asked")
+    assert "their budget: $57,600" in track["opening"]
+    assert "((" not in track["opening"] and "))" not in track["opening"]

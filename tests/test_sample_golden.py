@@ -104,6 +104,8 @@ def test_snapshot(sample_result):
                 "score",
                 "propensity",
                 "expansion_arr",
+                "close_probability",
+                "expected_value",
                 "priority",
             )
         }
