@@ -328,9 +328,12 @@ def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataF
     evidence = evidence.where(
         ~(change > 0), evidence + ", +" + _int(change.fillna(0)) + " active in the last quarter"
     )
+    # Growth that sizes this deal but is below the threshold is said here; growth at or above
+    # it has its own line (company growth), so it is not said twice.
+    growth = rows["employee_growth_pct"]
     evidence = evidence.where(
-        ~(rows["employee_growth_pct"] > 0),
-        evidence + ", headcount +" + _pct(rows["employee_growth_pct"].fillna(0)) + " in 12 months",
+        ~((growth > 0) & (growth < cfg.growth_pct_threshold)),
+        evidence + ", headcount +" + _pct(growth.fillna(0)) + " in 12 months",
     )
     return _frame(
         rows,
@@ -1173,7 +1176,12 @@ def _company_growth(
     )
     ft = funding_text.reindex(rows.index)
     parts["funding"] = np.where(ft.notna(), "funding: " + ft.fillna(""), "")
-    parts["use"] = _pct(rows["seat_utilization"] * 100) + " of seats in use"
+    # At the seat ceiling its own line already says how many seats are in use.
+    parts["use"] = np.where(
+        rows["seat_utilization"] * 100 >= cfg.usage_ceiling_pct,
+        "",
+        _pct(rows["seat_utilization"] * 100) + " of seats in use",
+    )
     evidence = parts["growth"].astype(object)
     for column in ("hiring", "funding", "use"):
         part = parts[column].astype(object)

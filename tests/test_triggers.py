@@ -15,14 +15,29 @@ def test_seat_ceiling_quotes_the_numbers(tmp_path):
     )
     opp = only(a, "seat_expansion")
     lines = evidence(a, opp["opportunity_id"])
-    assert (
-        lines[0]
-        == "47 of 50 licensed seats active (94%), +9 active in the last quarter, headcount +30% in 12 months"
-    )
+    # The headcount growth has its own line; neither line repeats the other's facts.
+    assert lines == [
+        "47 of 50 licensed seats active (94%), +9 active in the last quarter",
+        "Headcount +30% in 12 months",
+    ]
     assert opp["triggers"].startswith("seat_ceiling")
     # ceil(47 * 1.3 / 0.85) - 50 = 22 seats at the Professional seat price.
     assert opp["quantity"] == 22
     assert opp["expansion_arr"] == 22 * 480
+
+
+def test_growth_below_the_threshold_is_said_once_on_the_ceiling_line(tmp_path):
+    usage = monthly("A1", "seats", [35, 36, 38, 40, 44, 47], 50)
+    a = run(
+        tmp_path,
+        accounts=[account(licensed_seats=50, active_seats=47, employee_growth_pct=10)],
+        usage=usage,
+    )
+    opp = only(a, "seat_expansion")
+    assert evidence(a, opp["opportunity_id"]) == [
+        "47 of 50 licensed seats active (94%), +9 active in the last quarter, "
+        "headcount +10% in 12 months"
+    ]
 
 
 def test_usage_ceiling_with_a_usage_product_is_usage_expansion(tmp_path):
