@@ -9,6 +9,7 @@ opens in a spreadsheet (the export, expansion-rejects.csv): never a formula.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 
 import pandas as pd
@@ -220,3 +221,15 @@ def test_a_carriage_return_in_a_cell_stays_in_its_row(engine, tmp_path):
     written = pd.read_csv(rejects, dtype=str, keep_default_na=False)
     assert len(written) == 1
     assert written.loc[0, "value"] == "12\r34 dollars"
+
+
+def test_each_playbook_field_is_its_own_list_item(sample_result):
+    """A block tag at a line's end ate its newline: every Tier 2 entry read
+    '(expected $23,040)- **Type**: New Department' as one line."""
+    text = render_playbook(sample_result, portfolio_name="Sample")
+    glued = [line for line in text.splitlines() if re.search(r"\S- \*\*[A-Z]", line)]
+    assert not glued, glued[:3]
+    tier2 = text.split("## Tier 2 Opportunities")[1].split("\n## ")[0]
+    for field in ("Score", "Expansion ARR", "Type", "Timing", "Key Signal", "Next Step", "Owner"):
+        starts = len(re.findall(rf"^- \*\*{field}\*\*: ", tier2, flags=re.M))
+        assert starts == tier2.count("\n### "), field
