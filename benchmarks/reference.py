@@ -965,6 +965,13 @@ def _limits_hit(p: dict, book: _Book) -> list[dict]:
         product = book.match(detail)
         if metric is None and product is not None and book.products[product]["kind"] == "usage":
             metric = book.products[product]["unit"]
+        if metric is None:
+            # A metric named by its first word ("API quota" -> api_calls), seats excepted.
+            for name in book.metric_names:
+                word = str(name).lower().split("_")[0]
+                if len(word) >= 3 and word != "seats" and re.search(rf"\b{re.escape(word)}\b", detail):
+                    metric = name
+                    break
         if metric is not None:
             is_seats = str(metric).lower() == "seats"
         else:

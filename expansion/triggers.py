@@ -11,6 +11,8 @@ The loops in this module run over catalog products and keywords (a handful), nev
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -523,6 +525,13 @@ def _limit_hit(
     product_kind = product.map(cat.products["kind"])
     unit = product.map(cat.products["unit"]).where(product_kind == "usage")
     metric = metric.fillna(unit)
+    # "Exceeded the API quota" names api_calls by its first word: a limit is about capacity, so
+    # a metric's own word wins over an add-on whose keywords merely share it ("api").
+    for name in sorted(metrics["metric"].dropna().unique(), key=len, reverse=True):
+        word = str(name).lower().split("_")[0]
+        if len(word) >= 3 and word != "seats":
+            hit = metric.isna() & detail.str.contains(rf"\b{re.escape(word)}\b", regex=True)
+            metric[hit] = name
     is_seats = metric.fillna("").str.lower().eq("seats") | (
         metric.isna() & detail.str.contains(r"\bseat", regex=True)
     )

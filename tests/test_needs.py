@@ -448,3 +448,26 @@ def test_the_play_for_an_ask_answers_it_first(tmp_path):
     assert track["opening"].startswith("Following up on the request of 2026-11-10 (COO asked")
     assert "their budget: $57,600" in track["opening"]
     assert "((" not in track["opening"] and "))" not in track["opening"]
+
+
+def test_a_quota_named_by_its_metrics_word_is_that_capacity_not_an_add_on(tmp_path):
+    """Trailhead: "Exceeded the API quota" is the api_calls limit (at 104%), not the
+    Integrations Pack whose keywords include "api": one capacity need, not a second deal."""
+    from builders import CATALOG
+
+    catalog = [p for p in CATALOG if p["product_id"] != "integrations"] + [
+        {
+            "product_id": "integrations",
+            "name": "Integrations Pack",
+            "kind": "add_on",
+            "list_price": 6000,
+            "solves": "integration;api;erp;salesforce",
+        }
+    ]
+    usage = monthly("A1", "api_calls", [180, 200, 215, 230, 245, 260], 250)
+    signals = [_signal("limit_hit", "Exceeded the API quota; member app booking sync paused")]
+    a = run(tmp_path, accounts=[account()], usage=usage, signals=signals, catalog=catalog)
+    assert a.opportunities["type"].tolist() == ["usage_expansion"]
+    opp = a.opportunities.iloc[0]
+    assert opp["triggers"] == "usage_ceiling,limit_hit"
+    assert "integrations" not in set(a.opportunities["product_id"])
