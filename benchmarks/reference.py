@@ -969,7 +969,11 @@ def _limits_hit(p: dict, book: _Book) -> list[dict]:
             # A metric named by its first word ("API quota" -> api_calls), seats excepted.
             for name in book.metric_names:
                 word = str(name).lower().split("_")[0]
-                if len(word) >= 3 and word != "seats" and re.search(rf"\b{re.escape(word)}\b", detail):
+                if (
+                    len(word) >= 3
+                    and word != "seats"
+                    and re.search(rf"\b{re.escape(word)}\b", detail)
+                ):
                     metric = name
                     break
         if metric is not None:

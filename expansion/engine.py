@@ -1148,9 +1148,13 @@ def _describe(o: pd.DataFrame, cat: Catalog) -> None:
         ),
         index=o.index,
     )
-    o["suggested_action"] = o["type"].map(ACTIONS).where(
-        ~o["stated"].astype(bool),
-        "Send the proposal they asked for (" + asked_for + "), then agree the start date",
+    o["suggested_action"] = (
+        o["type"]
+        .map(ACTIONS)
+        .where(
+            ~o["stated"].astype(bool),
+            "Send the proposal they asked for (" + asked_for + "), then agree the start date",
+        )
     )
 
 

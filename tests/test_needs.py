@@ -408,7 +408,9 @@ def _asked_and_hiring(tmp_path):
         ),
     ]
     usage = monthly("A1", "seats", [80, 84, 88, 90, 92, 93], 100)
-    return run(tmp_path, accounts=[account()], departments=departments, signals=signals, usage=usage)
+    return run(
+        tmp_path, accounts=[account()], departments=departments, signals=signals, usage=usage
+    )
 
 
 def test_a_line_that_did_not_size_the_deal_keeps_no_sizing_note(tmp_path):
