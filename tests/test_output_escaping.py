@@ -233,3 +233,12 @@ def test_each_playbook_field_is_its_own_list_item(sample_result):
     for field in ("Score", "Expansion ARR", "Type", "Timing", "Key Signal", "Next Step", "Owner"):
         starts = len(re.findall(rf"^- \*\*{field}\*\*: ", tier2, flags=re.M))
         assert starts == tier2.count("\n### "), field
+
+
+def test_an_account_more_than_half_expanded_says_so(sample_result):
+    """Northwind's deals add up to more than its ARR: the summary says it, not only the sum."""
+    text = render_playbook(sample_result, portfolio_name="Sample")
+    northwind = text.split("### Northwind Logistics\n")[1].split("\n### ")[0]
+    assert "(+116% of today's ARR: every deal at once; size each with the customer)" in northwind
+    helios = text.split("### Helios Health Systems\n")[1].split("\n### ")[0]
+    assert "of today's ARR" not in helios  # $352K on $1.2M
