@@ -106,7 +106,7 @@ AsOfOption = Annotated[
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", envvar="EXPANSION_CONFIG", help="expansion.toml with [scoring] overrides."
+        "--config", envvar="EXPANSION_CONFIG", help="expansion.toml with \\[scoring] overrides."
     ),
 ]
 

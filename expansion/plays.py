@@ -64,7 +64,7 @@ PLAYS: dict[str, dict[str, Any]] = {
         "risks": ["No internal sponsor in the new department: secure one before proposing"],
     },
     "tier_upgrade": {
-        "opening": "You are running into what {plan} was built for: {evidence}.",
+        "opening": "You are reaching for what {product} was built for: {evidence}.",
         "points": [
             "{product} removes the limits they are reaching for and unlocks the features they asked about",
             "ROI: compare the cost of the limits (workarounds, blocked users) with the price difference",
@@ -234,7 +234,6 @@ def play(opportunity: dict, evidence: list[str]) -> dict:
         product=opportunity.get("product_name") or opportunity.get("product_id") or "the offer",
         quantity=_quantity(opportunity.get("quantity")),
         department=opportunity.get("department") or "the new team",
-        plan=opportunity.get("plan") or "their current plan",
         renewal=str(renewal)[:10],
         seat_util=f"{seat_util * 100:.0f}%"
         if isinstance(seat_util, (int, float)) and seat_util == seat_util

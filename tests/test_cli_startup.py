@@ -77,3 +77,24 @@ def test_console_script_help_in_a_fresh_process_imports_no_heavy_package():
     }
     assert "typer" in imported  # the listing is real
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_no_help_text_loses_a_word_to_rich_markup():
+    """Typer renders help with rich: "[scoring]" was read as a style tag and vanished
+    ("expansion.toml with  overrides.")."""
+    import re
+
+    import typer
+
+    from bot.cli import app
+
+    def walk(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    lost = []
+    for command in walk(typer.main.get_command(app)):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        lost += [t for t in texts if re.search(r"(?<!\\)\[[a-z][a-z_.]*\]", t)]
+    assert not lost, lost

@@ -473,3 +473,16 @@ def test_a_quota_named_by_its_metrics_word_is_that_capacity_not_an_add_on(tmp_pa
     opp = a.opportunities.iloc[0]
     assert opp["triggers"] == "usage_ceiling,limit_hit"
     assert "integrations" not in set(a.opportunities["product_id"])
+
+
+def test_a_tier_upgrade_pitch_names_the_tier_as_the_catalog_does(sample_result):
+    """The opening said 'what professional was built for' (the CRM's plan id, lowercase)."""
+    from expansion.plays import play
+
+    opps = sample_result.opportunities
+    row = opps[opps["type"] == "tier_upgrade"].iloc[0].to_dict()
+    lines = sample_result.evidence
+    lines = lines[lines["opportunity_id"] == row["opportunity_id"]]["evidence"].tolist()
+    opening = play(row, lines)["opening"]
+    assert opening.startswith(f"You are reaching for what {row['product_name']} was built for: ")
+    assert "professional" not in opening.split(":")[0]
