@@ -1601,7 +1601,7 @@ def _score(p: dict, opp: dict, cfg: ScoringConfig, as_of: datetime) -> dict:
     growing = p["usage_trend_pct"] is not None and p["usage_trend_pct"] >= 5
     if small:
         priority = "low"
-    elif tier == 1 or (tier == 2 and at_limit and healthy):
+    elif tier == 1 or (tier == 2 and (at_limit or stated) and healthy):
         priority = "high"
     elif tier == 2 or (tier == 3 and (growing or at_limit)):
         priority = "medium"

@@ -265,12 +265,15 @@ def close_probability(
 
 
 def priority(opps: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
-    """Seed 003's High / Medium / Low, kept consistent with the tiers; a self-serve deal
-    (below the small-deal floor) is always Low."""
+    """Seed 003's High / Medium / Low, kept consistent with the tiers: High is Tier 1, or Tier 2
+    at a limit or asked for by the customer, on a healthy account; a self-serve deal (below the
+    small-deal floor) is always Low."""
     at_limit = opps["triggers"].str.contains("usage_ceiling|seat_ceiling|limit_hit", regex=True)
     healthy = opps["health_score"].fillna(0) >= cfg.priority_high_health
     growing = opps["usage_trend"] == "Growing"
-    high = (opps["tier"] == 1) | ((opps["tier"] == 2) & at_limit & healthy)
+    # A customer waiting for the proposal they asked for is as urgent as a limit.
+    urgent = at_limit | opps["stated"].fillna(False).astype(bool)
+    high = (opps["tier"] == 1) | ((opps["tier"] == 2) & urgent & healthy)
     medium = (opps["tier"] == 2) | ((opps["tier"] == 3) & (growing | at_limit))
     small = opps["small_deal"].astype(bool)
     return pd.Series(

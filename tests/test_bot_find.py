@@ -39,9 +39,9 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     assert "Tier 1:" in text and "High priority" in text
     assert "Data gaps:" in text and "sample" in text
     cards = [b for b in blocks if b.get("type") == "actions" and b["block_id"].startswith("{")]
-    # The sample's six enterprise High-priority cards, best first (Northwind's Tier 1 ask),
+    # The sample's seven enterprise High-priority cards, best first (Northwind's Tier 1 ask),
     # all on one page with the Medium / Low list (the page cap is checked on all accounts).
-    assert len(cards) == 6, "one page: all six High-priority cards"
+    assert len(cards) == 7, "one page: all seven High-priority cards"
     assert [json.loads(c["block_id"])["o"] for c in cards[:2]] == [
         "ACC-1002-seat_expansion-30",
         "ACC-1001-new_department-88",

@@ -154,3 +154,19 @@ def test_a_flat_series_near_no_limit_does_not_overflow_the_projection():
     )
     out = usage_metrics(usage, pd.Timestamp("2026-11-16"), DEFAULT_CONFIG)
     assert pd.isna(out["months_to_limit"].iloc[0]) and pd.isna(out["projected_date"].iloc[0])
+
+
+def test_a_tier_2_deal_the_customer_asked_for_is_high_priority_like_one_at_a_limit():
+    """Stratus: a $28,800 ask with a budget was Medium while a $3,360 seat ceiling on the
+    same account was High."""
+    opps = pd.DataFrame(
+        {
+            "tier": [2, 2, 2, 2],
+            "triggers": ["stated_ask", "seat_ceiling", "feature_request", "stated_ask"],
+            "stated": [True, False, False, True],
+            "health_score": [80, 80, 80, 40],
+            "usage_trend": ["Stable"] * 4,
+            "small_deal": [False] * 4,
+        }
+    )
+    assert scoring.priority(opps, cfg).tolist() == ["high", "high", "medium", "medium"]
