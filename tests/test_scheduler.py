@@ -148,7 +148,7 @@ def parents(slack, channel: str) -> list[dict]:
         return [
             m
             for (c, _), m in slack.messages.items()
-            if c == channel and m["text"].startswith("Expansion digest")
+            if c == channel and not m.get("thread_ts")
         ]
 
 
