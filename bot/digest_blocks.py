@@ -147,7 +147,8 @@ def parent(
     an owner's e-mail to a Slack user id (``None``: e-mails are shown).
     """
     label = f"Expansion digest · {escape(title)} · {escape(period)}"
-    _, meta = _summary_lines(summary, sources, as_of)
+    # The data line without the data gaps: the parent is about what to do; the list has them.
+    _, meta = _summary_lines({**summary, "data_gaps": []}, sources, as_of)
     review = button("Review all", "digest_review_all", ref.encode(), style="primary")
     review["accessibility_label"] = clip(f"Review every Tier 1 play in {title}", 75)
     if tier1_total:
