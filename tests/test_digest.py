@@ -258,6 +258,25 @@ def test_an_account_with_two_cards_apart_gets_one_message(runtime, client, slack
     assert sum(b["type"] == "divider" for b in holding[0]["blocks"]) == order.count(split) - 1
 
 
+def test_an_account_too_big_for_one_message_is_split_between_cards(book):
+    from bot import digest_blocks
+
+    base = book.everything.opportunity_records([book.ids[0]])[0]
+    long = {**base, "evidence": ["x" * 240] * 3, "description": "y" * 400}
+    group = [{**long, "opportunity_id": f"{base['opportunity_id']}-{n}"} for n in range(40)]
+    ref = blocks.ListRef(scope="", page=1, public=True)
+    messages = digest_blocks.thread_messages(group, start=1, ref=ref, total=40, span="this week")
+    assert len(messages) > 1
+    assert [i for m in messages for i in card_ids(m)] == [g["opportunity_id"] for g in group]
+    per_card = len(blocks.card(group[0], ref=ref))
+    for m in messages:
+        assert validate_blocks(m["blocks"]) == []
+        assert blocks.text_size(m["blocks"]) <= blocks.MAX_MESSAGE_CHARS
+        cards = len(card_ids(m))
+        assert len(m["blocks"]) == cards * per_card + cards - 1  # whole cards, dividers between
+    assert messages[-1]["text"].endswith(f"({len(messages)}/{len(messages)})")
+
+
 def test_owners_are_mentioned_when_slack_knows_their_email(runtime, client, slack, channel, book):
     owners = [o["owner"] for o in book.everything.opportunity_records(book.ids[:3])]
     assert "maya.chen@example.com" in owners  # the emulator's UMAYA
