@@ -152,7 +152,8 @@ def digest_now(
     # Plain text: the channel and Slack's error text are not rich markup.
     if report.status == "posted":
         out.print(
-            f"Posted the digest to {channel}: {run.messages} messages (run {run.id}, {run.period}).",
+            f"Posted the digest to {channel}: one message and {run.messages - 1} replies in its "
+            f"thread (run {run.id}, {run.period}).",
             markup=False,
         )
     elif report.status == "skipped":

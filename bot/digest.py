@@ -27,7 +27,7 @@ from expansion.playbook import account_context
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from . import blocks, sources
+from . import blocks, digest_blocks, sources
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,21 @@ class Report:
     messages: list[PlannedMessage] | None = None
 
 
-def plan(runtime: Runtime, run: DigestRun) -> tuple[list[PlannedMessage], object]:
-    """The messages of a digest, and the find result they were built from."""
+def plan(
+    runtime: Runtime, run: DigestRun, client: WebClient | None = None
+) -> tuple[list[PlannedMessage], object]:
+    """The messages of a digest, and the find result they were built from.
+
+    One parent message (top level), then in its thread: one message of cards per account (best
+    account first, an account's cards together), then the deep-dives of the top
+    :data:`DEEP_DIVES` accounts. ``client`` resolves the owners the parent names to Slack users
+    (without it, as in a dry run, their e-mails are shown).
+    """
     result = runtime.find(run.scope)
     opps = result.opportunities
     changes = digest.what_changed(runtime.engine, digest.previous_run(runtime.engine, run), opps)
-    chosen = digest.tier1(opps, run.max_cards)
+    open_tier1 = digest.tier1(opps, len(opps))
+    chosen = open_tier1.head(run.max_cards)
     cards = result.opportunity_records(chosen["opportunity_id"])
     top = digest.top_accounts(chosen, DEEP_DIVES)
     ref = blocks.ListRef(scope=run.scope, page=1, public=True)
@@ -101,49 +110,71 @@ def plan(runtime: Runtime, run: DigestRun) -> tuple[list[PlannedMessage], object
         closest = result.opportunity_records(
             opps.loc[opps["tier"] == 2, "opportunity_id"].head(CLOSEST)
         )
-    parent = blocks.digest_parent(
+    assignee = open_tier1["assignee"].fillna("").astype(str)
+    span = digest_blocks.span_of(run.period)
+    parent = digest_blocks.parent(
         title=result.scope.describe(),
         period=digest.period_label(run.period),
+        span=span,
         summary=result.summary,
         sources=sources.synced(runtime),
         as_of=result.as_of.isoformat(),
         changes=changes,
+        plays=cards[: digest_blocks.START_WITH],
+        tier1_total=len(open_tier1),
+        tier1_arr=float(open_tier1["expansion_arr"].fillna(0).sum()),
+        unclaimed=int((assignee == "").sum()),
         shown=len(cards),
-        tier1_total=int((opps["tier"] == 1).sum()),
         deep_dives=len(top),
         closest=closest,
-        ref=ref,
+        ref=review_ref(run.scope),
+        lookup=_owner_lookup(runtime, client),
     )
     messages = [PlannedMessage(kind="parent", payload=parent)]
-    # A new message starts at each top account's first card, so its deep-dive threads under it.
-    groups: list[list[dict]] = []
-    opening = {}
+    # Everything else is a reply in the parent's thread (seq 0): Slack threads do not nest.
+    by_account: dict[str, list[dict]] = {}
     for card in cards:
-        if card["account_id"] in top and card["account_id"] not in opening:
-            opening[card["account_id"]] = card["opportunity_id"]
-            groups.append([])
-        elif not groups:
-            groups.append([])
-        groups[-1].append(card)
-    where: dict[str, int] = {}
-    for payload in blocks.digest_cards(groups, ref=ref, total=len(cards)):
-        seq = len(messages)
-        messages.append(PlannedMessage(kind="cards", payload=payload))
-        for account, opportunity_id in opening.items():
-            if blocks.card_block_id(opportunity_id, ref) in _block_ids(payload):
-                where[account] = seq
+        by_account.setdefault(card["account_id"], []).append(card)
+    groups = list(by_account.values())
+    start = 1
+    for group in groups:
+        for payload in digest_blocks.thread_messages(
+            group, start=start, ref=ref, total=len(cards), span=span
+        ):
+            messages.append(
+                PlannedMessage(
+                    kind="cards", payload=payload, key=group[0]["account_id"], thread_seq=0
+                )
+            )
+        start += len(group)
     for account in top:
         for payload in blocks.deep_dive_messages(account_context(result, account)):
             messages.append(
-                PlannedMessage(
-                    kind=DEEP_DIVE_KIND, payload=payload, key=account, thread_seq=where[account]
-                )
+                PlannedMessage(kind=DEEP_DIVE_KIND, payload=payload, key=account, thread_seq=0)
             )
     return messages, result
 
 
-def _block_ids(payload: dict) -> set[str]:
-    return {b.get("block_id", "") for b in payload["blocks"]}
+def review_ref(scope: str) -> blocks.ListRef:
+    """What the parent's *Review all* button lists: the digest's scope ("" is every account),
+    page 1, answered only to the person who clicks."""
+    return blocks.ListRef(scope=scope.strip() or "all accounts", page=1, public=False)
+
+
+def _owner_lookup(runtime: Runtime, client: WebClient | None):
+    """E-mail -> Slack user id through the runtime's cached directory; a lookup Slack refuses
+    (rate limit, a missing scope) shows the e-mail rather than stop the digest."""
+    if client is None:
+        return None
+
+    def lookup(email: str) -> str | None:
+        try:
+            return runtime.directory.user_id(client, email)
+        except SlackApiError as exc:
+            log.warning("owner lookup failed (%s); showing the e-mail", exc.response.get("error"))
+            return None
+
+    return lookup
 
 
 def run(
@@ -181,7 +212,7 @@ def run(
     try:
         # Planned before the claim: a scope that no longer parses or an empty database is said
         # now, and the plan stored with the claim is what the data says at claim time.
-        messages, result = plan(runtime, draft)
+        messages, result = plan(runtime, draft, client)
     except ExpansionError as exc:
         if dry_run or not record_failure:
             raise
@@ -240,7 +271,7 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
     try:
         messages = digest.plan_of(engine, run)
         if not messages:
-            planned, result = plan(runtime, run)
+            planned, result = plan(runtime, run, client)
             messages = digest.save_plan(
                 engine, run, planned, as_of=result.as_of, snapshot=result.opportunities
             )
@@ -303,8 +334,7 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
             log.warning("digest run %s was taken over; stopping", run.id)
             return Report(status="interrupted", run=run, posted=posted, error="taken over")
         posted += 1
-        if message.kind == "cards":
-            _claim_threads(runtime, run, message, messages, response["ts"])
+        _claim_threads(runtime, run, message, messages, response["ts"])
     digest.finish(engine, run, "posted")
     log.info("digest run %s posted (%s messages now)", run.id, posted)
     return Report(status="posted", run=digest.get_run(engine, int(run.id)), posted=posted)
@@ -317,8 +347,9 @@ def _claim_threads(
     messages: list[PlannedMessage],
     ts: str,
 ) -> None:
-    """Claim the deep-dives that will thread under a just-posted card message, as a "Deep dive"
-    click would, so a click before the digest gets there links to ours instead of posting."""
+    """Claim the deep-dives that will thread under a just-posted message (the parent), as a
+    "Deep dive" click on a card in its thread would, so a click before the digest gets there
+    links to ours instead of posting."""
     for m in messages:
         opens = m.kind == DEEP_DIVE_KIND and m.thread_seq == card_message.seq
         if opens and _first_of_account(m, messages):

@@ -105,10 +105,8 @@ def _preview(runtime: Runtime, command: dict, respond: Callable, team: str, chan
         note += " This channel has no subscription, so this is the default (weekly, all accounts)."
     if len(messages) > PREVIEW_MESSAGES:
         note += f" {len(messages) - PREVIEW_MESSAGES} more card messages are left out here."
-    if dives:
-        note += (
-            f" The digest also threads the deep-dives of {len(dives)} accounts under their cards."
-        )
+    note += " In the channel, the first message is the digest; the cards go in its thread"
+    note += f", then the deep-dives of {len(dives)} accounts." if dives else "."
     for message in messages[:PREVIEW_MESSAGES]:
         send(respond, **message, response_type="ephemeral", replace_original=False)
     send(respond, **blocks.notice(note), response_type="ephemeral", replace_original=False)

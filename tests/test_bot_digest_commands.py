@@ -57,12 +57,13 @@ def test_preview_shows_the_next_digest_to_the_requester_only(bot, slack):
     assert reply.status == 200 and reply.seconds < 3
     responses = slack.wait_for_responses(key, 4, timeout=30)
     assert all(r.body["response_type"] == "ephemeral" for r in responses)
-    assert responses[0].body["text"].startswith("Expansion digest: All accounts")
+    # The parent's notification names the top play.
+    assert responses[0].body["text"].startswith("Tier 1 this week: Northwind Logistics, Add ")
     # The sample's three Tier 1 deals are at two accounts: Northwind's card, then Helios' two
     # cards in one message (an account's cards stay together), all shown.
     assert [r.body["text"].split(":")[0] for r in responses[1:3]] == [
-        "Tier 1 (1 of 3)",
-        "Tier 1 (2-3 of 3)",
+        "Tier 1 this week (1 of 3)",
+        "Tier 1 this week (2-3 of 3)",
     ]
     note = responses[-1].body["text"]
     assert "nothing was posted" in note and "no subscription" in note
@@ -129,3 +130,59 @@ def test_replicas_on_postgresql_share_state_and_one_leads_the_scheduler(pg_url, 
         finally:
             for replica in replicas:
                 replica.stop()
+
+
+def test_review_all_answers_the_clicker_with_the_whole_list(bot, slack):
+    """The digest parent's one button, clicked on the posted parent over the real server: the
+    full list of the digest's scope, page 1, only to the person who clicked."""
+    from bot_harness import TOKEN, click, find_action
+
+    from bot import digest as bot_digest
+    from bot.app import web_client
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from expansion import pipeline, store
+    from expansion.schedule import Schedule
+
+    engine = store.connect(bot.env["EXPANSION_DB_URL"])
+    settings = Settings(
+        bot_token=TOKEN,
+        signing_secret="s",
+        api_url=slack.api_url,
+        fixed_as_of=pipeline.SAMPLE_AS_OF,
+    )
+    weekly = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
+    try:
+        report = bot_digest.run(
+            Runtime(engine=engine, settings=settings),
+            web_client(TOKEN, slack.api_url),
+            bot_digest.Target(team_id="T0001", channel="CREVIEW", schedule=weekly),
+            pace=0,
+        )
+    finally:
+        engine.dispose()
+    assert report.status == "posted"
+    parent = next(
+        c.params
+        for c in slack.calls_to("chat.postMessage")
+        if c.params["channel"] == "CREVIEW" and not c.params.get("thread_ts")
+    )
+    parent_blocks = parent["blocks"]
+    if isinstance(parent_blocks, str):
+        import json
+
+        parent_blocks = json.loads(parent_blocks)
+    element, block = find_action(parent_blocks, "digest_review_all")
+    assert element["style"] == "primary" and element["text"]["text"] == "Review all"
+    before = len(slack.calls_to("chat.postMessage"))
+    reply = bot.block_action(
+        click(element, block), user="U2", channel="CREVIEW", response_key="review"
+    )
+    assert reply.status == 200 and reply.seconds < 3
+    [response] = slack.wait_for_responses("review", 1, timeout=20)
+    body = response.body
+    assert body["response_type"] == "ephemeral" and body.get("replace_original") is False
+    assert body["text"].startswith("Expansion opportunities: All accounts")
+    footer = {e["action_id"] for e in find_action(body["blocks"], "export_csv")[1]["elements"]}
+    assert "share_list" in footer  # the clicker may share it; nothing is posted for them
+    assert len(slack.calls_to("chat.postMessage")) == before

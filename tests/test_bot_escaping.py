@@ -100,6 +100,47 @@ def test_the_digest_text_fallbacks_are_escaped(hostile_url, slack):
     assert "Data: sample (synced <!date^" in json.dumps(posts[0].params["blocks"])
 
 
+def test_the_digest_notification_names_the_hostile_top_play_escaped(hostile_url, slack, tmp_path):
+    """With the hostile account's deal on top, the parent's notification names it, escaped."""
+    copy = tmp_path / "top.db"
+    shutil.copy(hostile_url.removeprefix("sqlite:///"), copy)
+    engine = store.connect(f"sqlite:///{copy}")
+    runtime = Runtime(
+        engine=engine,
+        settings=Settings(
+            bot_token=TOKEN,
+            signing_secret="s",
+            api_url=slack.api_url,
+            fixed_as_of=pipeline.SAMPLE_AS_OF,
+        ),
+    )
+    try:
+        opps = runtime.find("").opportunities
+        tier1 = opps[opps["tier"] == 1]
+        for row in tier1[tier1["account_name"] != HOSTILE].itertuples():  # a few, not a hot path
+            pipeline.record_outcome(
+                engine, row.opportunity_id, "snoozed", actor="UADMIN", as_of=pipeline.SAMPLE_AS_OF
+            )
+        plan = schedule.parse_schedule(
+            "weekly mon 09:00 UTC", default_timezone="UTC", as_of=pipeline.SAMPLE_AS_OF
+        )
+        report = bot_digest.run(
+            runtime,
+            web_client(TOKEN, slack.api_url),
+            bot_digest.Target(team_id="T0001", channel="CHOSTILETOP", schedule=plan),
+            pace=0,
+            now=datetime(2026, 11, 16, 9, 5, tzinfo=UTC),
+        )
+    finally:
+        engine.dispose()
+    assert report.status == "posted"
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "CHOSTILETOP"]
+    parent = posts[0].params
+    assert "thread_ts" not in parent or not parent["thread_ts"]
+    assert parent["text"].startswith(f"Tier 1 this week: {INERT}, ")
+    assert_inert(parent)
+
+
 @pytest.fixture(scope="module")
 def hostile_bot(slack, hostile_url, tmp_path_factory):
     server = BotServer(slack, hostile_url, tmp_path_factory.mktemp("hostile-bot")).start()

@@ -20,6 +20,7 @@ from bot_harness import EXPANSION, TEAM, TOKEN
 from slack_emulator import validate_blocks
 from slack_sdk import WebClient
 
+from bot import blocks
 from bot import digest as bot_digest
 from bot.app import web_client
 from bot.runtime import Runtime
@@ -189,7 +190,17 @@ def run_on_the_clock(runtime, client, channel) -> bot_digest.Report:
 # --------------------------------------------------------------------------- content
 
 
-def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel, book):
+def top_level(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if not m.get("thread_ts")]
+
+
+def thread_of(messages: list[dict], parent: dict) -> list[dict]:
+    return [m for m in messages if m.get("thread_ts") == parent["ts"]]
+
+
+def test_one_message_in_the_channel_and_its_cards_in_the_thread(
+    runtime, client, slack, channel, book
+):
     report = run(runtime, client, channel)
     assert report.status == "posted"
     messages = posted(slack, channel)
@@ -197,37 +208,89 @@ def test_parent_cards_and_threaded_deep_dives(runtime, client, slack, channel, b
     for m in messages:
         assert validate_blocks(m["blocks"]) == []
 
-    parent, *rest = messages
+    (parent,) = top_level(messages)  # exactly one top-level message per run
+    replies = thread_of(messages, parent)
+    assert len(replies) == len(messages) - 1  # everything else is in its thread
     head = text_of(parent)
-    assert "Expansion digest: All accounts, week of 23 Nov 2026" in head
-    assert (
-        f"*{len(book.tier1)} Tier 1* opportunities across {len(book.accounts())} accounts" in head
+    tier1 = book.everything.opportunities
+    tier1 = tier1[tier1["tier"] == 1]
+    arr = blocks.money(tier1["expansion_arr"].sum())
+    # One headline figure, the plays to start with and who owns them, the unclaimed count.
+    assert parent["blocks"][0]["text"]["text"] == (
+        f"{len(book.tier1)} Tier 1 plays this week, +{arr} ARR"
     )
-    nrr = book.everything.summary["nrr"]["nrr"]
-    assert 0.9 < nrr < 1.5  # a projection, not a runaway sum
-    assert f"NRR projection *{nrr * 100:.0f}%*" in head
-    assert "first digest" in head
-    assert parent.get("thread_ts") is None
+    assert "Start with these 3:" in head
+    assert f"{len(book.tier1)} of {len(book.tier1)} unclaimed" in head
+    assert "pipeline" not in head and "expected value" not in head  # not three figures
+    assert "Expansion digest · All accounts · week of 23 Nov 2026" in head
+    assert "first digest" not in head and "What changed" not in head
+    # One primary button: Review all.
+    buttons = [e for b in parent["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [(b["action_id"], b.get("style")) for b in buttons] == [("digest_review_all", "primary")]
+    # The notification names the top play and how many more.
+    top = book.everything.opportunity_records([book.ids[0]])[0]
+    assert parent["text"].startswith(f"Tier 1 this week: {top['account_name']}, ")
+    assert f"(+{blocks.money(top['expansion_arr'])}); {len(book.tier1) - 1} more" in parent["text"]
 
-    cards = [m for m in rest if not m.get("thread_ts")]
-    assert [i for m in cards for i in card_ids(m)] == book.ids  # best first, all of them
-    threads = [m for m in rest if m.get("thread_ts")]
-    # The top 5 accounts' deep-dives, each under the message holding the account's first card.
-    first_card = {}
-    for m in cards:
-        for opp in card_ids(m):
-            first_card.setdefault(opp.split("-")[0] + "-" + opp.split("-")[1], m["ts"])
-    dived = {}
-    for m in threads:
-        if m["text"].startswith("Deep dive:"):
-            name = m["text"].removeprefix("Deep dive: ").split(" (")[0]
-            dived.setdefault(name, m["thread_ts"])
-    top = book.accounts()[: bot_digest.DEEP_DIVES]
+    cards = [m for m in replies if not m["text"].startswith("Deep dive:")]
+    dives = [m for m in replies if m["text"].startswith("Deep dive:")]
+    assert cards and dives and replies == cards + dives  # the cards first, then the dives
+    # Every Tier 1 card, each account's cards in one message, accounts best first.
+    seen = [card_ids(m) for m in cards]
+    assert sorted(i for ids in seen for i in ids) == sorted(book.ids)
+    account = {o["opportunity_id"]: o["account_id"] for o in book.tier1}
+    assert [{account[i] for i in ids} for ids in seen] == [{a} for a in book.accounts()]
+    for ids in seen:
+        assert ids == [i for i in book.ids if i in ids]  # best first within the account
+    # The deep-dives of the top accounts, in the thread, in card order.
     names = {o["account_id"]: o["account_name"] for o in book.tier1}
-    assert list(dived) == [names[a] for a in top]
-    for account in top:  # under the account's first card, also when it has a later one
-        assert dived[names[account]] == first_card[account], account
-    assert all(m["thread_ts"] in {c["ts"] for c in cards} for m in threads)
+    dived = list(dict.fromkeys(m["text"].removeprefix("Deep dive: ").split(" (")[0] for m in dives))
+    assert dived == [names[a] for a in book.accounts()[: bot_digest.DEEP_DIVES]]
+
+
+def test_an_account_with_two_cards_apart_gets_one_message(runtime, client, slack, channel, book):
+    order = [o["account_id"] for o in book.tier1]
+    split = next(a for a in order if order.index(a) + 1 < len(order) - order[::-1].index(a) - 1)
+    run(runtime, client, channel)
+    holding = [m for m in posted(slack, channel) if any(f"{split}-" in i for i in card_ids(m))]
+    assert len(holding) == 1
+    assert len(card_ids(holding[0])) == order.count(split)
+    assert sum(b["type"] == "divider" for b in holding[0]["blocks"]) == order.count(split) - 1
+
+
+def test_an_account_too_big_for_one_message_is_split_between_cards(book):
+    from bot import digest_blocks
+
+    base = book.everything.opportunity_records([book.ids[0]])[0]
+    long = {**base, "evidence": ["x" * 240] * 3, "description": "y" * 400}
+    group = [{**long, "opportunity_id": f"{base['opportunity_id']}-{n}"} for n in range(40)]
+    ref = blocks.ListRef(scope="", page=1, public=True)
+    messages = digest_blocks.thread_messages(group, start=1, ref=ref, total=40, span="this week")
+    assert len(messages) > 1
+    assert [i for m in messages for i in card_ids(m)] == [g["opportunity_id"] for g in group]
+    per_card = len(blocks.card(group[0], ref=ref))
+    for m in messages:
+        assert validate_blocks(m["blocks"]) == []
+        assert blocks.text_size(m["blocks"]) <= blocks.MAX_MESSAGE_CHARS
+        cards = len(card_ids(m))
+        assert len(m["blocks"]) == cards * per_card + cards - 1  # whole cards, dividers between
+    assert messages[-1]["text"].endswith(f"({len(messages)}/{len(messages)})")
+
+
+def test_owners_are_mentioned_when_slack_knows_their_email(runtime, client, slack, channel, book):
+    owners = [o["owner"] for o in book.everything.opportunity_records(book.ids[:3])]
+    assert "maya.chen@example.com" in owners  # the emulator's UMAYA
+    unknown = next(o for o in owners if o != "maya.chen@example.com")
+    run(runtime, client, channel)
+    head = text_of(posted(slack, channel)[0])
+    assert "<@UMAYA>" in head and "maya.chen@example.com" not in head
+    assert unknown in head  # nobody in Slack has it: the e-mail
+    # Once someone has that e-mail (in any case), the next digest mentions them.
+    slack.add_user("UJORDAN", email=unknown.upper(), name="jordan")
+    fresh = Runtime(engine=runtime.engine, settings=runtime.settings)  # a new process' cache
+    bot_digest.run(fresh, client, target(channel), now=MONDAY, force=True, pace=0)
+    head = text_of(top_level(posted(slack, channel))[-1])
+    assert "<@UJORDAN>" in head and unknown not in head, head
 
 
 def test_a_deep_dive_click_on_a_digest_card_links_to_the_threaded_one(
@@ -237,17 +300,16 @@ def test_a_deep_dive_click_on_a_digest_card_links_to_the_threaded_one(
 
     account = book.accounts()[0]
     run(runtime, client, channel)
-    card_message = next(m for m in posted(slack, channel) if f"{account}-" in str(m["blocks"]))
+    (parent,) = top_level(posted(slack, channel))
     before = len(posted(slack, channel))
+    # A click on a card in the thread answers in that thread (thread_of: the parent's ts).
     ts, new = deep_dive.post_once(
-        runtime,
-        client,
-        channel=channel,
-        account_id=account,
-        thread_ts=card_message["ts"],
+        runtime, client, channel=channel, account_id=account, thread_ts=parent["ts"]
     )
     assert not new and ts is not None
     assert len(posted(slack, channel)) == before
+    dive = next(m for m in posted(slack, channel) if m["ts"] == ts)
+    assert dive["thread_ts"] == parent["ts"] and dive["text"].startswith("Deep dive:")
 
 
 def test_closed_opportunities_are_left_out(runtime, client, slack, channel, book):
@@ -261,8 +323,8 @@ def test_closed_opportunities_are_left_out(runtime, client, slack, channel, book
     run(runtime, client, channel)
     messages = posted(slack, channel)
     ids = [i for m in messages for i in card_ids(m)]
-    assert ids == [i for i in tier1 if i not in (only, won)]
-    assert f"*{len(tier1) - 2} Tier 1*" in text_of(messages[0])
+    assert sorted(ids) == sorted(i for i in tier1 if i not in (only, won))
+    assert f"{len(tier1) - 2} Tier 1 plays" in text_of(messages[0])
     assert not any(book.name(only) in m["text"] for m in messages)
 
 
@@ -274,11 +336,12 @@ def test_max_cards_and_scope(runtime, client, slack, channel, book):
     messages = posted(slack, channel)
     assert report.run.period == "2026-11-23"
     head = text_of(messages[0])
-    assert "Expansion digest: Enterprise, Mon 23 Nov 2026" in head
+    assert "Expansion digest · Enterprise · Mon 23 Nov 2026" in head
     enterprise = book.enterprise.opportunities
     enterprise = enterprise.loc[enterprise["tier"] == 1, "opportunity_id"].tolist()
-    assert f"*{len(enterprise)} Tier 1*" in head and "top 2 Tier 1 cards follow" in head
-    assert [i for m in messages for i in card_ids(m)] == enterprise[:2]
+    assert f"{len(enterprise)} Tier 1 plays today" in head
+    assert "The thread has the top 2 cards" in head
+    assert sorted(i for m in messages for i in card_ids(m)) == sorted(enterprise[:2])
 
 
 def test_no_tier1_gets_the_pipeline_not_silence(runtime, client, slack, channel, book):
@@ -287,6 +350,7 @@ def test_no_tier1_gets_the_pipeline_not_silence(runtime, client, slack, channel,
     messages = posted(slack, channel)
     assert len(messages) == 1
     head = text_of(messages[0])
+    assert messages[0]["text"] == "No Tier 1 plays this week in SMB"
     assert "Nothing new in Tier 1 this time" in head
     tier2 = book.smb.summary["tiers"]["2"]["count"]
     assert tier2 == (book.smb.opportunities["tier"] == 2).sum() > 0
@@ -300,6 +364,8 @@ def test_what_changed_since_the_last_digest(runtime, client, slack, channel, boo
     engine = runtime.engine
     tier1 = book.ids
     first = run(runtime, client, channel).run
+    head = text_of(posted(slack, channel)[0])
+    assert "What changed" not in head and "first digest" not in head  # nothing to compare with
     # Between the digests: an assignment and outcomes recorded from Slack...
     pipeline.assign(engine, tier1[1], assignee="UMAYA", actor="UADMIN", as_of=AS_OF)
     pipeline.record_outcome(engine, tier1[3], "won", actor="UMAYA", as_of=AS_OF)
@@ -361,19 +427,22 @@ def test_once_per_period_unless_forced(runtime, client, slack, channel):
 
 def test_dry_run_posts_nothing_and_claims_nothing(runtime, client, slack, channel, book):
     report = run(runtime, client, channel, dry_run=True)
-    # The parent, a message of cards from each deep-dived account's first card on, the dives.
+    # The parent, a message of cards per account (best first), then the top accounts' dives,
+    # all of them replies to the parent.
     top = book.accounts()[: bot_digest.DEEP_DIVES]
     kinds = [m.kind for m in report.messages]
     assert report.status == "dry-run"
-    head = ["parent"] + ["cards"] * len(top)
+    head = ["parent"] + ["cards"] * len(book.accounts())
     assert kinds[: len(head)] == head
+    assert [m.key for m in report.messages[1 : len(head)]] == book.accounts()
     dives = report.messages[len(head) :]
     assert dives and {m.kind for m in dives} == {bot_digest.DEEP_DIVE_KIND}
     # One deep-dive per account (a long one in a few messages, together), in card order.
     keys = [m.key for m in dives]
     assert list(dict.fromkeys(keys)) == top and len(set(keys)) == len(top)
     assert keys == sorted(keys, key=top.index)
-    assert [dives[keys.index(a)].thread_seq for a in top] == list(range(1, len(head)))
+    assert {m.thread_seq for m in report.messages[1:]} == {0}
+    assert report.messages[0].thread_seq is None
     assert posted(slack, channel) == []
     assert digest.runs(runtime.engine, channel=channel) == []
 
@@ -414,6 +483,57 @@ def test_a_crash_midway_is_resumed_without_duplicates(runtime, client, slack, ch
     expected = [m.payload["text"] for m in digest.plan_of(runtime.engine, report.run)]
     assert len(messages) == len(expected) + 1
     assert texts[:3] + texts[4:] == expected and texts[3] == texts[4]
+    (parent,) = top_level(messages)
+    assert len(thread_of(messages, parent)) == len(messages) - 1
+
+
+class DyingClient(WebClient):
+    """Dies when asked to post its ``at``-th message, before Slack sees it."""
+
+    def __init__(self, *args, at: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left = at
+
+    def chat_postMessage(self, **kwargs):
+        self.left -= 1
+        if self.left == 0:
+            raise Crash()
+        return super().chat_postMessage(**kwargs)
+
+
+def test_a_crash_between_the_parent_and_its_thread_resumes_in_the_same_thread(
+    runtime, client, slack, channel
+):
+    with pytest.raises(Crash):
+        run_on_the_clock(runtime, DyingClient(token=TOKEN, base_url=slack.api_url, at=2), channel)
+    (parent,) = posted(slack, channel)
+    later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
+    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    assert report.status == "posted"
+    messages = posted(slack, channel)
+    assert top_level(messages) == [parent]  # no second parent
+    planned = digest.plan_of(runtime.engine, report.run)
+    assert [m["text"] for m in thread_of(messages, parent)] == [
+        m.payload["text"] for m in planned[1:]
+    ]  # every reply once, in order, under the first parent
+
+
+def test_a_failed_thread_post_is_resumed_without_duplicates(runtime, client, slack, channel):
+    flaky = web_client(TOKEN, slack.api_url)
+    flaky.__class__ = FlakyClient
+    flaky.emulator, flaky.left = slack, 3  # the parent and one reply, then the 2nd reply fails
+    report = run_on_the_clock(runtime, flaky, channel)
+    assert report.status == "interrupted" and report.posted == 2
+    (parent,) = posted(slack, channel)[:1]
+    # The run was given back at once: a rerun (or the scheduler's next sweep) takes it over and
+    # posts what is missing, in the same thread.
+    resumed = run(runtime, client, channel, now=datetime.now(UTC))
+    assert resumed.status == "posted" and resumed.run.id == report.run.id
+    assert resumed.run.attempts == 2
+    messages = posted(slack, channel)
+    assert top_level(messages) == [parent]
+    replies = [m["text"] for m in thread_of(messages, parent)]
+    assert len(replies) == len(set(replies)) == resumed.run.messages - 1
 
 
 def test_a_crash_before_the_first_post_is_resumed(runtime, client, slack, channel):
@@ -513,8 +633,11 @@ def test_two_processes_racing_post_once(db_url, slack, channel):
     outputs = race(db_url, slack, channel)
     assert sum("Posted the digest" in o for o in outputs) == 1, outputs
     assert sum("Nothing posted" in o for o in outputs) == 1, outputs
-    parents = [m for m in posted(slack, channel) if m["text"].startswith("Expansion digest")]
-    assert len(parents) == 1
+    messages = posted(slack, channel)
+    (parent,) = top_level(messages)
+    replies = thread_of(messages, parent)
+    assert len(replies) == len(messages) - 1 > 0
+    assert len({m["text"] for m in replies}) == len(replies)  # each thread message once
 
 
 def test_digest_command_dry_run_prints_block_kit(db_url, slack, channel):
@@ -525,9 +648,9 @@ def test_digest_command_dry_run_prints_block_kit(db_url, slack, channel):
 
     doc = json.loads(out)
     assert doc["messages"][0]["kind"] == "parent"
-    assert doc["messages"][0]["blocks"][0]["text"]["text"].startswith(
-        "Expansion digest: Enterprise"
-    )
+    parent = doc["messages"][0]
+    assert " Tier 1 plays this week, +$" in parent["blocks"][0]["text"]["text"]
+    assert "Expansion digest · Enterprise" in json.dumps(parent["blocks"], ensure_ascii=False)
     assert posted(slack, channel) == []
 
 
@@ -552,8 +675,11 @@ def test_two_processes_racing_on_postgres(pg_url, slack, channel):
     engine.dispose()
     outputs = race(pg_url, slack, channel)
     assert sum("Posted the digest" in o for o in outputs) == 1, outputs
-    parents = [m for m in posted(slack, channel) if m["text"].startswith("Expansion digest")]
-    assert len(parents) == 1
+    messages = posted(slack, channel)
+    (parent,) = top_level(messages)
+    replies = thread_of(messages, parent)
+    assert len(replies) == len(messages) - 1 > 0
+    assert len({m["text"] for m in replies}) == len(replies)
 
 
 # --------------------------------------------------------------------------- review findings
@@ -592,25 +718,23 @@ def test_transient_errors_in_a_200_answer_are_resumed_not_failed(runtime, client
     assert resumed.status == "posted"
 
 
-def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel, book):
+def test_deep_dives_are_claimed_with_the_parent(runtime, client, slack, channel, book):
     from bot import deep_dive
     from expansion import workflow
 
-    planned = run(runtime, client, channel, dry_run=True).messages
-    cards = sum(m.kind != bot_digest.DEEP_DIVE_KIND for m in planned)
-    assert cards == 1 + bot_digest.DEEP_DIVES  # the parent and a message per deep-dived account
-    # Dies right after the last card message: no deep-dive is posted yet.
-    crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=cards)
+    # Dies right after the parent: no card and no deep-dive is posted yet.
+    crashing = CrashingClient(token=TOKEN, base_url=slack.api_url, after=2)
     with pytest.raises(Crash):
         run_on_the_clock(runtime, crashing, channel)
     account = book.accounts()[0]
-    first_card = posted(slack, channel)[1]
-    where = {"channel": channel, "thread_ts": first_card["ts"], "kind": "deep_dive"}
-    claim = workflow.find_post(runtime.engine, **where, key=account)
-    assert claim is not None and claim.owner.startswith("digest:") and claim.ts is None
-    # A click meanwhile links to (or waits for) the digest's deep-dive instead of posting one.
+    parent = posted(slack, channel)[0]
+    where = {"channel": channel, "thread_ts": parent["ts"], "kind": "deep_dive"}
+    for top in book.accounts()[: bot_digest.DEEP_DIVES]:
+        claim = workflow.find_post(runtime.engine, **where, key=top)
+        assert claim is not None and claim.owner.startswith("digest:") and claim.ts is None
+    # A click on a card meanwhile links to (or waits for) the digest's deep-dive.
     ts, new = deep_dive.post_once(
-        runtime, client, channel=channel, account_id=account, thread_ts=first_card["ts"]
+        runtime, client, channel=channel, account_id=account, thread_ts=parent["ts"]
     )
     assert (ts, new) == (None, False)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
@@ -618,8 +742,8 @@ def test_deep_dives_are_claimed_with_their_cards(runtime, client, slack, channel
     assert report.status == "posted"
     claim = workflow.find_post(runtime.engine, **where, key=account)
     assert claim.ts is not None
-    dives = [m for m in posted(slack, channel) if m.get("thread_ts") == first_card["ts"]]
-    assert dives and dives[0]["ts"] == claim.ts
+    dive = next(m for m in posted(slack, channel) if m["ts"] == claim.ts)
+    assert dive["thread_ts"] == parent["ts"] and dive["text"].startswith("Deep dive: ")
 
 
 def test_a_failed_digest_gives_its_deep_dive_claims_back(runtime, slack, channel):
@@ -663,8 +787,12 @@ def test_what_changed_compares_with_the_same_scope(runtime, client, slack, chann
         cadence="weekly", at_time="09:00", timezone="UTC", weekday=0, scope="enterprise"
     )
     bot_digest.run(runtime, client, target(channel, enterprise), now=MONDAY, force=True, pace=0)
-    head = text_of(next(m for m in posted(slack, channel) if "Enterprise" in m["text"]))
-    assert "first digest" in head  # not a flood of "moved" against the all-accounts digest
+    parents = top_level(posted(slack, channel))
+    assert len(parents) == 2
+    head = text_of(parents[1])
+    assert "Enterprise" in head
+    # The first of this scope: not a flood of "moved" against the all-accounts digest.
+    assert "What changed" not in head
 
 
 def test_digest_command_prints_the_channel_as_given(db_url, slack, channel):

@@ -62,7 +62,7 @@ def test_every_sample_message_renders_every_block_it_has(items):
     names = {i.name for i in items}
     for wanted in ("scope-picker", "list-enterprise-page-1", "deep-dive-1", "digest-parent"):
         assert wanted in names
-    assert {"home", "home-empty", "assigned-dm", "digest-cards-1"} <= names
+    assert {"home", "home-empty", "assigned-dm", "digest-cards-1", "digest"} <= names
     seen: set[str] = set()
     for item in items:
         page = render_page(item)
@@ -71,7 +71,8 @@ def test_every_sample_message_renders_every_block_it_has(items):
         assert item_blocks, item.name
         seen |= {b["type"] for b in item_blocks}
         # one rendered block per block, in a page the HTML parser reads through
-        assert page.count('class="block ') == len(item_blocks), item.name
+        in_thread = sum(len(r["blocks"]) for r in item.replies)
+        assert page.count('class="block ') == len(item_blocks) + in_thread, item.name
         text, _ = shown(page)
         for b in item_blocks:
             if b["type"] == "header":

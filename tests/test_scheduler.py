@@ -146,9 +146,7 @@ def subscribe_due(engine: sa.Engine, channel: str, *, minutes_ago: int = 30) -> 
 def parents(slack, channel: str) -> list[dict]:
     with slack._lock:
         return [
-            m
-            for (c, _), m in slack.messages.items()
-            if c == channel and m["text"].startswith("Expansion digest")
+            m for (c, _), m in slack.messages.items() if c == channel and not m.get("thread_ts")
         ]
 
 

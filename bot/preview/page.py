@@ -40,6 +40,10 @@ body { margin: 0; background: #fff; color: #1d1c1d; font: 15px/1.46668 -apple-sy
 .who { font-weight: 900; } .who .app { font-size: 10px; font-weight: 700; color: #616061;
   background: #e8e8e8; border-radius: 2px; padding: 1px 3px; margin-left: 4px; }
 .who .time { font-weight: 400; font-size: 12px; color: #616061; margin-left: 6px; }
+.replies { font-size: 13px; color: #1264a3; font-weight: 700; margin: 6px 0 0 46px; }
+.thread { border-top: 1px solid #e2e2e2; margin-top: 14px; padding-top: 8px; }
+.thread-title { font-weight: 900; font-size: 15px; margin-bottom: 10px; }
+.thread .msg { margin-bottom: 14px; }
 .view-title { display: flex; justify-content: space-between; align-items: center;
   font-weight: 900; font-size: 18px; padding-bottom: 10px; border-bottom: 1px solid #e2e2e2;
   margin-bottom: 8px; }
@@ -97,10 +101,23 @@ class Preview:
     payload: dict  #: the message (``text`` + ``blocks``) or view (``type`` home / modal)
     where: str = "in a channel"  #: where a reader sees it
     users: dict[str, str] = field(default_factory=dict)
+    #: Replies in the message's thread, drawn under it as Slack's thread pane shows them.
+    replies: list[dict] = field(default_factory=list)
+    #: Further replies in the thread that are not drawn (each has a page of its own).
+    more_replies: int = 0
 
     @property
     def is_view(self) -> bool:
         return self.payload.get("type") in {"home", "modal"}
+
+
+def _message(body: str) -> str:
+    return (
+        '<div class="msg"><div class="avatar">E</div><div class="body">'
+        '<div class="who">Expansion<span class="app">APP</span>'
+        '<span class="time">9:00 AM</span></div>'
+        f"{body}</div></div>"
+    )
 
 
 def render_page(item: Preview) -> str:
@@ -118,12 +135,23 @@ def render_page(item: Preview) -> str:
         content = f'<div class="view-title"><span>{title}</span><span>{buttons}</span></div>{body}'
         note = ""
     else:
-        content = (
-            '<div class="msg"><div class="avatar">E</div><div class="body">'
-            '<div class="who">Expansion<span class="app">APP</span>'
-            '<span class="time">9:00 AM</span></div>'
-            f"{body}</div></div>"
-        )
+        content = _message(body)
+        if item.replies:
+            count = len(item.replies) + item.more_replies
+            content += (
+                f'<div class="replies">{count} {"reply" if count == 1 else "replies"}</div>'
+                '<div class="thread"><div class="thread-title">Thread</div>'
+                + "".join(
+                    _message(render.blocks(r.get("blocks") or [], item.users)) for r in item.replies
+                )
+                + (
+                    f'<div class="where">…and {item.more_replies} more replies, not drawn here '
+                    "(each has a page of its own)</div>"
+                    if item.more_replies
+                    else ""
+                )
+                + "</div>"
+            )
         note = (
             '<div class="notification"><b class="k">Notification:</b> '
             f"{e(render.slack_unescape(payload.get('text') or '(no text)'))}</div>"

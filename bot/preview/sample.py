@@ -29,6 +29,8 @@ CHANNEL = "CPREVIEW"
 VIEWER = "UMAYA"
 #: Display names for the user ids the sample messages mention.
 USERS = {VIEWER: "maya", "UALEX": "alex"}
+#: The sample owners that have a Slack user in the preview (the rest show as e-mails).
+OWNER_USERS = {"maya.chen@example.com": VIEWER}
 DIGEST_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WEEKLY = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
 
@@ -50,6 +52,19 @@ class RecordingClient:
 
     def chat_getPermalink(self, channel: str, message_ts: str) -> dict:
         return {"permalink": f"https://slack.example/archives/{channel}/p{message_ts}"}
+
+
+class DirectoryClient:
+    """``users.lookupByEmail`` for the owners the sample's users stand for (others are not
+    found, so their e-mail is shown, as in a workspace without them)."""
+
+    def users_lookupByEmail(self, email: str) -> dict:
+        found = OWNER_USERS.get(email.lower())
+        if found is None:
+            from slack_sdk.errors import SlackApiError
+
+            raise SlackApiError("users_not_found", {"ok": False, "error": "users_not_found"})
+        return {"ok": True, "user": {"id": found}}
 
 
 def _many(prefix: str, title: str, messages: list[dict], where: str) -> list[Preview]:
@@ -118,22 +133,32 @@ def _build(runtime: Runtime) -> list[Preview]:
         scope=sched.scope,
         max_cards=sched.max_cards,
     )
-    planned, _ = bot_digest.plan(runtime, run)
-    seq = {"parent": 0, "cards": 0, bot_digest.DEEP_DIVE_KIND: 0}
-    for message in planned:
+    planned, _ = bot_digest.plan(runtime, run, DirectoryClient())
+    parent, *thread = planned
+    cards_in_thread = [m.payload for m in thread if m.kind == "cards"]
+    items.append(
+        Preview(
+            "digest",
+            "Digest: the channel message and its thread of cards",
+            parent.payload,
+            "in a channel, with its thread open",
+            USERS,
+            replies=cards_in_thread,
+            more_replies=len(thread) - len(cards_in_thread),  # the deep-dives
+        )
+    )
+    items.append(Preview("digest-parent", "Digest: parent", parent.payload, "in a channel", USERS))
+    seq = {"cards": 0, bot_digest.DEEP_DIVE_KIND: 0}
+    for message in thread:
         seq[message.kind] += 1
         n = seq[message.kind]
-        if message.kind == "parent":
-            items.append(
-                Preview("digest-parent", "Digest: parent", message.payload, "in a channel", USERS)
-            )
-        elif message.kind == "cards":
+        if message.kind == "cards":
             items.append(
                 Preview(
                     f"digest-cards-{n}",
-                    f"Digest: cards, message {n}",
+                    f"Digest: cards of {message.key}, thread message {n}",
                     message.payload,
-                    "in a channel",
+                    "in the digest's thread",
                     USERS,
                 )
             )
@@ -143,7 +168,7 @@ def _build(runtime: Runtime) -> list[Preview]:
                     f"digest-deep-dive-{n}",
                     f"Digest: deep-dive of {message.key}, message {n}",
                     message.payload,
-                    "in the thread of a digest card",
+                    "in the digest's thread, after the cards",
                     USERS,
                 )
             )

@@ -1,4 +1,5 @@
-"""Buttons on a list: scope picker, paging, share in channel, download playbook, export CSV."""
+"""Buttons on a list: scope picker, paging, share in channel, download playbook, export CSV,
+and the digest's *Review all*."""
 
 from __future__ import annotations
 
@@ -52,3 +53,12 @@ def register(app: App, runtime: Runtime) -> None:
     def export_csv(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
         sharing.upload(rt, client, body, respond, _ref(action), kind="csv")
+
+    @ack_then(app.action("digest_review_all"), runtime)
+    def digest_review_all(body: dict, action: dict, client: WebClient, respond, context) -> None:
+        """The digest's *Review all*: the whole list of the digest's scope, page 1, as
+        ``/find-expansion-opportunities <scope>`` answers it, shown only to the person who
+        clicked (with its paging, exports and *Share in channel*)."""
+        rt = runtime.for_request(context)
+        ref = ListRef(scope=_ref(action).scope or "all accounts", page=1, public=False)
+        tell(body, client, respond, lists.answer(rt, ref, ephemeral=True)[0])
