@@ -42,7 +42,7 @@ from .engine import (
     prepare,
     segment_median_arr,
 )
-from .errors import ConfigError
+from .errors import ChunkScoringError, ConfigError, WorkerLost
 from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric, set_usage_volume
 
 Chunks = Callable[[], Iterable[dict[str, pd.DataFrame]]]
@@ -325,14 +325,6 @@ def _gather(team, kind: str, count: int) -> dict:
             assert what == kind, (what, kind)
             got[index] = value
     return got
-
-
-class ChunkScoringError(RuntimeError):
-    """A worker process failed to score its chunks."""
-
-
-class WorkerLost(ChunkScoringError):
-    """A worker process ended without saying why (killed, out of memory, could not start)."""
 
 
 def _work(conn: Connection) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import workflow
+from .errors import LeaseLostError
 from .redact import redact
 from .store import DigestItem, DigestMessage, DigestRun, OpportunityEvent, utcnow
 
@@ -205,10 +206,6 @@ def interrupted(engine: sa.Engine, *, now: datetime | None = None) -> list[Diges
             .order_by(RUNS.c.id)
         ).mappings()
         return [DigestRun(**row) for row in rows]
-
-
-class LeaseLostError(RuntimeError):
-    """Another holder took the run over: stop posting."""
 
 
 def claim_owner(run: DigestRun) -> str:

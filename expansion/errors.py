@@ -1,4 +1,4 @@
-"""Errors raised by the expansion engine.
+"""Errors raised by the expansion engine: one tree, all of it here.
 
 Every error carries a message written for the person who has to fix the input::
 
@@ -8,11 +8,24 @@ Every error carries a message written for the person who has to fix the input::
     ├── ScopeError                 a scope the grammar does not understand
     ├── ConfigError                ``expansion.toml`` holds an unknown key or a bad value
     ├── NoDataError                nothing has been synced into the database yet
-    └── StorageError               the database refused a write (disk full...); nothing of it
-                                   was committed
+    ├── StorageError               the database refused a write (disk full...); nothing of it
+    │                              was committed
+    ├── SourceError                a configured source could not be read (message redacted)
+    ├── ScheduleError              a digest schedule the grammar does not understand
+    ├── UnknownOpportunityError    an action names an opportunity the latest scoring lacks
+    ├── OutputExistsError          ``expansion generate`` into a folder that is not empty
+    ├── LeaseLostError             another holder took a digest run over: stop posting
+    ├── ResultsNotStorable         chunked results Parquet cannot hold (scored whole instead)
+    └── ChunkScoringError          a scoring worker process failed
+        └── WorkerLost             a worker process ended without saying why
+
+The modules that raise them re-export them (``expansion.connectors.SourceError``,
+``expansion.digest.LeaseLostError``...), so either import works.
 """
 
 from __future__ import annotations
+
+from .redact import redact
 
 
 class ExpansionError(Exception):
@@ -67,3 +80,50 @@ class NoDataError(ExpansionError):
 class StorageError(ExpansionError):
     """The database (or its driver) refused a write: a full disk, a value it cannot store.
     The transaction was rolled back; the message is one line naming the cause."""
+
+
+class SourceError(ExpansionError):
+    """A source could not be read (rejected credentials, rate limit, outage, malformed page).
+
+    Its message quotes drivers and remote APIs, so it is redacted when made: every place that
+    stores, logs or shows it gets the text without secrets (see :mod:`expansion.redact`).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class ScheduleError(ExpansionError):
+    """A digest schedule could not be understood."""
+
+    exit_code = 2
+
+
+class UnknownOpportunityError(ExpansionError):
+    """An action names an opportunity the latest scoring does not hold."""
+
+    exit_code = 2
+
+
+class OutputExistsError(ExpansionError):
+    """The output folder is not empty and ``force`` was not given."""
+
+    exit_code = 2
+
+
+class LeaseLostError(ExpansionError):
+    """Another holder took the run over: stop posting."""
+
+
+class ResultsNotStorable(ExpansionError):
+    """A chunked scoring's frame Parquet cannot hold (a column mixing numbers and text)."""
+
+
+class ChunkScoringError(ExpansionError):
+    """A worker process failed to score its chunks."""
+
+
+class WorkerLost(ChunkScoringError):
+    """A worker process ended without saying why (killed, out of memory, could not start)."""

@@ -49,7 +49,7 @@ from numpy.dtypes import StringDType
 
 from .config import DEFAULT_CONFIG
 from .contract import FILE_EXTENSIONS, TABLES
-from .errors import ExpansionError
+from .errors import OutputExistsError
 from .pipeline import SAMPLE_AS_OF
 
 DEFAULT_OUT = Path("generated-portfolio")
@@ -64,12 +64,6 @@ CHUNK_ACCOUNTS = 50_000
 MONTHS = 12
 
 TEXT = StringDType()
-
-
-class OutputExistsError(ExpansionError):
-    """The output folder is not empty and ``force`` was not given."""
-
-    exit_code = 2
 
 
 # --------------------------------------------------------------------------- catalog

@@ -21,9 +21,16 @@ import sqlalchemy as sa
 
 from . import chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
-from .connectors import SourceConfig, SourceError, connector_for
+from .connectors import SourceConfig, connector_for
 from .engine import analyze, best_first
-from .errors import ContractError, NoDataError, RejectedRowsError, StorageError
+from .errors import (
+    ContractError,
+    NoDataError,
+    RejectedRowsError,
+    SourceError,
+    StorageError,
+    UnknownOpportunityError,
+)
 from .ingest import Portfolio, capped_rejects, validate, write_rejects
 from .limits import IngestLimits, load_limits
 from .portfolio import _plain, summarize
@@ -624,7 +631,7 @@ def opportunity(
 def _opportunity(engine: sa.Engine, opportunity_id: str, *, as_of: date, config: ScoringConfig):
     record = opportunity(engine, opportunity_id, as_of=as_of, config=config)
     if record is None:
-        raise workflow.UnknownOpportunityError(
+        raise UnknownOpportunityError(
             f"Opportunity {opportunity_id} is not in the latest scoring: the data changed since "
             "this card was posted. Run the command again for fresh cards."
         )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
-from .errors import ExpansionError
+from .errors import ScheduleError
 from .scope import parse_scope
 from .store import DigestSubscription, upsert, utcnow
 
@@ -33,12 +33,6 @@ DEFAULT_MAX_CARDS = 25
 EXAMPLE = "weekly mon 09:00 enterprise max 10"
 
 _SUBS = DigestSubscription.__table__
-
-
-class ScheduleError(ExpansionError):
-    """A digest schedule could not be understood."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

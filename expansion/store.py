@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .contract import TABLES
-from .errors import ConfigError, NoDataError, StorageError
+from .errors import ConfigError, NoDataError, ResultsNotStorable, StorageError
 from .frames import python_objects, sorted_by
 from .redact import redact
 
@@ -1344,10 +1344,6 @@ def save_chunk_results(
             data.append(_joined_parquet(docs, RESULT_ORDER.get(name.removeprefix("list:"))))
     frames = pd.DataFrame({"name": names, "data": data})
     return _insert_run_results(engine, run, frames, rows=None)
-
-
-class ResultsNotStorable(Exception):
-    """A chunked scoring's frame Parquet cannot hold (a column mixing numbers and text)."""
 
 
 def _joined_parquet(docs: list[bytes], order: tuple[list[str], tuple[str, ...]] | None) -> bytes:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from .errors import ExpansionError
+from .errors import UnknownOpportunityError as UnknownOpportunityError  # re-exported
 from .store import ChatPost, OpportunityEvent, OpportunityState, upsert, utcnow
 
 OUTCOMES = {
@@ -38,12 +38,6 @@ STATE_COLUMNS = [
 _STATES = OpportunityState.__table__
 _EVENTS = OpportunityEvent.__table__
 _POSTS = ChatPost.__table__
-
-
-class UnknownOpportunityError(ExpansionError):
-    """An action names an opportunity the latest scoring does not hold."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

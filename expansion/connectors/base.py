@@ -16,26 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, ExpansionError
+from ..errors import ConfigError, SourceError
 from ..ingest import RawTable
 from ..limits import DEFAULT_LIMITS, IngestLimits
-from ..redact import redact, remember
+from ..redact import remember
 
 Progress = Callable[[str], None]
 ROLES = ("crm", "warehouse", "files")
-
-
-class SourceError(ExpansionError):
-    """A source could not be read (rejected credentials, rate limit, outage, malformed page).
-
-    Its message quotes drivers and remote APIs, so it is redacted when made: every place that
-    stores, logs or shows it gets the text without secrets (see :mod:`expansion.redact`).
-    """
-
-    exit_code = 1
-
-    def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)
