@@ -3,22 +3,20 @@ how each one's last sync went (admins only)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
 import pandas as pd
 
 from expansion import pipeline, store
-from expansion.connectors import for_team, in_sync_order
-from expansion.errors import ExpansionError, NoDataError
+from expansion.connectors import for_team
+from expansion.errors import NoDataError
 from expansion.merge import conflict_counts
 
 from . import blocks
 from .replies import actor, send
 from .runtime import Runtime
 
-log = logging.getLogger(__name__)
 _running = threading.Lock()
 
 
@@ -72,33 +70,29 @@ def team_sources(runtime: Runtime) -> list:
 def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
     """Sync each source (a failure keeps that source's data and does not stop the others),
     re-score, and say what happened, one line per source."""
+    done = pipeline.sync_all(
+        runtime.engine,
+        configured,
+        as_of=runtime.settings.as_of(),
+        config=runtime.settings.scoring,
+        full=full,
+    )
     lines = []
-    synced = 0
-    for config in in_sync_order(configured):
-        try:
-            report = pipeline.sync_source(runtime.engine, config, full=full)
-        except Exception as exc:  # one source never stops the others
-            if not isinstance(exc, ExpansionError):
-                log.exception("sync of %s failed", config.name)
+    for outcome in done.outcomes:
+        name = blocks.escape(outcome.source.name)
+        if outcome.report is None:
             lines.append(
-                f"• :x: *{blocks.escape(config.name)}* failed, previous data kept: "
-                f"{blocks.escape(str(exc) if isinstance(exc, ExpansionError) else type(exc).__name__)}"
+                f"• :x: *{name}* failed, previous data kept: {blocks.escape(outcome.reason)}"
             )
             continue
-        synced += 1
-        run = report.run
+        run = outcome.report.run
         kind = "incremental" if run.incremental else "full"
         lines.append(
-            f"• :white_check_mark: *{blocks.escape(config.name)}* ({kind}): {run.rows_accepted} rows"
+            f"• :white_check_mark: *{name}* ({kind}): {run.rows_accepted} rows"
             + (f", {run.rows_rejected} rejected" if run.rows_rejected else "")
         )
-    if synced:
-        try:
-            pipeline.score(
-                runtime.engine, as_of=runtime.settings.as_of(), config=runtime.settings.scoring
-            )
-        except NoDataError as exc:
-            lines.append(blocks.escape(str(exc)))
+    if done.score_error is not None:
+        lines.append(blocks.escape(str(done.score_error)))
     conflicts = _conflicts(runtime)
     if conflicts:
         lines.append(conflicts)

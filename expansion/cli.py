@@ -10,6 +10,7 @@ each command imports what it uses inside its body (tests/test_cli_startup.py che
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -27,6 +28,8 @@ from .errors import ConfigError, ExpansionError, NoDataError
 from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from . import pipeline
     from .connectors import SourceConfig
 
@@ -162,7 +165,7 @@ def sync(
     """Sync sources into the database (each in one transaction), then re-score."""
     from . import pipeline, store
     from .config import load_config
-    from .connectors import SourceConfig, for_team, in_sync_order, load_sources
+    from .connectors import SourceConfig, for_team, load_sources
     from .limits import load_limits
 
     try:
@@ -174,47 +177,43 @@ def sync(
                     "Nothing to sync: give --source DIR, or configure [[sources]] in "
                     "expansion.toml (see `expansion sources`)."
                 )
-            chosen = in_sync_order(configured)
+            chosen = configured
         else:
             named = [c for c in configured if c.name == source]
             chosen = named or [
                 SourceConfig(name=name, type="files", options={"path": source}, role="files")
             ]
-        limits = load_limits(config)
-        reports, failures = [], []
-        for item in chosen:
-            try:
-                report_path = rejects if len(chosen) == 1 else _per_source(rejects, item.name)
-                reports.append(
-                    _sync(
-                        engine,
-                        item,
-                        strict=strict,
-                        rejects=report_path,
-                        full=full,
-                        allow_empty=allow_empty,
-                        limits=limits,
-                    )
-                )
-            except ExpansionError as exc:
-                if len(chosen) == 1:
-                    raise
-                failures.append((item, exc))
-        if reports:
-            pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config))
+        done = pipeline.sync_all(
+            engine,
+            chosen,
+            as_of=_as_of(as_of),
+            config=load_config(config),
+            strict=strict,
+            full=full,
+            allow_empty=allow_empty,
+            limits=load_limits(config),
+            rejects_path=lambda item: (
+                rejects if len(chosen) == 1 else _per_source(rejects, item.name)
+            ),
+            progress=_progress,
+        )
+        if len(chosen) == 1 and done.failures:  # one source: its error is the command's
+            raise done.failures[0].error
+        if done.score_error is not None:
+            raise done.score_error
     except ExpansionError as exc:
         _fail(exc)
-    for report in reports:
+    for report in done.reports:
         _print_sync(report)
     _print_conflicts(engine)
-    for item, exc in failures:
+    for failed in done.failures:
         err.print(
-            f"[bold red]error:[/] source '{esc(item.name)}' failed and kept its previous data: "
-            f"{esc(str(exc))}",
+            f"[bold red]error:[/] source '{esc(failed.source.name)}' failed and kept its previous "
+            f"data: {esc(failed.reason)}",
             highlight=False,
             soft_wrap=True,
         )
-    if failures:
+    if done.failures:
         raise typer.Exit(1)
 
 
@@ -223,19 +222,10 @@ def _per_source(path: Path, name: str) -> Path:
     return path.with_name(f"{path.stem}-{name}{path.suffix}")
 
 
-def _sync(
-    engine,
-    item: SourceConfig,
-    *,
-    strict: bool,
-    rejects: Path,
-    full: bool = False,
-    allow_empty: bool = False,
-    limits=None,
-):
+@contextlib.contextmanager
+def _progress(item: SourceConfig) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr while ``item`` syncs; yields the step callback."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from . import pipeline
 
     with Progress(
         SpinnerColumn(),
@@ -250,16 +240,7 @@ def _sync(
         def step(message: str) -> None:
             progress.update(task, advance=1, description=f"{item.name}: {message}")
 
-        return pipeline.sync_source(
-            engine,
-            item,
-            strict=strict,
-            rejects_path=rejects,
-            progress=step,
-            full=full,
-            allow_empty=allow_empty,
-            limits=limits,
-        )
+        yield step
 
 
 def _print_conflicts(engine) -> None:
@@ -536,7 +517,10 @@ def demo(
     try:
         engine = store.connect(db)
         sample = SourceConfig(name="sample", type="files", options={"path": str(SAMPLE_PORTFOLIO)})
-        report = _sync(engine, sample, strict=False, rejects=Path(os.devnull))
+        with _progress(sample) as step:
+            report = pipeline.sync_source(
+                engine, sample, rejects_path=Path(os.devnull), progress=step
+            )
         result = pipeline.find(engine, "", as_of=when)
     except ExpansionError as exc:
         _fail(exc)

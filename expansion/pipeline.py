@@ -5,6 +5,7 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -12,6 +13,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,10 +23,11 @@ import sqlalchemy as sa
 
 from . import chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
-from .connectors import SourceConfig, connector_for
+from .connectors import SourceConfig, connector_for, in_sync_order
 from .engine import analyze, best_first
 from .errors import (
     ContractError,
+    ExpansionError,
     NoDataError,
     RejectedRowsError,
     SourceError,
@@ -38,6 +41,9 @@ from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use 
 from .scope import Scope, parse_scope, resolve_accounts
 
 log = logging.getLogger(__name__)
+
+#: Told each step of a sync ("writing to the database").
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -202,6 +208,96 @@ def sync_source(
     if snapshot is not None:
         _keep_snapshot(engine, config.name, run, snapshot)
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
+
+
+@dataclass
+class SourceOutcome:
+    """How one source of :func:`sync_all` went: its report, or the error that stopped it."""
+
+    source: SourceConfig
+    report: SyncReport | None = None
+    error: Exception | None = None
+
+    @property
+    def reason(self) -> str:
+        """The error in words fit to show anyone: an engine error's message (written for the
+        person who fixes the input, secrets redacted); anything else only by its type (the
+        traceback is logged)."""
+        if isinstance(self.error, ExpansionError):
+            return str(self.error)
+        return type(self.error).__name__
+
+
+@dataclass
+class SyncAllReport:
+    """What :func:`sync_all` did: one outcome per source, in the order they were synced, and
+    the scoring that followed (``run_id``; ``score_error`` when there was nothing to score)."""
+
+    outcomes: list[SourceOutcome]
+    run_id: int | None = None
+    score_error: NoDataError | None = None
+
+    @property
+    def reports(self) -> list[SyncReport]:
+        return [o.report for o in self.outcomes if o.report is not None]
+
+    @property
+    def failures(self) -> list[SourceOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+
+def sync_all(
+    engine: sa.Engine,
+    sources: Iterable[SourceConfig],
+    *,
+    as_of: date,
+    config: ScoringConfig = DEFAULT_CONFIG,
+    strict: bool = False,
+    full: bool = False,
+    allow_empty: bool = False,
+    limits: IngestLimits | None = None,
+    rejects_path: Callable[[SourceConfig], Path | None] | None = None,
+    progress: Callable[[SourceConfig], AbstractContextManager[Progress]] | None = None,
+) -> SyncAllReport:
+    """Sync every source (CRM first, so usage rows find their accounts), then re-score if any
+    of them synced: what ``expansion sync``, ``/expansion sync`` and the nightly job do.
+
+    Each source is synced by :func:`sync_source` in its own transaction; one that fails keeps
+    its previous data, is recorded with its error, and does not stop the others.
+    ``rejects_path`` and ``progress`` give each source its rejects report and its progress
+    callback (a context manager around its sync).
+
+    Raises:
+        ExpansionError: the re-scoring failed for another reason than an empty database.
+    """
+    limits = load_limits() if limits is None else limits
+    outcomes = []
+    for source in in_sync_order(list(sources)):
+        outcome = SourceOutcome(source)
+        try:
+            with progress(source) if progress else contextlib.nullcontext(None) as step:
+                outcome.report = sync_source(
+                    engine,
+                    source,
+                    strict=strict,
+                    rejects_path=rejects_path(source) if rejects_path else None,
+                    progress=step,
+                    full=full,
+                    allow_empty=allow_empty,
+                    limits=limits,
+                )
+        except Exception as exc:  # one source never stops the others
+            if not isinstance(exc, ExpansionError):
+                log.exception("sync of %s failed", source.name)
+            outcome.error = exc
+        outcomes.append(outcome)
+    report = SyncAllReport(outcomes)
+    if report.reports:
+        try:
+            report.run_id = score(engine, as_of=as_of, config=config)
+        except NoDataError as exc:
+            report.score_error = exc
+    return report
 
 
 def _record_failed(
