@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from . import chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, connector_for, in_sync_order
+from .connectors.base import Progress
 from .engine import analyze, best_first
 from .errors import (
     ContractError,
@@ -41,9 +42,6 @@ from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use 
 from .scope import Scope, parse_scope, resolve_accounts
 
 log = logging.getLogger(__name__)
-
-#: Told each step of a sync ("writing to the database").
-Progress = Callable[[str], None]
 
 
 @dataclass
