@@ -50,9 +50,9 @@ def scheduler() -> None:
     Several may run: one leads at a time (PostgreSQL advisory lock, or a lock file next to a
     SQLite database) and the others take over when it stops.
     """
-    from .scheduler import run_forever
+    from .startup import run_scheduler
 
-    run_forever(_settings(http=False))
+    run_scheduler(_settings(http=False))
 
 
 @app.command("digest")

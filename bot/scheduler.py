@@ -11,15 +11,10 @@ so even two leaders could not post a digest twice.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import signal
 import threading
-import zlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -27,6 +22,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from expansion import digest, pipeline, schedule
+from expansion.database import AdvisoryLockLeader as AdvisoryLockLeader  # re-exported
+from expansion.database import FileLockLeader as FileLockLeader  # re-exported
+from expansion.database import SoleLeader as SoleLeader  # re-exported
+from expansion.database import leader_for
 from expansion.errors import ExpansionError
 from expansion.store import DigestSubscription
 
@@ -42,122 +41,6 @@ RELOAD_EVERY = 30  # seconds between re-reads of the subscriptions (other replic
 SWEEP_EVERY = max(1.0, min(60.0, digest.LEASE.total_seconds() / 2))
 CATCH_UP = timedelta(hours=12)  # a digest missed by less than this is still posted
 MISFIRE_GRACE = int(CATCH_UP.total_seconds())
-
-
-# --------------------------------------------------------------------------- leadership
-
-
-class AdvisoryLockLeader:
-    """Leadership = a PostgreSQL session advisory lock held on a dedicated connection."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self.conn: sa.Connection | None = None
-
-    @property
-    def held(self) -> bool:
-        return self.conn is not None
-
-    def _key(self, conn: sa.Connection) -> int:
-        # One lock per database and schema, so deployments sharing a server do not collide.
-        name = conn.execute(sa.text("SELECT current_database() || '.' || current_schema()"))
-        return zlib.crc32(f"expansion-scheduler:{name.scalar_one()}".encode())
-
-    def acquire(self) -> bool:
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key(conn)}
-            ).scalar_one()
-        except Exception:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            return False
-        self.conn = conn
-        return True
-
-    def alive(self) -> bool:
-        if self.conn is None:
-            return False
-        try:
-            self.conn.execute(sa.text("SELECT 1"))
-            return True
-        except Exception:
-            log.warning("lost the scheduler lock's database connection", exc_info=True)
-            self.release()
-            return False
-
-    def release(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        try:
-            conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
-        except Exception:
-            log.debug("could not unlock explicitly; dropping the session", exc_info=True)
-        # Never hand a session that may still hold the lock back to the pool: end it.
-        conn.invalidate()
-        conn.close()
-
-
-class FileLockLeader:
-    """Leadership on one machine: an exclusive ``flock`` on ``<database>.scheduler.lock``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = None
-
-    @property
-    def held(self) -> bool:
-        return self.handle is not None
-
-    def acquire(self) -> bool:
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for as long as we lead
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self.handle = handle
-        return True
-
-    def alive(self) -> bool:
-        return self.held
-
-    def release(self) -> None:
-        handle, self.handle = self.handle, None
-        if handle is not None:
-            handle.close()
-
-
-class SoleLeader:
-    """A database only one process can use (in-memory SQLite): always the leader."""
-
-    held = False
-
-    def acquire(self) -> bool:
-        self.held = True
-        return True
-
-    def alive(self) -> bool:
-        return self.held
-
-    def release(self) -> None:
-        self.held = False
-
-
-def leader_for(engine: sa.Engine):
-    """The leadership mechanism that fits the database."""
-    url = engine.url
-    if url.get_backend_name() == "postgresql":
-        return AdvisoryLockLeader(engine)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return FileLockLeader(
-            Path(url.database).with_name(Path(url.database).name + ".scheduler.lock")
-        )
-    return SoleLeader()
 
 
 # --------------------------------------------------------------------------- the scheduler
@@ -395,22 +278,3 @@ def start_for(runtime: Runtime) -> DigestScheduler:
     scheduler = DigestScheduler(runtime, web_client(settings.bot_token, settings.api_url))
     runtime.subscriptions_changed = scheduler.reload
     return scheduler.start()
-
-
-def run_forever(settings) -> None:
-    """``expansion scheduler``: lead when possible, until SIGTERM or Ctrl-C."""
-    from expansion import store
-
-    from .server import configure_logging
-
-    configure_logging()
-    engine = store.connect(settings.db_url, team="")
-    runtime = Runtime(engine=engine, settings=settings)
-    scheduler = start_for(runtime)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    log.info("scheduler started; waiting for leadership")
-    stop.wait()
-    scheduler.shutdown()
-    log.info("scheduler stopped")

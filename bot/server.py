@@ -19,13 +19,12 @@ import sqlalchemy as sa
 import waitress
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from expansion import store
-from expansion.redact import RedactingFilter
+from expansion import database
 
 from .app import build_app
-from .runtime import Runtime
 from .security import guard
 from .settings import Settings
+from .startup import configure_logging, runtime_for, start_background
 from .workers import AnswerWorkers
 
 log = logging.getLogger("bot.server")
@@ -35,8 +34,7 @@ EVENTS_PATH = "/slack/events"
 def healthz(engine: sa.Engine, workers: AnswerWorkers | None = None) -> tuple[int, dict]:
     """200 when the database answers and an answer worker is ready, else 503 with the reason."""
     try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        database.ping(engine)
     except Exception as exc:  # any failure means unhealthy
         return 503, {"ok": False, "database": "unreachable", "error": type(exc).__name__}
     if workers is None:
@@ -69,27 +67,6 @@ def wsgi_app(
     return application
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Every line written is redacted: a library may log a URL or a request with its token.
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
-    # Debug logs of HTTP libraries can carry headers; never let them through.
-    for name in ("slack_sdk", "urllib3", "websocket"):
-        logging.getLogger(name).setLevel(logging.INFO)
-
-
-def warm_up(runtime: Runtime) -> None:
-    """Score every installed workspace now, so first commands answer from stored results."""
-    from . import installations
-
-    for team in installations.teams(runtime):
-        runtime.for_team(team).warm_up()
-
-
 def serve(settings: Settings) -> None:
     """Run until stopped: Socket Mode when ``SLACK_APP_TOKEN`` is set, else HTTP on ``PORT``.
 
@@ -97,8 +74,8 @@ def serve(settings: Settings) -> None:
     answers, the warm-up and the digest scheduler run in the worker processes (bot.workers).
     """
     configure_logging()
-    engine = store.connect(settings.db_url, team="")
-    runtime = Runtime(engine=engine, settings=settings)
+    runtime = runtime_for(settings)
+    engine = runtime.engine
     workers = AnswerWorkers(settings, settings.workers) if settings.workers else None
     app = build_app(runtime, lazy_runner=workers)
     if workers is not None:
@@ -108,12 +85,7 @@ def serve(settings: Settings) -> None:
         atexit.register(workers.stop)
         log.info("%s answer worker(s) (EXPANSION_WORKERS)", settings.workers)
     else:
-        threading.Thread(target=warm_up, args=(runtime,), name="warm-up", daemon=True).start()
-        if settings.scheduler:
-            from .scheduler import start_for
-
-            start_for(runtime)
-            log.info("digest scheduler started (EXPANSION_SCHEDULER=off to run it elsewhere)")
+        start_background(runtime)
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -34,7 +34,9 @@ from multiprocessing.connection import Connection
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.request import BoltRequest
 
+from .app import build_app
 from .settings import Settings
+from .startup import configure_logging, runtime_for, start_background
 
 log = logging.getLogger("bot.workers")
 
@@ -192,23 +194,11 @@ class AnswerWorkers(LazyListenerRunner):
 
 def worker_main(index: int, settings: Settings, work: Connection, ready, parent: int) -> None:
     """A worker: the same app, answering the lazy half of what the HTTP process acked."""
-    from expansion import store
-
-    from .app import build_app
-    from .runtime import Runtime
-    from .server import configure_logging, warm_up
-
     configure_logging()
-    engine = store.connect(settings.db_url, team="")
-    runtime = Runtime(engine=engine, settings=settings)
+    runtime = runtime_for(settings)
     app = build_app(runtime, verify_requests=False)
     if index == 0:
-        threading.Thread(target=warm_up, args=(runtime,), name="warm-up", daemon=True).start()
-        if settings.scheduler:
-            from .scheduler import start_for
-
-            start_for(runtime)
-            log.info("digest scheduler started (EXPANSION_SCHEDULER=off to run it elsewhere)")
+        start_background(runtime)
     threads = ThreadPoolExecutor(settings.listener_threads, thread_name_prefix="answer")
 
     def answer(mode: str, body: str | dict, headers: dict) -> None:
