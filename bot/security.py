@@ -177,7 +177,7 @@ def guard(
             )
         try:
             content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip() or None
-            parsed = parse_body(body.decode("utf-8"), content_type)
+            parsed: dict | Exception = parse_body(body.decode("utf-8"), content_type)
         except (ValueError, UnicodeDecodeError) as exc:
             parsed = exc
         if not isinstance(parsed, dict):

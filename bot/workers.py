@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import queue
 import threading
@@ -67,7 +68,7 @@ class _Slot:
     """
 
     index: int
-    ready: object  # multiprocessing.Event, set by the worker once its app is built
+    ready: multiprocessing.synchronize.Event  # set by the worker once its app is built
     process: multiprocessing.process.BaseProcess | None = None
     pipe: Connection | None = None
     started: float = 0.0

@@ -197,8 +197,9 @@ def sync(
             ),
             progress=_progress,
         )
-        if len(chosen) == 1 and done.failures:  # one source: its error is the command's
-            raise done.failures[0].error
+        errors = [o.error for o in done.outcomes if o.error is not None]
+        if len(chosen) == 1 and errors:  # one source: its error is the command's
+            raise errors[0]
         if done.score_error is not None:
             raise done.score_error
     except ExpansionError as exc:

@@ -14,7 +14,7 @@ import fcntl
 import logging
 import zlib
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 import sqlalchemy as sa
 
@@ -101,7 +101,7 @@ class FileLockLeader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle = None
+        self.handle: TextIO | None = None
 
     @property
     def held(self) -> bool:

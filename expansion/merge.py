@@ -86,7 +86,7 @@ def _merge_table(
     values = [c for c in frame.columns if c not in (*keys, "source")]
     usage = set(values) if name in USAGE_TABLES else USAGE_FIELDS.get(name, set())
     parts = []
-    conflicts = []
+    conflicts: list[pd.DataFrame] = []
     for columns, order in (
         ([c for c in values if c not in usage], CONTRACT_ORDER),
         ([c for c in values if c in usage], USAGE_ORDER),

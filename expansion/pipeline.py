@@ -654,7 +654,7 @@ def _shared(engine: sa.Engine, key: tuple, compute: Callable[[], FindResult]) ->
         answers = _ANSWERS.setdefault(engine, OrderedDict())
         future = answers.get(key)
         mine = future is None
-        if mine:
+        if future is None:
             future = answers[key] = Future()
             while len(answers) > KEEP_ANSWERS:
                 answers.popitem(last=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -219,7 +220,7 @@ def summarize(
         },
     ]
     active = opps[opps["tier"] <= 2]
-    resources = {
+    resources: dict[str, Any] = {
         motion: {
             "opportunities": int((active["sales_motion"] == motion).sum()),
             "expansion_arr": float(
