@@ -69,8 +69,8 @@ def plan(*, chunk_accounts: int | None = None, workers: int | None = None) -> Pl
     """Chunks of at most ``chunk_accounts`` (default ``EXPANSION_SCORE_CHUNK_ACCOUNTS``, else
     100k) in ``workers`` processes (default ``EXPANSION_SCORE_WORKERS``, else one per core up to
     4). A book that fits one chunk is scored whole, in this process: on two cores, splitting a
-    100k-account book between two workers was no faster than scoring it whole (4.0-4.6 s
-    against 4.2-4.5 s; 13 s against 10 s on a busy machine)."""
+    100k-account book between two workers was no faster than scoring it whole (the figures
+    are in docs/performance.md)."""
     size = chunk_accounts or _setting("EXPANSION_SCORE_CHUNK_ACCOUNTS", CHUNK_ACCOUNTS)
     workers = workers or _setting("EXPANSION_SCORE_WORKERS", _cores())
     return Plan(accounts_per_chunk=max(1, size), workers=max(1, workers))

@@ -18,9 +18,8 @@ only), accounts without usage telemetry and a few fully penetrated accounts with
 Everything is vectorised with numpy (``numpy.random.default_rng(seed)``, plus one generator per
 chunk seeded from ``(seed, table, chunk)``; no Python loop over accounts). Usage and features
 are generated in chunks of :data:`CHUNK_ACCOUNTS` accounts and every table is written as byte
-matrices (see :func:`_rows_bytes`). Measured on a 2-core machine: 10k accounts in 0.7 s, 100k
-(3M usage rows) in 5 s, 1M (30M usage rows, 18M feature rows, 2.1 GB of files) in about a
-minute with a peak RSS under 2 GB.
+matrices (see :func:`_rows_bytes`), so a million accounts take about a minute and under 2 GB
+(docs/performance.md has the figures).
 
 File formats (``formats``):
 
@@ -56,7 +55,7 @@ DEFAULT_OUT = Path("generated-portfolio")
 DEFAULT_SEED = 42
 FORMATS = ("auto", "sample", "fast")
 # Up to this many accounts ``auto`` writes the sample's formats (features.xlsx, usage.jsonl):
-# 2,000 accounts is ~38k feature rows, which openpyxl reads in about 4 s.
+# 2,000 accounts is ~38k feature rows, about as many as openpyxl reads in reasonable time.
 SAMPLE_FORMATS_MAX_ACCOUNTS = 2_000
 # Usage and features are generated and written this many accounts at a time (a constant, so
 # the output never depends on memory or machine).

@@ -438,7 +438,7 @@ def score(
 def prepare(engine: sa.Engine, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG) -> int:
     """Score if the data changed, and decode the run into this process's memory, so the next
     ``find`` answers without reading it (the bot at start-up and after the nightly job: the
-    first command after a re-score otherwise waits 1 s at 100k accounts, 10 s at 1M)."""
+    first command after a re-score would otherwise wait for the decoding)."""
     run_id = score(engine, as_of=as_of, config=config)
     _scored(engine, run_id)
     return run_id

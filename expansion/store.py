@@ -1092,7 +1092,7 @@ def _parquet_documents(frames: dict[str, pd.DataFrame]) -> dict[str, bytes | Non
     """Each frame as one Parquet document (:func:`_parquet_bytes`), by name.
 
     The frames are encoded side by side in threads (Arrow encodes without the interpreter
-    lock): a 100k-account run's frames in 0.33 s instead of 0.43 s on two cores."""
+    lock), which is faster than one after the other on two cores."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(min(len(frames), os.cpu_count() or 1, 4) or 1) as pool:
@@ -1114,9 +1114,8 @@ def _read_parquet(data: bytes) -> pd.DataFrame:
     where missing).
 
     Text is read as Parquet's dictionary pages (each distinct value once, plus an integer per
-    row) and each distinct value becomes a Python string once: at 100k accounts that reads a
-    scoring run in 0.4-0.5 s instead of 0.9 s for Arrow strings converted afterwards (what
-    ``find`` wants: see :func:`_python_strings`).
+    row) and each distinct value becomes a Python string once: about twice as fast as Arrow
+    strings converted afterwards (what ``find`` wants: see :func:`_python_strings`).
     """
     import pyarrow.parquet as pq
 
@@ -1246,7 +1245,7 @@ def save_analysis(engine: sa.Engine, analysis, *, data_version: int) -> int:
     reads. Only a run whose frames Parquet cannot hold (a column mixing numbers and text)
     is written as rows instead (opportunities, evidence, profiles and lists with their
     details as JSON, benchmarks), the format runs scored before score_frames used. Writing
-    both copies of a 100k-account run, and pruning both, took 10 s of its 20 s scoring.
+    both copies of a run, and pruning both, took half of its scoring time.
     """
     p = analysis.profiles.reset_index(drop=True)
     run = ScoreRun(
@@ -1499,7 +1498,7 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
 
 def _python_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as Python objects: Arrow-backed strings' ``isin`` converts its values one
-    by one under the GIL, and twenty concurrent slash commands doing that took 100 s."""
+    by one under the GIL, which serialises concurrent slash commands."""
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.StringDtype):
             frame[column] = pd.Series(
