@@ -112,6 +112,8 @@ class Runtime:
     def warm_up(self) -> None:
         """Score now and decode the run, so the first command answers from memory."""
         try:
-            pipeline.prepare(self.engine, as_of=self.settings.as_of(), config=self.settings.scoring)
+            pipeline.score_and_load(
+                self.engine, as_of=self.settings.as_of(), config=self.settings.scoring
+            )
         except Exception:  # an empty database is fine at start-up; commands explain it
             log.warning("warm-up scoring skipped", exc_info=True)

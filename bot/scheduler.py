@@ -259,7 +259,7 @@ class DigestScheduler:
             )
         for team, runtime in self.workspaces():
             try:
-                run_id = pipeline.prepare(  # scored and decoded before the morning digests
+                run_id = pipeline.score_and_load(  # scored and decoded before the morning digests
                     runtime.engine, as_of=settings.as_of(), config=settings.scoring
                 )
                 log.info("nightly scoring of %s: run %s", team or "the workspace", run_id)

@@ -38,7 +38,7 @@ from .engine import (
     PortfolioContext,
     Prepared,
     analyze,
-    finish,
+    analyze_prepared,
     prepare,
     segment_median_arr,
 )
@@ -200,8 +200,8 @@ def score_snapshot(
 
     With several workers, worker ``k`` of ``n`` takes chunks ``k``, ``k + n``... of the
     snapshot it is given once: it prepares each (:func:`expansion.engine.prepare`) and sends
-    back the figures the context is made of, then, with the context, finishes each and sends
-    back its compressed results. A worker with few accounts keeps its prepared chunks between
+    back the figures the context is made of, then, with the context, analyzes each
+    (:func:`expansion.engine.analyze_prepared`) and sends back its compressed results. A worker with few accounts keeps its prepared chunks between
     the two passes instead of reading and preparing them again.
     """
     as_of = pd.Timestamp(as_of).normalize()
@@ -346,7 +346,7 @@ def _work(conn: Connection) -> None:
             prepared = kept.pop(index, None)
             if prepared is None:
                 prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
-            conn.send(("results", index, store.chunk_results(finish(prepared, context))))
+            conn.send(("results", index, store.chunk_results(analyze_prepared(prepared, context))))
             del prepared
     except (EOFError, BrokenPipeError):
         return  # the parent is gone

@@ -281,10 +281,10 @@ def analyze(
     ``context``: the tables are a part of the portfolio (whole accounts), and this is the whole
     portfolio's :class:`PortfolioContext`; by default the tables are the whole portfolio.
     """
-    return finish(prepare(tables, as_of=as_of, config=config), context)
+    return analyze_prepared(prepare(tables, as_of=as_of, config=config), context)
 
 
-def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analysis:
+def analyze_prepared(prepared: Prepared, context: PortfolioContext | None = None) -> Analysis:
     """The second half of :func:`analyze`: with the portfolio ``context`` (by default: the
     prepared tables are the whole portfolio), triggers, guards, scoring and explanations."""
     cfg, as_of, t, account_ids = (
@@ -335,7 +335,7 @@ def finish(prepared: Prepared, context: PortfolioContext | None = None) -> Analy
     candidates = (
         pd.concat([x for x in parts if len(x)], ignore_index=True)
         if any(len(x) for x in parts)
-        else triggers._empty()
+        else triggers.empty_candidates()
     )
     merged, evidence = triggers.merge_candidates(candidates)
     merged, evidence = triggers.net_of_named_teams(merged, evidence, p, cfg)

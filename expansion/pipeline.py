@@ -37,7 +37,7 @@ from .errors import (
 )
 from .ingest import Portfolio, capped_rejects, validate, write_rejects
 from .limits import IngestLimits, load_limits
-from .portfolio import _plain, summarize
+from .portfolio import plain, summarize
 from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use pipeline.SAMPLE_*
 from .scope import Scope, parse_scope, resolve_accounts
 
@@ -435,7 +435,9 @@ def score(
     return store.save_analysis(engine, result, data_version=version)
 
 
-def prepare(engine: sa.Engine, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG) -> int:
+def score_and_load(
+    engine: sa.Engine, *, as_of: date, config: ScoringConfig = DEFAULT_CONFIG
+) -> int:
     """Score if the data changed, and decode the run into this process's memory, so the next
     ``find`` answers without reading it (the bot at start-up and after the nightly job: the
     first command after a re-score would otherwise wait for the decoding)."""
@@ -517,7 +519,7 @@ def _frame_records(frame: pd.DataFrame) -> list[dict]:
         for key, value in record.items():
             if isinstance(value, str) and len(value) == 19 and value.endswith("T00:00:00"):
                 record[key] = value[:10]
-    return [{k: _plain(v) for k, v in r.items()} for r in records]
+    return [{k: plain(v) for k, v in r.items()} for r in records]
 
 
 def find(
@@ -704,7 +706,7 @@ def _gap_summary(gaps: pd.DataFrame) -> list[dict]:
     if gaps.empty:
         return []
     g = gaps.groupby(["gap", "impact"], sort=False).size().rename("accounts").reset_index()
-    return [{k: _plain(v) for k, v in r.items()} for r in g.to_dict(orient="records")]
+    return [{k: plain(v) for k, v in r.items()} for r in g.to_dict(orient="records")]
 
 
 def opportunity(

@@ -19,9 +19,9 @@ import pandas as pd
 from .engine import TYPE_LABELS
 from .escape import SPREADSHEET_LINE_END, Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
-from .plays import play
-from .portfolio import _plain
+from .portfolio import plain
 from .profile import BENCHMARK_DIMENSIONS
+from .talking_tracks import play
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -84,7 +84,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
                 k: (
                     None
                     if (v is None or v is pd.NaT or (isinstance(v, float) and v != v))
-                    else _plain(v)
+                    else plain(v)
                 )
                 for k, v in row.items()
             }

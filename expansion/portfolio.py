@@ -53,10 +53,12 @@ def _group(opps: pd.DataFrame, by: pd.Series | str, order: list | None = None) -
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def _plain(value):
+def plain(value):
+    """A numpy or pandas scalar as the plain Python value JSON and templates want (NaN: None;
+    floats to 4 places; a timestamp as its ISO date)."""
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):

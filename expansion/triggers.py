@@ -300,7 +300,7 @@ def usage_limit_triggers(
     return (
         pd.concat([x for x in parts if len(x)], ignore_index=True)
         if any(len(x) for x in parts)
-        else _empty()
+        else empty_candidates()
     )
 
 
@@ -315,7 +315,7 @@ def _ceiling_seats(rows: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
 def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataFrame:
     rows = p[(p["seat_utilization"] * 100 >= cfg.usage_ceiling_pct) & (p["licensed_seats"] > 0)]
     if rows.empty:
-        return _empty()
+        return empty_candidates()
     seats = _ceiling_seats(rows, cfg)
     arr = seats * cat.seat_price.reindex(rows.index)
     evidence = (
@@ -507,7 +507,7 @@ def _limit_hit(
     one need. A limit nothing names is the next tier's plan limits."""
     s = signals[signals["kind"] == "limit_hit"]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     s = s.merge(
         p[["arr", "licensed_seats", "active_seats", "employee_growth_pct"]],
         left_on="account_id",
@@ -619,7 +619,7 @@ def _limit_hit(
             )
         )
     parts = [x for x in parts if len(x)]
-    return pd.concat(parts, ignore_index=True) if parts else _empty()
+    return pd.concat(parts, ignore_index=True) if parts else empty_candidates()
 
 
 # --------------------------------------------------------------------------- 2. feature gaps
@@ -686,7 +686,7 @@ def feature_gap_triggers(
                 )
             )
     parts = [x for x in parts if len(x)]
-    cands = pd.concat(parts, ignore_index=True) if parts else _empty()
+    cands = pd.concat(parts, ignore_index=True) if parts else empty_candidates()
     return cands, gaps
 
 
@@ -705,7 +705,7 @@ def _unowned_product_candidates(
     rows = rows.assign(product_id=product)
     rows = rows[~cat.owns(rows["account_id"], rows["product_id"])]
     if rows.empty:
-        return _empty()
+        return empty_candidates()
     return _product_candidates(
         rows, p, cat, cfg, trigger=trigger, category=category, evidence=evidence[rows.index]
     )
@@ -1137,7 +1137,7 @@ def people_triggers(
     growth = _company_growth(p, s, who, cat, cfg)
     if len(growth):
         parts.append(growth)
-    return pd.concat(parts, ignore_index=True) if parts else _empty()
+    return pd.concat(parts, ignore_index=True) if parts else empty_candidates()
 
 
 def _company_growth(
@@ -1161,7 +1161,7 @@ def _company_growth(
         & (p["licensed_seats"] > 0)
     ]
     if rows.empty:
-        return _empty()
+        return empty_candidates()
     g = (growth.reindex(rows.index).clip(lower=0) / 100).fillna(0)
     h = hires.reindex(rows.index)
     # The people who joined in 12 months (employees x g / (1 + g)) at the company's seats per
@@ -1228,7 +1228,7 @@ def intent_triggers(
         & signals["account_id"].isin(p.index)
     ]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     product = cat.match(s["detail"].fillna("") + " " + s["department"].fillna(""))
     s = s.assign(product_id=product)
     s = s[~(cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna())]
@@ -1283,7 +1283,7 @@ def intent_triggers(
                 },
             )
         )
-    return pd.concat(parts, ignore_index=True) if parts else _empty()
+    return pd.concat(parts, ignore_index=True) if parts else empty_candidates()
 
 
 # --------------------------------------------------------------------------- 5-7. signals
@@ -1295,13 +1295,13 @@ def initiative_triggers(
     """Strategic initiatives matched to what the catalog solves become new use cases."""
     s = signals[signals["kind"] == "initiative"]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     product = cat.match(s["detail"].fillna("") + " " + s["department"].fillna(""))
     s = s.assign(product_id=product)
     owned = cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna()
     s = s[~owned]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     matched = s[s["product_id"].notna()]
     evidence = "Initiative " + _date(s["date"]) + ": " + s["detail"].fillna("")
     parts = []
@@ -1348,11 +1348,11 @@ def competitive_triggers(
     """A competitor used alongside us: consolidate onto the product that covers it."""
     s = signals[signals["kind"] == "competitor"]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     s = s.assign(product_id=cat.match(s["detail"]))
     s = s[~(cat.owns(s["account_id"], s["product_id"].fillna("")) & s["product_id"].notna())]
     if s.empty:
-        return _empty()
+        return empty_candidates()
     spend = s["amount"]
     evidence = "Competitor in use " + _date(s["date"]) + ": " + s["detail"].fillna("")
     evidence = evidence.where(spend.isna(), evidence + " (spend " + money(spend.fillna(0)) + "/yr)")
@@ -1461,13 +1461,13 @@ def services_triggers(
             )
         frame["type"] = "support_upgrade"
         parts.append(frame)
-    return pd.concat(parts, ignore_index=True) if parts else _empty()
+    return pd.concat(parts, ignore_index=True) if parts else empty_candidates()
 
 
 # --------------------------------------------------------------------------- merge
 
 
-def _empty() -> pd.DataFrame:
+def empty_candidates() -> pd.DataFrame:
     return pd.DataFrame(columns=CANDIDATE_COLUMNS)
 
 

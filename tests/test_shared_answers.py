@@ -89,7 +89,7 @@ def test_only_the_latest_answers_are_kept_and_failures_are_not(engine, monkeypat
 
 
 def test_prepare_leaves_the_run_decoded_for_the_first_command(engine, monkeypatch):
-    run_id = pipeline.prepare(engine, as_of=AS_OF)
+    run_id = pipeline.score_and_load(engine, as_of=AS_OF)
     assert run_id == pipeline.score(engine, as_of=AS_OF)
 
     def no_reading(*args, **kwargs):
