@@ -654,16 +654,16 @@ def _shared(engine: sa.Engine, key: tuple, compute: Callable[[], FindResult]) ->
     """``compute()``'s answer, computed once per ``key`` however many threads ask at once."""
     with _ANSWERS_LOCK:
         answers = _ANSWERS.setdefault(engine, OrderedDict())
-        future = answers.get(key)
-        mine = future is None
-        if future is None:
-            future = answers[key] = Future()
+        asked: Future[FindResult] | None = answers.get(key)
+        if asked is not None:
+            answers.move_to_end(key)
+        else:
+            future: Future[FindResult] = Future()
+            answers[key] = future
             while len(answers) > KEEP_ANSWERS:
                 answers.popitem(last=False)
-        else:
-            answers.move_to_end(key)
-    if not mine:
-        return future.result()
+    if asked is not None:
+        return asked.result()
     try:
         future.set_result(compute())
     except BaseException as exc:
