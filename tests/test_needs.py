@@ -440,7 +440,7 @@ def test_an_ask_with_budget_and_timeline_is_at_least_as_likely_to_close_as_any_g
 def test_the_play_for_an_ask_answers_it_first(tmp_path):
     """No licence audit, discovery or trial before the proposal the customer asked for; the
     opening quotes the ask once, without nested brackets."""
-    from expansion.plays import play
+    from expansion.talking_tracks import play
 
     a = _asked_and_hiring(tmp_path)
     record = a.opportunities.iloc[0].to_dict()
@@ -477,7 +477,7 @@ def test_a_quota_named_by_its_metrics_word_is_that_capacity_not_an_add_on(tmp_pa
 
 def test_a_tier_upgrade_pitch_names_the_tier_as_the_catalog_does(sample_result):
     """The opening said 'what professional was built for' (the CRM's plan id, lowercase)."""
-    from expansion.plays import play
+    from expansion.talking_tracks import play
 
     opps = sample_result.opportunities
     row = opps[opps["type"] == "tier_upgrade"].iloc[0].to_dict()
