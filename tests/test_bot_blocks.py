@@ -162,7 +162,7 @@ def test_replace_card_redraws_only_that_card():
         i for i, (a, b) in enumerate(zip(message["blocks"], redrawn, strict=True)) if a != b
     ]
     assert 1 <= len(differing) <= 2
-    assert "Assigned to <@U7> by <@U8>" in str(redrawn)
+    assert "assigned to <@U7> by <@U8>" in str(redrawn)
     assert blocks.replace_card(message["blocks"], _opp(3)) is None
 
 
@@ -195,11 +195,11 @@ def test_a_long_list_pages_through_the_first_cards_and_counts_them_all():
         )
         assert validate_blocks(message["blocks"]) == []
         texts = " ".join(_mrkdwn(message["blocks"]))
-        assert f"*High priority* (4365; the first {blocks.MAX_LIST_CARDS} here" in texts
+        assert f"*Start with these* (4365; the first {blocks.MAX_LIST_CARDS} here" in texts
         if pages is None:
             pages = len(blocks._layout([blocks.card(o) for o in opps[:100]], [], []))
         page += 1
-    assert "*Medium / Low priority* (12000)" in texts
+    assert "*Also in this scope* (12000)" in texts
     assert f"…and {12000 - blocks.COMPACT_LIST_LINES} more" in texts
 
 
