@@ -282,12 +282,13 @@ def _growth(opp: dict) -> str:
     return f" (+{float(deal) / float(arr) * 100:.0f}%)"
 
 
-def decision_text(opp: dict) -> str:
+def decision_text(opp: dict, *, tier: bool = True) -> str:
     """The decision in one line of plain text, for notifications (escaped like the blocks):
-    ``Tier 1: Bluefin Analytics, add 20 seats (+$9.6K). Act by Nov 23.``"""
+    ``Tier 1: Bluefin Analytics, add 20 seats (+$9.6K). Act by Nov 23.`` (``tier=False``
+    leaves out the leading tier, for a text that says it already)."""
     deadline = f" Act by {day_words(opp['deadline'])}." if _present(opp.get("deadline")) else ""
     return (
-        f"Tier {opp['tier']}: {clip(escape(opp['account_name']), 120)}, "
+        (f"Tier {opp['tier']}: " if tier else "") + f"{clip(escape(opp['account_name']), 120)}, "
         f"{escape(deal_words(opp))} ({signed_money(opp.get('expansion_arr'))}).{deadline}"
     )
 
@@ -883,7 +884,7 @@ def digest_cards(groups: list[list[dict]], *, ref: ListRef, total: int) -> list[
         span = f"{number}-{last}" if last > number else f"{number}"
         messages.append(
             {
-                "text": clip(f"({span} of {total}) {top[0]}", 3000),
+                "text": clip(f"Tier 1 ({span} of {total}): {top[0]}", 3000),
                 "blocks": current,
             }
         )
@@ -903,7 +904,7 @@ def digest_cards(groups: list[list[dict]], *, ref: ListRef, total: int) -> list[
             current += blocks
             names.append(escape(opp["account_name"]))
             if not top:
-                top.append(decision_text(opp))
+                top.append(decision_text(opp, tier=False))
     flush()
     return messages
 
