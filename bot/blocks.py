@@ -24,6 +24,8 @@ MAX_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
 # Slack reports msg_blocks_too_long at about 13k characters of text; keep a wide margin.
 MAX_MESSAGE_CHARS = 10_000
+#: A modal's text budget (Slack states none beyond 100 blocks; a long account plan stops here).
+MAX_VIEW_CHARS = 24_000
 CARDS_PER_PAGE = 8
 #: Blocks a list page may take: 8 cards of 4 blocks, the head and the footer.
 MAX_PAGE_BLOCKS = 40
@@ -1139,10 +1141,16 @@ def plan_view(
                 "elements": elements,
             }
         )
-    room = MAX_HOME_BLOCKS - len(tail)
-    if len(body) > room:
+    # Within 100 blocks and a text budget, with room for the note that it goes on.
+    room, size, kept = MAX_HOME_BLOCKS - len(tail) - 1, text_size(tail) + 100, 0
+    for block in body:
+        size += text_size([block])
+        if kept == room or size > MAX_VIEW_CHARS:
+            break
+        kept += 1
+    if kept < len(body):
         body = [
-            *body[: room - 1],
+            *body[:kept],
             context("The plan goes on: `expansion account` on the command line has all of it."),
         ]
     return _modal(body + tail, place)

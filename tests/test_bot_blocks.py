@@ -227,3 +227,36 @@ def test_a_middle_page_links_both_ways():
     labels, text = page(2)
     assert labels == ["◀ Previous page", "Next page ▶"] and "Page 2 of 3" in text
     assert page(3)[0] == ["◀ Previous page"]
+
+
+def test_the_account_plan_modal_stays_within_100_blocks(sample_result):
+    ctx = account_context(sample_result, "ACC-1001")
+    ctx = {**ctx, "opps": ctx["opps"] * 30}  # 150 opportunities: far more than fit
+    place = blocks.PlanPlace("ACC-1001", ctx["opps"][0]["opportunity_id"], "C1", "1700000000.1")
+    view = blocks.plan_view(ctx, place)
+    assert view["type"] == "modal" and len(view["blocks"]) <= 100
+    problems = validate_blocks(view["blocks"], max_blocks=100)
+    assert [p for p in problems if not p.startswith("msg_blocks_too_long")] == []
+    assert blocks.text_size(view["blocks"]) <= blocks.MAX_VIEW_CHARS
+    assert view["blocks"][-1]["type"] == "actions", "the actions stay at the end"
+    assert "The plan goes on" in str(view["blocks"][-3])
+    assert blocks.PlanPlace.decode(view["private_metadata"]) == place
+
+
+def test_numbers_read_one_way():
+    from expansion import numbers
+
+    assert [numbers.money(v) for v in (900, 8000, 8400, 64_000, 999_600, 1_200_000, None)] == [
+        "$900",
+        "$8K",
+        "$8.4K",
+        "$64K",
+        "$1M",
+        "$1.2M",
+        "n/a",
+    ]
+    assert numbers.count(920_000) + " of " + numbers.count(1_000_000) == "920,000 of 1,000,000"
+    assert numbers.pct(0.54) == "54%" and numbers.signed_money(-5000) == "-$5K"
+    assert blocks.slack_text("Budget $57,600 on 2026-11-10 & <b>") == (
+        "Budget $58K on <!date^1794312000^{date_short}|Nov 10, 2026> &amp; &lt;b&gt;"
+    )
