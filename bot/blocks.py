@@ -61,8 +61,14 @@ def escape(text: object) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """``text`` cut to ``limit`` characters with an ellipsis, never inside a ``<...>`` (a date,
+    a mention or a link cut in half would show as raw text)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    return cut.rstrip() + "…"
 
 
 def plain(text: object, limit: int = 75) -> dict:
@@ -344,6 +350,7 @@ def card_facts(opp: dict, seen: set[str] | None = None) -> list[str]:
         if not kept:
             continue
         text = "".join(c + s for c, s in kept).rstrip(",; ")
+        text = text[:1].upper() + text[1:]  # a clause left first starts the sentence
         fact = clip(slack_text(text), 200)
         if facts and size + len(fact) > CARD_FACT_CHARS:
             break
@@ -415,7 +422,7 @@ def card(
         if _present(opp.get("outcome_by")):
             status += f" by {user(opp['outcome_by'])}"
         who.append(status)
-    blocks = [section(line1 + "\n" + FACT_SEP.join(facts)), context(" · ".join(who))]
+    blocks = [section(line1 + "\n" + "\n".join(facts)), context(" · ".join(who))]
     if actions:
         blocks.append(_card_actions(opp, ref))
     blocks.append({"type": "divider"})
@@ -965,10 +972,16 @@ def deep_dive_blocks(ctx: dict, *, owner_user: str | None = None) -> list[dict]:
         f"*Propensity:* {p.get('propensity')}/100 · *Readiness:* "
         f"{escape(p.get('readiness') or 'n/a')}",
     ]
+
     # One line per dimension, not a fixed-width table: a table wraps on a phone.
+    def figure(b: dict, v) -> str:
+        if b.get("dimension") == "arr":
+            return money(v)
+        return num(v) + ("%" if b["label"].endswith("%") and _present(v) else "")
+
     bench = f"*Benchmark vs {escape(p.get('segment') or 'segment')} peers*\n" + "\n".join(
-        f"• {escape(clip(b['label'], 60))}: *{num(b['value'])}* (average {num(b['average'])}, "
-        f"top 25% {num(b['top'])})"
+        f"• {escape(clip(b['label'].removesuffix(' %'), 60))}: *{figure(b, b['value'])}* "
+        f"(average {figure(b, b['average'])}, top 25% {figure(b, b['top'])})"
         for b in ctx["benchmarks"]
     )
     guards = [
@@ -1007,11 +1020,19 @@ def deep_dive_blocks(ctx: dict, *, owner_user: str | None = None) -> list[dict]:
     blocks = list(first)
     for index, o in enumerate(ctx["opps"], start=1):
         blocks += _opportunity_detail(index, o)
+    owner = p.get("owner")
+    if owner_user and isinstance(owner, str) and owner:
+        # The plays name the owner by e-mail ("x@example.com: license audit..."): a mention.
+        for block in blocks:
+            if block.get("type") == "section":
+                block["text"] = mrkdwn(
+                    block["text"]["text"].replace(escape(owner), user(owner_user))
+                )
     return blocks
 
 
 def _numbered(items: Iterable[str]) -> str:
-    return "\n".join(f"{i}. {escape(x)}" for i, x in enumerate(items, start=1))
+    return "\n".join(f"{i}. {slack_text(x)}" for i, x in enumerate(items, start=1))
 
 
 def _opportunity_detail(index: int, o: dict) -> list[dict]:
@@ -1032,26 +1053,26 @@ def _opportunity_detail(index: int, o: dict) -> list[dict]:
         "*Evidence*\n"
         + "\n".join(f"• {slack_text(e)}" for e in o.get("evidence") or [])
         + "\n*Why this score*\n"
-        f"• Revenue {o['revenue_score']}/10: {escape(o.get('revenue_factors') or '')}\n"
-        f"• Effort {o['effort_score']}/10: {escape(o.get('effort_factors') or '')}\n"
-        f"• Likelihood {o['likelihood_score']}/10: {escape(o.get('likelihood_factors') or '')}"
+        f"• Revenue {o['revenue_score']}/10: {slack_text(o.get('revenue_factors') or '')}\n"
+        f"• Effort {o['effort_score']}/10: {slack_text(o.get('effort_factors') or '')}\n"
+        f"• Likelihood {o['likelihood_score']}/10: {slack_text(o.get('likelihood_factors') or '')}"
         + (
-            f"\n*What would make it Tier 1:* {escape(o.get('tier1_path') or '')}"
+            f"\n*What would make it Tier 1:* {slack_text(o.get('tier1_path') or '')}"
             if o["tier"] > 1
             else ""
         )
     )
     pitch = (
-        f"*Recommended pitch*\n>{escape(play['opening'])}\n"
-        + "\n".join(f"• {escape(p)}" for p in play["points"])
+        f"*Recommended pitch*\n>{slack_text(play['opening'])}\n"
+        + "\n".join(f"• {slack_text(p)}" for p in play["points"])
         + "\n*Approach*\n"
         + _numbered(play["approach"])
     )
     risks = (
         "*Objections to expect*\n"
-        + "\n".join(f"• “{escape(q)}” → {escape(a)}" for q, a in play["objections"])
+        + "\n".join(f"• “{slack_text(q)}” → {slack_text(a)}" for q, a in play["objections"])
         + "\n*Risks*\n"
-        + "\n".join(f"• {escape(r)}" for r in play["risks"])
+        + "\n".join(f"• {slack_text(r)}" for r in play["risks"])
     )
     return [{"type": "divider"}, section(head), section(why), section(pitch), section(risks)]
 
