@@ -260,3 +260,32 @@ def test_numbers_read_one_way():
     assert blocks.slack_text("Budget $57,600 on 2026-11-10 & <b>") == (
         "Budget $58K on <!date^1794312000^{date_short}|Nov 10, 2026> &amp; &lt;b&gt;"
     )
+
+
+def test_a_slow_account_plan_opens_loading_then_fills_in(sample_engine, slack, monkeypatch):
+    """When the analysis is slower than the wait, the modal opens at once with a loading view
+    (the trigger id lasts 3 s) and views.update replaces it with the plan."""
+    from slack_sdk import WebClient
+
+    from bot import deep_dive
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from expansion.pipeline import SAMPLE_AS_OF
+
+    monkeypatch.setattr(deep_dive, "PLAN_WAIT_SECONDS", 0.0)
+    runtime = Runtime(
+        engine=sample_engine,
+        settings=Settings(bot_token="xoxb-test", signing_secret="s", fixed_as_of=SAMPLE_AS_OF),
+    )
+    client = WebClient(token=slack.token, base_url=slack.api_url)
+    opens, updates = len(slack.calls_to("views.open")), len(slack.calls_to("views.update"))
+    body = {
+        "trigger_id": slack.trigger_id(),
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1700000000.000100"},
+    }
+    deep_dive.open_plan(runtime, client, body, "ACC-1002")
+    [opened] = slack.calls_to("views.open")[opens:]
+    [updated] = slack.calls_to("views.update")[updates:]
+    assert opened.ok and "Loading the account plan" in str(opened.params["view"]["blocks"])
+    assert updated.ok and updated.params["view_id"] == opened.response["view"]["id"]
+    assert "Deep dive: Northwind Logistics" in str(slack.modals[updated.params["view_id"]])
