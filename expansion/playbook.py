@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from . import numbers
 from .engine import TYPE_LABELS
 from .escape import SPREADSHEET_LINE_END, Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
@@ -35,22 +36,16 @@ _ENV = jinja2.Environment(
 
 
 def money(value) -> str:
-    """``$1,234`` (``$1.2M`` above a million is left to the reader: exact figures here)."""
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"${float(value):,.0f}")
+    """``$1,234`` (exact figures in the playbook; :func:`expansion.numbers.money` is for chat)."""
+    return Markdown(numbers.money_exact(value))
 
 
 def pct(value, digits: int = 0) -> str:
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"{float(value) * 100:.{digits}f}%")
+    return Markdown(numbers.pct(value, digits))
 
 
 def num(value, digits: int = 0) -> str:
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"{float(value):,.{digits}f}")
+    return Markdown(numbers.count(value, digits))
 
 
 def day(value) -> str:
