@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -67,6 +70,63 @@ def _find(engine, args) -> dict:
     }
 
 
+#: A fresh process that only reads the stored run: pyarrow decodes every Parquet document of
+#: the latest scoring run (the physical floor of a whole-process ``find``).
+_READ_RUN = """
+import sys, pyarrow as pa, pyarrow.parquet as pq, sqlalchemy as sa
+engine = sa.create_engine(sys.argv[1])
+with engine.connect() as conn:
+    run = conn.execute(sa.text("SELECT max(score_run_id) FROM score_frames")).scalar()
+    documents = conn.execute(
+        sa.text("SELECT data FROM score_frames WHERE score_run_id = :run"), {"run": run}
+    ).scalars().all()
+print(sum(pq.read_table(pa.BufferReader(d)).num_rows for d in documents))
+"""
+
+
+def _expansion_command() -> list[str]:
+    import shutil
+
+    script = shutil.which("expansion", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "expansion"]
+
+
+def _timed_process(command: list[str], runs: int) -> tuple[float, int]:
+    """The median wall time of ``runs`` runs of ``command`` (after one warm-up run that fills
+    the file cache), and the bytes it wrote to stdout."""
+    times, size = [], 0
+    for index in range(runs + 1):
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, check=True)
+        if index:
+            times.append(time.perf_counter() - started)
+        size = len(done.stdout)
+    return statistics.median(times), size
+
+
+def _find_cli(engine, args) -> dict:
+    """``expansion find enterprise --format json`` as a whole process, output read and
+    discarded, against the floor: a process that only decodes the stored run."""
+    from expansion import pipeline
+
+    pipeline.score(engine, as_of=args.as_of)  # scored already: the command only reads
+    engine.dispose()
+    command = [
+        *_expansion_command(),
+        "find",
+        SCOPE,
+        "--format",
+        "json",
+        "--db",
+        args.db,
+        "--as-of",
+        args.as_of.isoformat(),
+    ]
+    seconds, size = _timed_process(command, runs=3)
+    floor, _ = _timed_process([sys.executable, "-c", _READ_RUN, args.db], runs=3)
+    return {"seconds": seconds, "json_bytes": size, "floor_seconds": floor}
+
+
 def _playbook(engine, args) -> dict:
     from expansion import pipeline
     from expansion.playbook import render_playbook
@@ -98,6 +158,7 @@ STAGES = {
     "sync": _sync,
     "score": _score,
     "find": _find,
+    "find-cli": _find_cli,
     "playbook": _playbook,
     "digest": _digest,
 }

@@ -1109,9 +1109,10 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
     return buffer.getvalue()
 
 
-def _read_parquet(data: bytes) -> pd.DataFrame:
+def _read_parquet(data: bytes, rows: Callable[[pa.Table], pa.Array] | None = None) -> pd.DataFrame:
     """One Parquet document as a frame whose text columns hold Python ``str`` objects (``None``
-    where missing).
+    where missing); only the rows where ``rows(table)`` is true, when given (filtered in Arrow,
+    before any row becomes a pandas or Python value).
 
     Text is read as Parquet's dictionary pages (each distinct value once, plus an integer per
     row) and each distinct value becomes a Python string once: at 100k accounts that reads a
@@ -1128,6 +1129,8 @@ def _read_parquet(data: bytes) -> pd.DataFrame:
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         ],
     )
+    if rows is not None:
+        table = table.filter(rows(table))
     text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     frame = table.drop_columns(text).to_pandas()  # pandas' own dtypes (Int64, boolean...) kept
     for name in text:
@@ -1481,14 +1484,27 @@ def find_score_run(
     return ScoreRun(**row) if row else None
 
 
-def read_results(engine: sa.Engine, run_id: int) -> dict:
+def read_results(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    accounts: Callable[[pd.DataFrame], Iterable[str]] | None = None,
+) -> dict:
     """Stored results of one scoring run: opportunities, evidence, profiles (every profile
-    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name."""
+    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name.
+
+    ``accounts`` (given the profiles, the account ids wanted) decodes only those accounts'
+    opportunities, evidence and list rows (and the lists' portfolio-level rows): a one-shot
+    ``expansion find enterprise`` then turns a sixth of a 100k-account run into pandas and
+    Python values instead of all of it. Profiles and benchmarks are always whole.
+    """
     frames = SCORE_FRAMES
     with engine.connect() as conn:
         stored = conn.execute(
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
+    if stored and accounts is not None:
+        return _read_results_of(dict(stored), accounts)
     if stored:
         out = {name: _read_parquet(data) for name, data in stored}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
@@ -1497,6 +1513,48 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
     out["profiles"] = _python_strings(profiles_frame(out["profiles"]))
     out["lists"] = {
         name: _python_strings(findings_frame(out["findings"], name)) for name in FINDING_LISTS
+    }
+    return out
+
+
+def _read_results_of(
+    documents: dict[str, bytes], accounts: Callable[[pd.DataFrame], Iterable[str]]
+) -> dict:
+    """:func:`read_results` of only some accounts' rows (see there)."""
+    import pyarrow.compute as pc
+
+    profiles = _read_parquet(documents["profiles"])
+    wanted = pa.array(sorted(set(accounts(profiles))), type=pa.string())
+
+    def of_accounts(table: pa.Table) -> pa.Array:
+        if not table.num_rows:
+            return pa.array([], type=pa.bool_())
+        return pc.is_in(table["account_id"], value_set=wanted)
+
+    def of_accounts_or_portfolio(table: pa.Table) -> pa.Array:
+        if "account_id" not in table.column_names or not table.num_rows:
+            return pa.array([True] * table.num_rows, type=pa.bool_())
+        column = table["account_id"]
+        return pc.or_kleene(pc.is_in(column, value_set=wanted), pc.is_null(column))
+
+    opportunities = _read_parquet(documents["opportunities"], of_accounts)
+    ids = pa.array(opportunities["opportunity_id"].tolist(), type=pa.string())
+    out = {
+        "profiles": profiles,
+        "opportunities": opportunities,
+        "evidence": _read_parquet(
+            documents["evidence"],
+            lambda table: (
+                pc.is_in(table["opportunity_id"], value_set=ids)
+                if table.num_rows
+                else pa.array([], type=pa.bool_())
+            ),
+        ),
+        "benchmarks": _read_parquet(documents["benchmarks"]),
+        "lists": {
+            name: _read_parquet(documents[f"list:{name}"], of_accounts_or_portfolio)
+            for name in FINDING_LISTS
+        },
     }
     return out
 
