@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -243,3 +244,16 @@ def test_pushdown_gives_the_pandas_aggregate_on_postgresql(engine, tmp_path, pg_
     assert report.rejected == 0
     got = _sorted(store.load_source(engine, "warehouse")["usage"])
     pd.testing.assert_frame_equal(got, expected_usage(events), check_dtype=False)
+
+
+def test_the_documented_configuration_loads(tmp_path):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data-contract.md").read_text()
+    section = doc.split("## Usage aggregated in the warehouse", 1)[1]
+    toml = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "expansion.toml").write_text(toml)
+    (source,) = load_sources(tmp_path / "expansion.toml")
+    connector = connector_for(source, {})
+    sql = compiled(connector.queries["usage"], postgresql.dialect())
+    assert "to_char(analytics.usage_daily.day, 'YYYY-MM') AS period" in sql
+    assert 'analytics.entitlements.limit_value AS "limit"' in sql
+    assert set(connector.queries) == {"features", "usage"}
