@@ -490,10 +490,10 @@ def _records_text(frame: pd.DataFrame) -> str:
     """``frame``'s records as JSON, one a line, joined for a list of the indented document:
     what :func:`_frame_records` gives, encoded, with no Python value made per cell."""
     text = _json_ready(frame).to_json(orient="records", date_format="iso", date_unit="s")
-    # One record a line. pandas' lines=True scans every character in Python-speed code; a
-    # record boundary is '},{"<first column>":' instead, which nothing inside a record can
-    # hold: a '"' in a text is written '\"', and a text's closing quote is never followed by
-    # a key and ':'.
+    # One record a line. pandas' lines=True rescans the whole text (0.2 s at 13k records); a
+    # record boundary is '},{"<first column>":', which nothing inside a record can hold: a '"'
+    # in a text is written '\"', and a text's closing quote is never followed by a key and
+    # ':'. (A first column whose name held ':' would only leave the chunk on one line.)
     first = text[1 : text.find(":", 2) + 1] if len(text) > 2 else ""
     return text[1:-1].replace("}," + first, "},\n    " + first)
 

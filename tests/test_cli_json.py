@@ -99,10 +99,10 @@ def test_find_json_fields_and_their_errors(tmp_path):
     assert rows[1].startswith(f"{first['opportunity_id']},{first['tier']},")
     assert len(rows) == 1 + len(whole["opportunities"])
 
-    bad = cli(*args, "--format", "json", "--fields", "account_name,arr_typo", cwd=tmp_path)
+    bad = cli(*args, "--format", "json", "--fields", "account_name,arr_typo,[/x]", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     message = " ".join(bad.stderr.split())
-    assert "unknown field(s) arr_typo" in message
+    assert "unknown field(s) arr_typo, [/x]" in message  # as typed, never read as markup
     assert "Valid fields: opportunity_id, account_id" in message and "evidence" in message
 
     bad = cli(*args, "--fields", "account_name", cwd=tmp_path)  # the table has its columns
