@@ -11,7 +11,6 @@ each command imports what it uses inside its body (tests/test_cli_startup.py che
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from datetime import date
@@ -410,10 +409,19 @@ def find(
             help="Only the N best opportunities (the summary still covers the whole scope).",
         ),
     ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="Only these fields of each opportunity, comma-separated, in this order "
+            "(json and csv), e.g. account_name,type,expansion_arr.",
+        ),
+    ] = None,
 ) -> None:
     """List scored opportunities in a scope, best first."""
     if fmt not in ("table", "json", "markdown", "csv"):
         raise typer.BadParameter("--format must be table, json, markdown or csv")
+    chosen = _field_list(fields, fmt)
     from . import pipeline, store
     from .config import load_config
     from .playbook import render_csv, render_find_markdown
@@ -427,14 +435,23 @@ def find(
             config=load_config(config),
             min_propensity=min_propensity,
             target=target,
+            keep=False,
         )
     except ExpansionError as exc:
         _fail(exc)
+    if chosen:
+        valid = result.opportunity_fields()
+        unknown = [name for name in chosen if name not in valid]
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown field(s) {', '.join(unknown)}. Valid fields: {', '.join(valid)}.",
+                param_hint="'--fields'",
+            )
     found = len(result.opportunities)
     if limit is not None and found > limit:
         result = dataclasses.replace(result, opportunities=result.opportunities.head(limit))
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        result.write_json(sys.stdout, fields=chosen)
     elif fmt == "markdown":
         sys.stdout.write(render_find_markdown(result))
         if len(result.opportunities) < found:
@@ -443,7 +460,7 @@ def find(
                 "(--limit)._\n"
             )
     elif fmt == "csv":
-        sys.stdout.write(render_csv(result))
+        sys.stdout.write(render_csv(result, fields=chosen))
     else:
         _print_summary(result)
         _print_table(result, limit=None)
@@ -452,6 +469,23 @@ def find(
                 f"Showing the {len(result.opportunities)} best of {found} opportunities (--limit).",
                 markup=False,
             )
+
+
+def _field_list(fields: str | None, fmt: str) -> list[str] | None:
+    """``--fields a,b`` as names, in order, each once (checked against the data after the find)."""
+    if fields is None:
+        return None
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter(
+            "--fields works with --format json or csv", param_hint="'--fields'"
+        )
+    names = list(dict.fromkeys(name.strip() for name in fields.split(",") if name.strip()))
+    if not names:
+        raise typer.BadParameter(
+            "give field names separated by commas, e.g. account_name,type,expansion_arr",
+            param_hint="'--fields'",
+        )
+    return names
 
 
 @app.command()
@@ -481,6 +515,7 @@ def playbook(
             as_of=_as_of(as_of),
             config=load_config(config),
             target=target,
+            keep=False,
         )
     except ExpansionError as exc:
         _fail(exc)
@@ -503,7 +538,7 @@ def account(
     try:
         engine = store.connect(db)
         result = pipeline.find(
-            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config)
+            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config), keep=False
         )
     except ExpansionError as exc:
         _fail(exc)

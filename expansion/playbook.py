@@ -324,9 +324,20 @@ CSV_COLUMNS = {
 }
 
 
-def render_csv(result: FindResult) -> str:
-    """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores."""
+def render_csv(result: FindResult, fields: list[str] | None = None) -> str:
+    """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores;
+    with ``fields``, those fields of each opportunity instead, headed by their names (a list,
+    such as the evidence, as its items joined by ``; ``)."""
     out = io.StringIO()
+    if fields:
+        writer = csv.writer(out, lineterminator=SPREADSHEET_LINE_END)
+        writer.writerow(fields)
+        for record in result.opportunity_records():
+            writer.writerow(
+                spreadsheet_cell("; ".join(map(str, v)) if isinstance(v, list) else v)
+                for v in (record.get(key) for key in fields)
+            )
+        return out.getvalue()
     writer = csv.DictWriter(
         out, fieldnames=list(CSV_COLUMNS.values()), lineterminator=SPREADSHEET_LINE_END
     )

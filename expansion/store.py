@@ -527,6 +527,8 @@ def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
     PostgreSQL) and the others wait for it, then find the database up to date. A database
     already at the latest revision is only read.
     """
+    if revision == "head" and _at_head(engine):
+        return  # the usual case, said without importing Alembic (0.1-0.3 s of every command)
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -544,6 +546,40 @@ def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
             _migration_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$""", re.M)
+
+
+def _script_heads() -> set[str] | None:
+    """The head revisions of expansion/migrations, read from the scripts' ``revision`` and
+    ``down_revision`` lines; ``None`` when a script says more than a plain string or None
+    there (a merge, a branch): then Alembic itself is asked."""
+    revisions, parents = set(), set()
+    for script in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
+        found = dict(m.groups() for m in _REVISION_LINE.finditer(script.read_text("utf-8")))
+        quoted = re.compile(r"""^["']([\w-]+)["']$""")
+        revision = quoted.match(found.get("revision", ""))
+        parent = found.get("down_revision", "")
+        if revision is None or not (parent == "None" or quoted.match(parent)):
+            return None
+        revisions.add(revision.group(1))
+        if parent != "None":
+            parents.add(quoted.match(parent).group(1))
+    return (revisions - parents) or None
+
+
+def _at_head(engine: sa.Engine) -> bool:
+    """The database is at the latest migration (its ``alembic_version`` holds the heads)."""
+    heads = _script_heads()
+    if heads is None:
+        return False
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return set(current.scalars()) == heads
+    except sa.exc.DBAPIError:  # no such table yet: a new database
+        return False
 
 
 _MIGRATION_WAIT = (
@@ -1109,9 +1145,10 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
     return buffer.getvalue()
 
 
-def _read_parquet(data: bytes) -> pd.DataFrame:
+def _read_parquet(data: bytes, rows: Callable[[pa.Table], pa.Array] | None = None) -> pd.DataFrame:
     """One Parquet document as a frame whose text columns hold Python ``str`` objects (``None``
-    where missing).
+    where missing); only the rows where ``rows(table)`` is true, when given (filtered in Arrow,
+    before any row becomes a pandas or Python value).
 
     Text is read as Parquet's dictionary pages (each distinct value once, plus an integer per
     row) and each distinct value becomes a Python string once: at 100k accounts that reads a
@@ -1128,6 +1165,8 @@ def _read_parquet(data: bytes) -> pd.DataFrame:
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         ],
     )
+    if rows is not None:
+        table = table.filter(rows(table))
     text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     frame = table.drop_columns(text).to_pandas()  # pandas' own dtypes (Int64, boolean...) kept
     for name in text:
@@ -1481,14 +1520,27 @@ def find_score_run(
     return ScoreRun(**row) if row else None
 
 
-def read_results(engine: sa.Engine, run_id: int) -> dict:
+def read_results(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    accounts: Callable[[pd.DataFrame], Iterable[str]] | None = None,
+) -> dict:
     """Stored results of one scoring run: opportunities, evidence, profiles (every profile
-    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name."""
+    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name.
+
+    ``accounts`` (given the profiles, the account ids wanted) decodes only those accounts'
+    opportunities, evidence and list rows (and the lists' portfolio-level rows): a one-shot
+    ``expansion find enterprise`` then turns a sixth of a 100k-account run into pandas and
+    Python values instead of all of it. Profiles and benchmarks are always whole.
+    """
     frames = SCORE_FRAMES
     with engine.connect() as conn:
         stored = conn.execute(
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
+    if stored and accounts is not None:
+        return _read_results_of(dict(stored), accounts)
     if stored:
         out = {name: _read_parquet(data) for name, data in stored}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
@@ -1497,6 +1549,48 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
     out["profiles"] = _python_strings(profiles_frame(out["profiles"]))
     out["lists"] = {
         name: _python_strings(findings_frame(out["findings"], name)) for name in FINDING_LISTS
+    }
+    return out
+
+
+def _read_results_of(
+    documents: dict[str, bytes], accounts: Callable[[pd.DataFrame], Iterable[str]]
+) -> dict:
+    """:func:`read_results` of only some accounts' rows (see there)."""
+    import pyarrow.compute as pc
+
+    profiles = _read_parquet(documents["profiles"])
+    wanted = pa.array(sorted(set(accounts(profiles))), type=pa.string())
+
+    def of_accounts(table: pa.Table) -> pa.Array:
+        if not table.num_rows:
+            return pa.array([], type=pa.bool_())
+        return pc.is_in(table["account_id"], value_set=wanted)
+
+    def of_accounts_or_portfolio(table: pa.Table) -> pa.Array:
+        if "account_id" not in table.column_names or not table.num_rows:
+            return pa.array([True] * table.num_rows, type=pa.bool_())
+        column = table["account_id"]
+        return pc.or_kleene(pc.is_in(column, value_set=wanted), pc.is_null(column))
+
+    opportunities = _read_parquet(documents["opportunities"], of_accounts)
+    ids = pa.array(opportunities["opportunity_id"].tolist(), type=pa.string())
+    out = {
+        "profiles": profiles,
+        "opportunities": opportunities,
+        "evidence": _read_parquet(
+            documents["evidence"],
+            lambda table: (
+                pc.is_in(table["opportunity_id"], value_set=ids)
+                if table.num_rows
+                else pa.array([], type=pa.bool_())
+            ),
+        ),
+        "benchmarks": _read_parquet(documents["benchmarks"]),
+        "lists": {
+            name: _read_parquet(documents[f"list:{name}"], of_accounts_or_portfolio)
+            for name in FINDING_LISTS
+        },
     }
     return out
 

@@ -33,16 +33,26 @@ class SqlConnector(Connector):
     options = {
         "url_env": "environment variable holding the SQLAlchemy URL (default WAREHOUSE_URL)",
         "queries": "table of contract table -> SELECT statement",
+        "usage_events": "table naming raw usage rows whose monthly usage the warehouse "
+        "aggregates (see expansion.connectors.warehouse)",
     }
-    required = ("queries",)
 
     def __init__(self, config, env) -> None:
         super().__init__(config, env)
         queries = self.option("queries")
-        if not isinstance(queries, dict) or not queries:
+        events = self.option("usage_events")
+        if events is not None:
+            queries = {} if queries is None else queries
+            if isinstance(queries, dict) and "usage" in queries:
+                raise ConfigError(
+                    f"source '{self.name}' (sql): usage is given twice, as [sources.queries] "
+                    "usage and as [sources.usage_events]; keep one."
+                )
+        if not isinstance(queries, dict) or not (queries or events is not None):
             raise ConfigError(
                 f"source '{self.name}' (sql): queries must be a table such as "
-                '[sources.queries] usage = "SELECT ..."'
+                '[sources.queries] usage = "SELECT ...", or give [sources.usage_events] '
+                'table = "..." for usage the warehouse aggregates by month'
             )
         unknown = sorted(set(queries) - set(TABLES))
         if unknown:
@@ -50,7 +60,11 @@ class SqlConnector(Connector):
                 f"source '{self.name}' (sql): unknown table(s) {', '.join(unknown)} in queries. "
                 f"Tables: {', '.join(TABLES)}."
             )
-        self.queries: dict[str, str] = {str(k): str(v) for k, v in queries.items()}
+        self.queries: dict[str, str | sa.Select] = {str(k): str(v) for k, v in queries.items()}
+        if events is not None:
+            from .warehouse import UsageEvents
+
+            self.queries["usage"] = UsageEvents.from_option(self.name, events).statement()
 
     @property
     def url_env(self) -> str:
@@ -93,7 +107,7 @@ class SqlConnector(Connector):
                     if progress:
                         progress(f"querying {table}")
                     try:
-                        result = conn.execute(sa.text(query))
+                        result = conn.execute(sa.text(query) if isinstance(query, str) else query)
                         rows = [dict(r) for r in result.mappings()]
                         columns = list(result.keys())
                     except sa.exc.DBAPIError as exc:
