@@ -317,7 +317,6 @@ def test_settings_are_validated_with_clear_messages():
         ({"stages": {"won": []}}, "won must be a list of stages"),
         ({"stages": {"won": ["closed"], "lost": ["closed"]}}, "both won and lost"),
         ({"stages": {"closed": "x"}}, "unknown key\\(s\\) closed"),
-        ({"calibration_min_outcomes": 0}, "whole number >= 1"),
     ):
         with pytest.raises(ConfigError, match=message):
             crm.settings_from_mapping(bad)

@@ -127,8 +127,6 @@ class CrmSettings:
     type_property: str = ""
     salesforce_type: str = "Existing Customer - Upgrade"
     loss_reason_property: str = "closed_lost_reason"
-    #: Decided outcomes needed before close probability is calibrated (see expansion.calibration).
-    calibration_min_outcomes: int = 20
 
     @property
     def open_stage(self) -> str:
