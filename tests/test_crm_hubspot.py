@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -328,3 +329,75 @@ def test_settings_are_validated_with_clear_messages():
     with pytest.raises(ConfigError, match="names no \\[\\[sources\\]\\] entry"):
         crm.crm_source(crm.CrmSettings(source="x"), [SourceConfig("a", "hubspot")])
     assert crm.crm_source(crm.CrmSettings(), [SourceConfig("a", "hubspot")]).name == "a"
+
+
+def test_cli_setup_and_a_sync_reads_the_outcome_back(hub, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from expansion import store
+
+    hub.deal_properties.clear()
+    options = hub.connector_options()
+    toml = [
+        "[[sources]]",
+        'name = "crm"',
+        'type = "hubspot"',
+        f'host = "{options["host"]}"',
+        f'account_id_property = "{options["account_id_property"]}"',
+        "[sources.properties]",
+        *(f'{k} = "{v}"' for k, v in options["properties"].items()),
+        "[crm]",
+        'portal_id = "4242"',
+        "[crm.stages]",
+        'open = "Qualified To Buy"',
+    ]
+    (tmp_path / "expansion.toml").write_text("\n".join(toml) + "\n")
+    db = f"sqlite:///{tmp_path / 'crm.db'}"
+    expansion = str(Path(sys.executable).with_name("expansion"))
+    env = {
+        **os.environ,
+        "HUBSPOT_ACCESS_TOKEN": hub.token,
+        "EXPANSION_DB_URL": db,
+        "EXPANSION_AS_OF": AS_OF.isoformat(),
+        "COLUMNS": "200",
+    }
+    env.pop("EXPANSION_CONFIG", None)
+
+    def run(*args):
+        done = subprocess.run(
+            [expansion, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    said = run("crm", "setup")
+    assert f"created the deal property {ID_PROPERTY}" in said
+    assert "stage qualifiedtobuy" in said
+    run("sync")
+    engine = store.connect(db)
+    opp = _opportunity(engine)
+    settings = crm.load_settings(tmp_path / "expansion.toml")
+    source = crm.crm_source(settings, path=tmp_path / "expansion.toml")
+    result = crm.write_opportunity(
+        engine, opp, assignee_email=None, settings=settings, source=source, env=_env(hub)
+    )
+    assert hub.objects["deals"][result.crm_id]["properties"]["dealstage"] == "qualifiedtobuy"
+    hub.touch("deals", result.crm_id, dealstage="closedwon", amount="31000")
+    said = run("sync")
+    assert "CRM outcomes: 1 won" in said
+    state = workflow.states(engine, [opp["opportunity_id"]]).loc[opp["opportunity_id"]]
+    assert (state.outcome, state.outcome_by, state.expansion_arr) == ("won", "crm:crm", 31000)
+    status = run("crm", "status")
+    assert "hubspot source 'crm'" in status and "1 records" in status
+    # Outcomes read back by a sync count for calibration from the next sync on.
+    today = datetime.now(UTC).date().isoformat()
+    assert json.loads(run("calibration", "--json", "--as-of", today))["decided"] == 0
+    assert "CRM outcomes: no change" in run("sync")
+    report = json.loads(run("calibration", "--json", "--as-of", today))
+    assert report["decided"] == 1 and not report["calibrated"]
+    assert report["note"].endswith("(uncalibrated: 1 decided outcomes, 20 needed)")
+    engine.dispose()

@@ -767,3 +767,60 @@ def setup(
         return writer.setup()
     finally:
         writer.close()
+
+
+# --------------------------------------------------------------------------- after a sync
+
+
+def configured(path: str | Path | None = None) -> bool:
+    """Whether the settings file has a ``[crm]`` table (write-back and read-back are on)."""
+    from ..config import read_settings_file
+
+    return "crm" in read_settings_file(path)[1]
+
+
+def after_sync(
+    engine: sa.Engine,
+    synced: list[str],
+    *,
+    as_of: date,
+    config=None,
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """What a sync does for the CRM once it re-scored, when ``[crm]`` is configured and the CRM
+    source is among the ``synced`` sources: amounts follow the new scoring (unless a person
+    edited them), outcomes are read back. Returns lines to show; a CRM failure is one of them
+    (the sync itself succeeded)."""
+    from .. import pipeline
+    from ..config import DEFAULT_CONFIG
+
+    if not configured(path):
+        return []
+    settings = load_settings(path)
+    source = crm_source(settings, path=path)
+    if source.name not in synced:
+        return []
+    opps = pipeline.find(
+        engine, "all", as_of=as_of, config=config or DEFAULT_CONFIG, include_closed=True
+    ).opportunities
+    lines: list[str] = []
+    try:
+        amounts = update_amounts(engine, opps, settings=settings, source=source, env=env)
+        if amounts:
+            updated = sum(1 for v in amounts.values() if v == "updated")
+            lines.append(
+                f"CRM amounts: {updated} updated, {len(amounts) - updated} kept (edited in the CRM)"
+            )
+        report = read_back(
+            engine,
+            opps[opps["outcome"].fillna("open") == "open"] if "outcome" in opps else opps,
+            settings=settings,
+            source=source,
+            env=env,
+            today=as_of,
+        )
+        lines.append(report.summary())
+    except ExpansionError as exc:
+        lines.append(f"CRM read-back failed (the sync is kept): {exc}")
+    return lines
