@@ -126,6 +126,8 @@ class CrmSettings:
     #: written on create, and matched against deals made by hand ("" = match the name only).
     type_property: str = ""
     salesforce_type: str = "Existing Customer - Upgrade"
+    #: StageName of a new Salesforce Opportunity (won / lost are Salesforce's IsWon / IsClosed).
+    salesforce_stage: str = "Prospecting"
     loss_reason_property: str = "closed_lost_reason"
 
     @property
@@ -705,6 +707,7 @@ def _match_hand_made(engine, opportunities: pd.DataFrame, writer, source, report
             continue
         since = pd.Timestamp(since)
         since = since.tz_localize("UTC") if since.tzinfo is None else since
+        since = since.floor("s")  # Salesforce stamps whole seconds
         names = [
             str(x).lower()
             for x in (getattr(opp, "type_label", None), getattr(opp, "product_name", None))
