@@ -223,9 +223,41 @@ def for_engine(engine: sa.Engine, cfg: ScoringConfig, *, as_of: date) -> Calibra
     return calibrate(outcomes, cfg, stale=int(stale or 0))
 
 
+#: calibrated_config answers, by (database, as-of, configuration, latest sync, latest event).
+_CACHE: dict[tuple, ScoringConfig] = {}
+_CACHE_SIZE = 64
+
+
 def calibrated_config(engine: sa.Engine, cfg: ScoringConfig, *, as_of: date) -> ScoringConfig:
     """``cfg`` with close probability calibrated from the stored outcomes (``cfg`` itself when
-    none was decided, or when it is calibrated already)."""
+    none was decided, or when it is calibrated already). One small query when nothing changed
+    since the last call (every scoring and every ``find`` asks)."""
     if cfg.close_probability_basis:
         return cfg
-    return for_engine(engine, cfg, as_of=as_of).apply(cfg)
+    from .store import OpportunityEvent, OpportunityState, SyncRun
+
+    states, runs = OpportunityState.__table__, SyncRun.__table__
+    events = OpportunityEvent.__table__
+    with engine.connect() as conn:
+        decided, synced, event = conn.execute(
+            sa.select(
+                sa.select(sa.func.count())
+                .select_from(states)
+                .where(states.c.outcome.in_(DECIDED))
+                .scalar_subquery(),
+                sa.select(sa.func.max(runs.c.finished_at))
+                .where(runs.c.status == "succeeded")
+                .scalar_subquery(),
+                sa.select(sa.func.max(events.c.id)).scalar_subquery(),
+            )
+        ).one()
+    if not decided:
+        return cfg
+    key = (str(engine.url), as_of, cfg.fingerprint, synced, event)
+    found = _CACHE.get(key)
+    if found is None:
+        found = for_engine(engine, cfg, as_of=as_of).apply(cfg)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = found
+    return found
