@@ -116,16 +116,18 @@ def test_no_crm_user_for_the_email_creates_unowned_and_says_so(sample, hub):
     assert "hubspot_owner_id" not in deal["properties"]
 
 
-def test_two_racing_processes_make_one_deal(sample, hub, db_url):
+def _race(url: str, hub: HubSpotFake, opp: dict) -> None:
+    """Two writers of one opportunity, each with its own engine (as two replicas have): the
+    first is held on its first HubSpot call while the second tries."""
+    import time
+
     from expansion import store
 
-    opp = _opportunity(sample, 2)
-    # The first writer is held on its first HubSpot call while the second one tries.
     hub.delay_next("/crm/v3/pipelines", 1.5)
     results: dict[str, object] = {}
 
     def run(name):
-        engine = store.connect(db_url)
+        engine = store.connect(url)
         try:
             results[name] = _write(engine, hub, opp)
         except crm.CrmError as exc:
@@ -135,8 +137,6 @@ def test_two_racing_processes_make_one_deal(sample, hub, db_url):
 
     first = threading.Thread(target=run, args=("first",))
     first.start()
-    import time
-
     time.sleep(0.5)
     run("second")
     first.join()
@@ -145,7 +145,22 @@ def test_two_racing_processes_make_one_deal(sample, hub, db_url):
     assert results["first"].created
     assert len(_deals_of(hub, opp["opportunity_id"])) == 1
     # Once written, the loser's retry gets the record.
-    assert _write(sample, hub, opp).crm_id == results["first"].crm_id
+    run("third")
+    assert results["third"].crm_id == results["first"].crm_id and not results["third"].created
+
+
+def test_two_racing_processes_make_one_deal(sample, hub, db_url):
+    _race(db_url, hub, _opportunity(sample, 2))
+
+
+def test_two_racing_replicas_on_postgres_make_one_deal(hub, pg_url):
+    from expansion import store
+
+    engine = store.connect(pg_url)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    opp = _opportunity(engine, 2)
+    engine.dispose()
+    _race(pg_url, hub, opp)
 
 
 def test_a_retry_after_a_timeout_adopts_the_deal_the_first_try_made(sample, hub):
