@@ -36,6 +36,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+crm_app = typer.Typer(
+    help="Write opportunities back to HubSpot or Salesforce (\\[crm] in expansion.toml).",
+    no_args_is_help=True,
+)
 
 
 @app.callback()
@@ -62,6 +66,7 @@ def _workspace(
 
 
 app.add_typer(db_app, name="db")
+app.add_typer(crm_app, name="crm")
 
 # Customer text (names, headers, rejected values, paths, errors) reaches these consoles: every
 # piece of it goes through ``esc`` (or ``_cells``) so rich never reads it as markup, and emoji
@@ -199,12 +204,24 @@ def sync(
                 if len(chosen) == 1:
                     raise
                 failures.append((item, exc))
+        crm_lines: list[str] = []
         if reports:
             pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config))
+            from . import crm
+
+            crm_lines = crm.after_sync(
+                engine,
+                [r.run.source for r in reports],
+                as_of=_as_of(as_of),
+                config=load_config(config),
+                path=config,
+            )
     except ExpansionError as exc:
         _fail(exc)
     for report in reports:
         _print_sync(report)
+    for line in crm_lines:
+        out.print(esc(line), highlight=False, soft_wrap=True)
     _print_conflicts(engine)
     for item, exc in failures:
         err.print(
@@ -745,3 +762,111 @@ def _print_table(
         out.print(f"No {title.lower()} in this scope.")
         return
     out.print(table)
+
+
+# --------------------------------------------------------------------------- CRM write-back
+
+
+@crm_app.command("setup")
+def crm_setup(config: ConfigOption = None) -> None:
+    """Check the pipeline and stage; create the HubSpot deal property for the opportunity id
+    (or say which Salesforce field to create)."""
+    from . import crm
+
+    try:
+        settings = crm.load_settings(config)
+        source = crm.crm_source(settings, path=config)
+        for line in crm.setup(settings=settings, source=source):
+            out.print(esc(line), highlight=False, soft_wrap=True)
+    except ExpansionError as exc:
+        _fail(exc)
+
+
+@crm_app.command("status")
+def crm_status(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Which CRM, the pipeline and stages, records written and the last write-back errors."""
+    from . import crm, store
+
+    try:
+        settings = crm.load_settings(config)
+        source = crm.crm_source(settings, path=config)
+        written = crm.records(store.connect(db), source=source.name)
+    except ExpansionError as exc:
+        _fail(exc)
+    stages = settings.stages
+    out.print(
+        esc(
+            f"{source.type} source '{source.name}': pipeline {settings.pipeline}, new records in "
+            f"{stages['open']}, won = {', '.join(stages['won'])}, lost = "
+            f"{', '.join(stages['lost'])}, create on assign: "
+            f"{'yes' if settings.create_on_assign else 'no'}"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    ok = written[written["status"] == "written"]
+    out.print(
+        f"{len(ok)} records ({int((ok['origin'] == 'matched').sum())} matched hand-made deals, "
+        f"{int(ok['unowned'].astype(bool).sum())} without an owner)",
+        highlight=False,
+    )
+    for row in written[written["status"] == "failed"].head(10).itertuples():
+        out.print(
+            esc(f"failed {row.opportunity_id} at {row.error_at}: {row.error}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def calibration(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Close probability: predicted vs actual win rate per band and type, Brier score."""
+    from . import calibration as cal
+    from . import store
+    from .config import load_config
+
+    try:
+        engine = store.connect(db)
+        cfg = load_config(config)
+        day = _as_of(as_of)
+        result = cal.for_engine(engine, cfg, as_of=day)
+        outcomes = cal.decided_outcomes(engine, as_of=day, cfg=cfg, until=cal.last_sync_at(engine))
+        table = cal.report(outcomes, result, cfg)
+    except ExpansionError as exc:
+        _fail(exc)
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "calibrated": result.calibrated,
+                    "decided": result.decided,
+                    "minimum": result.minimum,
+                    "stale": result.stale,
+                    "note": result.note(),
+                    "bands": result.bands,
+                    "report": json.loads(table.to_json(orient="records")),
+                },
+                indent=2,
+            )
+        )
+        return
+    out.print(esc(result.note()), highlight=False, soft_wrap=True)
+    if result.stale:
+        out.print(
+            f"{result.stale} open CRM records are 90+ days past their close date: "
+            "reported, not counted as lost.",
+            highlight=False,
+        )
+    for row in table.itertuples():
+        out.print(
+            esc(
+                f"{row.band:>12} {row.type:<26} n={row.count:<4} predicted {row.predicted:.0%} "
+                f"actual {row.actual:.0%}  Brier seed {row.brier_seed:.3f} -> {row.brier:.3f}"
+            ),
+            highlight=False,
+        )

@@ -8,8 +8,13 @@ Every error carries a message written for the person who has to fix the input::
     ├── ScopeError                 a scope the grammar does not understand
     ├── ConfigError                ``expansion.toml`` holds an unknown key or a bad value
     ├── NoDataError                nothing has been synced into the database yet
-    └── StorageError               the database refused a write (disk full...); nothing of it
-                                   was committed
+    ├── StorageError               the database refused a write (disk full...); nothing of it
+    │                              was committed
+    └── crm.CrmError               the CRM refused or failed a write-back (expansion.crm):
+        ├── CrmScopeError          the token or user may not write (scope, permission)
+        ├── CrmConfigError         [crm] names a pipeline, stage or field the CRM lacks
+        ├── CrmUnavailableError    down, timed out, rate-limited past the retries
+        └── CrmBusyError           another click is writing the same opportunity
 """
 
 from __future__ import annotations

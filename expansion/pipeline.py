@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import chunks, store, workflow
+from . import calibration, chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
@@ -302,7 +302,11 @@ def score(
     A large book is scored in chunks of at most ``chunk_accounts`` accounts, in ``workers``
     processes side by side, with exactly the results of scoring it whole (see
     :func:`expansion.chunks.plan` for the defaults and their environment variables).
+
+    Close probability is calibrated from the outcomes decided before the latest sync
+    (:func:`expansion.calibration.calibrated_config`).
     """
+    config = calibration.calibrated_config(engine, config, as_of=as_of)
     version = store.data_version(engine)
     if not force:
         existing = store.find_score_run(
@@ -579,6 +583,7 @@ def find(
         NoDataError: nothing has been synced yet.
     """
     parsed = scope if isinstance(scope, Scope) else parse_scope(scope, as_of=as_of)
+    config = calibration.calibrated_config(engine, config, as_of=as_of)
     run_id = score(engine, as_of=as_of, config=config)
     if not keep:
         return _find(

@@ -164,6 +164,39 @@ class OpportunityEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class CrmRecord(SQLModel, table=True):
+    """The CRM record written for (or matched to) one opportunity: at most one per opportunity.
+
+    The row is inserted (``status = "claimed"``) before the CRM is called, so two clicks, a
+    retry and two replicas agree on who writes; ``crm_id`` and ``url`` are filled once the CRM
+    answered (``status = "written"``). ``written_amount`` is the amount last written, to tell a
+    person's edit in the CRM from the product's own. ``origin`` is ``created`` (written by the
+    product) or ``matched`` (a deal the team made by hand, matched by account and type).
+    """
+
+    __tablename__ = "crm_records"
+    opportunity_id: str = Field(primary_key=True, max_length=255)
+    account_id: str = Field(index=True, max_length=255)
+    source: str = Field(max_length=100)
+    crm: str = Field(max_length=16)
+    status: str = Field(default="claimed", max_length=16)
+    origin: str = Field(default="created", max_length=16)
+    claim: str = Field(default="", max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    crm_id: str | None = Field(default=None, max_length=64)
+    url: str | None = None
+    opportunity_type: str | None = Field(default=None, max_length=32)
+    written_amount: float | None = None
+    close_probability: float | None = None
+    owner_email: str | None = Field(default=None, max_length=255)
+    unowned: bool = False
+    stage: str | None = Field(default=None, max_length=100)
+    close_date: date | None = None
+    error: str | None = None
+    error_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ChatPost(SQLModel, table=True):
     """A message the bot posted, so a second click links to it instead of posting again.
 
