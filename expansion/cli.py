@@ -11,6 +11,7 @@ each command imports what it uses inside its body (tests/test_cli_startup.py che
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from datetime import date
