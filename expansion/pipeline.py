@@ -11,11 +11,12 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from queue import Full, Queue
 
 import pandas as pd
 import sqlalchemy as sa
@@ -258,12 +259,61 @@ def _sync_full(
             progress("checking and writing to the database")
         chunks = check.chunks() if spill is None else spill.keep(check.chunks())
         with spill or contextlib.nullcontext():
-            store.replace_source(engine, config.name, chunks, run=run, rejects=finish)
+            store.replace_source(engine, config.name, _read_ahead(chunks), run=run, rejects=finish)
             if spill is not None:
                 _keep_snapshot(engine, config.name, run, spill)
     except Exception as exc:
         raise _failed(engine, run, config.name, exc) from exc
     return SyncReport(run=run, portfolio=done["portfolio"], rejects_path=done.get("path"))
+
+
+_END = object()
+
+
+def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
+    """``chunks``, made in a thread ``depth`` ahead of their consumer: the next chunk is read
+    and validated while this one is written (SQLite's writing, pandas' parsing and Parquet's
+    encoding leave the interpreter lock to one another part of the time: on two cores the
+    two overlap). An error making a chunk is raised here, in order; when the consumer stops
+    (a write failed), the thread stops before its next chunk."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put((True, chunk)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # raised again by the consumer
+            put((False, exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="expansion-sync-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _sync_incremental(
