@@ -23,12 +23,18 @@ SCOPE = "enterprise"
 
 def _sync(engine, args) -> dict:
     from expansion import pipeline
+    from expansion.limits import load_limits
 
     started = time.perf_counter()
     report = pipeline.sync_folder(engine, args.data, source="files", rejects_path=None)
     seconds = time.perf_counter() - started
     rows = sum(report.portfolio.rows_read.values())
-    return {"seconds": seconds, "rows": rows, "rows_per_second": rows / seconds}
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": rows / seconds,
+        "chunk_rows": load_limits().chunk_rows,  # what sets the sync's memory
+    }
 
 
 def _score(engine, args) -> dict:

@@ -5,16 +5,18 @@ These are the functions the CLI and the Slack bot call; neither reaches into the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from queue import Full, Queue
 from typing import TextIO
 
 import numpy as np
@@ -25,12 +27,13 @@ from . import calibration, chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, SourceError, connector_for
 from .engine import analyze, best_first
-from .errors import ContractError, NoDataError, RejectedRowsError, StorageError
-from .ingest import Portfolio, capped_rejects, validate, write_rejects
+from .errors import ContractError, RejectedRowsError, StorageError
+from .ingest import Portfolio, Validation, capped_rejects, validate, write_rejects
 from .limits import IngestLimits, load_limits
 from .portfolio import _plain, summarize
 from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use pipeline.SAMPLE_*
 from .scope import Scope, parse_scope, resolve_accounts
+from .snapshot import SnapshotSpill
 
 log = logging.getLogger(__name__)
 
@@ -121,35 +124,79 @@ def sync_source(
     )
     try:
         pull = connector.pull(None if full or last is None else last.cursor, progress=progress)
-        existing = store.load_source(engine, config.name) if pull.incremental else None
-        # Rows may name accounts other sources hold (a warehouse has usage, the CRM accounts),
-        # and, for an incremental pull, this source's accounts the pull did not carry.
-        known = store.account_ids(engine, exclude_source=config.name)
-        if existing is not None:
-            known |= set(existing["accounts"]["account_id"])
-        # A warehouse's accounts rows add usage fields (active seats...) to the CRM's: they
-        # need only account_id.
-        pulled = set(pull.tables)
-        portfolio = validate(
-            pull.tables,
-            known_accounts=known,
-            partial_accounts=run.role == "warehouse",
-            consume=True,
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
+    try:
+        if pull.incremental:
+            return _sync_incremental(
+                engine,
+                config,
+                run,
+                pull,
+                strict=strict,
+                rejects_path=rejects_path,
+                progress=progress,
+                limits=limits,
+            )
+        return _sync_full(
+            engine,
+            config,
+            run,
+            pull,
+            strict=strict,
+            rejects_path=rejects_path,
+            progress=progress,
+            allow_empty=allow_empty,
             limits=limits,
         )
-        if not pull.incremental and not allow_empty:
-            _refuse_emptied(engine, config.name, portfolio)
-    except (ContractError, SourceError) as exc:
+    finally:
+        pull.close()
+
+
+def _failed(engine: sa.Engine, run: store.SyncRun, source: str, exc: Exception) -> Exception:
+    """Record a sync that failed before anything was written (or whose transaction was rolled
+    back) and return the error to raise: a contract or source error as it is, a write error
+    as "nothing was changed", anything else said plainly."""
+    if isinstance(exc, RejectedRowsError):
+        _record_failed(
+            engine, run, f"--strict: {run.rows_rejected} rows rejected", getattr(exc, "kept", None)
+        )
+        return exc
+    if isinstance(exc, (ContractError, SourceError)):
         _record_failed(engine, run, str(exc))
-        raise
-    except Exception as exc:  # anything else: recorded, said plainly, data untouched
-        _record_failed(engine, run, f"{type(exc).__name__}: {exc}")
-        raise SourceError(
-            f"source '{config.name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
-            "its previous data is kept."
-        ) from exc
-    run.cursor = pull.cursor
-    run.incremental = pull.incremental
+        return exc
+    if isinstance(exc, (StorageError, sa.exc.SQLAlchemyError)):
+        # A full disk, a value the database cannot store...: the transaction was rolled back.
+        cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)
+        run.id = None
+        message = f"source '{source}': {cause}; nothing was changed."
+        unrecorded = _record_failed(engine, run, cause)
+        if unrecorded:
+            message += f" The failed run could not be recorded either ({unrecorded})."
+        return SourceError(message)
+    # anything else: recorded, said plainly, data untouched
+    _record_failed(engine, run, f"{type(exc).__name__}: {exc}")
+    return SourceError(
+        f"source '{source}' failed unexpectedly ({type(exc).__name__}: {exc}); "
+        "its previous data is kept."
+    )
+
+
+def _rejects_kept(
+    engine: sa.Engine,
+    run: store.SyncRun,
+    portfolio: Portfolio,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    limits: IngestLimits,
+) -> tuple[pd.DataFrame, Path | None]:
+    """Count a validated pull into ``run``, write its rejects report, and return the rejects
+    kept with the run and the report's path.
+
+    Raises:
+        RejectedRowsError: ``strict`` and some rows were rejected.
+    """
     run.rows_read = sum(portfolio.rows_read.values())
     run.rows_accepted = sum(portfolio.accepted.values())
     run.rows_rejected = int(portfolio.rejects[["table", "row"]].drop_duplicates().shape[0])
@@ -159,43 +206,156 @@ def sync_source(
         write_rejects(portfolio.rejects, path, most=limits.max_rejects_written)
     kept_rejects, _ = capped_rejects(portfolio.rejects, limits.max_rejects_written)
     if strict and len(portfolio.rejects):
-        _record_failed(engine, run, f"--strict: {run.rows_rejected} rows rejected", kept_rejects)
-        raise RejectedRowsError(
+        error = RejectedRowsError(
             f"{run.rows_rejected} rows were rejected and --strict is set, so nothing was written."
             + (f" Details: {path}" if path else ""),
             rejects=portfolio.rejects,
         )
-    tables = portfolio.tables
-    if existing is not None:
-        tables = merge_incremental(existing, tables, pulled=pulled)
-    if progress:
-        progress("writing to the database")
-    snapshot = None
-    if set(store.source_roles(engine)) <= {config.name}:
-        # The only source: its rows are the merged portfolio. The scoring snapshot is built
-        # from them while they are written (Parquet encoding and sorting leave the
-        # interpreter lock to SQLite's writing), and kept once they are.
-        background = ThreadPoolExecutor(1, thread_name_prefix="expansion-snapshot")
-        snapshot = background.submit(
-            _sole_source_snapshot,
-            config.name,
-            run.role,
-            {name: frame.copy(deep=False) for name, frame in tables.items()},
-        )
-        background.shutdown(wait=False)  # its thread ends with the snapshot
+        error.kept = kept_rejects  # recorded with the failed run once nothing is written
+        raise error
+    return kept_rejects, path
+
+
+def _sync_full(
+    engine: sa.Engine,
+    config: SourceConfig,
+    run: store.SyncRun,
+    pull,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    progress: Callable[[str], None] | None,
+    allow_empty: bool,
+    limits: IngestLimits,
+) -> SyncReport:
+    """A full pull, validated and written a chunk at a time in one transaction (see
+    :class:`expansion.ingest.Validation`): memory is set by ``limits.chunk_rows``, not by the
+    book. Whatever fails, in any chunk, rolls everything back."""
+    run.cursor = pull.cursor
+    run.incremental = False
+    done: dict = {}
     try:
+        # Rows may name accounts other sources hold (a warehouse has usage, the CRM accounts).
+        known = store.account_ids(engine, exclude_source=config.name)
+        stored = {} if allow_empty else store.row_counts(engine, config.name)
+        check = Validation(
+            pull.tables,
+            known_accounts=known,
+            partial_accounts=run.role == "warehouse",  # a warehouse adds fields to CRM accounts
+            consume=True,
+            limits=limits,
+        )
+        sole = set(store.source_roles(engine)) <= {config.name}
+        spill = SnapshotSpill(check) if sole else None
+
+        def finish() -> pd.DataFrame:
+            portfolio = done["portfolio"] = check.portfolio()
+            if not allow_empty:
+                _refuse_emptied(config.name, stored, portfolio)
+            kept, done["path"] = _rejects_kept(
+                engine, run, portfolio, strict=strict, rejects_path=rejects_path, limits=limits
+            )
+            return kept
+
+        if progress:
+            progress("checking and writing to the database")
+        chunks = check.chunks() if spill is None else spill.keep(check.chunks())
+        with spill or contextlib.nullcontext():
+            store.replace_source(engine, config.name, _read_ahead(chunks), run=run, rejects=finish)
+            if spill is not None:
+                _keep_snapshot(engine, config.name, run, spill)
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
+    return SyncReport(run=run, portfolio=done["portfolio"], rejects_path=done.get("path"))
+
+
+_END = object()
+
+
+def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
+    """``chunks``, made in a thread ``depth`` ahead of their consumer: the next chunk is read
+    and validated while this one is written (SQLite's writing, pandas' parsing and Parquet's
+    encoding leave the interpreter lock to one another part of the time: on two cores the
+    two overlap). An error making a chunk is raised here, in order; when the consumer stops
+    (a write failed), the thread stops before its next chunk."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put((True, chunk)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # raised again by the consumer
+            put((False, exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="expansion-sync-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _sync_incremental(
+    engine: sa.Engine,
+    config: SourceConfig,
+    run: store.SyncRun,
+    pull,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    progress: Callable[[str], None] | None,
+    limits: IngestLimits,
+) -> SyncReport:
+    """An incremental pull (rows of the accounts that changed), merged with the rows the source
+    synced before and written in one transaction."""
+    try:
+        existing = store.load_source(engine, config.name)
+        # Rows may name accounts other sources hold, and this source's accounts the pull did
+        # not carry.
+        known = store.account_ids(engine, exclude_source=config.name)
+        known |= set(existing["accounts"]["account_id"])
+        pulled = set(pull.tables)
+        portfolio = validate(
+            pull.tables,
+            known_accounts=known,
+            partial_accounts=run.role == "warehouse",
+            consume=True,
+            limits=limits,
+        )
+        run.cursor = pull.cursor
+        run.incremental = True
+        kept_rejects, path = _rejects_kept(
+            engine, run, portfolio, strict=strict, rejects_path=rejects_path, limits=limits
+        )
+        tables = merge_incremental(existing, portfolio.tables, pulled=pulled)
+        if progress:
+            progress("writing to the database")
         store.replace_source(engine, config.name, tables, run=run, rejects=kept_rejects)
-    except (StorageError, sa.exc.SQLAlchemyError) as exc:
-        # A full disk, a value the database cannot store...: the transaction was rolled back.
-        cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)
-        run.id = None
-        message = f"source '{config.name}': {cause}; nothing was changed."
-        unrecorded = _record_failed(engine, run, cause)
-        if unrecorded:
-            message += f" The failed run could not be recorded either ({unrecorded})."
-        raise SourceError(message) from exc
-    if snapshot is not None:
-        _keep_snapshot(engine, config.name, run, snapshot)
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
 
 
@@ -212,44 +372,26 @@ def _record_failed(
     return None
 
 
-def _sole_source_snapshot(
-    source: str, role: str, tables: dict[str, pd.DataFrame]
-) -> pd.DataFrame | None:
-    """The scoring snapshot's documents when ``source``, with these rows, is the only source
-    (``None`` when it holds no accounts, or a table Parquet cannot hold)."""
-    frames = {}
-    for name, table in store.PORTFOLIO_TABLES.items():
-        columns = [c.name for c in table.columns if c.name not in ("id", "source")]
-        frame = tables.get(name)
-        if frame is None:
-            frame = pd.DataFrame(columns=columns)
-        frames[name] = frame.reindex(columns=columns).assign(source=source)
+def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, spill) -> None:
+    """Keep the scoring snapshot built from what the sync wrote, if ``source`` is still the
+    only source (a sync of another source may have landed meanwhile: the first score then
+    merges them). Derived data: a snapshot that cannot be built is logged, never a failure."""
     try:
-        merged, _ = store.merge_frames(frames, {source: role}, conflicts=False)
-    except NoDataError:
-        return None
-    return store.portfolio_documents(merged)
-
-
-def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, snapshot: Future) -> None:
-    """Keep the snapshot built during the write, if ``source`` is still the only source (a
-    sync of another source may have landed meanwhile: the first score then merges them)."""
-    try:
-        documents = snapshot.result()
+        documents = spill.documents(source, run.role)
     except Exception:  # derived data: the first score merges the rows from the database
         log.exception("source '%s': the scoring snapshot could not be built", source)
         return
-    if store.source_roles(engine) == {source: run.role}:
-        try:
-            store.save_portfolio_documents(engine, int(run.id), documents)
-        except StorageError as exc:  # the sync is committed; the first score merges instead
-            log.warning("source '%s': %s", source, exc)
+    if store.source_roles(engine) != {source: run.role}:
+        return
+    try:
+        store.save_portfolio_documents(engine, int(run.id), documents)
+    except StorageError as exc:  # the sync is committed; the first score merges instead
+        log.warning("source '%s': %s", source, exc)
 
 
-def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:
+def _refuse_emptied(source: str, stored: dict[str, int], portfolio: Portfolio) -> None:
     """A full pull that comes back with no rows for a table the source had rows in (an ETL
     reload caught halfway, a renamed property rejecting every row) must not wipe it."""
-    stored = store.row_counts(engine, source)
     emptied = [
         name
         for name, count in stored.items()

@@ -17,7 +17,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -670,13 +670,20 @@ def _migration_lock(conn: sa.Connection, schema: str | None = None) -> None:
 def replace_source(
     engine: sa.Engine,
     source: str,
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
     *,
     run: SyncRun,
-    rejects: pd.DataFrame,
+    rejects: pd.DataFrame | Callable[[], pd.DataFrame],
     progress: Callable[[str, int], None] | None = None,
 ) -> SyncRun:
     """Replace every portfolio row of ``source`` with ``tables`` in one transaction.
+
+    ``tables`` is either whole frames by table name or ``(table, rows)`` chunks in
+    :data:`PORTFOLIO_TABLES` order, written as they come (a sync validates a large book a
+    chunk at a time, so it never holds it: see :class:`expansion.ingest.Validation`); a
+    chunk's producer may raise, and nothing is committed then. ``rejects`` may be a function
+    called once every chunk is written, still inside the transaction: it returns the rejects
+    to keep, or raises to commit nothing (a sync refusing to empty a table, ``--strict``).
 
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
 
@@ -688,6 +695,7 @@ def replace_source(
     database's write lock before it reads anything (``BEGIN IMMEDIATE``), so what it finds
     (whether another source has rows in a table) still holds when it deletes.
     """
+    chunks = tables.items() if isinstance(tables, Mapping) else tables
     with _write_errors(engine, "writing to the database failed"), engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -698,20 +706,31 @@ def replace_source(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                 {"key": f"expansion-sync:{source}"},
             )
-        for name, table in PORTFOLIO_TABLES.items():
-            frame = tables.get(name)
-            kept = _delete_source_rows(conn, table, source)
-            if frame is None or frame.empty:
-                continue
-            with _indexes_rebuilt_after(conn, table, bulk=_is_bulk(len(frame), kept)):
+        kept = {
+            name: _delete_source_rows(conn, table, source)
+            for name, table in PORTFOLIO_TABLES.items()
+        }
+        with ExitStack() as reindex:
+            current = None
+            for name, frame in chunks:
+                if frame is None or frame.empty:
+                    continue
+                table = PORTFOLIO_TABLES[name]
+                if name != current:  # a table's first rows: its indexes, bulk or not
+                    reindex.close()
+                    reindex.enter_context(
+                        _indexes_rebuilt_after(conn, table, bulk=_is_bulk(len(frame), kept[name]))
+                    )
+                    current = name
                 _insert_frame(conn, table, frame.assign(source=source))
-            if progress:
-                progress(name, len(frame))
+                if progress:
+                    progress(name, len(frame))
+        keep = rejects() if callable(rejects) else rejects
         run.finished_at = utcnow()
         run.status = "succeeded"
         run_id = _insert_run(conn, run)
-        if len(rejects):
-            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run_id))
+        if len(keep):
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(keep, run_id))
     run.id = run_id
     return run
 

@@ -20,13 +20,18 @@ import sqlalchemy as sa
 
 from ..contract import TABLES
 from ..errors import ConfigError
-from ..ingest import raw_table
+from ..ingest import RawTable, raw_table
 from ..redact import remember, url_secrets
 from .base import Connector, Progress, Pull, SourceError
 
 
 class SqlConnector(Connector):
-    """Runs the configured queries in one read-only session; always a full snapshot."""
+    """Runs the configured queries in one read-only session; always a full snapshot.
+
+    Each result is read ``chunk_rows`` rows at a time (``[ingest]``) as the sync validates and
+    writes it, through a server-side cursor where the driver has one, so a result of tens of
+    millions of rows never sits in memory whole.
+    """
 
     kind = "sql"
     role = "warehouse"
@@ -100,39 +105,66 @@ class SqlConnector(Connector):
             raise SourceError(
                 f"source '{self.name}': {self.url_env} is not a usable SQLAlchemy URL ({exc})."
             ) from exc
-        tables = {}
         try:
-            with engine.connect() as conn:
-                for table, query in self.queries.items():
-                    if progress:
-                        progress(f"querying {table}")
-                    try:
-                        result = conn.execute(sa.text(query) if isinstance(query, str) else query)
-                        rows = [dict(r) for r in result.mappings()]
-                        columns = list(result.keys())
-                    except sa.exc.DBAPIError as exc:
-                        if exc.connection_invalidated:
-                            raise SourceError(
-                                f"source '{self.name}': the warehouse connection dropped while "
-                                f"querying {table}: {_first_line(exc)}. Try again."
-                            ) from exc
-                        raise SourceError(
-                            f"source '{self.name}': the query for {table} failed: "
-                            f"{_first_line(exc)}. Fix [sources.queries] {table}."
-                        ) from exc
-                    raw = raw_table(rows, origin=f"{self.name}:{table}")
-                    if not rows:  # keep the headers, so a missing column is still named
-                        for column in columns:
-                            raw.frame[column] = []
-                    tables[table] = raw
+            conn = engine.connect()
         except sa.exc.OperationalError as exc:
+            engine.dispose()
             raise SourceError(
                 f"source '{self.name}': cannot connect to the warehouse in {self.url_env}: "
                 f"{_first_line(exc)}"
             ) from exc
-        finally:
-            engine.dispose()
-        return Pull(tables=tables)
+
+        def close() -> None:
+            try:
+                conn.close()
+            finally:
+                engine.dispose()
+
+        tables = {}
+        try:
+            for table, query in self.queries.items():
+                if progress:
+                    progress(f"querying {table}")
+                tables[table] = RawTable.of_chunks(
+                    self._chunks(conn, table, query), origin=f"{self.name}:{table}"
+                )
+        except BaseException:
+            close()
+            raise
+        return Pull(tables=tables, closer=close)
+
+    def _chunks(self, conn: sa.Connection, table: str, query: str | sa.Select):
+        """The rows of ``table``'s query ``limits.chunk_rows`` at a time, numbered from 1 on
+        across chunks: a server-side cursor where the driver has one (``stream_results``), so
+        neither the driver nor this process holds the whole result."""
+        size = self.limits.chunk_rows
+        try:
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(
+                sa.text(query) if isinstance(query, str) else query
+            )
+            columns = list(result.keys())
+            first_row = 1
+            while True:
+                rows = result.mappings().fetchmany(size)
+                raw = raw_table([dict(r) for r in rows], origin="", first_row=first_row)
+                if not rows:  # keep the headers, so a missing column is still named
+                    for column in columns:
+                        raw.frame[column] = []
+                if rows or first_row == 1:
+                    yield raw.frame, raw.unreadable
+                if len(rows) < size:
+                    return
+                first_row += len(rows)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise SourceError(
+                    f"source '{self.name}': the warehouse connection dropped while "
+                    f"querying {table}: {_first_line(exc)}. Try again."
+                ) from exc
+            raise SourceError(
+                f"source '{self.name}': the query for {table} failed: "
+                f"{_first_line(exc)}. Fix [sources.queries] {table}."
+            ) from exc
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
