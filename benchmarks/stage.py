@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -18,12 +23,18 @@ SCOPE = "enterprise"
 
 def _sync(engine, args) -> dict:
     from expansion import pipeline
+    from expansion.limits import load_limits
 
     started = time.perf_counter()
     report = pipeline.sync_folder(engine, args.data, source="files", rejects_path=None)
     seconds = time.perf_counter() - started
     rows = sum(report.portfolio.rows_read.values())
-    return {"seconds": seconds, "rows": rows, "rows_per_second": rows / seconds}
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": rows / seconds,
+        "chunk_rows": load_limits().chunk_rows,  # what sets the sync's memory
+    }
 
 
 def _score(engine, args) -> dict:
@@ -67,6 +78,76 @@ def _find(engine, args) -> dict:
     }
 
 
+#: A fresh process that only reads the stored run: pyarrow decodes every Parquet document of
+#: the latest scoring run into pandas frames (the physical floor of a whole-process ``find``).
+#: pandas is imported first, as in ``find``: pyarrow's thread pool imported alone aborted at
+#: exit about one run in ten here ("terminate called without an active exception").
+_READ_RUN = """
+import sys, pandas, pyarrow as pa, pyarrow.parquet as pq, sqlalchemy as sa
+engine = sa.create_engine(sys.argv[1])
+with engine.connect() as conn:
+    run = conn.execute(sa.text("SELECT max(score_run_id) FROM score_frames")).scalar()
+    documents = conn.execute(
+        sa.text("SELECT data FROM score_frames WHERE score_run_id = :run"), {"run": run}
+    ).scalars().all()
+engine.dispose()
+print(sum(len(pq.read_table(pa.BufferReader(d)).to_pandas()) for d in documents))
+"""
+
+
+def _expansion_command() -> list[str]:
+    import shutil
+
+    script = shutil.which("expansion", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "expansion"]
+
+
+def _timed_process(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, int]:
+    """The median wall time of ``runs`` runs of ``command`` (after one warm-up run that fills
+    the file cache), and the bytes it wrote to stdout."""
+    times, size = [], 0
+    for index in range(runs + 1):
+        for attempt in range(3):  # a run killed by a signal at exit is run again
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, env=env)
+            if done.returncode >= 0 or attempt == 2:
+                break
+        done.check_returncode()
+        if index:
+            times.append(time.perf_counter() - started)
+        size = len(done.stdout)
+    return statistics.median(times), size
+
+
+def _find_cli(engine, args) -> dict:
+    """``expansion find enterprise --format json`` as a whole process, output read and
+    discarded, against the floor: a process that only decodes the stored run."""
+    from expansion import pipeline
+
+    pipeline.score(engine, as_of=args.as_of)  # scored already: the command only reads
+    engine.dispose()
+    command = [
+        *_expansion_command(),
+        "find",
+        SCOPE,
+        "--format",
+        "json",
+        "--db",
+        args.db,
+        "--as-of",
+        args.as_of.isoformat(),
+    ]
+    # Compiled modules, as an installed package has them (pip compiles them; a checkout run
+    # with PYTHONDONTWRITEBYTECODE=1 compiles the project's modules at every start, +0.2 s):
+    # the warm-up run writes them to a folder of their own.
+    with tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        seconds, size = _timed_process(command, runs=3, env=env)
+        floor, _ = _timed_process([sys.executable, "-c", _READ_RUN, args.db], runs=3, env=env)
+    return {"seconds": seconds, "json_bytes": size, "floor_seconds": floor}
+
+
 def _playbook(engine, args) -> dict:
     from expansion import pipeline
     from expansion.playbook import render_playbook
@@ -98,6 +179,7 @@ STAGES = {
     "sync": _sync,
     "score": _score,
     "find": _find,
+    "find-cli": _find_cli,
     "playbook": _playbook,
     "digest": _digest,
 }

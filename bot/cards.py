@@ -1,4 +1,4 @@
-"""Acting on a card: assign an owner, snooze, not a fit, won, lost, reopen, unassign.
+"""Acting on a card: claim it, assign an owner, snooze, not a fit, won, lost, reopen, unassign.
 
 Every change is checked (:mod:`bot.permissions`), stored with an audit event through
 :mod:`expansion.pipeline`, and then shown where it was made: the card is redrawn in place.
@@ -17,7 +17,7 @@ from expansion.workflow import OUTCOMES
 from . import blocks, deep_dive, home, lists
 from .blocks import ListRef
 from .permissions import may_assign, may_close
-from .replies import actor, dm_channel, from_home, from_shared_message, send, tell
+from .replies import actor, dm_channel, from_home, from_modal, from_shared_message, send, tell
 from .runtime import Runtime
 
 #: What a users_select may send: one Slack user id (U..., or W... on Enterprise Grid).
@@ -34,7 +34,11 @@ def change(
     what: str,
     assignee: str | None = None,
 ) -> None:
-    """Apply ``what`` (``assign``, ``unassign``, or an outcome) to the card's opportunity."""
+    """Apply ``what`` (``claim``: assign to the one who clicked; ``assign``, ``unassign``, or
+    an outcome) to the card's opportunity."""
+    claim = what == "claim"
+    if claim:
+        what, assignee = "assign", actor(body)
     if what == "assign" and assignee is not None and not SLACK_USER_ID.fullmatch(str(assignee)):
         tell(
             body,
@@ -44,7 +48,7 @@ def change(
         )
         return
     opportunity_id, ref = blocks.parse_card_block_id(block_id)
-    opp = runtime.opportunity(opportunity_id)
+    opp = runtime.opportunity(opportunity_id, client)
     if opp is None:
         tell(
             body,
@@ -65,15 +69,22 @@ def change(
         allowed = may_close(user, admins=admins, owner_user=owner_user, assignee=current)
         verb = "change the status of"
     if not allowed:
-        who = f"the account owner ({blocks.escape(opp['owner'])})" if opp.get("owner") else ""
-        tell(
-            body,
-            client,
-            respond,
-            f"Only {who + ' or ' if who else ''}an admin (EXPANSION_ADMINS) can {verb} "
-            f"*{blocks.escape(opp['account_name'])}: {blocks.escape(opp['type_label'])}*. "
-            "Nothing was changed.",
+        what_text = (
+            f"*{blocks.escape(opp['account_name'])}: {blocks.escape(blocks.deal_words(opp))}*"
         )
+        who = f"the account owner ({blocks.owner_text(opp)})" if opp.get("owner") else ""
+        if claim:
+            text = (
+                f"You can't claim {what_text} yourself: only {who + ' or ' if who else ''}"
+                "an admin of this bot can assign it. Ask them to assign it to you. "
+                "Nothing was changed."
+            )
+        else:
+            text = (
+                f"Only {who + ' or ' if who else ''}an admin of this bot can {verb} "
+                f"{what_text}. Nothing was changed."
+            )
+        tell(body, client, respond, text)
         return
     settings = runtime.settings
     if what == "assign" and assignee == current:
@@ -96,9 +107,9 @@ def change(
             as_of=settings.as_of(),
             config=settings.scoring,
         )
-    fresh = runtime.opportunity(opportunity_id)
+    fresh = runtime.opportunity(opportunity_id, client)
     redraw(runtime, client, body, respond, fresh, ref)
-    if what == "assign" and assignee and changed:
+    if what == "assign" and assignee and changed and not claim:
         notify_assignee(runtime, client, fresh, assigned_by=user)
 
 
@@ -111,6 +122,9 @@ def redraw(
     ref: ListRef | None,
 ) -> None:
     """Show the changed card where it was clicked."""
+    if from_modal(body):
+        deep_dive.refresh_plan(runtime, client, body, note=_done(opp))
+        return
     if from_home(body):
         home.publish(runtime, client, actor(body))
         return
@@ -133,10 +147,23 @@ def redraw(
         )
     elif ref is not None and respond is not None:
         # An ephemeral message's payload may omit its blocks: draw its page again.
-        send(respond, **lists.answer(runtime, ref, ephemeral=True)[0], replace_original=True)
+        send(
+            respond,
+            **lists.answer(runtime, ref, ephemeral=True, client=client)[0],
+            replace_original=True,
+        )
     else:
         label = OUTCOMES.get(opp.get("outcome"), "Updated")
         tell(body, client, respond, {"text": label, "blocks": blocks.card(opp, actions=False)})
+
+
+def _done(opp: dict) -> str:
+    """What a change in the account plan did, said in the plan."""
+    if (opp.get("outcome") or "open") != "open":
+        return f":white_check_mark: *{OUTCOMES.get(opp['outcome'], opp['outcome'])}*."
+    if opp.get("assignee"):
+        return f":white_check_mark: Assigned to {blocks.user(opp['assignee'])}."
+    return ":white_check_mark: Updated."
 
 
 def notify_assignee(runtime: Runtime, client: WebClient, opp: dict, *, assigned_by: str) -> None:
@@ -153,9 +180,7 @@ def notify_assignee(runtime: Runtime, client: WebClient, opp: dict, *, assigned_
         else "The account's deep-dive is in the thread of this message."
     )
     message = {
-        "text": (
-            f"New expansion opportunity assigned to you: {blocks.escape(opp['account_name'])}"
-        ),
+        "text": f"Assigned to you: {blocks.decision_text(opp)}",
         "blocks": [blocks.section(intro), *blocks.card(opp), blocks.context(tail)],
     }
     posted = client.chat_postMessage(channel=channel, **message)

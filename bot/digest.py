@@ -102,7 +102,8 @@ def plan(
     changes = digest.what_changed(runtime.engine, digest.previous_run(runtime.engine, run), opps)
     open_tier1 = digest.tier1(opps, len(opps))
     chosen = open_tier1.head(run.max_cards)
-    cards = result.opportunity_records(chosen["opportunity_id"])
+    # As a card shows them: renewal date and the owner's Slack user (e-mail when none matches).
+    cards = runtime.card_records(result, chosen["opportunity_id"], client)
     top = digest.top_accounts(chosen, DEEP_DIVES)
     ref = blocks.ListRef(scope=run.scope, page=1, public=True)
     closest = []

@@ -25,10 +25,12 @@ from .blocks import (
     _present,
     _summary_lines,
     button,
-    card,
+    cards,
     clip,
     compact_list,
     context,
+    deal_words,
+    decision_text,
     escape,
     header,
     money,
@@ -65,20 +67,14 @@ def owner_mention(opp: dict, lookup: Callable[[str], str | None] | None) -> str:
     email = opp.get("owner")
     if not _present(email):
         return "no owner"
-    found = lookup(str(email)) if lookup else None
+    found = opp.get("owner_user") or (lookup(str(email)) if lookup else None)
     return user(found) if found else escape(email)
-
-
-def deal_words(opp: dict, limit: int = 90) -> str:
-    """The deal in the engine's words ("Add 120 seats for Operations"), escaped and clipped."""
-    what = opp.get("description") or opp.get("type_label") or ""
-    return clip(escape(what), limit)
 
 
 def play_line(opp: dict) -> str:
     """``*Account*: deal (+$XK)``: one play, as the parent's list and notification name it."""
     return (
-        f"*{clip(escape(opp['account_name']), 80)}*: {deal_words(opp)} "
+        f"*{clip(escape(opp['account_name']), 80)}*: {escape(deal_words(opp))} "
         f"(*+{money(opp.get('expansion_arr'))}*)"
     )
 
@@ -177,7 +173,7 @@ def parent(
         top = start[0]
         more = f"; {tier1_total - 1} more" if tier1_total > 1 else ""
         text = (
-            f"Tier 1 {span}: {escape(top['account_name'])}, {deal_words(top, 120)} "
+            f"Tier 1 {span}: {escape(top['account_name'])}, {clip(escape(deal_words(top)), 120)} "
             f"(+{money(top.get('expansion_arr'))}){more}"
         )
     else:
@@ -219,19 +215,19 @@ def thread_messages(
     practice: a card is a few blocks) gets more than one message, split between cards, never
     inside one.
     """
-    name = escape(group[0]["account_name"])
-    deals = "; ".join(f"{deal_words(o, 80)} (+{money(o.get('expansion_arr'))})" for o in group[:3])
     last = start + len(group) - 1
     place = f"{start}-{last}" if last > start else f"{start}"
-    text = clip(f"Tier 1 {span} ({place} of {total}): {name}, {deals}", 2990)
+    text = clip(f"Tier 1 {span} ({place} of {total}): {decision_text(group[0], tier=False)}", 2990)
     parts: list[list[dict]] = [[]]
-    for opp in group:
-        blocks = card(opp, ref=ref)
-        joined = [*parts[-1], {"type": "divider"}, *blocks] if parts[-1] else blocks
+    # Each card ends with its divider; the cards of one account share what they have said.
+    for blocks in cards(group, ref=ref):
+        joined = [*parts[-1], *blocks]
         if len(joined) > MAX_BLOCKS or text_size(joined) > MAX_MESSAGE_CHARS:
             parts.append(blocks)
         else:
             parts[-1] = joined
+    # A divider separates cards; the message's last card needs none.
+    parts = [p[:-1] if p and p[-1]["type"] == "divider" else p for p in parts]
     return [
         {"text": text + (f" ({n}/{len(parts)})" if len(parts) > 1 else ""), "blocks": blocks}
         for n, blocks in enumerate(parts, 1)

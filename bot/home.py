@@ -1,4 +1,4 @@
-"""The App Home tab: the portfolio in short and the viewer's own opportunities."""
+"""The App Home tab: the viewer's plays this week, the team's, and the portfolio in short."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from . import blocks, sources
 from .runtime import Runtime
 
 
-def view(runtime: Runtime, user_id: str) -> dict:
-    """The Home view for ``user_id``."""
+def view(runtime: Runtime, user_id: str, client: WebClient | None = None) -> dict:
+    """The Home view for ``user_id``: theirs this week (Tier 1-2 plays assigned to them, or on
+    accounts they own when ``client`` can tell their e-mail), then the team's."""
     try:
         result = runtime.find("all")
     except NoDataError as exc:
@@ -21,16 +22,28 @@ def view(runtime: Runtime, user_id: str) -> dict:
             "blocks": [blocks.header("Expansion opportunities"), blocks.section(str(exc))],
         }
     opps = result.opportunities
-    mine = result.opportunity_records(opps.loc[opps["assignee"] == user_id, "opportunity_id"])
+    email = runtime.directory.email_of(client, user_id) if client is not None else None
+    owned = opps["owner"].str.lower().eq(email.lower()) if email else False
+    week = opps["tier"] <= 2
+    mine_rows = week & ((opps["assignee"] == user_id) | owned)
+    mine = runtime.card_records(result, opps.loc[mine_rows, "opportunity_id"], client)
+    team = runtime.card_records(
+        result, opps.loc[week & ~mine_rows, "opportunity_id"].head(blocks.HOME_TEAM_LINES), client
+    )
     assigned = workflow.assigned_ids(runtime.engine, user_id)
+    open_assigned = int((opps["assignee"] == user_id).sum())
     return blocks.home_view(
         summary=result.summary,
         sources=sources.synced(runtime),
         as_of=result.as_of.isoformat(),
         mine=mine,
-        closed_mine=max(0, len(assigned) - len(mine)),
+        closed_mine=max(0, len(assigned) - open_assigned),
+        team=team,
+        team_total=int((week & ~mine_rows).sum()),
+        team_unclaimed=int((week & ~mine_rows & opps["assignee"].isna()).sum()),
+        team_arr=float(opps.loc[week & ~mine_rows, "expansion_arr"].sum()),
     )
 
 
 def publish(runtime: Runtime, client: WebClient, user_id: str) -> None:
-    client.views_publish(user_id=user_id, view=view(runtime, user_id))
+    client.views_publish(user_id=user_id, view=view(runtime, user_id, client))

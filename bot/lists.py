@@ -26,8 +26,10 @@ def parse_command(text: str) -> ListRef:
     return ListRef(scope=scope, page=1, public=public)
 
 
-def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
-    """The messages that answer ``ref``: picker, one list page, or an account's deep-dive."""
+def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool, client=None) -> list[dict]:
+    """The messages that answer ``ref``: picker, one list page, or an account's deep-dive.
+
+    With a ``client``, owners are @mentioned (their CRM e-mail looked up in Slack, cached)."""
     if not re.search(r"\w", ref.scope):
         return [blocks.scope_picker()]
     try:
@@ -61,7 +63,7 @@ def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
             summary=result.summary,
             sources=sources.synced(runtime),
             as_of=result.as_of.isoformat(),
-            opportunities=result.opportunity_records(shown),
+            opportunities=runtime.card_records(result, shown, client),
             ref=ref,
             ephemeral=ephemeral,
             high_total=int(high.sum()),

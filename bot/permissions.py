@@ -7,11 +7,14 @@ spend the method's rate limit.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
 
 HIT_TTL = 3600.0
 MISS_TTL = 600.0
@@ -43,6 +46,41 @@ class OwnerDirectory:
         with self._lock:
             self._cache[key] = (found, now + (HIT_TTL if found else MISS_TTL))
         return found
+
+    def resolve(self, client: WebClient | None, records: list[dict]) -> list[dict]:
+        """Each record's ``owner_user``: its owner's Slack id, or ``None`` (no such user, or
+        Slack would not say: a card then shows the e-mail). One lookup per distinct owner."""
+        found: dict[str, str | None] = {}
+        for record in records:
+            email = record.get("owner")
+            if not isinstance(email, str) or client is None:
+                record["owner_user"] = None
+                continue
+            if email not in found:
+                try:
+                    found[email] = self.user_id(client, email)
+                except SlackApiError as exc:  # missing scope, a Slack outage: show the e-mail
+                    log.warning("owner lookup failed: %s", exc.response.get("error"))
+                    found[email] = None
+            record["owner_user"] = found[email]
+        return records
+
+    def email_of(self, client: WebClient, user_id: str) -> str | None:
+        """The e-mail of Slack user ``user_id`` (``users.info``), cached like the lookups."""
+        key = f"user:{user_id}"
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached and cached[1] > now:
+            return cached[0]
+        try:
+            email = client.users_info(user=user_id)["user"].get("profile", {}).get("email")
+        except SlackApiError as exc:
+            log.warning("users.info failed: %s", exc.response.get("error"))
+            email = None
+        with self._lock:
+            self._cache[key] = (email, now + (HIT_TTL if email else MISS_TTL))
+        return email
 
 
 def may_assign(actor: str, *, admins: frozenset[str], owner_user: str | None) -> bool:

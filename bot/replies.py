@@ -39,8 +39,13 @@ def thread_of(body: dict) -> tuple[str, str]:
     return container["channel_id"], container.get("thread_ts") or container["message_ts"]
 
 
+def from_modal(body: dict) -> bool:
+    """True when the click was in a modal (the account plan)."""
+    return body.get("view", {}).get("type") == "modal"
+
+
 def from_home(body: dict) -> bool:
-    return (
+    return not from_modal(body) and (
         body.get("container", {}).get("type") == "view"
         or body.get("view", {}).get("type") == "home"
     )

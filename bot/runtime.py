@@ -103,11 +103,25 @@ class Runtime:
         """One account, by id (names could read as scope words)."""
         return self.find(Scope(text=account_id, account_ids=(account_id,)))
 
-    def opportunity(self, opportunity_id: str) -> dict | None:
-        """One opportunity of the latest scoring, whatever its outcome, as a card record."""
-        return pipeline.opportunity(
-            self.engine, opportunity_id, as_of=self.settings.as_of(), config=self.settings.scoring
-        )
+    def opportunity(self, opportunity_id: str, client=None) -> dict | None:
+        """One opportunity of the latest scoring, whatever its outcome, as a card record
+        (:meth:`card_records`)."""
+        result = self.find("", opportunity_ids=[opportunity_id], include_closed=True)
+        records = self.card_records(result, [opportunity_id], client)
+        return records[0] if records else None
+
+    def card_records(self, result: FindResult, opportunity_ids, client=None) -> list[dict]:
+        """Opportunity records as a card shows them: the engine's record, the account's renewal
+        date, and the owner's Slack id (resolved through :attr:`directory` when a ``client`` is
+        given; the e-mail is shown otherwise)."""
+        records = result.opportunity_records(opportunity_ids)
+        if records:
+            profiles = result.profiles
+            renewal = dict(zip(profiles["account_id"], profiles["renewal_date"], strict=True))
+            for record in records:
+                when = renewal.get(record["account_id"])
+                record["renewal_date"] = None if when is None or when != when else str(when)[:10]
+        return self.directory.resolve(client, records)
 
     def warm_up(self) -> None:
         """Score now and decode the run, so the first command answers from memory."""

@@ -24,7 +24,7 @@ def post_public(
     channel = channel_of(body)
     ref = ListRef(scope=ref.scope, page=1, public=True)
     try:
-        for message in lists.answer(runtime, ref, ephemeral=False):
+        for message in lists.answer(runtime, ref, ephemeral=False, client=client):
             client.chat_postMessage(channel=channel, **message)
     except SlackApiError as exc:
         if exc.response.get("error") not in CANNOT_POST:

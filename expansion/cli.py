@@ -40,6 +40,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+crm_app = typer.Typer(
+    help="Write opportunities back to HubSpot or Salesforce (\\[crm] in expansion.toml).",
+    no_args_is_help=True,
+)
 
 
 @app.callback()
@@ -66,6 +70,7 @@ def _workspace(
 
 
 app.add_typer(db_app, name="db")
+app.add_typer(crm_app, name="crm")
 
 # Customer text (names, headers, rejected values, paths, errors) reaches these consoles: every
 # piece of it goes through ``esc`` (or ``_cells``) so rich never reads it as markup, and emoji
@@ -202,10 +207,23 @@ def sync(
             raise errors[0]
         if done.score_error is not None:
             raise done.score_error
+        crm_lines: list[str] = []
+        if done.reports:
+            from . import crm
+
+            crm_lines = crm.after_sync(
+                engine,
+                [r.run.source for r in done.reports],
+                as_of=_as_of(as_of),
+                config=load_config(config),
+                path=config,
+            )
     except ExpansionError as exc:
         _fail(exc)
     for report in done.reports:
         _print_sync(report)
+    for line in crm_lines:
+        out.print(esc(line), highlight=False, soft_wrap=True)
     _print_conflicts(engine)
     for failed in done.failures:
         err.print(
@@ -392,10 +410,19 @@ def find(
             help="Only the N best opportunities (the summary still covers the whole scope).",
         ),
     ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="Only these fields of each opportunity, comma-separated, in this order "
+            "(json and csv), e.g. account_name,type,expansion_arr.",
+        ),
+    ] = None,
 ) -> None:
     """List scored opportunities in a scope, best first."""
     if fmt not in ("table", "json", "markdown", "csv"):
         raise typer.BadParameter("--format must be table, json, markdown or csv")
+    chosen = _field_list(fields, fmt)
     from . import pipeline, store
     from .config import load_config
     from .playbook import render_csv, render_find_markdown
@@ -409,14 +436,23 @@ def find(
             config=load_config(config),
             min_propensity=min_propensity,
             target=target,
+            keep=False,
         )
     except ExpansionError as exc:
         _fail(exc)
+    if chosen:
+        valid = result.opportunity_fields()
+        unknown = [name for name in chosen if name not in valid]
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown field(s) {', '.join(unknown)}. Valid fields: {', '.join(valid)}.",
+                param_hint="'--fields'",
+            )
     found = len(result.opportunities)
     if limit is not None and found > limit:
         result = dataclasses.replace(result, opportunities=result.opportunities.head(limit))
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        result.write_json(sys.stdout, fields=chosen)
     elif fmt == "markdown":
         sys.stdout.write(render_find_markdown(result))
         if len(result.opportunities) < found:
@@ -425,7 +461,7 @@ def find(
                 "(--limit)._\n"
             )
     elif fmt == "csv":
-        sys.stdout.write(render_csv(result))
+        sys.stdout.write(render_csv(result, fields=chosen))
     else:
         _print_summary(result)
         _print_table(result, limit=None)
@@ -434,6 +470,23 @@ def find(
                 f"Showing the {len(result.opportunities)} best of {found} opportunities (--limit).",
                 markup=False,
             )
+
+
+def _field_list(fields: str | None, fmt: str) -> list[str] | None:
+    """``--fields a,b`` as names, in order, each once (checked against the data after the find)."""
+    if fields is None:
+        return None
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter(
+            "--fields works with --format json or csv", param_hint="'--fields'"
+        )
+    names = list(dict.fromkeys(name.strip() for name in fields.split(",") if name.strip()))
+    if not names:
+        raise typer.BadParameter(
+            "give field names separated by commas, e.g. account_name,type,expansion_arr",
+            param_hint="'--fields'",
+        )
+    return names
 
 
 @app.command()
@@ -463,6 +516,7 @@ def playbook(
             as_of=_as_of(as_of),
             config=load_config(config),
             target=target,
+            keep=False,
         )
     except ExpansionError as exc:
         _fail(exc)
@@ -485,7 +539,7 @@ def account(
     try:
         engine = store.connect(db)
         result = pipeline.find(
-            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config)
+            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config), keep=False
         )
     except ExpansionError as exc:
         _fail(exc)
@@ -695,3 +749,111 @@ def _print_table(
         out.print(f"No {title.lower()} in this scope.")
         return
     out.print(table)
+
+
+# --------------------------------------------------------------------------- CRM write-back
+
+
+@crm_app.command("setup")
+def crm_setup(config: ConfigOption = None) -> None:
+    """Check the pipeline and stage; create the HubSpot deal property for the opportunity id
+    (or say which Salesforce field to create)."""
+    from . import crm
+
+    try:
+        settings = crm.load_settings(config)
+        source = crm.crm_source(settings, path=config)
+        for line in crm.setup(settings=settings, source=source):
+            out.print(esc(line), highlight=False, soft_wrap=True)
+    except ExpansionError as exc:
+        _fail(exc)
+
+
+@crm_app.command("status")
+def crm_status(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Which CRM, the pipeline and stages, records written and the last write-back errors."""
+    from . import crm, store
+
+    try:
+        settings = crm.load_settings(config)
+        source = crm.crm_source(settings, path=config)
+        written = crm.records(store.connect(db), source=source.name)
+    except ExpansionError as exc:
+        _fail(exc)
+    stages = settings.stages
+    out.print(
+        esc(
+            f"{source.type} source '{source.name}': pipeline {settings.pipeline}, new records in "
+            f"{stages['open']}, won = {', '.join(stages['won'])}, lost = "
+            f"{', '.join(stages['lost'])}, create on assign: "
+            f"{'yes' if settings.create_on_assign else 'no'}"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    ok = written[written["status"] == "written"]
+    out.print(
+        f"{len(ok)} records ({int((ok['origin'] == 'matched').sum())} matched hand-made deals, "
+        f"{int(ok['unowned'].astype(bool).sum())} without an owner)",
+        highlight=False,
+    )
+    for row in written[written["status"] == "failed"].head(10).itertuples():
+        out.print(
+            esc(f"failed {row.opportunity_id} at {row.error_at}: {row.error}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def calibration(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Close probability: predicted vs actual win rate per band and type, Brier score."""
+    from . import calibration as cal
+    from . import store
+    from .config import load_config
+
+    try:
+        engine = store.connect(db)
+        cfg = load_config(config)
+        day = _as_of(as_of)
+        result = cal.for_engine(engine, cfg, as_of=day)
+        outcomes = cal.decided_outcomes(engine, as_of=day, cfg=cfg, until=cal.last_sync_at(engine))
+        table = cal.report(outcomes, result, cfg)
+    except ExpansionError as exc:
+        _fail(exc)
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "calibrated": result.calibrated,
+                    "decided": result.decided,
+                    "minimum": result.minimum,
+                    "stale": result.stale,
+                    "note": result.note(),
+                    "bands": result.bands,
+                    "report": json.loads(table.to_json(orient="records")),
+                },
+                indent=2,
+            )
+        )
+        return
+    out.print(esc(result.note()), highlight=False, soft_wrap=True)
+    if result.stale:
+        out.print(
+            f"{result.stale} open CRM records are 90+ days past their close date: "
+            "reported, not counted as lost.",
+            highlight=False,
+        )
+    for row in table.itertuples():
+        out.print(
+            esc(
+                f"{row.band:>12} {row.type:<26} n={row.count:<4} predicted {row.predicted:.0%} "
+                f"actual {row.actual:.0%}  Brier seed {row.brier_seed:.3f} -> {row.brier:.3f}"
+            ),
+            highlight=False,
+        )

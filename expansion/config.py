@@ -173,6 +173,15 @@ class ScoringConfig:
         }
     )
 
+    # --- calibration from decided outcomes (expansion.calibration): below this many won + lost
+    # outcomes the seed bands above are used ("uncalibrated"); the seed counts as this many
+    # outcomes of prior evidence per type.
+    calibration_min_outcomes: int = 20
+    calibration_prior_strength: float = 20.0
+    # Set by the calibration, not by hand: which close probability the explanations say was
+    # used ("calibrated from 42 decided outcomes"); empty when no outcome was ever decided.
+    close_probability_basis: str = ""
+
     # --- triggers (seed 002's seven categories)
     usage_ceiling_pct: float = 80.0  # usage at >= 80% of a limit: the strongest trigger
     seat_target_utilization: float = 0.85  # seats proposed so the grown team sits at 85%
@@ -240,6 +249,10 @@ class ScoringConfig:
             for kind, band in getattr(self, table).items():
                 if len(band) != 2 or not 0 <= band[0] <= band[1] <= 1:
                     raise ConfigError(f"{table}.{kind} must be [low, high] within 0-1, got {band}")
+        if self.calibration_min_outcomes < 1 or self.calibration_prior_strength <= 0:
+            raise ConfigError(
+                "calibration_min_outcomes must be at least 1 and calibration_prior_strength above 0"
+            )
         if abs(sum(self.propensity_weights.values()) - 1.0) > 1e-6:
             raise ConfigError("propensity_weights must add up to 1.0")
         return self
@@ -283,6 +296,11 @@ def config_from_mapping(overrides: dict[str, Any], *, origin: str = "config") ->
     known = {f.name: f for f in fields(ScoringConfig)}
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
+        if key == "close_probability_basis":
+            raise ConfigError(
+                f"{origin}: scoring.close_probability_basis is set by the calibration from "
+                "outcomes, not by hand; remove it"
+            )
         if key not in known:
             raise ConfigError(
                 f"{origin}: unknown scoring setting '{key}'. Known settings: "

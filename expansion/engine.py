@@ -1252,6 +1252,8 @@ def _explain(o: pd.DataFrame, cfg: ScoringConfig) -> None:
         + o["cap_reason"].fillna("")
         + ")",
     )
+    if cfg.close_probability_basis:  # calibrated (or not yet) from decided outcomes
+        summary = summary + "; " + cfg.close_probability_basis
     o["explanation"] = summary
     o["tier1_path"] = _tier1_path(o, cfg)
 

@@ -16,8 +16,13 @@ Every error carries a message written for the person who has to fix the input::
     ├── OutputExistsError          ``expansion generate`` into a folder that is not empty
     ├── LeaseLostError             another holder took a digest run over: stop posting
     ├── ResultsNotStorable         chunked results Parquet cannot hold (scored whole instead)
-    └── ChunkScoringError          a scoring worker process failed
-        └── WorkerLost             a worker process ended without saying why
+    ├── ChunkScoringError          a scoring worker process failed
+    │   └── WorkerLost             a worker process ended without saying why
+    └── CrmError                   the CRM refused or failed a write-back (expansion.crm):
+        ├── CrmScopeError          the token or user may not write (scope, permission)
+        ├── CrmConfigError         [crm] names a pipeline, stage or field the CRM lacks
+        ├── CrmUnavailableError    down, timed out, rate-limited past the retries
+        └── CrmBusyError           another click is writing the same opportunity
 
 The modules that raise them re-export them (``expansion.connectors.SourceError``,
 ``expansion.digest.LeaseLostError``...), so either import works.
@@ -127,3 +132,26 @@ class ChunkScoringError(ExpansionError):
 
 class WorkerLost(ChunkScoringError):
     """A worker process ended without saying why (killed, out of memory, could not start)."""
+
+
+class CrmError(ExpansionError):
+    """The CRM refused or failed a write; the message is one line naming the fix."""
+
+
+class CrmScopeError(CrmError):
+    """The integration may not write (HubSpot scope, Salesforce permission)."""
+
+
+class CrmConfigError(CrmError):
+    """``[crm]`` names a pipeline, stage or field the CRM does not have."""
+
+    exit_code = 2
+
+
+class CrmUnavailableError(CrmError):
+    """The CRM is down, timed out or kept rate-limiting after the retries; nothing was written
+    locally, so trying again is safe."""
+
+
+class CrmBusyError(CrmError):
+    """Another click or process is writing this opportunity right now."""

@@ -11,7 +11,7 @@ import json
 import re
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -52,9 +52,14 @@ class Portfolio:
     files: dict[str, str] = field(default_factory=dict)
     rows_read: dict[str, int] = field(default_factory=dict)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: Rows accepted per table, when the rows themselves were written a chunk at a time and
+    #: not kept (a sync); otherwise counted from ``tables``.
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> dict[str, int]:
+        if not self.tables:
+            return {name: self.counts.get(name, 0) for name in self.files}
         return {name: len(frame) for name, frame in self.tables.items()}
 
     def summary(self) -> pd.DataFrame:
@@ -65,10 +70,10 @@ class Portfolio:
                 "table": name,
                 "file": self.files.get(name, ""),
                 "read": self.rows_read.get(name, 0),
-                "accepted": len(frame),
+                "accepted": count,
                 "rejected": int(rejected.get(name, 0)) if len(self.rejects) else 0,
             }
-            for name, frame in self.tables.items()
+            for name, count in self.accepted.items()
         ]
         return pd.DataFrame(rows, columns=["table", "file", "read", "accepted", "rejected"])
 
@@ -150,24 +155,50 @@ def read_raw(
             first_row = None
         else:  # pragma: no cover - find_table_file filters extensions
             raise ContractError(f"{path}: unsupported file type .{ext}", file=str(path))
-    except ContractError:
-        raise
-    except UnicodeDecodeError as exc:
-        raise ContractError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}). "
-            "Export the file as UTF-8 (CSV UTF-8 in Excel).",
-            file=str(path),
-        ) from exc
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
-        raise ContractError(f"{path}: cannot be read as .{ext}: {exc}", file=str(path)) from exc
-    except Exception as exc:  # openpyxl raises its own zoo (BadZipFile, InvalidFileException...)
-        raise ContractError(f"{path}: cannot be read as .{ext}: {exc}", file=str(path)) from exc
+    except Exception as exc:
+        raise _unreadable(path, ext, exc) from exc
 
     if first_row is not None:
         frame = frame.fillna("")
         frame["_row"] = np.arange(first_row, first_row + len(frame))
         frame = _drop_blank_rows(frame)
     return frame, bad
+
+
+def _unreadable(path: Path, ext: str, exc: Exception) -> Exception:
+    """What a file that cannot be read raises: a :class:`ContractError` saying why."""
+    if isinstance(exc, ContractError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        return ContractError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Export the file as UTF-8 (CSV UTF-8 in Excel).",
+            file=str(path),
+        )
+    # ValueError, OSError, JSONDecodeError, and openpyxl's own zoo (BadZipFile...)
+    return ContractError(f"{path}: cannot be read as .{ext}: {exc}", file=str(path))
+
+
+def read_chunks(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> RawTable:
+    """One file as a :class:`RawTable`: a csv or tsv file ``limits.chunk_rows`` rows at a time
+    (its first chunk read now, the rest as the table is validated), any other file whole.
+
+    Raises:
+        ContractError: as :func:`read_raw` (a later chunk raises it when it is read).
+    """
+    ext = _extension(path)
+    if ext not in ("csv", "tsv"):
+        frame, unreadable = read_raw(path, limits)
+        return RawTable(frame=frame, origin=str(path), unreadable=unreadable)
+
+    def chunks() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        try:
+            _check_size(path, ext, limits)
+            yield from _delimited_chunks(path, "\t" if ext == "tsv" else ",", limits)
+        except Exception as exc:
+            raise _unreadable(path, ext, exc) from exc
+
+    return RawTable.of_chunks(chunks(), origin=str(path))
 
 
 def _megabytes(size: int) -> str:
@@ -218,12 +249,25 @@ _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d
 def _read_delimited(
     path: Path, sep: str, limits: IngestLimits
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A csv or tsv file as text, ``_row`` numbered as a spreadsheet shows it (header = 1).
+    """A whole csv or tsv file as text (see :func:`_delimited_chunks`)."""
+    parts = list(_delimited_chunks(path, sep, limits))
+    if len(parts) == 1:
+        return parts[0]
+    frames, bad = zip(*parts, strict=True)
+    return pd.concat(frames), pd.concat(bad, ignore_index=True)
+
+
+def _delimited_chunks(
+    path: Path, sep: str, limits: IngestLimits
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """A csv or tsv file as text, ``limits.chunk_rows`` rows at a time: (frame, rejects) of
+    each chunk, ``_row`` numbered as a spreadsheet shows it (header = 1).
 
     A row with more fields than the header (``ACC-1,Acme,1000,50,`` under four headers) is
     rejected, never shifted: the header line sets the number of fields, and pandas skips
-    (and names) every longer row. A file whose every row is longer is refused: its rows end
-    with a delimiter, or a column has no header.
+    (and names, by its line number in the file) every longer row. A file whose every row is
+    longer is refused once it has been read to the end: its rows end with a delimiter, or a
+    column has no header.
     """
     options = {
         "sep": sep,
@@ -235,36 +279,70 @@ def _read_delimited(
         "index_col": False,  # never a data column as the index, whatever the row lengths
     }
     header = pd.read_csv(path, nrows=0, **options).columns  # duplicates and blanks named
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        frame = pd.read_csv(
-            path, header=None, on_bad_lines="warn", nrows=limits.max_rows + 2, **options
-        )
-    skipped = [
-        tuple(map(int, found))
-        for warning in caught
-        if issubclass(warning.category, pd.errors.ParserWarning)
-        for found in _SKIPPED_LINE.findall(str(warning.message))
-    ]
-    frame = frame.iloc[1:]  # the header line, read as the row that sets the width
-    if frame.shape[1] != len(header):  # pragma: no cover - both read the same first line
-        raise ContractError(f"{path}: the header line cannot be read", file=str(path))
-    frame.columns = header
-    _check_rows(path, len(frame) + len(skipped), limits.max_rows, "file")
-    lines = np.array([line for line, _, _ in skipped], dtype=int)
-    rows = np.arange(2, 2 + len(frame) + len(skipped))
-    rows = rows[~np.isin(rows, lines)]
-    if len(rows) != len(frame):  # a skipped row pandas did not name: cannot number the rest
-        raise ContractError(
-            f"{path}: some rows have more fields than the header, and they cannot be told "
-            "apart. Quote values that contain the delimiter, and remove trailing delimiters.",
-            file=str(path),
-        )
-    frame = frame.set_axis(pd.RangeIndex(len(frame))).fillna("").assign(_row=rows)
-    frame = _drop_blank_rows(frame)
     delimiter = "tab" if sep == "\t" else "comma"
-    if skipped and frame.empty:
-        extra = {saw - expected for _, expected, saw in skipped}
+    record = 1  # the next record's number (the header line is record 1)
+    given = kept = 0  # data rows read so far (skipped ones too), and rows kept
+    every_skip: set[tuple[int, int]] = set()
+    reader = pd.read_csv(
+        path, header=None, on_bad_lines="warn", chunksize=limits.chunk_rows, **options
+    )
+    with reader:
+        while True:
+            # Warnings are caught around each read only: a generator must not hold the
+            # process's warning filters while it waits between chunks.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                try:
+                    frame = next(reader)
+                except StopIteration:
+                    break
+            skipped = [
+                tuple(map(int, found))
+                for warning in caught
+                if issubclass(warning.category, pd.errors.ParserWarning)
+                for found in _SKIPPED_LINE.findall(str(warning.message))
+            ]
+            rows = np.arange(record, record + len(frame) + len(skipped))
+            record += len(frame) + len(skipped)
+            lines = np.array([line for line, _, _ in skipped], dtype=int)
+            rows = rows[~np.isin(rows, lines)]
+            if len(rows) != len(frame):  # a skipped row pandas did not name
+                raise ContractError(
+                    f"{path}: some rows have more fields than the header, and they cannot be "
+                    "told apart. Quote values that contain the delimiter, and remove "
+                    "trailing delimiters.",
+                    file=str(path),
+                )
+            if rows[:1].tolist() == [1]:  # the header line, read as the row that sets the width
+                frame, rows = frame.iloc[1:], rows[1:]
+            if frame.shape[1] != len(header):  # pragma: no cover - the same first line
+                raise ContractError(f"{path}: the header line cannot be read", file=str(path))
+            frame.columns = header
+            given += len(frame) + len(skipped)
+            _check_rows(path, given, limits.max_rows, "file")
+            frame = frame.set_axis(pd.RangeIndex(len(frame))).fillna("").assign(_row=rows)
+            frame = _drop_blank_rows(frame)
+            kept += len(frame)
+            every_skip |= {(expected, saw) for _, expected, saw in skipped}
+            bad = pd.DataFrame(
+                {
+                    "table": _table_stem(path),
+                    "file": path.name,
+                    "row": lines,
+                    "column": "",
+                    "value": "",
+                    "reason": [
+                        f"row has {saw} fields but the header has {expected}: a trailing "
+                        f"{delimiter}, or an unquoted {delimiter} inside a value (quote "
+                        "such values)"
+                        for _, expected, saw in skipped
+                    ],
+                },
+                columns=REJECT_COLUMNS,
+            )
+            yield frame, bad
+    if every_skip and not kept:
+        extra = {saw - expected for expected, saw in every_skip}
         cause = (
             f"the rows end with an extra {delimiter} (a trailing delimiter), or the last column "
             "has no header"
@@ -277,22 +355,6 @@ def _read_delimited(
             "again; nothing was written.",
             file=str(path),
         )
-    bad = pd.DataFrame(
-        {
-            "table": _table_stem(path),
-            "file": path.name,
-            "row": lines,
-            "column": "",
-            "value": "",
-            "reason": [
-                f"row has {saw} fields but the header has {expected}: a trailing {delimiter}, or "
-                f"an unquoted {delimiter} inside a value (quote such values)"
-                for _, expected, saw in skipped
-            ],
-        },
-        columns=REJECT_COLUMNS,
-    )
-    return frame, bad
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -751,20 +813,6 @@ def _reject_rows(
     )
 
 
-def _duplicates(frame: pd.DataFrame, keys: list[str], table: str, file: str) -> pd.DataFrame:
-    """Reject every repeat of ``keys`` after its first occurrence, naming the first row."""
-    dup = frame.duplicated(keys, keep="first") & frame[keys].notna().all(axis=1)
-    if not dup.any():
-        return pd.DataFrame(columns=REJECT_COLUMNS)
-    first_row = frame.groupby(keys, dropna=True)["_row"].transform("first")
-    label = " / ".join(keys)
-    values = frame[keys].astype(str).agg(" / ".join, axis=1)
-    reasons = (
-        "duplicate " + label + " '" + values + "' (first on row " + first_row.astype(str) + ")"
-    )
-    return _reject_rows(frame, dup, table, file, label, values, reasons)
-
-
 #: The key of each table: a row repeating one is rejected, and sources merge on it.
 UNIQUE_KEYS = {
     "accounts": ["account_id"],
@@ -787,14 +835,47 @@ class RawTable:
     frame: pd.DataFrame
     origin: str
     unreadable: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
+    #: The rest of a table read a chunk at a time (a large file or query result): more
+    #: (frame, unreadable) pairs, read only as the table is validated; ``None``: ``frame`` is
+    #: the whole table.
+    rest: Iterator[tuple[pd.DataFrame, pd.DataFrame]] | None = None
+
+    @classmethod
+    def of_chunks(
+        cls, chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]], origin: str
+    ) -> RawTable:
+        """A table from its chunks: the first is read now (so a file or query that fails at
+        once fails here), the rest when :meth:`chunks` reaches them."""
+        chunks = iter(chunks)
+        frame, unreadable = next(chunks)
+        return cls(frame=frame, origin=origin, unreadable=unreadable, rest=chunks)
+
+    def chunks(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        """(frame, unreadable) of each chunk, the first one first. The rest can be read once."""
+        yield self.frame, self.unreadable
+        if self.rest is not None:
+            rest, self.rest = self.rest, None
+            yield from rest
+
+    def whole(self) -> RawTable:
+        """The table with every chunk read into ``frame``."""
+        if self.rest is None:
+            return self
+        frames, unreadable = zip(*self.chunks(), strict=True)
+        return RawTable(
+            frame=pd.concat(frames),
+            origin=self.origin,
+            unreadable=pd.concat(unreadable, ignore_index=True),
+        )
 
 
-def raw_table(rows: list[dict] | pd.DataFrame, origin: str) -> RawTable:
+def raw_table(rows: list[dict] | pd.DataFrame, origin: str, *, first_row: int = 1) -> RawTable:
     """A connector's rows (dicts or a frame, any cell types) as a :class:`RawTable`: cells become
-    text exactly as from a file, rows are numbered from 1, so validation is the files' own."""
+    text exactly as from a file, rows are numbered from ``first_row`` (1; a later chunk of a
+    query result goes on from the one before), so validation is the files' own."""
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
     frame = _stringify(frame.reset_index(drop=True))
-    frame["_row"] = np.arange(1, len(frame) + 1)
+    frame["_row"] = np.arange(first_row, first_row + len(frame))
     return RawTable(frame=frame, origin=origin)
 
 
@@ -824,7 +905,8 @@ def read_folder(
     progress: ProgressCallback | None = None,
     limits: IngestLimits = DEFAULT_LIMITS,
 ) -> dict[str, RawTable]:
-    """Every table file of ``folder``, read but not validated.
+    """Every table file of ``folder``, read but not validated: a csv or tsv file a chunk at
+    a time (:func:`read_chunks`), its first chunk now, the rest as it is validated.
 
     Raises:
         ContractError: no such folder, no accounts file, or a file cannot be read at all or
@@ -848,8 +930,7 @@ def read_folder(
     for name, path in files.items():
         if progress:
             progress(f"reading {path.name}")
-        frame, unreadable = read_raw(path, limits)
-        raw[name] = RawTable(frame=frame, origin=str(path), unreadable=unreadable)
+        raw[name] = read_chunks(path, limits)
     return raw
 
 
@@ -861,133 +942,338 @@ def validate(
     consume: bool = False,
     limits: IngestLimits = DEFAULT_LIMITS,
 ) -> Portfolio:
-    """Validate raw tables against the contract, exactly as files are.
+    """Validate raw tables against the contract, exactly as files are, into whole tables.
 
     ``limits``: the longest cell, the most rows of a table and the window of accepted dates.
 
     ``consume`` empties ``raw`` table by table as each is parsed, so the raw text of a large
-    pull is not held beside its parsed rows (a sync's memory peak at 1M accounts).
+    pull is not held beside its parsed rows.
 
     ``accounts`` may be absent when ``known_accounts`` (accounts the source synced before, for an
     incremental pull) is given; rows of other tables must name an account of this batch or of
     ``known_accounts``.
 
+    A sync does not hold the tables: it writes each chunk :class:`Validation` accepts as it
+    comes. This is the same validation with the chunks kept.
+
     Raises:
         ContractError: ``accounts`` or a required column is missing, or a table has more rows
             than ``limits.max_rows``.
     """
-    for table in raw.values():
-        _check_rows(Path(table.origin), len(table.frame), limits.max_rows, "table")
-    if "accounts" not in raw and not known_accounts:
-        raise ContractError(
-            "required table 'accounts' is missing: this source gives no accounts and no other "
-            "source has synced any yet. Sync the source with your accounts (the CRM) first."
+    check = Validation(
+        raw,
+        known_accounts=known_accounts,
+        partial_accounts=partial_accounts,
+        consume=consume,
+        limits=limits,
+    )
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for name, accepted in check.chunks():
+        parts.setdefault(name, []).append(accepted)
+    portfolio = check.portfolio()
+    portfolio.tables = {
+        name: (
+            parts[name][0] if len(parts[name]) == 1 else pd.concat(parts[name], ignore_index=True)
         )
-    files = {name: Path(table.origin) for name, table in raw.items()}
-    tables: dict[str, pd.DataFrame] = {}
-    reject_parts: list[pd.DataFrame] = []
-    rows_read: dict[str, int] = {}
-    ignored: dict[str, list[str]] = {}
-    all_account_ids: set = set()
-    for name in list(raw):
-        table = raw.pop(name) if consume else raw[name]
-        path = files[name]
-        rows_read[name] = len(table.frame) + len(table.unreadable)
-        parsed, rejects, ignored_headers = parse_table(
-            TABLES[name],
-            table.frame,
-            path,
-            partial=partial_accounts and name == "accounts",
-            limits=limits,
-        )
-        if ignored_headers:
-            ignored[name] = ignored_headers
-        reject_parts += [table.unreadable, rejects]
-        if name == "accounts":
-            all_account_ids = set(parsed["account_id"].dropna())
-        bad_rows = set(rejects["row"])
-        parsed = parsed[~parsed["_row"].isin(bad_rows)]
-        if name in UNIQUE_KEYS:
-            dups = _duplicates(parsed, UNIQUE_KEYS[name], name, path.name)
-            reject_parts.append(dups)
-            parsed = parsed[~parsed["_row"].isin(set(dups["row"]))]
-        tables[name] = parsed
-    if "accounts" not in tables:
-        tables["accounts"] = pd.DataFrame(
-            {
-                "_row": pd.Series(dtype=int),
-                **{c: pd.Series(dtype=object) for c in ACCOUNTS.column_names},
-            }
-        )
+        for name in portfolio.files
+    }
+    return portfolio
 
-    accounts = tables["accounts"]
-    # Rows of an account this batch rejected are rejected too, even if the account is known
-    # from before: they would otherwise hang off a stale or missing account.
-    rejected_here = all_account_ids - set(accounts["account_id"])
-    known = (set(accounts["account_id"]) | set(known_accounts)) - rejected_here
-    for name, frame in tables.items():
+
+class _Vocabulary:
+    """Numbers each distinct value in the order first seen (``-1``: missing): a column of
+    keys as integers, the same numbers in every chunk."""
+
+    def __init__(self) -> None:
+        self.index: pd.Index | None = None
+
+    def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        codes, distinct = pd.factorize(values)
+        if not len(distinct):
+            return codes.astype(np.int64)
+        if self.index is None:
+            self.index = pd.Index(distinct)
+            found = np.arange(len(distinct))
+        else:
+            found = self.index.get_indexer(distinct)
+            new = found < 0
+            if new.any():
+                found[new] = np.arange(len(self.index), len(self.index) + int(new.sum()))
+                self.index = self.index.append(pd.Index(distinct[new]))
+        return np.where(codes < 0, -1, np.asarray(found, dtype=np.int64)[codes])
+
+
+class _SeenKeys:
+    """The keys of one table accepted so far and the row each was first on, across chunks.
+
+    Exact and compact: each key column is numbered (:class:`_Vocabulary`; the account id, the
+    column with the most values, numbered alone), the other columns' numbers are numbered as
+    a combination, and a key is that number * 2**32 + the account's: one int64. They are kept
+    as sorted runs, merged as they grow, so the 30M usage keys of a 1M-account book take
+    about half a gigabyte where Python tuples would take several.
+    """
+
+    def __init__(self, keys: list[str], accounts: _Vocabulary) -> None:
+        self.keys = keys
+        self.vocabularies = {
+            key: accounts if key == "account_id" else _Vocabulary() for key in keys
+        }
+        self.combinations = _Vocabulary()
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, first rows)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's key as one int64 (``-1``: a key column is missing)."""
+        codes = {key: self.vocabularies[key].codes(frame[key]) for key in self.keys}
+        others = [key for key in self.keys if key != "account_id"]
+        missing = np.zeros(len(frame), dtype=bool)
+        for code in codes.values():
+            missing |= code < 0
+        combined = np.zeros(len(frame), dtype=np.int64)
+        for key in others:
+            combined = self.combinations.codes(combined * (1 << 31) + codes[key])
+        if "account_id" in codes:
+            combined = combined * (1 << 32) + codes["account_id"]
+        return np.where(missing, -1, combined)
+
+    def first_rows(self, keys: np.ndarray) -> np.ndarray:
+        """The row each key was first accepted on in an earlier chunk (``-1``: not seen)."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for sorted_keys, rows in self.runs:
+            if not len(sorted_keys):
+                continue
+            at = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+            hit = (sorted_keys[at] == keys) & (keys >= 0)
+            out[hit] = rows[at[hit]]
+        return out
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Keep new keys (each once: the caller has taken out the repeats)."""
+        keep = keys >= 0
+        keys, rows = keys[keep], rows[keep]
+        order = np.argsort(keys, kind="stable")
+        self.runs.append((keys[order], np.asarray(rows, dtype=np.int64)[order]))
+        # Merge the newest runs while a run is no larger than the one before it: few runs
+        # to search, and each key moved about log(chunks) times in all.
+        while len(self.runs) > 1 and len(self.runs[-1][0]) >= len(self.runs[-2][0]) // 2:
+            (k2, r2), (k1, r1) = self.runs.pop(), self.runs.pop()
+            merged_keys = np.concatenate([k1, k2])
+            order = np.argsort(merged_keys, kind="stable")
+            self.runs.append((merged_keys[order], np.concatenate([r1, r2])[order]))
+
+
+class Validation:
+    """Validate raw tables against the contract a chunk at a time, exactly as whole tables.
+
+    :meth:`chunks` yields ``(table, accepted rows)`` for each chunk of each table (accounts
+    first, then the catalog, then the rest, in :data:`~expansion.contract.TABLES` order), so
+    a sync writes each chunk as it comes and holds only one; :meth:`portfolio` then says what
+    was read, accepted and rejected. What needs more than one chunk is kept compactly across
+    them: the accounts' ids (rows of other tables must name one), the catalog's product ids,
+    and each table's keys (:class:`_SeenKeys`: a repeated key is rejected, naming the row it
+    was first on, whichever chunks the two rows are in).
+    """
+
+    def __init__(
+        self,
+        raw: dict[str, RawTable],
+        *,
+        known_accounts: set[str] | frozenset[str] = frozenset(),
+        partial_accounts: bool = False,
+        consume: bool = False,
+        limits: IngestLimits = DEFAULT_LIMITS,
+    ) -> None:
+        if "accounts" not in raw and not known_accounts:
+            raise ContractError(
+                "required table 'accounts' is missing: this source gives no accounts and no "
+                "other source has synced any yet. Sync the source with your accounts (the CRM) "
+                "first."
+            )
+        for table in raw.values():
+            if table.rest is None:
+                _check_rows(Path(table.origin), len(table.frame), limits.max_rows, "table")
+        self.raw = raw
+        self.known_accounts = known_accounts
+        self.partial_accounts = partial_accounts
+        self.consume = consume
+        self.limits = limits
+        self.files = {name: Path(table.origin) for name, table in raw.items()}
+        self.rows_read: dict[str, int] = {}
+        self.accepted: dict[str, int] = {}
+        self.ignored: dict[str, list[str]] = {}
+        self.reject_parts: list[pd.DataFrame] = []
+        #: Account ids numbered: the accounts' own first (sorted), then any other as met.
+        self.account_codes = _Vocabulary()
+        self.known: pd.Index | None = None  # the accounts rows of other tables may name
+        self.all_account_ids: pd.Index = pd.Index([], dtype=object)
+        self.accepted_accounts: pd.Index = pd.Index([], dtype=object)
+        self.products: set | None = None
+        self.done = False
+
+    def chunks(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(table, accepted rows without _row)`` of every chunk, in table order (a table
+        with no rows yields one empty frame, its columns typed)."""
+        for name in [n for n in TABLES if n in self.raw]:
+            if name != "accounts" and self.known is None:
+                self._accounts_known()
+            table = self.raw.pop(name) if self.consume else self.raw[name]
+            yield from self._table(name, table)
+        if self.known is None:
+            self._accounts_known()
+        self.done = True
+
+    def _accounts_known(self) -> None:
+        accepted = self.accepted_accounts
+        # Rows of an account this batch rejected are rejected too, even if the account is
+        # known from before: they would otherwise hang off a stale or missing account.
+        rejected_here = self.all_account_ids.difference(accepted)
+        known = accepted.union(pd.Index(list(self.known_accounts), dtype=object))
+        self.known = known.difference(rejected_here) if len(rejected_here) else known
+        # Account codes in sorted order from here on (see account_rank).
+        self.account_codes = _Vocabulary()
+        self.account_codes.codes(accepted.sort_values())
+
+    def _table(self, name: str, table: RawTable) -> Iterator[tuple[str, pd.DataFrame]]:
+        path = self.files[name]
+        seen = _SeenKeys(UNIQUE_KEYS[name], self.account_codes) if name in UNIQUE_KEYS else None
+        read = rows = 0
+        first = True
+        for frame, unreadable in table.chunks():
+            read += len(frame) + len(unreadable)
+            rows += len(frame)
+            _check_rows(path, rows, self.limits.max_rows, "table")
+            parsed, rejects, ignored_headers = parse_table(
+                TABLES[name],
+                frame,
+                path,
+                partial=self.partial_accounts and name == "accounts",
+                limits=self.limits,
+            )
+            del frame
+            if first and ignored_headers:
+                self.ignored[name] = ignored_headers
+            first = False
+            self.reject_parts += [unreadable, rejects]
+            if name == "accounts":
+                ids = parsed["account_id"].dropna()
+                self.all_account_ids = self.all_account_ids.append(pd.Index(ids, dtype=object))
+            if len(rejects):
+                parsed = parsed[~parsed["_row"].isin(set(rejects["row"]))]
+            if seen is not None:
+                parsed = self._unique(parsed, seen, name, path.name)
+            parsed = self._known_rows(parsed, name, path.name)
+            if name == "accounts":
+                ids = pd.Index(parsed["account_id"], dtype=object)
+                self.accepted_accounts = self.accepted_accounts.append(ids)
+            if name == "catalog":
+                self.products = (self.products or set()) | set(parsed["product_id"])
+            self.accepted[name] = self.accepted.get(name, 0) + len(parsed)
+            yield name, parsed.drop(columns="_row").reset_index(drop=True)
+        self.rows_read[name] = read
+        if name == "accounts":
+            self.all_account_ids = self.all_account_ids.unique()
+
+    def _unique(self, parsed: pd.DataFrame, seen: _SeenKeys, name: str, file: str) -> pd.DataFrame:
+        """Reject every repeat of the table's key after its first occurrence (in this chunk
+        or an earlier one), naming the first row."""
+        keys = seen.encode(parsed)
+        rows = parsed["_row"].to_numpy(dtype=np.int64)
+        earlier = seen.first_rows(keys)
+        here = pd.Series(keys).duplicated(keep="first").to_numpy() & (keys >= 0)
+        dup = (earlier >= 0) | here
+        if dup.any():
+            first_here = pd.Series(rows).groupby(keys).transform("first").to_numpy()
+            first_row = np.where(earlier >= 0, earlier, first_here)
+            label = " / ".join(seen.keys)
+            values = parsed.loc[dup, seen.keys].astype(str).agg(" / ".join, axis=1)
+            first = pd.Series(first_row[dup], index=values.index).astype(str)
+            self.reject_parts.append(
+                pd.DataFrame(
+                    {
+                        "table": name,
+                        "file": file,
+                        "row": parsed.loc[dup, "_row"],
+                        "column": label,
+                        "value": values.astype(str),
+                        "reason": "duplicate "
+                        + label
+                        + " '"
+                        + values
+                        + "' (first on row "
+                        + first
+                        + ")",
+                    },
+                    columns=REJECT_COLUMNS,
+                )
+            )
+        fresh = ~dup
+        seen.add(keys[fresh], rows[fresh])
+        return parsed[~dup] if dup.any() else parsed
+
+    def _known_rows(self, frame: pd.DataFrame, name: str, file: str) -> pd.DataFrame:
+        """Rows naming an unknown (or a rejected) account, or a product not in this batch's
+        catalog, rejected."""
         if name in ("accounts", "catalog"):
-            continue
-        unknown = ~frame["account_id"].isin(known)
+            return frame
+        unknown = pd.Series(self.known.get_indexer(frame["account_id"]) < 0, index=frame.index)
         if unknown.any():
-            reasons = frame["account_id"].map(
+            rejected = set(self.all_account_ids)
+            reasons = frame.loc[unknown, "account_id"].map(
                 lambda a: (
                     f"account_id '{a}' was rejected in accounts"
-                    if a in all_account_ids
+                    if a in rejected
                     else f"unknown account_id '{a}' (not in accounts)"
                 )
             )
-            reject_parts.append(
-                _reject_rows(
-                    frame,
-                    unknown,
-                    name,
-                    files[name].name,
-                    "account_id",
-                    frame["account_id"],
-                    reasons,
-                )
+            self.reject_parts.append(
+                _reject_rows(frame, unknown, name, file, "account_id", frame["account_id"], reasons)
             )
-            tables[name] = frame[~unknown]
-    if "subscriptions" in tables and "catalog" in tables:
-        subs = tables["subscriptions"]
-        products = set(tables["catalog"]["product_id"])
-        unknown = ~subs["product_id"].isin(products)
-        if unknown.any():
-            reject_parts.append(
-                _reject_rows(
-                    subs,
-                    unknown,
-                    "subscriptions",
-                    files["subscriptions"].name,
-                    "product_id",
-                    subs["product_id"],
-                    "unknown product_id '" + subs["product_id"].astype(str) + "' (not in catalog)",
+            frame = frame[~unknown]
+        if name == "subscriptions" and self.products is not None:
+            unknown = ~frame["product_id"].isin(self.products)
+            if unknown.any():
+                self.reject_parts.append(
+                    _reject_rows(
+                        frame,
+                        unknown,
+                        "subscriptions",
+                        file,
+                        "product_id",
+                        frame["product_id"],
+                        "unknown product_id '"
+                        + frame["product_id"].astype(str)
+                        + "' (not in catalog)",
+                    )
                 )
-            )
-            tables["subscriptions"] = subs[~unknown]
+                frame = frame[~unknown]
+        return frame
 
-    rejects = (
-        pd.concat([p for p in reject_parts if len(p)], ignore_index=True)
-        if any(len(p) for p in reject_parts)
-        else pd.DataFrame(columns=REJECT_COLUMNS)
-    )
-    rejects = rejects.astype({"row": int}).sort_values(["table", "row"], kind="stable")
-    # A reject says which value was wrong, not all of it (a 50 MB cell is one line, too).
-    rejects["value"] = _clip(rejects["value"], REJECT_VALUE_CHARS)
-    rejects["reason"] = _clip(rejects["reason"], REJECT_REASON_CHARS)
-    clean = {
-        name: frame.drop(columns="_row").reset_index(drop=True)
-        for name, frame in tables.items()
-        if name in files  # the tables given (not the empty accounts put in for the checks)
-    }
-    return Portfolio(
-        tables=clean,
-        rejects=rejects.reset_index(drop=True),
-        files={name: str(path) for name, path in files.items()},
-        rows_read=rows_read,
-        ignored_columns=ignored,
-    )
+    def account_rank(self, account_ids: pd.Series) -> np.ndarray:
+        """Each accepted account's place in the sorted order of this batch's accounts (once
+        the accounts are read): rows of a range of accounts can be put together by it."""
+        index = self.account_codes.index
+        if index is None:
+            return np.full(len(account_ids), -1, dtype=np.int64)
+        return index.get_indexer(account_ids)
+
+    def portfolio(self) -> Portfolio:
+        """What was read, accepted and rejected (tables empty: the chunks were handed out)."""
+        assert self.done, "chunks() not read to the end"
+        parts = [p for p in self.reject_parts if len(p)]
+        rejects = (
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=REJECT_COLUMNS)
+        )
+        rejects = rejects.astype({"row": int}).sort_values(["table", "row"], kind="stable")
+        # A reject says which value was wrong, not all of it (a 50 MB cell is one line, too).
+        rejects["value"] = _clip(rejects["value"], REJECT_VALUE_CHARS)
+        rejects["reason"] = _clip(rejects["reason"], REJECT_REASON_CHARS)
+        return Portfolio(
+            tables={},
+            rejects=rejects.reset_index(drop=True),
+            files={name: str(path) for name, path in self.files.items()},
+            rows_read={name: self.rows_read[name] for name in self.files},
+            ignored_columns={n: self.ignored[n] for n in self.files if n in self.ignored},
+            counts=dict(self.accepted),
+        )
 
 
 def segment_from_arr(arr: pd.Series) -> pd.Series:

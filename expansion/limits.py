@@ -9,6 +9,7 @@ of them::
     max_xlsx_mb = 100           # an xlsx whose unzipped parts are larger than this is refused
     max_rows = 50000000         # rows per table (an xlsx sheet: at most Excel's 1,048,576)
     max_rejects_written = 10000 # reject lines written to the report and kept with the run
+    chunk_rows = 1000000        # rows of a csv/tsv file or SQL result read, checked and written at a time
     earliest_date = 1990-01-01  # dates outside the window reject their row
     latest_date = 2100-12-31
 
@@ -47,6 +48,9 @@ class IngestLimits:
     max_xlsx_mb: float = 100
     max_rows: int = 50_000_000
     max_rejects_written: int = 10_000
+    #: Rows of a csv/tsv file or a SQL result read, validated and written at a time: a sync's
+    #: memory is set by this, not by the size of the book (see docs/performance.md).
+    chunk_rows: int = 1_000_000
     earliest_date: date = date(1990, 1, 1)
     latest_date: date = date(2100, 12, 31)
 
@@ -60,7 +64,7 @@ class IngestLimits:
 
     def validate(self, origin: str = "config") -> IngestLimits:
         """Raise :class:`ConfigError` when a value cannot work."""
-        for name in ("max_cell_chars", "max_file_mb", "max_xlsx_mb", "max_rows"):
+        for name in ("max_cell_chars", "max_file_mb", "max_xlsx_mb", "max_rows", "chunk_rows"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{origin}: ingest.{name} must be more than 0")
         if self.max_rejects_written < 0:
@@ -109,7 +113,7 @@ def limits_from_mapping(overrides: dict[str, Any], *, origin: str = "config") ->
             changes[key] = _date(value, key, origin)
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{origin}: ingest.{key} must be a number, got {value!r}")
-        elif key in ("max_cell_chars", "max_rows", "max_rejects_written"):
+        elif key in ("max_cell_chars", "max_rows", "max_rejects_written", "chunk_rows"):
             if value != int(value):
                 raise ConfigError(f"{origin}: ingest.{key} must be a whole number, got {value!r}")
             changes[key] = int(value)

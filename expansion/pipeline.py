@@ -11,17 +11,20 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from queue import Full, Queue
+from typing import TextIO
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import chunks, store, workflow
+from . import calibration, chunks, store, workflow
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .connectors import SourceConfig, connector_for, in_sync_order
 from .connectors.base import Progress
@@ -35,11 +38,12 @@ from .errors import (
     StorageError,
     UnknownOpportunityError,
 )
-from .ingest import Portfolio, capped_rejects, validate, write_rejects
+from .ingest import Portfolio, Validation, capped_rejects, validate, write_rejects
 from .limits import IngestLimits, load_limits
 from .portfolio import plain, summarize
 from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO  # noqa: F401 - callers use pipeline.SAMPLE_*
 from .scope import Scope, parse_scope, resolve_accounts
+from .snapshot import SnapshotSpill
 
 log = logging.getLogger(__name__)
 
@@ -130,35 +134,79 @@ def sync_source(
     )
     try:
         pull = connector.pull(None if full or last is None else last.cursor, progress=progress)
-        existing = store.load_source(engine, config.name) if pull.incremental else None
-        # Rows may name accounts other sources hold (a warehouse has usage, the CRM accounts),
-        # and, for an incremental pull, this source's accounts the pull did not carry.
-        known = store.account_ids(engine, exclude_source=config.name)
-        if existing is not None:
-            known |= set(existing["accounts"]["account_id"])
-        # A warehouse's accounts rows add usage fields (active seats...) to the CRM's: they
-        # need only account_id.
-        pulled = set(pull.tables)
-        portfolio = validate(
-            pull.tables,
-            known_accounts=known,
-            partial_accounts=run.role == "warehouse",
-            consume=True,
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
+    try:
+        if pull.incremental:
+            return _sync_incremental(
+                engine,
+                config,
+                run,
+                pull,
+                strict=strict,
+                rejects_path=rejects_path,
+                progress=progress,
+                limits=limits,
+            )
+        return _sync_full(
+            engine,
+            config,
+            run,
+            pull,
+            strict=strict,
+            rejects_path=rejects_path,
+            progress=progress,
+            allow_empty=allow_empty,
             limits=limits,
         )
-        if not pull.incremental and not allow_empty:
-            _refuse_emptied(engine, config.name, portfolio)
-    except (ContractError, SourceError) as exc:
+    finally:
+        pull.close()
+
+
+def _failed(engine: sa.Engine, run: store.SyncRun, source: str, exc: Exception) -> Exception:
+    """Record a sync that failed before anything was written (or whose transaction was rolled
+    back) and return the error to raise: a contract or source error as it is, a write error
+    as "nothing was changed", anything else said plainly."""
+    if isinstance(exc, RejectedRowsError):
+        _record_failed(
+            engine, run, f"--strict: {run.rows_rejected} rows rejected", getattr(exc, "kept", None)
+        )
+        return exc
+    if isinstance(exc, (ContractError, SourceError)):
         _record_failed(engine, run, str(exc))
-        raise
-    except Exception as exc:  # anything else: recorded, said plainly, data untouched
-        _record_failed(engine, run, f"{type(exc).__name__}: {exc}")
-        raise SourceError(
-            f"source '{config.name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
-            "its previous data is kept."
-        ) from exc
-    run.cursor = pull.cursor
-    run.incremental = pull.incremental
+        return exc
+    if isinstance(exc, (StorageError, sa.exc.SQLAlchemyError)):
+        # A full disk, a value the database cannot store...: the transaction was rolled back.
+        cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)
+        run.id = None
+        message = f"source '{source}': {cause}; nothing was changed."
+        unrecorded = _record_failed(engine, run, cause)
+        if unrecorded:
+            message += f" The failed run could not be recorded either ({unrecorded})."
+        return SourceError(message)
+    # anything else: recorded, said plainly, data untouched
+    _record_failed(engine, run, f"{type(exc).__name__}: {exc}")
+    return SourceError(
+        f"source '{source}' failed unexpectedly ({type(exc).__name__}: {exc}); "
+        "its previous data is kept."
+    )
+
+
+def _rejects_kept(
+    engine: sa.Engine,
+    run: store.SyncRun,
+    portfolio: Portfolio,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    limits: IngestLimits,
+) -> tuple[pd.DataFrame, Path | None]:
+    """Count a validated pull into ``run``, write its rejects report, and return the rejects
+    kept with the run and the report's path.
+
+    Raises:
+        RejectedRowsError: ``strict`` and some rows were rejected.
+    """
     run.rows_read = sum(portfolio.rows_read.values())
     run.rows_accepted = sum(portfolio.accepted.values())
     run.rows_rejected = int(portfolio.rejects[["table", "row"]].drop_duplicates().shape[0])
@@ -168,43 +216,156 @@ def sync_source(
         write_rejects(portfolio.rejects, path, most=limits.max_rejects_written)
     kept_rejects, _ = capped_rejects(portfolio.rejects, limits.max_rejects_written)
     if strict and len(portfolio.rejects):
-        _record_failed(engine, run, f"--strict: {run.rows_rejected} rows rejected", kept_rejects)
-        raise RejectedRowsError(
+        error = RejectedRowsError(
             f"{run.rows_rejected} rows were rejected and --strict is set, so nothing was written."
             + (f" Details: {path}" if path else ""),
             rejects=portfolio.rejects,
         )
-    tables = portfolio.tables
-    if existing is not None:
-        tables = merge_incremental(existing, tables, pulled=pulled)
-    if progress:
-        progress("writing to the database")
-    snapshot = None
-    if set(store.source_roles(engine)) <= {config.name}:
-        # The only source: its rows are the merged portfolio. The scoring snapshot is built
-        # from them while they are written (Parquet encoding and sorting leave the
-        # interpreter lock to SQLite's writing), and kept once they are.
-        background = ThreadPoolExecutor(1, thread_name_prefix="expansion-snapshot")
-        snapshot = background.submit(
-            _sole_source_snapshot,
-            config.name,
-            run.role,
-            {name: frame.copy(deep=False) for name, frame in tables.items()},
-        )
-        background.shutdown(wait=False)  # its thread ends with the snapshot
+        error.kept = kept_rejects  # recorded with the failed run once nothing is written
+        raise error
+    return kept_rejects, path
+
+
+def _sync_full(
+    engine: sa.Engine,
+    config: SourceConfig,
+    run: store.SyncRun,
+    pull,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    progress: Callable[[str], None] | None,
+    allow_empty: bool,
+    limits: IngestLimits,
+) -> SyncReport:
+    """A full pull, validated and written a chunk at a time in one transaction (see
+    :class:`expansion.ingest.Validation`): memory is set by ``limits.chunk_rows``, not by the
+    book. Whatever fails, in any chunk, rolls everything back."""
+    run.cursor = pull.cursor
+    run.incremental = False
+    done: dict = {}
     try:
+        # Rows may name accounts other sources hold (a warehouse has usage, the CRM accounts).
+        known = store.account_ids(engine, exclude_source=config.name)
+        stored = {} if allow_empty else store.row_counts(engine, config.name)
+        check = Validation(
+            pull.tables,
+            known_accounts=known,
+            partial_accounts=run.role == "warehouse",  # a warehouse adds fields to CRM accounts
+            consume=True,
+            limits=limits,
+        )
+        sole = set(store.source_roles(engine)) <= {config.name}
+        spill = SnapshotSpill(check) if sole else None
+
+        def finish() -> pd.DataFrame:
+            portfolio = done["portfolio"] = check.portfolio()
+            if not allow_empty:
+                _refuse_emptied(config.name, stored, portfolio)
+            kept, done["path"] = _rejects_kept(
+                engine, run, portfolio, strict=strict, rejects_path=rejects_path, limits=limits
+            )
+            return kept
+
+        if progress:
+            progress("checking and writing to the database")
+        chunks = check.chunks() if spill is None else spill.keep(check.chunks())
+        with spill or contextlib.nullcontext():
+            store.replace_source(engine, config.name, _read_ahead(chunks), run=run, rejects=finish)
+            if spill is not None:
+                _keep_snapshot(engine, config.name, run, spill)
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
+    return SyncReport(run=run, portfolio=done["portfolio"], rejects_path=done.get("path"))
+
+
+_END = object()
+
+
+def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
+    """``chunks``, made in a thread ``depth`` ahead of their consumer: the next chunk is read
+    and validated while this one is written (SQLite's writing, pandas' parsing and Parquet's
+    encoding leave the interpreter lock to one another part of the time: on two cores the
+    two overlap). An error making a chunk is raised here, in order; when the consumer stops
+    (a write failed), the thread stops before its next chunk."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put((True, chunk)):
+                    return
+            put((True, _END))
+        except BaseException as exc:  # raised again by the consumer
+            put((False, exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="expansion-sync-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _sync_incremental(
+    engine: sa.Engine,
+    config: SourceConfig,
+    run: store.SyncRun,
+    pull,
+    *,
+    strict: bool,
+    rejects_path: str | Path | None,
+    progress: Callable[[str], None] | None,
+    limits: IngestLimits,
+) -> SyncReport:
+    """An incremental pull (rows of the accounts that changed), merged with the rows the source
+    synced before and written in one transaction."""
+    try:
+        existing = store.load_source(engine, config.name)
+        # Rows may name accounts other sources hold, and this source's accounts the pull did
+        # not carry.
+        known = store.account_ids(engine, exclude_source=config.name)
+        known |= set(existing["accounts"]["account_id"])
+        pulled = set(pull.tables)
+        portfolio = validate(
+            pull.tables,
+            known_accounts=known,
+            partial_accounts=run.role == "warehouse",
+            consume=True,
+            limits=limits,
+        )
+        run.cursor = pull.cursor
+        run.incremental = True
+        kept_rejects, path = _rejects_kept(
+            engine, run, portfolio, strict=strict, rejects_path=rejects_path, limits=limits
+        )
+        tables = merge_incremental(existing, portfolio.tables, pulled=pulled)
+        if progress:
+            progress("writing to the database")
         store.replace_source(engine, config.name, tables, run=run, rejects=kept_rejects)
-    except (StorageError, sa.exc.SQLAlchemyError) as exc:
-        # A full disk, a value the database cannot store...: the transaction was rolled back.
-        cause = str(exc) if isinstance(exc, StorageError) else store.one_line_cause(exc)
-        run.id = None
-        message = f"source '{config.name}': {cause}; nothing was changed."
-        unrecorded = _record_failed(engine, run, cause)
-        if unrecorded:
-            message += f" The failed run could not be recorded either ({unrecorded})."
-        raise SourceError(message) from exc
-    if snapshot is not None:
-        _keep_snapshot(engine, config.name, run, snapshot)
+    except Exception as exc:
+        raise _failed(engine, run, config.name, exc) from exc
     return SyncReport(run=run, portfolio=portfolio, rejects_path=path)
 
 
@@ -311,44 +472,26 @@ def _record_failed(
     return None
 
 
-def _sole_source_snapshot(
-    source: str, role: str, tables: dict[str, pd.DataFrame]
-) -> pd.DataFrame | None:
-    """The scoring snapshot's documents when ``source``, with these rows, is the only source
-    (``None`` when it holds no accounts, or a table Parquet cannot hold)."""
-    frames = {}
-    for name, table in store.PORTFOLIO_TABLES.items():
-        columns = [c.name for c in table.columns if c.name not in ("id", "source")]
-        frame = tables.get(name)
-        if frame is None:
-            frame = pd.DataFrame(columns=columns)
-        frames[name] = frame.reindex(columns=columns).assign(source=source)
+def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, spill) -> None:
+    """Keep the scoring snapshot built from what the sync wrote, if ``source`` is still the
+    only source (a sync of another source may have landed meanwhile: the first score then
+    merges them). Derived data: a snapshot that cannot be built is logged, never a failure."""
     try:
-        merged, _ = store.merge_frames(frames, {source: role}, conflicts=False)
-    except NoDataError:
-        return None
-    return store.portfolio_documents(merged)
-
-
-def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, snapshot: Future) -> None:
-    """Keep the snapshot built during the write, if ``source`` is still the only source (a
-    sync of another source may have landed meanwhile: the first score then merges them)."""
-    try:
-        documents = snapshot.result()
+        documents = spill.documents(source, run.role)
     except Exception:  # derived data: the first score merges the rows from the database
         log.exception("source '%s': the scoring snapshot could not be built", source)
         return
-    if store.source_roles(engine) == {source: run.role}:
-        try:
-            store.save_portfolio_documents(engine, int(run.id), documents)
-        except StorageError as exc:  # the sync is committed; the first score merges instead
-            log.warning("source '%s': %s", source, exc)
+    if store.source_roles(engine) != {source: run.role}:
+        return
+    try:
+        store.save_portfolio_documents(engine, int(run.id), documents)
+    except StorageError as exc:  # the sync is committed; the first score merges instead
+        log.warning("source '%s': %s", source, exc)
 
 
-def _refuse_emptied(engine: sa.Engine, source: str, portfolio: Portfolio) -> None:
+def _refuse_emptied(source: str, stored: dict[str, int], portfolio: Portfolio) -> None:
     """A full pull that comes back with no rows for a table the source had rows in (an ETL
     reload caught halfway, a renamed property rejecting every row) must not wipe it."""
-    stored = store.row_counts(engine, source)
     emptied = [
         name
         for name, count in stored.items()
@@ -401,7 +544,11 @@ def score(
     A large book is scored in chunks of at most ``chunk_accounts`` accounts, in ``workers``
     processes side by side, with exactly the results of scoring it whole (see
     :func:`expansion.chunks.plan` for the defaults and their environment variables).
+
+    Close probability is calibrated from the outcomes decided before the latest sync
+    (:func:`expansion.calibration.calibrated_config`).
     """
+    config = calibration.calibrated_config(engine, config, as_of=as_of)
     version = store.data_version(engine)
     if not force:
         existing = store.find_score_run(
@@ -446,6 +593,18 @@ def score_and_load(
     return run_id
 
 
+#: The JSON document's lists of records besides the opportunities, in the document's order.
+RECORD_LISTS = (
+    "activation",
+    "conversion_candidates",
+    "stabilize_first",
+    "data_gaps",
+    "product_gaps",
+)
+#: Records encoded at a time by :meth:`FindResult.write_json`.
+JSON_CHUNK_ROWS = 10_000
+
+
 @dataclass
 class FindResult:
     """Opportunities and the separate lists for one scope, with the portfolio summary."""
@@ -471,10 +630,17 @@ class FindResult:
             evidence = evidence[evidence["opportunity_id"].isin(opportunity_ids)]
         if evidence.empty:
             return pd.Series(dtype=object)
-        return (
-            evidence.sort_values(["opportunity_id", "seq"])
-            .groupby("opportunity_id")["evidence"]
-            .agg(list)
+        # groupby(...).agg(list) calls Python per group (0.2-0.5 s for 13k opportunities): cut
+        # the sorted texts where the id changes instead.
+        ordered = evidence.sort_values(["opportunity_id", "seq"])
+        ids = ordered["opportunity_id"].to_numpy(dtype=object)
+        texts = ordered["evidence"].to_numpy(dtype=object)
+        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+        return pd.Series(
+            [part.tolist() for part in np.split(texts, starts[1:])],
+            index=pd.Index(ids[starts], name="opportunity_id"),
+            name="evidence",
+            dtype=object,
         )
 
     def opportunity_records(self, opportunity_ids: Iterable[str] | None = None) -> list[dict]:
@@ -493,8 +659,59 @@ class FindResult:
         )
         return _frame_records(frame)
 
+    def opportunity_fields(self) -> list[str]:
+        """The fields of each opportunity in the JSON document (``--fields`` picks among them)."""
+        columns = [str(c) for c in self.opportunities.columns]
+        return columns if "evidence" in columns else [*columns, "evidence"]
+
+    def write_json(
+        self, out: TextIO, *, fields: list[str] | None = None, chunk_rows: int = JSON_CHUNK_ROWS
+    ) -> None:
+        """Write the ``--format json`` document to ``out`` as it is encoded: the same document as
+        :meth:`to_dict` value for value (``fields``: only those fields of each opportunity, in
+        that order), with each record of a list on one line. The record lists are encoded
+        ``chunk_rows`` records at a time by pandas' JSON writer, so the whole document is never
+        one string in memory (45 MB for a 100k-account book's ``find all``)."""
+        parts: list[tuple[str, object]] = [
+            ("scope", self.scope.describe()),
+            ("scope_text", self.scope.text),
+            ("as_of", self.as_of.isoformat()),
+            ("summary", self.summary),
+            ("opportunities", self._opportunity_chunks(fields, chunk_rows)),
+            *((name, _record_chunks(getattr(self, name), chunk_rows)) for name in RECORD_LISTS),
+            ("sources", self.sources),
+        ]
+        out.write("{")
+        for index, (key, value) in enumerate(parts):
+            out.write(("," if index else "") + "\n  " + json.dumps(key) + ": ")
+            if not isinstance(value, Iterator):  # as json.dumps(doc, indent=2) writes it
+                out.write(json.dumps(value, indent=2, default=str).replace("\n", "\n  "))
+                continue
+            opened = False
+            for records in value:
+                out.write(",\n    " if opened else "[\n    ")
+                out.write(records)
+                opened = True
+            out.write("\n  ]" if opened else "[]")
+        out.write("\n}\n")
+
+    def _opportunity_chunks(self, fields: list[str] | None, chunk_rows: int) -> Iterator[str]:
+        frame = self.opportunities
+        wanted = list(fields or self.opportunity_fields())
+        evidence = None
+        if "evidence" in wanted and "evidence" not in frame.columns and len(frame):
+            evidence = self.evidence_lists(frame["opportunity_id"])
+        for start in range(0, len(frame), chunk_rows):
+            rows = frame.iloc[start : start + chunk_rows]
+            chunk = rows[[c for c in wanted if c in rows.columns]].copy()
+            if evidence is not None:
+                lists = rows["opportunity_id"].map(evidence)
+                chunk["evidence"] = [v if isinstance(v, list) else [] for v in lists]
+                chunk = chunk[wanted]
+            yield _records_text(chunk)
+
     def to_dict(self) -> dict:
-        """The ``--format json`` document."""
+        """The ``--format json`` document (:meth:`write_json` writes it without building it)."""
         return {
             "scope": self.scope.describe(),
             "scope_text": self.scope.text,
@@ -508,6 +725,67 @@ class FindResult:
             "product_gaps": _frame_records(self.product_gaps),
             "sources": self.sources,
         }
+
+
+def _record_chunks(frame: pd.DataFrame | None, chunk_rows: int) -> Iterator[str]:
+    if frame is None:
+        return
+    for start in range(0, len(frame), chunk_rows):
+        yield _records_text(frame.iloc[start : start + chunk_rows])
+
+
+def _records_text(frame: pd.DataFrame) -> str:
+    """``frame``'s records as JSON, one a line, joined for a list of the indented document:
+    what :func:`_frame_records` gives, encoded, with no Python value made per cell."""
+    text = _json_ready(frame).to_json(orient="records", date_format="iso", date_unit="s")
+    # One record a line. pandas' lines=True rescans the whole text (0.2 s at 13k records); a
+    # record boundary is '},{"<first column>":', which nothing inside a record can hold: a '"'
+    # in a text is written '\"', and a text's closing quote is never followed by a key and
+    # ':'. (A first column whose name held ':' would only leave the chunk on one line.)
+    first = text[1 : text.find(":", 2) + 1] if len(text) > 2 else ""
+    return text[1:-1].replace("}," + first, "},\n    " + first)
+
+
+def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`_frame_records`' one change made column by column: a date and time
+    at midnight, or a text that looks like one (19 characters ending ``T00:00:00``), is written
+    as its date."""
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if column == "evidence":  # lists of text: left as they are, as _frame_records does
+            continue
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+            stamps = values.to_numpy().astype("datetime64[s]")
+            text = pd.Series(np.datetime_as_string(stamps, unit="s"), index=frame.index)
+            midnight = stamps == stamps.astype("datetime64[D]")
+            text = text.where(~midnight, text.str[:10]).astype(object)
+            frame[column] = text.where(~values.isna(), None)
+            continue
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in ("string", "empty"):
+            frame[column] = _dated_text(values)
+        elif kind not in ("integer", "floating", "mixed-integer-float", "boolean", "decimal"):
+            # Anything else (timestamps among text, tz-aware times...): the value-by-value way.
+            encoded = values.to_json(orient="values", date_format="iso", date_unit="s")
+            plain = [
+                v[:10] if isinstance(v, str) and len(v) == 19 and v.endswith("T00:00:00") else v
+                for v in json.loads(encoded)
+            ]
+            frame[column] = pd.Series(plain, index=frame.index, dtype=object)
+    return frame
+
+
+def _dated_text(values: pd.Series) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    hit = pc.and_(pc.equal(pc.utf8_length(text), 19), pc.ends_with(text, "T00:00:00"))
+    if not pc.any(hit).as_py():  # the usual case, found in Arrow without a Python call per cell
+        return values
+    mask = hit.fill_null(False).to_numpy(zero_copy_only=False)
+    return values.where(~mask, values.str[:10])
 
 
 def _frame_records(frame: pd.DataFrame) -> list[dict]:
@@ -532,6 +810,7 @@ def find(
     target: float | None = None,
     opportunity_ids: list[str] | None = None,
     include_closed: bool = False,
+    keep: bool = True,
 ) -> FindResult:
     """Opportunities in ``scope`` (scope grammar of :mod:`expansion.scope`), scoring first if needed.
 
@@ -539,12 +818,30 @@ def find(
     Snoozed, dismissed, won and lost opportunities are left out unless ``include_closed``.
     ``opportunity_ids`` keeps only those opportunities.
 
+    ``keep`` (the bot) decodes the whole scoring run once and keeps it, with the answer, for
+    the next questions; a one-shot command passes ``keep=False``: only the scope's rows are
+    decoded and nothing is kept.
+
     Raises:
         ScopeError: the scope cannot be understood or names no known account.
         NoDataError: nothing has been synced yet.
     """
     parsed = scope if isinstance(scope, Scope) else parse_scope(scope, as_of=as_of)
+    config = calibration.calibrated_config(engine, config, as_of=as_of)
     run_id = score(engine, as_of=as_of, config=config)
+    if not keep:
+        return _find(
+            engine,
+            parsed,
+            run_id,
+            as_of=as_of,
+            config=config,
+            min_propensity=min_propensity,
+            target=target,
+            opportunity_ids=opportunity_ids,
+            include_closed=include_closed,
+            keep=False,
+        )
     key = (
         run_id,
         workflow.version(engine),
@@ -583,11 +880,21 @@ def _find(
     target: float | None,
     opportunity_ids: list[str] | None,
     include_closed: bool,
+    keep: bool = True,
 ) -> FindResult:
-    results = _scored(engine, run_id)
-    profiles = results["profiles"]
-    parsed = resolve_accounts(parsed, profiles)
-    in_scope = profiles[parsed.mask(profiles)]
+    asked = parsed
+
+    def in_scope_of(profiles: pd.DataFrame) -> tuple[Scope, pd.DataFrame]:
+        resolved = resolve_accounts(asked, profiles)
+        return resolved, profiles[resolved.mask(profiles)]
+
+    if keep:
+        results = _scored(engine, run_id)
+    else:
+        results = store.read_results(
+            engine, run_id, accounts=lambda profiles: in_scope_of(profiles)[1]["account_id"]
+        )
+    parsed, in_scope = in_scope_of(results["profiles"])
     ids = set(in_scope["account_id"])
     opps = results["opportunities"]
     opps = opps[opps["account_id"].isin(ids)]

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from . import numbers
 from .engine import TYPE_LABELS
 from .escape import SPREADSHEET_LINE_END, Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
@@ -35,22 +36,16 @@ _ENV = jinja2.Environment(
 
 
 def money(value) -> str:
-    """``$1,234`` (``$1.2M`` above a million is left to the reader: exact figures here)."""
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"${float(value):,.0f}")
+    """``$1,234`` (exact figures in the playbook; :func:`expansion.numbers.money` is for chat)."""
+    return Markdown(numbers.money_exact(value))
 
 
 def pct(value, digits: int = 0) -> str:
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"{float(value) * 100:.{digits}f}%")
+    return Markdown(numbers.pct(value, digits))
 
 
 def num(value, digits: int = 0) -> str:
-    if value is None or value != value:
-        return Markdown("n/a")
-    return Markdown(f"{float(value):,.{digits}f}")
+    return Markdown(numbers.count(value, digits))
 
 
 def day(value) -> str:
@@ -329,9 +324,20 @@ CSV_COLUMNS = {
 }
 
 
-def render_csv(result: FindResult) -> str:
-    """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores."""
+def render_csv(result: FindResult, fields: list[str] | None = None) -> str:
+    """Seed 003's list (Account, ARR, Opportunity type, Signal, Suggested action) plus scores;
+    with ``fields``, those fields of each opportunity instead, headed by their names (a list,
+    such as the evidence, as its items joined by ``; ``)."""
     out = io.StringIO()
+    if fields:
+        writer = csv.writer(out, lineterminator=SPREADSHEET_LINE_END)
+        writer.writerow(fields)
+        for record in result.opportunity_records():
+            writer.writerow(
+                spreadsheet_cell("; ".join(map(str, v)) if isinstance(v, list) else v)
+                for v in (record.get(key) for key in fields)
+            )
+        return out.getvalue()
     writer = csv.DictWriter(
         out, fieldnames=list(CSV_COLUMNS.values()), lineterminator=SPREADSHEET_LINE_END
     )

@@ -29,6 +29,18 @@ BENCHMARK_DIMENSIONS = {
 }
 
 
+def metric_label(metric: pd.Series) -> pd.Series:
+    """``api_calls`` -> ``API calls``, ``storage_gb`` -> ``storage (GB)``: metric names as a
+    reader says them."""
+
+    def say(names: pd.Series) -> pd.Series:
+        text = names.astype(str).str.replace("_", " ").str.strip()
+        text = text.str.replace(r"^api\b", "API", regex=True)
+        return text.str.replace(r"\s(gb|tb|mb)$", lambda m: f" ({m.group(1).upper()})", regex=True)
+
+    return per_distinct(metric.astype(object), say, dtype="str")
+
+
 def month_index(dates: pd.Series) -> pd.Series:
     """Months since year 0, so consecutive months differ by exactly 1."""
     return dates.dt.year * 12 + dates.dt.month - 1
@@ -167,7 +179,7 @@ def build_profiles(
     p["max_util_metric"] = top["metric"].reindex(p.index)
     near = metrics[metrics["util_pct"] >= config.usage_ceiling_pct]
     p["limits_near"] = join_groups(
-        near["metric"] + " " + near["util_pct"].round().astype(int).astype(str) + "%",
+        metric_label(near["metric"]) + " " + near["util_pct"].round().astype(int).astype(str) + "%",
         near["account_id"],
         sep=", ",
     ).reindex(p.index)

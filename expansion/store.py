@@ -17,7 +17,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -162,6 +162,39 @@ class OpportunityEvent(SQLModel, table=True):
     assignee: str | None = Field(default=None, max_length=64)
     detail: str = ""
     at: datetime = Field(default_factory=utcnow)
+
+
+class CrmRecord(SQLModel, table=True):
+    """The CRM record written for (or matched to) one opportunity: at most one per opportunity.
+
+    The row is inserted (``status = "claimed"``) before the CRM is called, so two clicks, a
+    retry and two replicas agree on who writes; ``crm_id`` and ``url`` are filled once the CRM
+    answered (``status = "written"``). ``written_amount`` is the amount last written, to tell a
+    person's edit in the CRM from the product's own. ``origin`` is ``created`` (written by the
+    product) or ``matched`` (a deal the team made by hand, matched by account and type).
+    """
+
+    __tablename__ = "crm_records"
+    opportunity_id: str = Field(primary_key=True, max_length=255)
+    account_id: str = Field(index=True, max_length=255)
+    source: str = Field(max_length=100)
+    crm: str = Field(max_length=16)
+    status: str = Field(default="claimed", max_length=16)
+    origin: str = Field(default="created", max_length=16)
+    claim: str = Field(default="", max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    crm_id: str | None = Field(default=None, max_length=64)
+    url: str | None = None
+    opportunity_type: str | None = Field(default=None, max_length=32)
+    written_amount: float | None = None
+    close_probability: float | None = None
+    owner_email: str | None = Field(default=None, max_length=255)
+    unowned: bool = False
+    stage: str | None = Field(default=None, max_length=100)
+    close_date: date | None = None
+    error: str | None = None
+    error_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class ChatPost(SQLModel, table=True):
@@ -527,6 +560,8 @@ def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
     PostgreSQL) and the others wait for it, then find the database up to date. A database
     already at the latest revision is only read.
     """
+    if revision == "head" and _at_head(engine):
+        return  # the usual case, said without importing Alembic (0.1-0.3 s of every command)
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -544,6 +579,40 @@ def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
             _migration_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$""", re.M)
+
+
+def _script_heads() -> set[str] | None:
+    """The head revisions of expansion/migrations, read from the scripts' ``revision`` and
+    ``down_revision`` lines; ``None`` when a script says more than a plain string or None
+    there (a merge, a branch): then Alembic itself is asked."""
+    revisions, parents = set(), set()
+    for script in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
+        found = dict(m.groups() for m in _REVISION_LINE.finditer(script.read_text("utf-8")))
+        quoted = re.compile(r"""^["']([\w-]+)["']$""")
+        revision = quoted.match(found.get("revision", ""))
+        parent = found.get("down_revision", "")
+        if revision is None or not (parent == "None" or quoted.match(parent)):
+            return None
+        revisions.add(revision.group(1))
+        if parent != "None":
+            parents.add(quoted.match(parent).group(1))
+    return (revisions - parents) or None
+
+
+def _at_head(engine: sa.Engine) -> bool:
+    """The database is at the latest migration (its ``alembic_version`` holds the heads)."""
+    heads = _script_heads()
+    if heads is None:
+        return False
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return set(current.scalars()) == heads
+    except sa.exc.DBAPIError:  # no such table yet: a new database
+        return False
 
 
 _MIGRATION_WAIT = (
@@ -601,13 +670,20 @@ def _migration_lock(conn: sa.Connection, schema: str | None = None) -> None:
 def replace_source(
     engine: sa.Engine,
     source: str,
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
     *,
     run: SyncRun,
-    rejects: pd.DataFrame,
+    rejects: pd.DataFrame | Callable[[], pd.DataFrame],
     progress: Callable[[str, int], None] | None = None,
 ) -> SyncRun:
     """Replace every portfolio row of ``source`` with ``tables`` in one transaction.
+
+    ``tables`` is either whole frames by table name or ``(table, rows)`` chunks in
+    :data:`PORTFOLIO_TABLES` order, written as they come (a sync validates a large book a
+    chunk at a time, so it never holds it: see :class:`expansion.ingest.Validation`); a
+    chunk's producer may raise, and nothing is committed then. ``rejects`` may be a function
+    called once every chunk is written, still inside the transaction: it returns the rejects
+    to keep, or raises to commit nothing (a sync refusing to empty a table, ``--strict``).
 
     Tables absent from ``tables`` are emptied for this source: a source is a whole snapshot.
 
@@ -619,6 +695,7 @@ def replace_source(
     database's write lock before it reads anything (``BEGIN IMMEDIATE``), so what it finds
     (whether another source has rows in a table) still holds when it deletes.
     """
+    chunks = tables.items() if isinstance(tables, Mapping) else tables
     with _write_errors(engine, "writing to the database failed"), engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -629,20 +706,31 @@ def replace_source(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                 {"key": f"expansion-sync:{source}"},
             )
-        for name, table in PORTFOLIO_TABLES.items():
-            frame = tables.get(name)
-            kept = _delete_source_rows(conn, table, source)
-            if frame is None or frame.empty:
-                continue
-            with _indexes_rebuilt_after(conn, table, bulk=_is_bulk(len(frame), kept)):
+        kept = {
+            name: _delete_source_rows(conn, table, source)
+            for name, table in PORTFOLIO_TABLES.items()
+        }
+        with ExitStack() as reindex:
+            current = None
+            for name, frame in chunks:
+                if frame is None or frame.empty:
+                    continue
+                table = PORTFOLIO_TABLES[name]
+                if name != current:  # a table's first rows: its indexes, bulk or not
+                    reindex.close()
+                    reindex.enter_context(
+                        _indexes_rebuilt_after(conn, table, bulk=_is_bulk(len(frame), kept[name]))
+                    )
+                    current = name
                 _insert_frame(conn, table, frame.assign(source=source))
-            if progress:
-                progress(name, len(frame))
+                if progress:
+                    progress(name, len(frame))
+        keep = rejects() if callable(rejects) else rejects
         run.finished_at = utcnow()
         run.status = "succeeded"
         run_id = _insert_run(conn, run)
-        if len(rejects):
-            _insert_frame(conn, SyncReject.__table__, _storable_rejects(rejects, run_id))
+        if len(keep):
+            _insert_frame(conn, SyncReject.__table__, _storable_rejects(keep, run_id))
     run.id = run_id
     return run
 
@@ -1109,9 +1197,10 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes | None:
     return buffer.getvalue()
 
 
-def _read_parquet(data: bytes) -> pd.DataFrame:
+def _read_parquet(data: bytes, rows: Callable[[pa.Table], pa.Array] | None = None) -> pd.DataFrame:
     """One Parquet document as a frame whose text columns hold Python ``str`` objects (``None``
-    where missing).
+    where missing); only the rows where ``rows(table)`` is true, when given (filtered in Arrow,
+    before any row becomes a pandas or Python value).
 
     Text is read as Parquet's dictionary pages (each distinct value once, plus an integer per
     row) and each distinct value becomes a Python string once: about twice as fast as Arrow
@@ -1127,6 +1216,8 @@ def _read_parquet(data: bytes) -> pd.DataFrame:
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         ],
     )
+    if rows is not None:
+        table = table.filter(rows(table))
     text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     frame = table.drop_columns(text).to_pandas()  # pandas' own dtypes (Int64, boolean...) kept
     for name in text:
@@ -1476,14 +1567,27 @@ def find_score_run(
     return ScoreRun(**row) if row else None
 
 
-def read_results(engine: sa.Engine, run_id: int) -> dict:
+def read_results(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    accounts: Callable[[pd.DataFrame], Iterable[str]] | None = None,
+) -> dict:
     """Stored results of one scoring run: opportunities, evidence, profiles (every profile
-    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name."""
+    figure as a column), benchmarks, and ``lists`` (activation, stabilize_first...) by name.
+
+    ``accounts`` (given the profiles, the account ids wanted) decodes only those accounts'
+    opportunities, evidence and list rows (and the lists' portfolio-level rows): a one-shot
+    ``expansion find enterprise`` then turns a sixth of a 100k-account run into pandas and
+    Python values instead of all of it. Profiles and benchmarks are always whole.
+    """
     frames = SCORE_FRAMES
     with engine.connect() as conn:
         stored = conn.execute(
             sa.select(frames.c.name, frames.c.data).where(frames.c.score_run_id == run_id)
         ).all()
+    if stored and accounts is not None:
+        return _read_results_of(dict(stored), accounts)
     if stored:
         out = {name: _read_parquet(data) for name, data in stored}
         out["lists"] = {name: out.pop(f"list:{name}") for name in FINDING_LISTS}
@@ -1492,6 +1596,48 @@ def read_results(engine: sa.Engine, run_id: int) -> dict:
     out["profiles"] = _python_strings(profiles_frame(out["profiles"]))
     out["lists"] = {
         name: _python_strings(findings_frame(out["findings"], name)) for name in FINDING_LISTS
+    }
+    return out
+
+
+def _read_results_of(
+    documents: dict[str, bytes], accounts: Callable[[pd.DataFrame], Iterable[str]]
+) -> dict:
+    """:func:`read_results` of only some accounts' rows (see there)."""
+    import pyarrow.compute as pc
+
+    profiles = _read_parquet(documents["profiles"])
+    wanted = pa.array(sorted(set(accounts(profiles))), type=pa.string())
+
+    def of_accounts(table: pa.Table) -> pa.Array:
+        if not table.num_rows:
+            return pa.array([], type=pa.bool_())
+        return pc.is_in(table["account_id"], value_set=wanted)
+
+    def of_accounts_or_portfolio(table: pa.Table) -> pa.Array:
+        if "account_id" not in table.column_names or not table.num_rows:
+            return pa.array([True] * table.num_rows, type=pa.bool_())
+        column = table["account_id"]
+        return pc.or_kleene(pc.is_in(column, value_set=wanted), pc.is_null(column))
+
+    opportunities = _read_parquet(documents["opportunities"], of_accounts)
+    ids = pa.array(opportunities["opportunity_id"].tolist(), type=pa.string())
+    out = {
+        "profiles": profiles,
+        "opportunities": opportunities,
+        "evidence": _read_parquet(
+            documents["evidence"],
+            lambda table: (
+                pc.is_in(table["opportunity_id"], value_set=ids)
+                if table.num_rows
+                else pa.array([], type=pa.bool_())
+            ),
+        ),
+        "benchmarks": _read_parquet(documents["benchmarks"]),
+        "lists": {
+            name: _read_parquet(documents[f"list:{name}"], of_accounts_or_portfolio)
+            for name in FINDING_LISTS
+        },
     }
     return out
 

@@ -18,7 +18,8 @@ import pandas as pd
 
 from .config import ScoringConfig
 from .frames import join_groups, per_distinct
-from .profile import DAYS_PER_MONTH
+from .numbers import count_series, money_series
+from .profile import DAYS_PER_MONTH, metric_label
 
 CANDIDATE_COLUMNS = [
     "account_id",
@@ -89,25 +90,15 @@ KIND_TO_TYPE = {
 }
 
 
-def money(values: pd.Series) -> pd.Series:
-    """``$12,345`` strings for evidence sentences (missing where the amount is)."""
-    amount = np.round(pd.to_numeric(values).to_numpy(dtype=float, na_value=np.nan))
-    known = ~np.isnan(amount)
-    text = np.full(len(amount), np.nan, dtype=object)
-    text[known] = [f"${v:,}" for v in amount[known].astype(np.int64).tolist()]
-    return pd.Series(text, index=values.index, dtype="str")
+#: Exact money (``$12,345``) and whole counts (``1,961,954``) in evidence sentences: the shared
+#: number style of :mod:`expansion.numbers`.
+money = money_series
+whole = count_series
 
 
 def _int(values: pd.Series) -> pd.Series:
-    """Whole numbers as text (``1961954``), for counts that stay small."""
-    return values.astype(float).round().astype("Int64").astype(str)
-
-
-def whole(values: pd.Series) -> pd.Series:
-    """Whole numbers with thousands separators (``1,961,954``), once per distinct value."""
-    return per_distinct(
-        values.astype(float).round().astype("Int64"), lambda v: v.map("{:,}".format), dtype="str"
-    )
+    """Whole numbers as text, in the shared style (``1,200``)."""
+    return count_series(values)
 
 
 def _pct(values: pd.Series) -> pd.Series:
@@ -475,18 +466,6 @@ def _metric_candidates(
         basis=np.where(priced, "catalog", "estimate"),
         evidence=evidence,
     )
-
-
-def metric_label(metric: pd.Series) -> pd.Series:
-    """``api_calls`` -> ``API calls``, ``storage_gb`` -> ``storage (GB)``: metric names as a
-    reader says them."""
-
-    def say(names: pd.Series) -> pd.Series:
-        text = names.astype(str).str.replace("_", " ").str.strip()
-        text = text.str.replace(r"^api\b", "API", regex=True)
-        return text.str.replace(r"\s(gb|tb|mb)$", lambda m: f" ({m.group(1).upper()})", regex=True)
-
-    return per_distinct(metric.astype(object), say, dtype="str")
 
 
 def _unit_price(price: pd.Series) -> pd.Series:

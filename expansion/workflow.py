@@ -125,11 +125,13 @@ def set_outcome(
     actor: str,
     today: date,
     at: datetime | None = None,
+    detail: str = "",
 ) -> bool:
     """Record ``snoozed`` (for :data:`SNOOZE_DAYS`), ``not_a_fit``, ``won``, ``lost`` or ``open``.
 
     The outcome it has already (a snooze to the same day) changes nothing and records nothing:
-    "Won" clicked twice is one event. Returns whether anything changed.
+    "Won" clicked twice is one event. Returns whether anything changed. ``detail`` goes to the
+    audit event (the CRM's amount and close date when the CRM decided it).
     """
     if outcome not in OUTCOMES and outcome != "open":
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -157,7 +159,7 @@ def set_outcome(
             opp,
             outcome,
             actor,
-            detail=f"until {until.isoformat()}" if until else "",
+            detail=f"until {until.isoformat()}" if until else detail,
             at=at,
         )
     return True

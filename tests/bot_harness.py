@@ -181,7 +181,7 @@ class BotServer:
             "text": text,
             "api_app_id": "A0001",
             "response_url": self.emulator.response_url(response_key),
-            "trigger_id": "1.2.3",
+            "trigger_id": self.emulator.trigger_id(),
         }
         return self.post(
             urllib.parse.urlencode(form), content_type="application/x-www-form-urlencoded", **sign
@@ -198,17 +198,22 @@ class BotServer:
         ephemeral: bool = False,
         response_key: str = "act",
         home: bool = False,
+        modal: dict | None = None,
     ) -> Reply:
-        """A signed block_actions payload for ``action``, clicked on a message or the Home tab."""
+        """A signed block_actions payload for ``action``, clicked on a message, the Home tab, or
+        in an open modal (``modal``: the view as the emulator holds it)."""
         payload: dict = {
             "type": "block_actions",
             "team": {"id": TEAM, "domain": "example"},
             "user": {"id": user, "username": user.lower(), "team_id": TEAM},
             "api_app_id": "A0001",
-            "trigger_id": "1.2.3",
+            "trigger_id": self.emulator.trigger_id(),
             "actions": [{"action_ts": str(time.time()), **action}],
         }
-        if home:
+        if modal is not None:
+            payload["container"] = {"type": "view", "view_id": modal["id"]}
+            payload["view"] = modal
+        elif home:
             payload["container"] = {"type": "view", "view_id": "V1"}
             payload["view"] = {"id": "V1", "type": "home"}
         else:

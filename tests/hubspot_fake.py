@@ -83,6 +83,52 @@ SCOPES = {
     "products": "crm.objects.products.read",
     "owners": "crm.objects.owners.read",
 }
+#: Write scopes (deals and the deal property schema), granted by default like the read scopes.
+WRITE_SCOPES = {"deals": "crm.objects.deals.write", "schemas": "crm.schemas.deals.write"}
+#: The default deal pipeline of a new HubSpot account.
+DEFAULT_PIPELINE = {
+    "id": "default",
+    "label": "Sales Pipeline",
+    "displayOrder": 0,
+    "archived": False,
+    "stages": [
+        {
+            "id": stage,
+            "label": label,
+            "displayOrder": n,
+            "archived": False,
+            "metadata": {"isClosed": str(stage.startswith("closed")).lower(), "probability": p},
+        }
+        for n, (stage, label, p) in enumerate(
+            [
+                ("appointmentscheduled", "Appointment Scheduled", "0.2"),
+                ("qualifiedtobuy", "Qualified To Buy", "0.4"),
+                ("presentationscheduled", "Presentation Scheduled", "0.6"),
+                ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8"),
+                ("contractsent", "Contract Sent", "0.9"),
+                ("closedwon", "Closed Won", "1.0"),
+                ("closedlost", "Closed Lost", "0.0"),
+            ]
+        )
+    ],
+}
+#: Deal properties every HubSpot account has (a create or update naming another one that was
+#: not created through the properties API is refused with HubSpot's 400).
+STANDARD_DEAL_PROPERTIES = (
+    "amount",
+    "closedate",
+    "createdate",
+    "dealname",
+    "dealstage",
+    "pipeline",
+    "hubspot_owner_id",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "hs_updated_by_user_id",
+    "closed_lost_reason",
+    "dealtype",
+    "description",
+)
 #: Company property holding the portfolio's account id when seeded.
 ACCOUNT_ID_PROPERTY = "account_id"
 #: accounts column -> company property the seed writes it to: the connector's default property
@@ -250,7 +296,12 @@ class HubSpotFake(LocalServer):
         self.token = token
         self.page_size = page_size
         self.search_limit = search_limit
-        self.scopes: set[str] = set(SCOPES.values() if scopes is None else scopes)
+        self.scopes: set[str] = set(
+            [*SCOPES.values(), *WRITE_SCOPES.values()] if scopes is None else scopes
+        )
+        #: Deal pipelines (GET /crm/v3/pipelines/deals) and custom deal properties by name.
+        self.pipelines: list[dict[str, Any]] = [json.loads(json.dumps(DEFAULT_PIPELINE))]
+        self.deal_properties: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.owners: dict[str, dict[str, Any]] = {}
@@ -612,6 +663,10 @@ class HubSpotFake(LocalServer):
                 )
             )
 
+    def _require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise _Refusal(_missing_scopes([scope]))
+
     def _require(self, *object_types: str) -> None:
         missing = [SCOPES[t] for t in object_types if SCOPES[t] not in self.scopes]
         if missing:
@@ -648,6 +703,25 @@ class HubSpotFake(LocalServer):
         if parts[:3] == ["crm", "v3", "owners"] and verb == "GET" and len(parts) == 3:
             self._require("owners")
             return self._list_owners(request)
+        if parts[:3] == ["crm", "v3", "pipelines"] and len(parts) == 4 and verb == "GET":
+            self._require("deals")
+            results = self.pipelines if parts[3] == "deals" else []
+            return _Reply(200, {"results": json.loads(json.dumps(results))})
+        if parts[:4] == ["crm", "v3", "properties", "deals"]:
+            return self._deal_property(request, parts[4:])
+        if parts[:4] == ["crm", "v3", "objects", "deals"] and (
+            (len(parts) == 4 and verb == "POST") or (len(parts) == 5 and verb in ("PATCH", "GET"))
+        ):
+            if verb == "GET":
+                self._require("deals")
+                record = self.objects["deals"].get(parts[4])
+                if record is None:
+                    return _Reply(404, _error("Object not found", "OBJECT_NOT_FOUND"))
+                return _Reply(
+                    200, self._record("deals", record, _multi(request.query.get("properties")))
+                )
+            self._require_scope(WRITE_SCOPES["deals"])
+            return self._write_deal(request, parts[4] if len(parts) == 5 else None)
         if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4:
             object_type = parts[3]
             if object_type not in self.objects:
@@ -673,6 +747,95 @@ class HubSpotFake(LocalServer):
             self._require(from_type, to_type)
             return self._associations(from_type, to_type, request)
         return _Reply(404, _error(f"Not found: {verb} {request.path}", "OBJECT_NOT_FOUND"))
+
+    def _unknown_properties(self, names: Iterable[str]) -> list[str]:
+        return [
+            n for n in names if n not in STANDARD_DEAL_PROPERTIES and n not in self.deal_properties
+        ]
+
+    def _write_deal(self, request: Request, deal_id: str | None) -> _Reply:
+        """POST /crm/v3/objects/deals (with ``associations``) or PATCH .../deals/{id}. Writes
+        through the API clear ``hs_updated_by_user_id`` (an app, not a person, edited it)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        props = body.get("properties") or {}
+        unknown = self._unknown_properties(props)
+        if unknown:
+            return _Reply(
+                400,
+                _error(
+                    f'Property values were not valid: [{{"isValid":false,"message":"Property '
+                    f'\\"{unknown[0]}\\" does not exist","error":"PROPERTY_DOESNT_EXIST",'
+                    f'"name":"{unknown[0]}"}}]',
+                    "VALIDATION_ERROR",
+                ),
+            )
+        for name, spec in self.deal_properties.items():
+            value = props.get(name)
+            if spec.get("hasUniqueValue") and value:
+                clash = [
+                    r
+                    for r in self.objects["deals"].values()
+                    if r["properties"].get(name) == str(value) and r["id"] != deal_id
+                ]
+                if clash:
+                    return _Reply(
+                        409,
+                        _error(
+                            f"A deal with {name}={value} already exists. Existing ID: "
+                            f"{clash[0]['id']}",
+                            "CONFLICT",
+                        ),
+                    )
+        if deal_id is None:
+            pipeline = props.get("pipeline") or "default"
+            stages = [s["id"] for p in self.pipelines if p["id"] == pipeline for s in p["stages"]]
+            if not stages or props.get("dealstage") not in stages:
+                return _Reply(
+                    400,
+                    _error(
+                        f"{props.get('dealstage')} is not a valid deal stage of pipeline "
+                        f"{pipeline}",
+                        "VALIDATION_ERROR",
+                    ),
+                )
+            new_id = self.add("deals", props)
+            for association in body.get("associations") or []:
+                to = str((association.get("to") or {}).get("id"))
+                if to in self.objects["companies"]:
+                    self.associate("deals", new_id, "companies", to)
+            return _Reply(201, self._record("deals", self.objects["deals"][new_id], list(props)))
+        if deal_id not in self.objects["deals"]:
+            return _Reply(404, _error("Object not found", "OBJECT_NOT_FOUND"))
+        self.touch("deals", deal_id, hs_updated_by_user_id=None, **props)
+        return _Reply(200, self._record("deals", self.objects["deals"][deal_id], list(props)))
+
+    def _deal_property(self, request: Request, rest: list[str]) -> _Reply:
+        """GET /crm/v3/properties/deals/{name}; POST /crm/v3/properties/deals."""
+        if request.method == "GET" and len(rest) == 1:
+            self._require("deals")
+            spec = self.deal_properties.get(rest[0])
+            if spec is None and rest[0] not in STANDARD_DEAL_PROPERTIES:
+                return _Reply(
+                    404,
+                    _error(f"Unable to find property {rest[0]} on deals", "OBJECT_NOT_FOUND"),
+                )
+            return _Reply(200, spec or {"name": rest[0], "type": "string"})
+        if request.method == "POST" and not rest:
+            self._require_scope(WRITE_SCOPES["schemas"])
+            body = request.body if isinstance(request.body, dict) else {}
+            name = str(body.get("name") or "")
+            if name in self.deal_properties or name in STANDARD_DEAL_PROPERTIES:
+                return _Reply(409, _error(f"Property {name} already exists", "CONFLICT"))
+            self.deal_properties[name] = dict(body)
+            return _Reply(201, dict(body))
+        return _Reply(
+            404, _error(f"Not found: {request.method} {request.path}", "OBJECT_NOT_FOUND")
+        )
+
+    def add_deal_property(self, name: str, *, unique: bool = True) -> None:
+        """A custom deal property (as ``expansion crm setup`` would create it)."""
+        with self._lock:
+            self.deal_properties[name] = {"name": name, "type": "string", "hasUniqueValue": unique}
 
     def _limit(self, value: Any, maximum: int) -> int:
         try:

@@ -72,7 +72,7 @@ class LocalServer:
 
 class RoutingHandler(BaseHTTPRequestHandler):
     """A fake's request handler: quiet (the fakes record what they were asked instead of
-    logging it), with GET and POST both handed to :meth:`_route`."""
+    logging it), with GET, POST and PATCH all handed to :meth:`_route`."""
 
     def log_message(self, format: str, *args) -> None:
         """Quiet: tests read what the fake recorded."""
@@ -82,6 +82,9 @@ class RoutingHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._route("POST")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
 
     def _route(self, verb: str) -> None:
         raise NotImplementedError

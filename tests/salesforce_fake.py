@@ -203,6 +203,9 @@ _STANDARD: dict[str, dict[str, str]] = {
         "CloseDate": "date",
         "Amount": "currency",
         "Type": "picklist",
+        "OwnerId": "reference",
+        "CreatedById": "reference",
+        "LastModifiedById": "reference",
     },
     "OpportunityLineItem": {
         "Name": "string",
@@ -626,6 +629,20 @@ class SalesforceFake(LocalServer):
         self._thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.ca_file = ""
+        #: Objects the integration may create and edit (others answer 403, as a profile without
+        #: the permission does); the User API writes are stamped with; Opportunity stages
+        #: (StageName's restricted picklist: label -> (IsClosed, IsWon)).
+        self.writable: set[str] = {"Opportunity"}
+        self.api_user = "005FAKE00000001AAA"
+        self.stages: dict[str, tuple[bool, bool]] = {
+            "Prospecting": (False, False),
+            "Qualification": (False, False),
+            "Needs Analysis": (False, False),
+            "Proposal/Price Quote": (False, False),
+            "Negotiation/Review": (False, False),
+            "Closed Won": (True, True),
+            "Closed Lost": (True, False),
+        }
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -1056,6 +1073,8 @@ class SalesforceFake(LocalServer):
             login = re.fullmatch(r"/services/Soap/u/(\d+\.\d)/?", path)
             if login and verb == "POST":
                 reply = self._soap_login(login.group(1), body)
+            elif verb in ("PATCH", "POST") and "/sobjects/" in path:
+                reply = self._write(verb, path, headers, body)
             else:
                 reply = self._answer(verb, path, params, headers)
             if truncate is not None and reply.status == 200:
@@ -1095,6 +1114,77 @@ class SalesforceFake(LocalServer):
                 return self._describe(describe.group(1))
         except SoqlError as exc:
             return _Reply.error(400, exc.code, exc.message)
+        return _Reply.error(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _write(self, verb: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
+        """``POST /sobjects/<Object>`` (create), ``PATCH /sobjects/<Object>/<Id>`` (update) and
+        ``PATCH /sobjects/<Object>/<ExternalIdField>/<value>`` (upsert: 201 created with the
+        Id, or 204 updated). Writes are stamped ``CreatedById`` / ``LastModifiedById`` =
+        ``api_user``; StageName sets IsClosed and IsWon."""
+        match = _VERSIONED.match(path)
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not match or auth.removeprefix("Bearer ").strip() not in self.tokens:
+            return _Reply.error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        parts = [p for p in (match.group(2) or "").split("/") if p][1:]
+        obj = parts[0] if parts else ""
+        with self._lock:
+            if obj not in self.fields:
+                return _Reply.error(404, "NOT_FOUND", "The requested resource does not exist")
+            if obj not in self.writable:
+                return _Reply.error(
+                    403,
+                    "INSUFFICIENT_ACCESS_OR_READONLY",
+                    f"insufficient access rights on object id: you cannot create or edit {obj}",
+                )
+            try:
+                values = json.loads(body or b"{}")
+            except ValueError:
+                return _Reply.error(400, "JSON_PARSER_ERROR", "Unexpected character")
+            unknown = [n for n in values if n not in self.fields[obj]]
+            if unknown:
+                return _Reply.error(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{unknown[0]}' on sobject of type {obj}",
+                )
+            if "StageName" in values and obj == "Opportunity":
+                if values["StageName"] not in self.stages:
+                    return _Reply.error(
+                        400,
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        f"Stage: bad value for restricted picklist field: {values['StageName']}",
+                    )
+                values["IsClosed"], values["IsWon"] = self.stages[values["StageName"]]
+            stamp = {"LastModifiedById": self.api_user}
+            if verb == "POST" and len(parts) == 1:
+                record_id = self.insert(obj, CreatedById=self.api_user, **stamp, **values)
+                return _Reply.of_json({"id": record_id, "success": True, "errors": []}, 201)
+            if verb == "PATCH" and len(parts) == 2:
+                if parts[1] not in self.records[obj]:
+                    return _Reply.error(404, "NOT_FOUND", "The requested resource does not exist")
+                self.update(obj, parts[1], **stamp, **values)
+                return _Reply(204, b"")
+            if verb == "PATCH" and len(parts) == 3:
+                field_name, value = parts[1], parts[2]
+                if field_name not in self.fields[obj]:
+                    return _Reply.error(
+                        404,
+                        "NOT_FOUND",
+                        "Provided external ID field does not exist or is not accessible: "
+                        + field_name,
+                    )
+                found = [r["Id"] for r in self.records[obj].values() if r.get(field_name) == value]
+                if len(found) > 1:
+                    return _Reply.error(300, "MULTIPLE_CHOICES", "more than one record found")
+                if found:
+                    self.update(obj, found[0], **stamp, **values)
+                    return _Reply(204, b"")
+                record_id = self.insert(
+                    obj, CreatedById=self.api_user, **stamp, **{field_name: value, **values}
+                )
+                return _Reply.of_json(
+                    {"id": record_id, "success": True, "errors": [], "created": True}, 201
+                )
         return _Reply.error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _soap_login(self, version: str, body: bytes) -> _Reply:
@@ -1160,6 +1250,13 @@ class SalesforceFake(LocalServer):
                         "nillable": name != "Id",
                         "relationshipName": rel,
                         "referenceTo": [target] if target else [],
+                        "externalId": name.endswith("__c") and kind == "string",
+                        "picklistValues": [
+                            {"value": stage, "label": stage, "active": True}
+                            for stage in self.stages
+                        ]
+                        if (obj, name) == ("Opportunity", "StageName")
+                        else [],
                     }
                 )
         return _Reply.of_json(

@@ -66,6 +66,14 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 #: A response_url accepts this many posts.
 MAX_RESPONSE_URL_POSTS = 5
+#: A trigger id opens one modal, within this many seconds of the interaction.
+TRIGGER_SECONDS = 3.0
+#: Modal title / close / submit, private_metadata, callback_id lengths.
+MAX_VIEW_TITLE = 24
+MAX_PRIVATE_METADATA = 3000
+#: Elements that take an accessibility_label, and its length.
+LABELLED_ELEMENTS = frozenset({"button", "workflow_button", "icon_button"})
+MAX_ACCESSIBILITY_LABEL = 75
 
 BOT_ID = "B0001"
 APP_ID = "A0001"
@@ -502,6 +510,19 @@ class _BlockValidator:
             return
         action_id = element.get("action_id")
         self.unique_id(action_id, f"{path}/action_id", "action_id", self.action_ids)
+        if "accessibility_label" in element:
+            if kind not in LABELLED_ELEMENTS:
+                self.add(f"{path}/accessibility_label", f"{kind} takes no accessibility_label")
+            label = element["accessibility_label"]
+            if not isinstance(label, str) or not label:
+                self.add(f"{path}/accessibility_label", "accessibility_label must be a string")
+            else:
+                self.length(
+                    label,
+                    f"{path}/accessibility_label",
+                    "accessibility_label",
+                    MAX_ACCESSIBILITY_LABEL,
+                )
         if "confirm" in element:
             self.confirm(element["confirm"], f"{path}/confirm")
         if "placeholder" in element:
@@ -731,6 +752,9 @@ class SlackEmulator(LocalServer):
         self.responses: list[Response] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
+        # Open modals by view id, and the trigger ids handed out (id -> when; None once used).
+        self.modals: dict[str, dict[str, Any]] = {}
+        self._triggers: dict[str, float | None] = {}
         self.uploads: list[Upload] = []
         self.users: dict[str, dict[str, Any]] = {}
         # chat.postMessage to these channels fails with the given error (e.g. not_in_channel).
@@ -758,6 +782,8 @@ class SlackEmulator(LocalServer):
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
@@ -889,6 +915,15 @@ class SlackEmulator(LocalServer):
         with self._lock:
             self.users[user_id] = user
 
+    def trigger_id(self) -> str:
+        """A fresh trigger id for an interaction payload: ``views.open`` accepts it once, within
+        :data:`TRIGGER_SECONDS` of now, as Slack does."""
+        with self._lock:
+            self._id_seq += 1
+            trigger = f"{self._id_seq}.{int(time.time())}.{self._id_seq:032x}"
+            self._triggers[trigger] = time.monotonic()
+        return trigger
+
     def fail_next(
         self,
         method: str,
@@ -922,6 +957,8 @@ class SlackEmulator(LocalServer):
             self.responses.clear()
             self.messages.clear()
             self.home_views.clear()
+            self.modals.clear()
+            self._triggers.clear()
             self.uploads.clear()
             self._failures.clear()
             self._pending.clear()
@@ -1239,6 +1276,75 @@ class SlackEmulator(LocalServer):
         }
         self.home_views[user_id] = published
         return {"view": published}
+
+    def _check_modal(self, view: Any) -> None:
+        """A modal view as Slack checks it: type, title/close/submit, metadata, 100 blocks."""
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackError("invalid_arguments")
+        validator = _BlockValidator()
+        validator.text_object(
+            view.get("title"), "/view/title", "title", MAX_VIEW_TITLE, plain_only=True
+        )
+        for key in ("close", "submit"):
+            validator.text_object(
+                view.get(key), f"/view/{key}", key, MAX_VIEW_TITLE, plain_only=True, required=False
+            )
+        validator.length(
+            view.get("private_metadata"),
+            "/view/private_metadata",
+            "private_metadata",
+            MAX_PRIVATE_METADATA,
+        )
+        validator.length(view.get("callback_id"), "/view/callback_id", "callback_id", 255)
+        problems = validator.run(
+            view.get("blocks"), max_blocks=MAX_VIEW_BLOCKS, root="/view/blocks"
+        )
+        if problems:
+            raise SlackError("invalid_arguments", **_problem_details(problems))
+
+    def _store_modal(self, view: dict[str, Any], view_id: str) -> dict[str, Any]:
+        stored = {
+            **view,
+            "id": view_id,
+            "team_id": self._team,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "hash": f"{self._next_ts()}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "state": {"values": {}},
+        }
+        self.modals[view_id] = stored
+        return stored
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """views.open: a modal for a trigger id handed out by :meth:`trigger_id`, once and within
+        3 seconds (``invalid_trigger_id`` / ``expired_trigger_id`` otherwise)."""
+        trigger = str(params.get("trigger_id") or params.get("interactivity_pointer") or "")
+        if not trigger:
+            raise SlackError("invalid_arguments")
+        if trigger not in self._triggers:
+            raise SlackError("invalid_trigger_id")
+        issued = self._triggers[trigger]
+        if issued is None or time.monotonic() - issued > TRIGGER_SECONDS:
+            raise SlackError("expired_trigger_id")
+        view = params.get("view")
+        self._check_modal(view)
+        self._triggers[trigger] = None
+        return {"view": self._store_modal(view, self._next_id("V"))}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """views.update: replace an open modal (by ``view_id``); a stale ``hash`` is refused
+        with ``hash_conflict``."""
+        view_id = str(params.get("view_id") or "")
+        current = self.modals.get(view_id)
+        if current is None:
+            raise SlackError("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        view = params.get("view")
+        self._check_modal(view)
+        return {"view": self._store_modal(view, view_id)}
 
     def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
         """files.getUploadURLExternal: reserve a file id and an upload URL on this server."""

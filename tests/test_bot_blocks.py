@@ -162,7 +162,7 @@ def test_replace_card_redraws_only_that_card():
         i for i, (a, b) in enumerate(zip(message["blocks"], redrawn, strict=True)) if a != b
     ]
     assert 1 <= len(differing) <= 2
-    assert "Assigned to <@U7> by <@U8>" in str(redrawn)
+    assert "assigned to <@U7> by <@U8>" in str(redrawn)
     assert blocks.replace_card(message["blocks"], _opp(3)) is None
 
 
@@ -195,11 +195,11 @@ def test_a_long_list_pages_through_the_first_cards_and_counts_them_all():
         )
         assert validate_blocks(message["blocks"]) == []
         texts = " ".join(_mrkdwn(message["blocks"]))
-        assert f"*High priority* (4365; the first {blocks.MAX_LIST_CARDS} here" in texts
+        assert f"*Start with these* (4365; the first {blocks.MAX_LIST_CARDS} here" in texts
         if pages is None:
             pages = len(blocks._layout([blocks.card(o) for o in opps[:100]], [], []))
         page += 1
-    assert "*Medium / Low priority* (12000)" in texts
+    assert "*Also in this scope* (12000)" in texts
     assert f"…and {12000 - blocks.COMPACT_LIST_LINES} more" in texts
 
 
@@ -227,3 +227,65 @@ def test_a_middle_page_links_both_ways():
     labels, text = page(2)
     assert labels == ["◀ Previous page", "Next page ▶"] and "Page 2 of 3" in text
     assert page(3)[0] == ["◀ Previous page"]
+
+
+def test_the_account_plan_modal_stays_within_100_blocks(sample_result):
+    ctx = account_context(sample_result, "ACC-1001")
+    ctx = {**ctx, "opps": ctx["opps"] * 30}  # 150 opportunities: far more than fit
+    place = blocks.PlanPlace("ACC-1001", ctx["opps"][0]["opportunity_id"], "C1", "1700000000.1")
+    view = blocks.plan_view(ctx, place)
+    assert view["type"] == "modal" and len(view["blocks"]) <= 100
+    problems = validate_blocks(view["blocks"], max_blocks=100)
+    assert [p for p in problems if not p.startswith("msg_blocks_too_long")] == []
+    assert blocks.text_size(view["blocks"]) <= blocks.MAX_VIEW_CHARS
+    assert view["blocks"][-1]["type"] == "actions", "the actions stay at the end"
+    assert "The plan goes on" in str(view["blocks"][-3])
+    assert blocks.PlanPlace.decode(view["private_metadata"]) == place
+
+
+def test_numbers_read_one_way():
+    from expansion import numbers
+
+    assert [numbers.money(v) for v in (900, 8000, 8400, 64_000, 999_600, 1_200_000, None)] == [
+        "$900",
+        "$8K",
+        "$8.4K",
+        "$64K",
+        "$1M",
+        "$1.2M",
+        "n/a",
+    ]
+    assert numbers.count(920_000) + " of " + numbers.count(1_000_000) == "920,000 of 1,000,000"
+    assert numbers.pct(0.54) == "54%" and numbers.signed_money(-5000) == "-$5K"
+    assert blocks.slack_text("Budget $57,600 on 2026-11-10 & <b>") == (
+        "Budget $58K on <!date^1794312000^{date_short}|Nov 10, 2026> &amp; &lt;b&gt;"
+    )
+
+
+def test_a_slow_account_plan_opens_loading_then_fills_in(sample_engine, slack, monkeypatch):
+    """When the analysis is slower than the wait, the modal opens at once with a loading view
+    (the trigger id lasts 3 s) and views.update replaces it with the plan."""
+    from slack_sdk import WebClient
+
+    from bot import deep_dive
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from expansion.pipeline import SAMPLE_AS_OF
+
+    monkeypatch.setattr(deep_dive, "PLAN_WAIT_SECONDS", 0.0)
+    runtime = Runtime(
+        engine=sample_engine,
+        settings=Settings(bot_token="xoxb-test", signing_secret="s", fixed_as_of=SAMPLE_AS_OF),
+    )
+    client = WebClient(token=slack.token, base_url=slack.api_url)
+    opens, updates = len(slack.calls_to("views.open")), len(slack.calls_to("views.update"))
+    body = {
+        "trigger_id": slack.trigger_id(),
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1700000000.000100"},
+    }
+    deep_dive.open_plan(runtime, client, body, "ACC-1002")
+    [opened] = slack.calls_to("views.open")[opens:]
+    [updated] = slack.calls_to("views.update")[updates:]
+    assert opened.ok and "Loading the account plan" in str(opened.params["view"]["blocks"])
+    assert updated.ok and updated.params["view_id"] == opened.response["view"]["id"]
+    assert "Deep dive: Northwind Logistics" in str(slack.modals[updated.params["view_id"]])

@@ -58,7 +58,9 @@ def test_preview_shows_the_next_digest_to_the_requester_only(bot, slack):
     responses = slack.wait_for_responses(key, 4, timeout=30)
     assert all(r.body["response_type"] == "ephemeral" for r in responses)
     # The parent's notification names the top play.
-    assert responses[0].body["text"].startswith("Tier 1 this week: Northwind Logistics, Add ")
+    assert (
+        responses[0].body["text"].startswith("Tier 1 this week: Northwind Logistics, add 120 seats")
+    )
     # The sample's three Tier 1 deals are at two accounts: Northwind's card, then Helios' two
     # cards in one message (an account's cards stay together), all shown.
     assert [r.body["text"].split(":")[0] for r in responses[1:3]] == [
@@ -182,7 +184,7 @@ def test_review_all_answers_the_clicker_with_the_whole_list(bot, slack):
     [response] = slack.wait_for_responses("review", 1, timeout=20)
     body = response.body
     assert body["response_type"] == "ephemeral" and body.get("replace_original") is False
-    assert body["text"].startswith("Expansion opportunities: All accounts")
+    assert body["text"].startswith("Expansion opportunities, All accounts: Tier 1: ")
     footer = {e["action_id"] for e in find_action(body["blocks"], "export_csv")[1]["elements"]}
     assert "share_list" in footer  # the clicker may share it; nothing is posted for them
     assert len(slack.calls_to("chat.postMessage")) == before

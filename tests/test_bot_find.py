@@ -35,12 +35,14 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     text = all_text(blocks)
     assert blocks[0]["type"] == "header"
     assert "Expansion opportunities: Enterprise" in text
-    assert "14 accounts scanned" in text and "pipeline" in text and "expected value" in text
-    assert "Tier 1:" in text and "High priority" in text
+    assert "14 accounts scanned" in text and "+$829K ARR" in text
+    assert "Tier 1:" in text and "Start with these (7)" in text.replace("*", "")
+    # One probability, no scores on a card: those are in the account plan.
+    assert "propensity" not in text and "score" not in text and "EV" not in text
     assert "Data gaps:" in text and "sample" in text
     cards = [b for b in blocks if b.get("type") == "actions" and b["block_id"].startswith("{")]
     # The sample's seven enterprise High-priority cards, best first (Northwind's Tier 1 ask),
-    # all on one page with the Medium / Low list (the page cap is checked on all accounts).
+    # all on one page with the list of the rest (the page cap is checked on all accounts).
     assert len(cards) == 7, "one page: all seven High-priority cards"
     assert [json.loads(c["block_id"])["o"] for c in cards[:2]] == [
         "ACC-1002-seat_expansion-30",
@@ -48,17 +50,20 @@ def test_enterprise_answers_with_summary_cards_and_buttons(bot, slack):
     ]
     first = cards[0]["elements"]
     assert [e["action_id"].split(":")[0] for e in first] == [
-        "deep_dive",
+        "claim",
+        "open_plan",
         "assign_owner",
         "opportunity_outcome",
     ]
-    assert [o["value"] for o in first[2]["options"]] == ["snoozed", "not_a_fit", "won", "lost"]
+    assert [e.get("style") for e in first] == ["primary", None, None, None]
+    assert [o["value"] for o in first[3]["options"]] == ["snoozed", "not_a_fit", "won", "lost"]
     footer = {e["action_id"] for e in find_action(blocks, "export_csv")[1]["elements"]}
     footer = {a.split(":")[0] for a in footer}
     assert footer == {"download_playbook", "export_csv", "share_list"}  # no other page
-    assert "Page 1 of 1" in text and "Medium / Low priority" in text
-    assert "Northwind Logistics" in text and "Tier 1" in text and "EV" in text
-    assert len(blocks) <= 50
+    assert "Page 1 of 1" in text and "Also in this scope" in text
+    assert "*Northwind Logistics*: add 120 seats for Operations · *+$58K ARR* (+29%)" in text
+    assert "80% likely"  # an ask with budget and timeline in text
+    assert len(blocks) <= 40
 
 
 DATA_LINE = re.compile(
@@ -139,7 +144,7 @@ def test_an_account_name_answers_with_its_deep_dive(bot, slack):
     assert "Deep dive: Helios Health Systems" in text
     for part in ("Current state", "Usage profile", "Relationship health", "Growth signals"):
         assert part in text
-    assert "top quartile" in text
+    assert "Benchmark vs enterprise peers" in text
     every = "\n".join(all_text(a["blocks"]) for a in answers)
     for part in ("Evidence", "Why this score", "Recommended pitch", "Approach", "Objections"):
         assert part in every
@@ -186,7 +191,7 @@ def test_next_page_redraws_the_answer(bot, slack):
 def test_last_page_holds_the_compact_medium_low_list(bot, slack):
     [answer] = ask(bot, slack, "healthy smb")
     text = all_text(answer["blocks"])
-    assert "Medium / Low priority" in text
+    assert "Also in this scope" in text
     assert "Page 1 of 1" in text
 
 

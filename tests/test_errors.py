@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 
 import pytest
 
@@ -41,6 +42,8 @@ def test_every_error_a_module_defines_is_in_the_one_tree(name):
         ("expansion.store", "ResultsNotStorable"),
         ("expansion.chunks", "ChunkScoringError"),
         ("expansion.chunks", "WorkerLost"),
+        ("expansion.crm", "CrmError"),
+        ("expansion.crm", "CrmBusyError"),
     ],
 )
 def test_the_raising_modules_still_export_their_errors(module, name):
@@ -53,5 +56,5 @@ def test_the_docstring_draws_the_whole_tree():
         for name, value in vars(errors).items()
         if isinstance(value, type) and issubclass(value, errors.ExpansionError)
     }
-    drawn = {line.split()[1] for line in errors.__doc__.splitlines() if "── " in line}
+    drawn = {m.group(1) for m in re.finditer(r"── (\w+)", errors.__doc__)}
     assert drawn | {"ExpansionError"} == defined

@@ -16,6 +16,7 @@ import pytest
 from openpyxl import Workbook
 
 from expansion import store
+from expansion.connectors import SourceError
 from expansion.contract import normalize_header
 from expansion.errors import ContractError, RejectedRowsError
 from expansion.ingest import REJECT_COLUMNS, Portfolio, read_portfolio
@@ -1309,7 +1310,8 @@ def test_failed_bulk_sync_keeps_previous_rows_and_indexes(tmp_path, monkeypatch)
             raise OSError("disk full")
 
     monkeypatch.setattr(store, "_insert_frame", insert_then_fail)
-    with pytest.raises(OSError, match="disk full"):
+    # Rows are checked and written in one pass: a failure there is recorded and said plainly.
+    with pytest.raises(SourceError, match=r"failed unexpectedly \(OSError: disk full\)"):
         sync_folder(engine, _good_folder(tmp_path / "b"), source="crm")
 
     assert _indexes(engine, "usage") == ["ix_usage_source"]

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from expansion import pipeline, store
 from expansion.playbook import render_playbook
+from expansion.snapshot import SnapshotSpill
 
 AS_OF = pipeline.SAMPLE_AS_OF
 
@@ -106,13 +107,13 @@ def _snapshots(engine) -> int:
 
 
 def test_a_snapshot_that_cannot_be_built_leaves_the_sync_standing(engine, monkeypatch, caplog):
-    """The snapshot is built while the rows are written; it is derived data, so its failure is
-    logged and the first scoring merges the rows instead."""
+    """The snapshot is built from the rows as they are written; it is derived data, so its
+    failure is logged and the first scoring merges the rows instead."""
 
     def broken(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(pipeline, "_sole_source_snapshot", broken)
+    monkeypatch.setattr(SnapshotSpill, "documents", broken)
     report = pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert report.run.status == "succeeded" and _snapshots(engine) == 0
     assert "the scoring snapshot could not be built" in caplog.text and "disk full" in caplog.text
@@ -124,18 +125,18 @@ def test_a_snapshot_that_cannot_be_built_leaves_the_sync_standing(engine, monkey
 def test_a_snapshot_is_kept_only_while_its_source_is_the_only_one(engine, monkeypatch):
     """A sync of another source landing while the first one's snapshot is built: the snapshot
     would be of one source's rows only, so it is not kept."""
-    built = pipeline._sole_source_snapshot
+    built = SnapshotSpill.documents
 
-    def meanwhile(source, role, tables):
-        documents = built(source, role, tables)
+    def meanwhile(self, source, role):
+        documents = built(self, source, role)
         with engine.begin() as conn:
             store._insert_run(conn, store.SyncRun(source="crm", role="crm", status="succeeded"))
         return documents
 
-    monkeypatch.setattr(pipeline, "_sole_source_snapshot", meanwhile)
+    monkeypatch.setattr(SnapshotSpill, "documents", meanwhile)
     pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert _snapshots(engine) == 0
-    monkeypatch.setattr(pipeline, "_sole_source_snapshot", built)
+    monkeypatch.setattr(SnapshotSpill, "documents", built)
     pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert _snapshots(engine) == 0  # two sources now: the first scoring merges them
 

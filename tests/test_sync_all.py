@@ -102,4 +102,3 @@ def test_each_source_gets_its_rejects_path_and_progress(engine, tmp_path):
     )
     assert not done.failures
     assert seen and {name for name, _ in seen} == {"crm"}
-    assert ("crm", "writing to the database") in seen

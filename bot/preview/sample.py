@@ -17,7 +17,7 @@ from expansion import digest, pipeline, store, workflow
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from .. import cards, home, lists
+from .. import cards, deep_dive, home, lists
 from .. import digest as bot_digest
 from ..blocks import ListRef
 from ..runtime import Runtime
@@ -27,10 +27,14 @@ from .page import Preview
 TEAM = "TPREVIEW"
 CHANNEL = "CPREVIEW"
 VIEWER = "UMAYA"
-#: Display names for the user ids the sample messages mention.
-USERS = {VIEWER: "maya", "UALEX": "alex"}
-#: The sample owners that have a Slack user in the preview (the rest show as e-mails).
-OWNER_USERS = {"maya.chen@example.com": VIEWER}
+#: Display names for the user ids the sample messages mention, and the e-mails of those who
+#: own accounts in the sample book (so owners show as @mentions, as in a workspace).
+USERS = {VIEWER: "maya", "UALEX": "alex", "UJORDAN": "jordan", "USOFIA": "sofia"}
+EMAILS = {
+    VIEWER: "maya.chen@example.com",
+    "UJORDAN": "jordan.patel@example.com",
+    "USOFIA": "sofia.ramirez@example.com",
+}
 DIGEST_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WEEKLY = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
 
@@ -40,7 +44,27 @@ class RecordingClient:
 
     def __init__(self) -> None:
         self.posted: list[dict] = []
+        self.views: list[dict] = []
         self._ts = itertools.count(1)
+
+    def users_lookupByEmail(self, email: str) -> dict:
+        from slack_sdk.errors import SlackApiError
+
+        for uid, known in EMAILS.items():
+            if known == email.lower():
+                return {"ok": True, "user": {"id": uid, "profile": {"email": known}}}
+        raise SlackApiError("users_not_found", {"ok": False, "error": "users_not_found"})
+
+    def users_info(self, user: str) -> dict:
+        return {"ok": True, "user": {"id": user, "profile": {"email": EMAILS.get(user)}}}
+
+    def views_open(self, trigger_id: str, view: dict) -> dict:
+        self.views.append(view)
+        return {"ok": True, "view": {**view, "id": "VPREVIEW", "hash": "1"}}
+
+    def views_update(self, view_id: str, view: dict, hash: str | None = None) -> dict:
+        self.views.append(view)
+        return {"ok": True, "view": {**view, "id": view_id}}
 
     def conversations_open(self, users: str) -> dict:
         return {"channel": {"id": f"D{users}"}}
@@ -52,19 +76,6 @@ class RecordingClient:
 
     def chat_getPermalink(self, channel: str, message_ts: str) -> dict:
         return {"permalink": f"https://slack.example/archives/{channel}/p{message_ts}"}
-
-
-class DirectoryClient:
-    """``users.lookupByEmail`` for the owners the sample's users stand for (others are not
-    found, so their e-mail is shown, as in a workspace without them)."""
-
-    def users_lookupByEmail(self, email: str) -> dict:
-        found = OWNER_USERS.get(email.lower())
-        if found is None:
-            from slack_sdk.errors import SlackApiError
-
-            raise SlackApiError("users_not_found", {"ok": False, "error": "users_not_found"})
-        return {"ok": True, "user": {"id": found}}
 
 
 def _many(prefix: str, title: str, messages: list[dict], where: str) -> list[Preview]:
@@ -90,7 +101,10 @@ def build(workdir: Path, source: Path = pipeline.SAMPLE_PORTFOLIO) -> list[Previ
 
 def _build(runtime: Runtime) -> list[Preview]:
     items: list[Preview] = []
-    answer = lists.answer
+    slack = RecordingClient()
+
+    def answer(runtime: Runtime, ref: ListRef, *, ephemeral: bool) -> list[dict]:
+        return lists.answer(runtime, ref, ephemeral=ephemeral, client=slack)
 
     items.append(
         Preview(
@@ -125,6 +139,23 @@ def _build(runtime: Runtime) -> list[Preview]:
         "only visible to you",
     )
 
+    # The account plan a card opens (a modal), from the first card of the enterprise list.
+    first = top[0]
+    click = {
+        "trigger_id": "1.2.3",
+        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": "1700000000.1"},
+    }
+    deep_dive.open_plan(runtime, slack, click, first["account_id"], first["opportunity_id"])  # type: ignore[arg-type]
+    items.append(
+        Preview(
+            "account-plan",
+            f"Account plan (modal): {account}",
+            slack.views[-1],
+            "a modal over the channel",
+            USERS,
+        )
+    )
+
     sched = WEEKLY
     run = DigestRun(
         team_id=TEAM,
@@ -133,7 +164,7 @@ def _build(runtime: Runtime) -> list[Preview]:
         scope=sched.scope,
         max_cards=sched.max_cards,
     )
-    planned, _ = bot_digest.plan(runtime, run, DirectoryClient())
+    planned, _ = bot_digest.plan(runtime, run, RecordingClient())
     parent, *thread = planned
     cards_in_thread = [m.payload for m in thread if m.kind == "cards"]
     items.append(
@@ -183,21 +214,25 @@ def _build(runtime: Runtime) -> list[Preview]:
         )
     items.append(
         Preview(
-            "home", "App Home with assigned cards", home.view(runtime, VIEWER), "Home tab", USERS
+            "home",
+            "App Home with assigned cards",
+            home.view(runtime, VIEWER, slack),  # type: ignore[arg-type]
+            "Home tab",
+            USERS,
         )
     )
     items.append(
         Preview(
             "home-empty",
             "App Home, nothing assigned",
-            home.view(runtime, "UNOBODY"),
+            home.view(runtime, "UNOBODY", slack),  # type: ignore[arg-type]
             "Home tab",
             USERS,
         )
     )
 
     client = RecordingClient()
-    assigned = runtime.opportunity(top[0]["opportunity_id"])
+    assigned = runtime.opportunity(top[0]["opportunity_id"], client)
     cards.notify_assignee(runtime, client, assigned, assigned_by="UALEX")  # type: ignore[arg-type]
     dm, *thread = client.posted
     items.append(Preview("assigned-dm", "Assignment DM", dm, "in a DM", USERS))

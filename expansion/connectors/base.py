@@ -50,6 +50,14 @@ class Pull:
     tables: dict[str, RawTable]
     cursor: str | None = None
     incremental: bool = False
+    #: Releases what the tables' later chunks are read from (a warehouse connection); the sync
+    #: calls it once it has read them, or failed.
+    closer: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        if self.closer is not None:
+            closer, self.closer = self.closer, None
+            closer()
 
 
 class Connector(ABC):

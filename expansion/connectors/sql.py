@@ -20,29 +20,44 @@ import sqlalchemy as sa
 
 from ..contract import TABLES
 from ..errors import ConfigError
-from ..ingest import raw_table
+from ..ingest import RawTable, raw_table
 from ..redact import remember, url_secrets
 from .base import Connector, Progress, Pull, SourceError
 
 
 class SqlConnector(Connector):
-    """Runs the configured queries in one read-only session; always a full snapshot."""
+    """Runs the configured queries in one read-only session; always a full snapshot.
+
+    Each result is read ``chunk_rows`` rows at a time (``[ingest]``) as the sync validates and
+    writes it, through a server-side cursor where the driver has one, so a result of tens of
+    millions of rows never sits in memory whole.
+    """
 
     kind = "sql"
     role = "warehouse"
     options = {
         "url_env": "environment variable holding the SQLAlchemy URL (default WAREHOUSE_URL)",
         "queries": "table of contract table -> SELECT statement",
+        "usage_events": "table naming raw usage rows whose monthly usage the warehouse "
+        "aggregates (see expansion.connectors.warehouse)",
     }
-    required = ("queries",)
 
     def __init__(self, config, env) -> None:
         super().__init__(config, env)
         queries = self.option("queries")
-        if not isinstance(queries, dict) or not queries:
+        events = self.option("usage_events")
+        if events is not None:
+            queries = {} if queries is None else queries
+            if isinstance(queries, dict) and "usage" in queries:
+                raise ConfigError(
+                    f"source '{self.name}' (sql): usage is given twice, as [sources.queries] "
+                    "usage and as [sources.usage_events]; keep one."
+                )
+        if not isinstance(queries, dict) or not (queries or events is not None):
             raise ConfigError(
                 f"source '{self.name}' (sql): queries must be a table such as "
-                '[sources.queries] usage = "SELECT ..."'
+                '[sources.queries] usage = "SELECT ...", or give [sources.usage_events] '
+                'table = "..." for usage the warehouse aggregates by month'
             )
         unknown = sorted(set(queries) - set(TABLES))
         if unknown:
@@ -50,7 +65,11 @@ class SqlConnector(Connector):
                 f"source '{self.name}' (sql): unknown table(s) {', '.join(unknown)} in queries. "
                 f"Tables: {', '.join(TABLES)}."
             )
-        self.queries: dict[str, str] = {str(k): str(v) for k, v in queries.items()}
+        self.queries: dict[str, str | sa.Select] = {str(k): str(v) for k, v in queries.items()}
+        if events is not None:
+            from .warehouse import UsageEvents
+
+            self.queries["usage"] = UsageEvents.from_option(self.name, events).statement()
 
     @property
     def url_env(self) -> str:
@@ -86,39 +105,66 @@ class SqlConnector(Connector):
             raise SourceError(
                 f"source '{self.name}': {self.url_env} is not a usable SQLAlchemy URL ({exc})."
             ) from exc
-        tables = {}
         try:
-            with engine.connect() as conn:
-                for table, query in self.queries.items():
-                    if progress:
-                        progress(f"querying {table}")
-                    try:
-                        result = conn.execute(sa.text(query))
-                        rows = [dict(r) for r in result.mappings()]
-                        columns = list(result.keys())
-                    except sa.exc.DBAPIError as exc:
-                        if exc.connection_invalidated:
-                            raise SourceError(
-                                f"source '{self.name}': the warehouse connection dropped while "
-                                f"querying {table}: {_first_line(exc)}. Try again."
-                            ) from exc
-                        raise SourceError(
-                            f"source '{self.name}': the query for {table} failed: "
-                            f"{_first_line(exc)}. Fix [sources.queries] {table}."
-                        ) from exc
-                    raw = raw_table(rows, origin=f"{self.name}:{table}")
-                    if not rows:  # keep the headers, so a missing column is still named
-                        for column in columns:
-                            raw.frame[column] = []
-                    tables[table] = raw
+            conn = engine.connect()
         except sa.exc.OperationalError as exc:
+            engine.dispose()
             raise SourceError(
                 f"source '{self.name}': cannot connect to the warehouse in {self.url_env}: "
                 f"{_first_line(exc)}"
             ) from exc
-        finally:
-            engine.dispose()
-        return Pull(tables=tables)
+
+        def close() -> None:
+            try:
+                conn.close()
+            finally:
+                engine.dispose()
+
+        tables = {}
+        try:
+            for table, query in self.queries.items():
+                if progress:
+                    progress(f"querying {table}")
+                tables[table] = RawTable.of_chunks(
+                    self._chunks(conn, table, query), origin=f"{self.name}:{table}"
+                )
+        except BaseException:
+            close()
+            raise
+        return Pull(tables=tables, closer=close)
+
+    def _chunks(self, conn: sa.Connection, table: str, query: str | sa.Select):
+        """The rows of ``table``'s query ``limits.chunk_rows`` at a time, numbered from 1 on
+        across chunks: a server-side cursor where the driver has one (``stream_results``), so
+        neither the driver nor this process holds the whole result."""
+        size = self.limits.chunk_rows
+        try:
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(
+                sa.text(query) if isinstance(query, str) else query
+            )
+            columns = list(result.keys())
+            first_row = 1
+            while True:
+                rows = result.mappings().fetchmany(size)
+                raw = raw_table([dict(r) for r in rows], origin="", first_row=first_row)
+                if not rows:  # keep the headers, so a missing column is still named
+                    for column in columns:
+                        raw.frame[column] = []
+                if rows or first_row == 1:
+                    yield raw.frame, raw.unreadable
+                if len(rows) < size:
+                    return
+                first_row += len(rows)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise SourceError(
+                    f"source '{self.name}': the warehouse connection dropped while "
+                    f"querying {table}: {_first_line(exc)}. Try again."
+                ) from exc
+            raise SourceError(
+                f"source '{self.name}': the query for {table} failed: "
+                f"{_first_line(exc)}. Fix [sources.queries] {table}."
+            ) from exc
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:

@@ -1,4 +1,6 @@
-"""Buttons on a card: Deep dive, Assign owner, and the overflow menu."""
+"""Buttons on a card: Claim, Open account plan, Assign owner, and the overflow menu; the
+account plan's Share in thread; and a "Deep dive" button on cards posted before the account
+plan existed (it posts the deep-dive in the card's thread)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,22 @@ def register(app: App, runtime: Runtime) -> None:
     def open_deep_dive(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
         deep_dive.answer_click(rt, client, body, respond, action["value"])
+
+    @ack_then(app.action(action_pattern("open_plan")), runtime)
+    def open_plan(body: dict, action: dict, client: WebClient, context) -> None:
+        rt = runtime.for_request(context)
+        account_id, opportunity_id = deep_dive.plan_request(action, body)
+        deep_dive.open_plan(rt, client, body, account_id, opportunity_id)
+
+    @ack_then(app.action("share_plan"), runtime)
+    def share_plan(body: dict, client: WebClient, context) -> None:
+        rt = runtime.for_request(context)
+        deep_dive.share_plan(rt, client, body)
+
+    @ack_then(app.action(action_pattern("claim")), runtime)
+    def claim(body: dict, action: dict, client: WebClient, respond, context) -> None:
+        rt = runtime.for_request(context)
+        cards.change(rt, client, body, respond, block_id=action["block_id"], what="claim")
 
     @ack_then(app.action(action_pattern("assign_owner")), runtime)
     def assign_owner(body: dict, action: dict, client: WebClient, respond, context) -> None:

@@ -1,5 +1,5 @@
 """Buttons on a list: scope picker, paging, share in channel, download playbook, export CSV,
-and the digest's *Review all*."""
+the digest's *Review all*, and App Home's buttons that show a list."""
 
 from __future__ import annotations
 
@@ -19,17 +19,21 @@ def _ref(action: dict) -> ListRef:
 
 def register(app: App, runtime: Runtime) -> None:
     @ack_then(app.action(action_pattern("pick_scope")), runtime)
-    def pick_scope(action: dict, respond, context) -> None:
+    def pick_scope(action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
         ref = ListRef(scope=action["value"])
-        send(respond, **lists.answer(rt, ref, ephemeral=True)[0], replace_original=True)
+        send(
+            respond,
+            **lists.answer(rt, ref, ephemeral=True, client=client)[0],
+            replace_original=True,
+        )
 
     @ack_then(app.action(action_pattern("list_page")), runtime)
     def list_page(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
         ref = _ref(action)
         shared = from_shared_message(body)
-        message = lists.answer(rt, ref, ephemeral=not shared)[0]
+        message = lists.answer(rt, ref, ephemeral=not shared, client=client)[0]
         if shared:
             container = body["container"]
             client.chat_update(
@@ -37,6 +41,13 @@ def register(app: App, runtime: Runtime) -> None:
             )
         else:
             send(respond, **message, replace_original=True)
+
+    @ack_then(app.action(action_pattern("home_find")), runtime)
+    def home_find(body: dict, action: dict, client: WebClient, context) -> None:
+        """A button on App Home: the list it names, in the user's DM with the bot."""
+        rt = runtime.for_request(context)
+        ref = ListRef(scope=action.get("value") or "all accounts")
+        tell(body, client, None, lists.answer(rt, ref, ephemeral=False, client=client)[0])
 
     @ack_then(app.action("share_list"), runtime)
     def share_list(body: dict, action: dict, client: WebClient, respond, context) -> None:

@@ -18,7 +18,7 @@ def find_opportunities_callback(runtime: Runtime) -> Callable:
         if ref.public and ref.scope.strip():
             sharing.post_public(rt, client, body, respond, ref)
             return
-        for message in lists.answer(rt, ref, ephemeral=True):
+        for message in lists.answer(rt, ref, ephemeral=True, client=client):
             send(respond, **message, response_type="ephemeral")
 
     return find_opportunities
