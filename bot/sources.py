@@ -27,7 +27,10 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
         send(respond, **blocks.notice(text), response_type="ephemeral", replace_original=False)
 
     if actor(command) not in runtime.settings.admins:
-        say("Only admins (EXPANSION_ADMINS) can sync sources or see their status.")
+        say(
+            "Only an admin of this bot can sync sources or see their status. "
+            "Ask the person who installed it."
+        )
         return
     if words and words[0].lower() == "status":
         say(status(runtime))

@@ -46,7 +46,10 @@ def handle(
         say(f"Unknown digest command `{blocks.escape(sub or '(none)')}`. Use {USAGE}.")
         return
     if user not in runtime.settings.admins:
-        say("Only admins (EXPANSION_ADMINS) can change digest subscriptions. Nothing was changed.")
+        say(
+            "Only an admin of this bot can change digest subscriptions; nothing was changed. "
+            "Ask the person who installed it."
+        )
         return
     if sub == "off":
         removed = schedule.unsubscribe(runtime.engine, team_id=team, channel=channel)

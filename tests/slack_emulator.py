@@ -1250,6 +1250,20 @@ class SlackEmulator(LocalServer):
                 return {"user": json.loads(json.dumps(user))}
         raise SlackError("users_not_found")
 
+    def _view_as_stored(self, view: dict[str, Any], view_id: str) -> dict[str, Any]:
+        """A view as Slack returns it: the fields it adds to what the app sent."""
+        return {
+            **view,
+            "id": view_id,
+            "team_id": self._team,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "hash": f"{self._next_ts()}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "state": {"values": {}},
+        }
+
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         """views.publish: validate and keep the user's Home tab."""
         user_id = str(params.get("user_id") or "")
@@ -1263,17 +1277,7 @@ class SlackEmulator(LocalServer):
             raise SlackError("invalid_blocks", **_problem_details(problems))
         previous = self.home_views.get(user_id)
         view_id = previous["id"] if previous else self._next_id("V")
-        published = {
-            **view,
-            "id": view_id,
-            "team_id": self._team,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "hash": f"{self._next_ts()}.{view_id}",
-            "root_view_id": view_id,
-            "previous_view_id": None,
-            "state": {"values": {}},
-        }
+        published = self._view_as_stored(view, view_id)
         self.home_views[user_id] = published
         return {"view": published}
 
@@ -1303,17 +1307,7 @@ class SlackEmulator(LocalServer):
             raise SlackError("invalid_arguments", **_problem_details(problems))
 
     def _store_modal(self, view: dict[str, Any], view_id: str) -> dict[str, Any]:
-        stored = {
-            **view,
-            "id": view_id,
-            "team_id": self._team,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "hash": f"{self._next_ts()}.{view_id}",
-            "root_view_id": view_id,
-            "previous_view_id": None,
-            "state": {"values": {}},
-        }
+        stored = self._view_as_stored(view, view_id)
         self.modals[view_id] = stored
         return stored
 

@@ -30,7 +30,8 @@ def test_subscribe_list_and_unsubscribe(bot, slack):
 
 def test_only_admins_change_subscriptions(bot, slack):
     text = run(bot, slack, "digest here daily 08:00", user="U1")
-    assert "Only admins" in text and "Nothing was changed" in text
+    assert "Only an admin of this bot" in text and "nothing was changed" in text
+    assert "EXPANSION_ADMINS" not in text
     assert "No channel gets the digest yet" in run(bot, slack, "digest list")
 
 

@@ -42,8 +42,10 @@ def say(server, slack, text: str, user: str = "UADMIN") -> list[str]:
 
 
 def test_only_admins(server, slack):
-    assert "Only admins" in say(server, slack, "status", user="U1")[0]
-    assert "Only admins" in say(server, slack, "sync", user="U1")[0]
+    for words in ("status", "sync"):
+        text = say(server, slack, words, user="U1")[0]
+        assert "Only an admin of this bot" in text
+        assert "EXPANSION_ADMINS" not in text  # no setting names in messages
 
 
 def test_sync_then_status_then_find(server, slack):
