@@ -242,3 +242,14 @@ def test_an_account_more_than_half_expanded_says_so(sample_result):
     assert "(+116% of today's ARR: every deal at once; size each with the customer)" in northwind
     helios = text.split("### Helios Health Systems\n")[1].split("\n### ")[0]
     assert "of today's ARR" not in helios  # $352K on $1.2M
+
+
+def test_the_summary_names_the_account_before_its_first_action(sample_result):
+    """'…then agree the start date at Northwind Logistics' read as if the date were agreed
+    at their office: the account comes first, then what to do."""
+    text = render_playbook(sample_result, portfolio_name="Sample")
+    assert (
+        "The single highest-impact action this week, at Northwind Logistics "
+        "(ACC-1002-seat_expansion-30, $57,600): send the proposal they asked for (120 seats), "
+        "then agree the start date." in text
+    )
