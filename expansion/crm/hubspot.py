@@ -181,24 +181,21 @@ class HubSpotWriter:
         )
         pipelines = page.get("results") or []
         wanted = self.settings.pipeline
-        found = [p for p in pipelines if wanted in (p.get("id"), p.get("label"))]
-        if not found:
-            known = ", ".join(f"{p.get('id')} ({p.get('label')})" for p in pipelines) or "none"
+        pipeline = _by_id_or_label(pipelines, wanted)
+        if pipeline is None:
             raise CrmConfigError(
                 f"HubSpot has no deal pipeline '{wanted}': set [crm] pipeline in "
-                f"expansion.toml to one of {known}."
+                f"expansion.toml to one of {_known(pipelines)}."
             )
-        pipeline = found[0]
         stages = pipeline.get("stages") or []
         stage = self.settings.open_stage
-        match = [s for s in stages if stage in (s.get("id"), s.get("label"))]
-        if not match:
-            known = ", ".join(f"{s.get('id')} ({s.get('label')})" for s in stages) or "none"
+        match = _by_id_or_label(stages, stage)
+        if match is None:
             raise CrmConfigError(
                 f"HubSpot pipeline '{pipeline.get('label')}' has no stage '{stage}': set "
-                f"[crm.stages] open in expansion.toml to one of {known}."
+                f"[crm.stages] open in expansion.toml to one of {_known(stages)}."
             )
-        self._stages = (str(pipeline["id"]), str(match[0]["id"]))
+        self._stages = (str(pipeline["id"]), str(match["id"]))
         return self._stages
 
     # -- lookups -----------------------------------------------------------------------------
@@ -520,3 +517,13 @@ def _number(value: Any) -> float | None:
 
 
 __all__ = ["WRITE_SCOPE", "HubSpotWriter"]
+
+
+def _by_id_or_label(items: list[dict], wanted: str) -> dict | None:
+    """The first pipeline or stage whose id or label is ``wanted``."""
+    return next((i for i in items if wanted in (i.get("id"), i.get("label"))), None)
+
+
+def _known(items: list[dict]) -> str:
+    """``id (label), ...`` of the pipelines or stages HubSpot has, for an error message."""
+    return ", ".join(f"{i.get('id')} ({i.get('label')})" for i in items) or "none"
