@@ -129,7 +129,6 @@ def plan(
         deep_dives=len(top),
         closest=closest,
         ref=review_ref(run.scope),
-        lookup=_owner_lookup(runtime, client),
     )
     messages = [PlannedMessage(kind="parent", payload=parent)]
     # Everything else is a reply in the parent's thread (seq 0): Slack threads do not nest.
@@ -160,22 +159,6 @@ def review_ref(scope: str) -> blocks.ListRef:
     """What the parent's *Review all* button lists: the digest's scope ("" is every account),
     page 1, answered only to the person who clicks."""
     return blocks.ListRef(scope=scope.strip() or "all accounts", page=1, public=False)
-
-
-def _owner_lookup(runtime: Runtime, client: WebClient | None):
-    """E-mail -> Slack user id through the runtime's cached directory; a lookup Slack refuses
-    (rate limit, a missing scope) shows the e-mail rather than stop the digest."""
-    if client is None:
-        return None
-
-    def lookup(email: str) -> str | None:
-        try:
-            return runtime.directory.user_id(client, email)
-        except SlackApiError as exc:
-            log.warning("owner lookup failed (%s); showing the e-mail", exc.response.get("error"))
-            return None
-
-    return lookup
 
 
 def run(

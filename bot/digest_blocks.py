@@ -14,8 +14,6 @@ Customer text reaches mrkdwn, and every notification ``text``, only through
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from expansion.playbook import plural
 
 from .blocks import (
@@ -34,6 +32,7 @@ from .blocks import (
     escape,
     header,
     money,
+    owner_text,
     section,
     text_size,
     user,
@@ -62,13 +61,10 @@ def span_of(period: str) -> str:
     return _SPANS["week" if "-W" in key else "month" if len(key) == 7 else "day"]
 
 
-def owner_mention(opp: dict, lookup: Callable[[str], str | None] | None) -> str:
-    """The account owner as an @mention when a Slack user has the CRM e-mail, else the e-mail."""
-    email = opp.get("owner")
-    if not _present(email):
-        return "no owner"
-    found = opp.get("owner_user") or (lookup(str(email)) if lookup else None)
-    return user(found) if found else escape(email)
+def owner_mention(opp: dict) -> str:
+    """The account owner as a card names them (:func:`bot.blocks.owner_text`: an @mention when
+    a Slack user has the CRM e-mail, resolved with the card records, else the e-mail)."""
+    return owner_text(opp) if _present(opp.get("owner")) else "no owner"
 
 
 def play_line(opp: dict) -> str:
@@ -134,13 +130,12 @@ def parent(
     deep_dives: int,
     closest: list[dict],
     ref: ListRef,
-    lookup: Callable[[str], str | None] | None = None,
 ) -> dict:
     """The digest's one top-level message.
 
     ``plays`` are the best Tier 1 cards (records), ``tier1_total``/``tier1_arr`` what all open
-    Tier 1 plays in scope add up to, ``shown`` how many cards the thread holds, ``lookup`` maps
-    an owner's e-mail to a Slack user id (``None``: e-mails are shown).
+    Tier 1 plays in scope add up to, ``shown`` how many cards the thread holds; their owners
+    are resolved with the records (:meth:`bot.runtime.Runtime.card_records`).
     """
     label = f"Expansion digest · {escape(title)} · {escape(period)}"
     # The data line without the data gaps: the parent is about what to do; the list has them.
@@ -149,9 +144,7 @@ def parent(
     review["accessibility_label"] = clip(f"Review every Tier 1 play in {title}", 75)
     if tier1_total:
         start = plays[:START_WITH]
-        lines = [
-            f"{n}. {play_line(o)} · {owner_mention(o, lookup)}" for n, o in enumerate(start, 1)
-        ]
+        lines = [f"{n}. {play_line(o)} · {owner_mention(o)}" for n, o in enumerate(start, 1)]
         first = "Start with this one" if len(start) == 1 else f"Start with these {len(start)}"
         claimed = (
             f"*{unclaimed} of {tier1_total} unclaimed*: pick one in the thread."
