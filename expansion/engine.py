@@ -426,7 +426,7 @@ def _stabilize_first(p: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
         + (-flagged["usage_trend_pct"]).round().astype("Int64").astype(str)
         + "% over the last "
         + str(cfg.trend_periods)
-        + " periods",
+        + " months",
         "",
     )
     reasons["signals"] = np.where(

@@ -47,8 +47,8 @@ PLAYS: dict[str, dict[str, Any]] = {
         ],
         "approach": [
             "{owner}: map the department with the champion and get an intro to its lead",
-            "{owner}: demo to the {department} lead with their own use cases",
-            "{owner}: run a 2-week trial for a handful of {department} users",
+            "{owner}: demo to the lead of {department} with their own use cases",
+            "{owner}: run a 2-week trial for a handful of users in {department}",
             "{owner}: proposal for {quantity} seats; involve the AE if above $50K",
         ],
         "objections": [
@@ -214,6 +214,10 @@ PLAYS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The seat pitch when the need comes from hiring rather than from the seats in use.
+GROWING_OPENING = "Your team is growing faster than the licence: {evidence}."
+
+
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return "n/a"
@@ -242,7 +246,13 @@ def play(opportunity: dict, evidence: list[str]) -> dict:
     asked = _ASKED.match(evidence[0]) if evidence else None
     values["roughly"] = "" if asked else "Roughly "
     values["as_asked"] = ", as they asked" if asked else ""
-    opening = spec["opening"].format_map(values)
+    opening = spec["opening"]
+    if opportunity["type"] == "seat_expansion" and not {"seat_ceiling", "limit_hit"} & set(
+        str(opportunity.get("triggers") or "").split(",")
+    ):
+        # Sized from hiring, not from seats in use: the team is growing, not out of seats.
+        opening = GROWING_OPENING
+    opening = _sentence(opening.format_map(values))
     approach = [a.format_map(values) for a in spec["approach"]]
     if asked:
         # Their own ask leads: open with what they asked for, in their words, and answer it
@@ -273,6 +283,11 @@ def play(opportunity: dict, evidence: list[str]) -> dict:
         "objections": [(q.format_map(values), a.format_map(values)) for q, a in spec["objections"]],
         "risks": [r.format_map(values) for r in spec["risks"]],
     }
+
+
+def _sentence(text: str) -> str:
+    """A sentence starts with a capital, whatever a placeholder put first ("the new office")."""
+    return text[:1].upper() + text[1:]
 
 
 def _quantity(value) -> str:

@@ -295,19 +295,37 @@ def usage_limit_triggers(
     )
 
 
-def _ceiling_seats(rows: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+def _ceiling_seats(rows: pd.DataFrame, cfg: ScoringConfig) -> tuple[pd.Series, pd.Series]:
     """Seats that leave today's active users, grown with the company, at the target
-    utilisation (at least ``seat_min_add``)."""
-    growth = rows["employee_growth_pct"].fillna(0).clip(0, 50) / 100
-    needed = np.ceil(rows["active_seats"] * (1 + growth) / cfg.seat_target_utilization)
-    return np.maximum(needed - rows["licensed_seats"], cfg.seat_min_add)
+    utilisation (at least ``seat_min_add``), and how that number was reached, for the deal's
+    pricing line ("1,164 active, +18% headcount, at 85% use = 1,616 seats needed")."""
+    growth_pct = rows["employee_growth_pct"].fillna(0).clip(0, 50)
+    needed = np.ceil(rows["active_seats"] * (1 + growth_pct / 100) / cfg.seat_target_utilization)
+    seats = np.maximum(needed - rows["licensed_seats"], cfg.seat_min_add)
+    grown = pd.Series(
+        np.where(growth_pct > 0, ", +" + _pct(growth_pct) + " headcount", ""), index=rows.index
+    )
+    how = (
+        whole(rows["active_seats"])
+        + " active"
+        + grown
+        + ", at "
+        + f"{cfg.seat_target_utilization * 100:.0f}% use = "
+        + whole(needed)
+        + " seats needed"
+    )
+    how = how.where(
+        needed - rows["licensed_seats"] >= cfg.seat_min_add,
+        how + "; the minimum add is " + str(cfg.seat_min_add),
+    )
+    return seats, how
 
 
 def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataFrame:
     rows = p[(p["seat_utilization"] * 100 >= cfg.usage_ceiling_pct) & (p["licensed_seats"] > 0)]
     if rows.empty:
         return empty_candidates()
-    seats = _ceiling_seats(rows, cfg)
+    seats, how = _ceiling_seats(rows, cfg)
     arr = seats * cat.seat_price.reindex(rows.index)
     evidence = (
         whole(rows["active_seats"])
@@ -338,7 +356,7 @@ def _seat_ceiling(p: pd.DataFrame, cat: Catalog, cfg: ScoringConfig) -> pd.DataF
         trigger="seat_ceiling",
         expansion_arr=arr,
         quantity=seats,
-        pricing=_seat_pricing(rows.index, cat),
+        pricing=_seat_pricing(rows.index, cat) + " x " + whole(seats) + " seats (" + how + ")",
         basis=_seat_basis(rows.index, cat),
         evidence=evidence,
     )
@@ -404,10 +422,11 @@ def _metric_candidates(
             "catalog: tier price difference at current seats",
             "catalog: "
             + metric_label(rows["metric"])
-            + " +"
+            + " limit +"
             + whole(extra)
-            + " a period at "
-            + _unit_price(unit_price),
+            + " a month at "
+            + _unit_price(unit_price)
+            + " a year",
         ),
         index=rows.index,
     ).where(
@@ -435,7 +454,7 @@ def _metric_candidates(
                 + _pct(rows["trend_pct"].fillna(0))
                 + " over "
                 + _int(rows["periods"])
-                + " periods",
+                + " months",
             )
         else:
             monthly = rows["slope"] / rows["limit"] * 100
@@ -520,7 +539,7 @@ def _limit_hit(
     seats = s[is_seats]
     if len(seats):
         seats = seats.assign(active_seats=seats["active_seats"].fillna(seats["licensed_seats"]))
-        quantity = _ceiling_seats(seats, cfg)
+        quantity, how = _ceiling_seats(seats, cfg)
         accounts = pd.Index(seats["account_id"])
         parts.append(
             _frame(
@@ -532,7 +551,14 @@ def _limit_hit(
                 trigger="limit_hit",
                 expansion_arr=quantity * seats["account_id"].map(cat.seat_price),
                 quantity=quantity,
-                pricing=_seat_pricing(accounts, cat).to_numpy(),
+                pricing=(
+                    _seat_pricing(accounts, cat).to_numpy()
+                    + " x "
+                    + whole(quantity).to_numpy()
+                    + " seats ("
+                    + how.to_numpy()
+                    + ")"
+                ),
                 basis=_seat_basis(accounts, cat),
                 evidence=evidence[seats.index],
             )
@@ -1148,6 +1174,23 @@ def _company_growth(
     from_growth = np.ceil(rows["licensed_seats"] * g / (1 + g))
     from_hiring = np.ceil(h.fillna(0) * who.company.reindex(rows.index))
     seats = np.maximum(np.maximum(from_growth, from_hiring), cfg.seat_min_add)
+    # How the size was reached, for the pricing line: the larger of the two estimates.
+    how = pd.Series(
+        np.where(
+            from_hiring > from_growth,
+            "the hires at today's seats per employee",
+            "the share of today's "
+            + whole(rows["licensed_seats"])
+            + " seats that joined in 12 months: +"
+            + _pct(g * 100)
+            + " headcount",
+        ),
+        index=rows.index,
+    )
+    how = how.where(
+        np.maximum(from_growth, from_hiring) >= cfg.seat_min_add,
+        how + "; the minimum add is " + str(cfg.seat_min_add),
+    )
     parts = pd.DataFrame(index=rows.index)
     gg = growth.reindex(rows.index)
     parts["growth"] = np.where(
@@ -1189,7 +1232,7 @@ def _company_growth(
         trigger="headcount_growth",
         expansion_arr=seats * cat.seat_price.reindex(rows.index),
         quantity=seats,
-        pricing=_seat_pricing(rows.index, cat),
+        pricing=_seat_pricing(rows.index, cat) + " x " + whole(seats) + " seats (" + how + ")",
         basis=_seat_basis(rows.index, cat),
         evidence=evidence,
     )
@@ -1555,6 +1598,14 @@ def net_of_named_teams(
     merged = merged.copy()
     merged.loc[rows.index, "expansion_arr"] = quantity * per_seat
     merged.loc[rows.index, "quantity"] = quantity
+    merged.loc[rows.index, "pricing"] = (
+        rows["pricing"].astype(str)
+        + "; "
+        + whole(quantity)
+        + " after the "
+        + whole(rows["account_id"].map(held))
+        + " seats this account's team deals hold"
+    )
     line = (
         "Net of the "
         + whole(rows["account_id"].map(held))

@@ -61,7 +61,7 @@ def test_the_pricing_note_belongs_to_the_amount(tmp_path):
     opp = only(a, "usage_expansion")
     extra = opp["quantity"]
     assert opp["expansion_arr"] == round(extra * 0.006)
-    assert opp["pricing"].startswith("catalog: API calls +")
+    assert opp["pricing"].startswith("catalog: API calls limit +")
 
 
 def test_the_customers_ask_sets_the_deal_and_its_team_is_one_need(tmp_path):

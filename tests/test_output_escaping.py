@@ -253,3 +253,37 @@ def test_the_summary_names_the_account_before_its_first_action(sample_result):
         "(ACC-1002-seat_expansion-30, $57,600): send the proposal they asked for (120 seats), "
         "then agree the start date." in text
     )
+
+
+def test_a_seat_count_says_how_it_was_reached(sample_result):
+    """'Add 268 seats' with only 'catalog: $840 per seat per year' left a VP asking where 268
+    came from: the pricing line gives the arithmetic, then the cut for the team deals."""
+    text = render_account(sample_result, "ACC-1001")
+    seats = text.split("ACC-1001-seat_expansion-73")[1].split("\n### ")[0]
+    assert (
+        "| Pricing | catalog: $840 per seat per year x 416 seats (1,164 active, +18% headcount, "
+        "at 85% use = 1,616 seats needed); 268 after the 148 seats this account's team deals "
+        "hold |" in seats
+    )
+    assert "Add 268 seats" in seats
+
+
+def test_every_sentence_of_a_deep_dive_reads_whole(sample_result):
+    """'the new office looks like…' opened a sentence in lower case, 'demo to the the new
+    office lead' doubled the article, and a deal sized from hiring said the team had 'grown
+    into the product faster than the licence' although no seat was short."""
+    accounts = sample_result.opportunities["account_id"].unique()
+    for account_id in accounts:
+        text = render_account(sample_result, account_id)
+        assert not re.search(r"\b(the|a|an) \1\b", text, flags=re.I), account_id
+        for opening in re.findall(r"^\*\*The Opportunity:\*\*\n(.+)$", text, flags=re.M):
+            # A sentence after a full stop starts with a capital ("Inc. already" is a name).
+            for word, start in re.findall(r"(\w+)[.!?] (\w)", opening):
+                assert start.isupper() or word in ("Inc", "Co", "Ltd", "Corp"), opening
+    helios = render_account(sample_result, "ACC-1001")
+    office = helios.split("ACC-1001-new_department-80")[1].split("\n### ")[0]
+    assert "The new office looks like the next team" in office
+    assert "demo to the lead of the new office" in office
+    clinical = helios.split("ACC-1001-seat_expansion-3:")[1].split("\n### ")[0]
+    assert "Your team is growing faster than the licence: Hiring 2026-09-22" in clinical
+    assert "grown into the product" not in clinical
