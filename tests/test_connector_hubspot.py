@@ -168,7 +168,7 @@ def test_property_mapping_overrides_and_skips(fake):
         ),
         ({"properties": {"arr": 3}}, "option properties must map each column"),
         ({"properties": "arr"}, "option properties must be a table"),
-        ({"product_id_property": "sku"}, "must be hs_sku or hs_product_id"),
+        ({"product_id_property": "sku"}, "must be one of hs_sku, hs_product_id, got 'sku'"),
         ({"deal_stages": []}, "must name at least one deal stage"),
         ({"max_retries": "3"}, "option max_retries must be a whole number from 0 to 10"),
         ({"lag_minutes": -1}, "option lag_minutes must be a number from 0 to 1440"),

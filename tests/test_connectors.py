@@ -455,3 +455,21 @@ def test_the_answer_does_not_depend_on_the_order_rows_arrive_in(engine, tmp_path
     pipeline.sync_folder(engine, shuffled, source="sample")
     result = pipeline.find(engine, "", as_of=AS_OF)
     assert result.opportunity_records() == sample_result.opportunity_records()
+
+
+@pytest.mark.parametrize("kind", ["hubspot", "salesforce"])
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("timeout", 0, "option timeout must be a number from 0.1 to 600, got 0."),
+        ("max_retries", 2.5, "option max_retries must be a whole number from 0 to 10, got 2.5."),
+        ("lag_minutes", True, "option lag_minutes must be a number from 0 to 1440, got True."),
+    ],
+)
+def test_every_connector_checks_a_shared_option_the_same_way(kind, option, value, expected):
+    """Typed options are read by one set of readers (Connector.*_option), so the same mistake
+    gets the same message from every source type."""
+
+    with pytest.raises(ConfigError) as caught:
+        connector_for(SourceConfig("crm", kind, {option: value}), {})
+    assert str(caught.value) == f"source 'crm' ({kind}): {expected}"

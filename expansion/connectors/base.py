@@ -98,6 +98,108 @@ class Connector(ABC):
     def option(self, name: str, default: Any = None) -> Any:
         return self.config.options.get(name, default)
 
+    # -- typed options: read and checked here once, for every connector ---------------------
+
+    def bad_option(self, option: str, problem: str) -> ConfigError:
+        """``source 'crm' (hubspot): option timeout must be a number from 0.1 to 600, got 0.``"""
+        return ConfigError(f"source '{self.name}' ({self.kind}): option {option} {problem}.")
+
+    def text_option(self, option: str, default: str = "") -> str:
+        """A string option, stripped; ``default`` when absent or blank."""
+        value = self.option(option)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.bad_option(option, f"must be a string, got {value!r}")
+        return value.strip() or default
+
+    def choice_option(self, option: str, default: str, choices: tuple[str, ...]) -> str:
+        """One of ``choices`` (``default`` when absent)."""
+        value = self.text_option(option, default)
+        if value not in choices:
+            raise self.bad_option(option, f"must be one of {', '.join(choices)}, got '{value}'")
+        return value
+
+    def bool_option(self, option: str, default: bool) -> bool:
+        value = self.option(option, default)
+        if not isinstance(value, bool):
+            raise self.bad_option(option, f"must be true or false, got {value!r}")
+        return value
+
+    def list_option(self, option: str, default: list[str]) -> list[str]:
+        """A list of non-blank strings (one string is a list of one)."""
+        value = self.option(option, default)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.bad_option(option, f"must be a list of strings, got {value!r}")
+        return [v.strip() for v in value]
+
+    def number_option(
+        self,
+        option: str,
+        default: float,
+        *,
+        minimum: float,
+        maximum: float,
+        whole: bool = False,
+    ) -> Any:
+        """A number from ``minimum`` to ``maximum`` (an ``int`` when ``whole``)."""
+        value = self.option(option, default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and whole:
+            ok = float(value).is_integer()
+        if not ok or not minimum <= value <= maximum:
+            kind = "a whole number" if whole else "a number"
+            raise self.bad_option(
+                option, f"must be {kind} from {minimum:g} to {maximum:g}, got {value!r}"
+            )
+        return int(value) if whole else float(value)
+
+    def mapping_option(
+        self,
+        option: str,
+        defaults: dict[str, str],
+        known: tuple[str, ...],
+        *,
+        table: str,
+        target: str,
+        check: Callable[[str, str], str | None] | None = None,
+        hints: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, str], set[str]]:
+        """A table of contract column -> ``target`` name (a HubSpot property, a Salesforce
+        field) over ``defaults``; ``""`` drops a column. ``check(column, name)`` returns what is
+        wrong with a name, if anything; ``hints`` say where an unknown column comes from
+        instead. Returns (the mapping without dropped columns, the
+        columns given explicitly with a name)."""
+        given = self.option(option, {}) or {}
+        if not isinstance(given, dict):
+            example = next(iter(defaults.items()), ("arr", "arr"))
+            raise self.bad_option(
+                option,
+                f"must be a table of {table} column -> {target}, e.g. "
+                f'[sources.{option}] {example[0]} = "{example[1]}"',
+            )
+        unknown = sorted(map(str, set(given) - set(known)))
+        if unknown:
+            hint = "".join(f" ({hints[c]})" for c in unknown if hints and c in hints)
+            raise ConfigError(
+                f"source '{self.name}' ({self.kind}): unknown {table} column(s) "
+                f"{', '.join(unknown)} in {option}{hint}. Known columns: {', '.join(known)}."
+            )
+        mapping = dict(defaults)
+        for column, value in given.items():
+            if value is not None and not isinstance(value, str):
+                raise self.bad_option(
+                    option, f"must map each column to a {target} name; {column} does not"
+                )
+            name = (value or "").strip()
+            problem = check(column, name) if check is not None and name else None
+            if problem:
+                raise self.bad_option(f"{option}.{column}", problem)
+            mapping[column] = name
+        return {c: n for c, n in mapping.items() if n}, {c for c, v in given.items() if v}
+
     def secret(self, variable: str, what: str, *, conceal: bool = True) -> str:
         """A secret from the environment (never from expansion.toml); unless ``conceal`` is
         false (an instance URL, a user name) it is masked in every error text from then on.

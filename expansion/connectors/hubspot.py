@@ -64,7 +64,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..contract import ACCOUNTS, CATALOG
-from ..errors import ConfigError
 from ..ingest import raw_table
 from .base import Connector, Progress, Pull, SourceError
 
@@ -202,84 +201,42 @@ class HubSpotConnector(Connector):
 
     def __init__(self, config, env) -> None:
         super().__init__(config, env)
-        self.token_env = self._text("token_env") or DEFAULT_TOKEN_ENV
-        self.host = (self._text("host") or DEFAULT_HOST).rstrip("/")
+        self.token_env = self.text_option("token_env", DEFAULT_TOKEN_ENV)
+        self.host = self.text_option("host", DEFAULT_HOST).rstrip("/")
         parts = urlsplit(self.host)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self._bad("host", f"must be a URL such as {DEFAULT_HOST}, got '{self.host}'")
-        self.account_id_property = self._text("account_id_property")
-        self.properties = self._mapping(
-            "properties", DEFAULT_PROPERTIES, MAPPABLE_ACCOUNT_COLUMNS, "accounts"
-        )
-        self.product_properties = self._mapping(
-            "product_properties", DEFAULT_PRODUCT_PROPERTIES, MAPPABLE_CATALOG_COLUMNS, "catalog"
-        )
-        self.product_id_property = self._text("product_id_property") or "hs_sku"
-        if self.product_id_property not in ("hs_sku", "hs_product_id"):
-            raise self._bad(
-                "product_id_property",
-                f"must be hs_sku or hs_product_id, got '{self.product_id_property}'",
+            raise self.bad_option(
+                "host", f"must be a URL such as {DEFAULT_HOST}, got '{self.host}'"
             )
-        self.deal_stages = self._list("deal_stages", ["closedwon"])
+        self.account_id_property = self.text_option("account_id_property")
+        self.properties, _ = self.mapping_option(
+            "properties",
+            DEFAULT_PROPERTIES,
+            MAPPABLE_ACCOUNT_COLUMNS,
+            table="accounts",
+            target="HubSpot property",
+        )
+        self.product_properties, _ = self.mapping_option(
+            "product_properties",
+            DEFAULT_PRODUCT_PROPERTIES,
+            MAPPABLE_CATALOG_COLUMNS,
+            table="catalog",
+            target="HubSpot property",
+        )
+        self.product_id_property = self.choice_option(
+            "product_id_property", "hs_sku", ("hs_sku", "hs_product_id")
+        )
+        self.deal_stages = self.list_option("deal_stages", ["closedwon"])
         if not self.deal_stages:
-            raise self._bad("deal_stages", "must name at least one deal stage, e.g. ['closedwon']")
-        self.lifecycle_stages = self._list("lifecycle_stages", ["customer"])
-        self.max_retries = self._number("max_retries", 3, minimum=0, maximum=10, whole=True)
-        self.timeout = self._number("timeout", 30, minimum=0.1, maximum=600)
-        self.lag_minutes = self._number(
+            raise self.bad_option(
+                "deal_stages", "must name at least one deal stage, e.g. ['closedwon']"
+            )
+        self.lifecycle_stages = self.list_option("lifecycle_stages", ["customer"])
+        self.max_retries = self.number_option("max_retries", 3, minimum=0, maximum=10, whole=True)
+        self.timeout = self.number_option("timeout", 30, minimum=0.1, maximum=600)
+        self.lag_minutes = self.number_option(
             "lag_minutes", DEFAULT_LAG_MINUTES, minimum=0, maximum=MAX_LAG_MINUTES
         )
-
-    # -- options -----------------------------------------------------------------------------
-
-    def _bad(self, option: str, problem: str) -> ConfigError:
-        return ConfigError(f"source '{self.name}' (hubspot): option {option} {problem}.")
-
-    def _text(self, option: str) -> str:
-        value = self.option(option)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise self._bad(option, f"must be a string, got {value!r}")
-        return value.strip()
-
-    def _list(self, option: str, default: list[str]) -> list[str]:
-        value = self.option(option, default)
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self._bad(option, f"must be a list of strings, got {value!r}")
-        return [v.strip() for v in value]
-
-    def _number(self, option: str, default: float, *, minimum, maximum, whole=False):
-        value = self.option(option, default)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and whole:
-            ok = float(value).is_integer()
-        if not ok or not minimum <= value <= maximum:
-            kind = "a whole number" if whole else "a number"
-            raise self._bad(option, f"must be {kind} from {minimum} to {maximum}, got {value!r}")
-        return int(value) if whole else float(value)
-
-    def _mapping(
-        self, option: str, defaults: dict[str, str], known: tuple[str, ...], table: str
-    ) -> dict[str, str]:
-        given = self.option(option, {})
-        if not isinstance(given, dict):
-            raise self._bad(
-                option, f'must be a table of {table} column -> HubSpot property, e.g. arr = "arr"'
-            )
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"source '{self.name}' (hubspot): unknown {table} column(s) "
-                f"{', '.join(map(str, unknown))} in {option}. Known columns: {', '.join(known)}."
-            )
-        bad = sorted(k for k, v in given.items() if not isinstance(v, str))
-        if bad:
-            raise self._bad(option, f"must map each column to a property name; {bad[0]} is not")
-        mapping = {**defaults, **{k: v.strip() for k, v in given.items()}}
-        return {column: prop for column, prop in mapping.items() if prop}
 
     def location(self) -> str:
         return f"HubSpot ({urlsplit(self.host).netloc})"

@@ -71,7 +71,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..contract import ACCOUNTS, CATALOG
-from ..errors import ConfigError
 from ..ingest import raw_table
 from ..redact import remember
 from .base import Connector, Progress, Pull, SourceError
@@ -155,6 +154,20 @@ class _Account:
     row: dict[str, Any]
 
 
+def _field_problem(defaults: dict[str, str]) -> Callable[[str, str], str | None]:
+    """What is wrong with a mapped Salesforce field name, if anything."""
+
+    def problem(column: str, name: str) -> str | None:
+        if _FIELD_PATH.match(name):
+            return None
+        return (
+            f"must be a field API name such as {defaults.get(column, 'My_Field__c')} (or a "
+            f"relationship path such as Owner.Email), got '{name}'"
+        )
+
+    return problem
+
+
 class SalesforceConnector(Connector):
     """Accounts, subscriptions and catalog from Salesforce; incremental by LastModifiedDate."""
 
@@ -188,60 +201,64 @@ class SalesforceConnector(Connector):
 
     def __init__(self, config, env) -> None:
         super().__init__(config, env)
-        where = f"source '{self.name}' (salesforce)"
-        self.prefix = str(self.option("env_prefix", DEFAULT_ENV_PREFIX) or DEFAULT_ENV_PREFIX)
-        self.domain = str(self.option("domain", "login") or "login").strip()
+        self.prefix = self.text_option("env_prefix", DEFAULT_ENV_PREFIX)
+        self.domain = self.text_option("domain", "login")
         if not re.fullmatch(r"[A-Za-z0-9.-]+", self.domain):
-            raise ConfigError(f"{where}: domain must be login, test or a My Domain name.")
+            raise self.bad_option("domain", "must be login, test or a My Domain name")
         version = str(self.option("api_version", DEFAULT_API_VERSION)).strip()
         if re.fullmatch(r"\d{2,3}", version):
             version += ".0"
         if not _API_VERSION.match(version):
-            raise ConfigError(f"{where}: api_version must look like {DEFAULT_API_VERSION}.")
+            raise self.bad_option("api_version", f"must look like {DEFAULT_API_VERSION}")
         self.api_version = version
 
         self.account_id_field = self._field_option("account_id_field", "Id")
-        self.account_fields, self.explicit_fields = self._mapping(
-            "fields", DEFAULT_ACCOUNT_FIELDS, ACCOUNT_COLUMNS, "accounts"
+        self.account_fields, self.explicit_fields = self.mapping_option(
+            "fields",
+            DEFAULT_ACCOUNT_FIELDS,
+            ACCOUNT_COLUMNS,
+            table="accounts",
+            target="Salesforce field",
+            check=_field_problem(DEFAULT_ACCOUNT_FIELDS),
+            hints={"account_id": "account_id comes from account_id_field"},
         )
         if "arr" not in self.account_fields and "mrr" not in self.account_fields:
-            raise ConfigError(
-                f"{where}: fields must give arr (or mrr): the Account field holding annual "
-                "recurring revenue."
+            raise self.bad_option(
+                "fields",
+                "must give arr (or mrr): the Account field holding annual recurring revenue",
             )
-        self.subscriptions_from = str(self.option("subscriptions_from", "assets")).strip()
-        if self.subscriptions_from not in SUBSCRIPTION_SOURCES:
-            raise ConfigError(
-                f"{where}: subscriptions_from must be one of {', '.join(SUBSCRIPTION_SOURCES)}, "
-                f"got '{self.subscriptions_from}'."
-            )
+        self.subscriptions_from = self.choice_option(
+            "subscriptions_from", "assets", SUBSCRIPTION_SOURCES
+        )
         self.asset_arr_field = self._field_option("asset_arr_field", "ARR__c", blank_ok=True)
         self.asset_price_field = self._field_option("asset_price_field", "Price", blank_ok=True)
         self.line_item_arr_field = self._field_option("line_item_arr_field", "TotalPrice")
         self.product_id_field = self._field_option("product_id_field", "ProductCode")
-        self.product_fields, self.explicit_product_fields = self._mapping(
-            "product_fields", DEFAULT_PRODUCT_FIELDS, PRODUCT_COLUMNS, "catalog"
+        self.product_fields, self.explicit_product_fields = self.mapping_option(
+            "product_fields",
+            DEFAULT_PRODUCT_FIELDS,
+            PRODUCT_COLUMNS,
+            table="catalog",
+            target="Salesforce field",
+            check=_field_problem(DEFAULT_PRODUCT_FIELDS),
+            hints={"product_id": "product_id comes from product_id_field"},
         )
-        self.list_price_column = str(self.option("list_price_column", "price_per_seat") or "")
-        if self.list_price_column and self.list_price_column not in PRICE_COLUMNS:
-            raise ConfigError(
-                f'{where}: list_price_column must be one of {", ".join(PRICE_COLUMNS)} or "".'
-            )
-        catalog = self.option("catalog", True)
-        if not isinstance(catalog, bool):
-            raise ConfigError(f"{where}: catalog must be true or false.")
-        self.catalog = catalog
+        # "" is a choice here: never give the list price to a column.
+        self.list_price_column = (
+            ""
+            if self.option("list_price_column") == ""
+            else self.choice_option("list_price_column", "price_per_seat", PRICE_COLUMNS)
+        )
+        self.catalog = self.bool_option("catalog", True)
         self.account_where = self._where_option("account_where")
         self.asset_where = self._where_option("asset_where")
         self.line_item_where = self._where_option("line_item_where")
-        self.max_retries = self._number_option("max_retries", 3, integer=True)
-        self.retry_backoff = self._number_option("retry_backoff", 0.5)
-        self.timeout = self._number_option("timeout", 60)
-        if self.timeout <= 0:
-            raise ConfigError(f"{where}: timeout must be more than 0 seconds.")
-        self.lag_minutes = self._number_option("lag_minutes", DEFAULT_LAG_MINUTES)
-        if self.lag_minutes > MAX_LAG_MINUTES:
-            raise ConfigError(f"{where}: lag_minutes must be at most {MAX_LAG_MINUTES}.")
+        self.max_retries = self.number_option("max_retries", 3, minimum=0, maximum=10, whole=True)
+        self.retry_backoff = self.number_option("retry_backoff", 0.5, minimum=0, maximum=60)
+        self.timeout = self.number_option("timeout", 60, minimum=0.1, maximum=600)
+        self.lag_minutes = self.number_option(
+            "lag_minutes", DEFAULT_LAG_MINUTES, minimum=0, maximum=MAX_LAG_MINUTES
+        )
         # Which credentials the last connection used: ("token" | "password", variable).
         self.auth = ("token", self.var("ACCESS_TOKEN"))
 
@@ -253,56 +270,15 @@ class SalesforceConnector(Connector):
         if not value and blank_ok:
             return ""
         if not _FIELD_PATH.match(value):
-            raise ConfigError(
-                f"source '{self.name}' (salesforce): {option} must be a field API name such as "
-                f"{default}, got '{value}'."
+            raise self.bad_option(
+                option, f"must be a field API name such as {default}, got '{value}'"
             )
         return value
-
-    def _mapping(
-        self, option: str, defaults: dict[str, str], known: tuple[str, ...], table: str
-    ) -> tuple[dict[str, str], set[str]]:
-        given = self.option(option, {}) or {}
-        where = f"source '{self.name}' (salesforce)"
-        if not isinstance(given, dict):
-            raise ConfigError(
-                f"{where}: {option} must be a table of {table} column -> Salesforce field, e.g. "
-                f'[sources.{option}] {next(iter(defaults))} = "{next(iter(defaults.values()))}".'
-            )
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            key = "account_id" if table == "accounts" else "product_id"
-            hint = f" ({key} comes from {key}_field)" if key in unknown else ""
-            raise ConfigError(
-                f"{where}: unknown {table} column(s) {', '.join(unknown)} in {option}{hint}. "
-                f"Known columns: {', '.join(known)}."
-            )
-        mapping = dict(defaults)
-        for column, value in given.items():
-            value = "" if value is None else str(value).strip()
-            if value and not _FIELD_PATH.match(value):
-                raise ConfigError(
-                    f"{where}: {option}.{column} must be a field API name such as "
-                    f"{defaults.get(column, 'My_Field__c')} (or a relationship path such as "
-                    f"Owner.Email), got '{value}'."
-                )
-            mapping[column] = value
-        return {c: f for c, f in mapping.items() if f}, {c for c, v in given.items() if v}
 
     def _where_option(self, option: str) -> str:
-        value = str(self.option(option, "") or "").strip()
+        value = self.text_option(option)
         if ";" in value:
-            raise ConfigError(
-                f"source '{self.name}' (salesforce): {option} is one SOQL condition, without ';'."
-            )
-        return value
-
-    def _number_option(self, option: str, default: float, *, integer: bool = False) -> Any:
-        value = self.option(option, default)
-        ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-        if not ok or value < 0:
-            kind = "a whole number" if integer else "a number"
-            raise ConfigError(f"source '{self.name}' (salesforce): {option} must be {kind} >= 0.")
+            raise self.bad_option(option, "is one SOQL condition, without ';'")
         return value
 
     def var(self, suffix: str) -> str:
