@@ -164,7 +164,9 @@ def money_band(value) -> str:
     return ("-" if v < 0 else "") + label
 
 
-_BAND_TEXT = "|".join(re.escape(label) for _, label in sorted(MONEY_BANDS, key=lambda b: -len(b[1])))
+_BAND_TEXT = "|".join(
+    re.escape(label) for _, label in sorted(MONEY_BANDS, key=lambda b: -len(b[1]))
+)
 # A dollar figure: $57,600 / $480 / $0.0005 / $9.6K / $1.2M / $3B (a suffix not inside a word).
 _FIGURE_TEXT = r"\$(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[KkMmBb](?![A-Za-z]))?"
 _FIGURES = re.compile(rf"({_BAND_TEXT})|({_FIGURE_TEXT})")
