@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -50,7 +51,7 @@ def test_bands_cover_every_amount_once_in_order():
     assert lows == sorted(lows) and len(set(lows)) == len(lows) and lows[0] == 0
     labels = [label for _, label in MONEY_BANDS]
     assert len(set(labels)) == len(labels)
-    for (low, label), (high, _) in zip(MONEY_BANDS, MONEY_BANDS[1:], strict=False):
+    for (low, label), (high, _) in itertools.pairwise(MONEY_BANDS):
         assert money_band(low) == label and money_band(high - 0.01) == label
     # Every band is one a reader can tell from the text: band_figures keeps it as it is.
     for label in labels:
