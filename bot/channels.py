@@ -160,6 +160,8 @@ def _band_payload(node: Any, leaked: list[str], key: str = "") -> Any:
 
 def view_of(runtime, client: WebClient | None, channel: str) -> View:
     """How ``channel`` sees money now (see the module's rules)."""
+    if not channel:
+        return View("", True, "no channel named")
     if is_direct(channel):
         return View(channel, False, "a direct message")
     stored = workflow.channel_setting(

@@ -179,3 +179,16 @@ def test_builders_band_from_exact_figures_and_the_guard_catches_the_rest(runtime
         "text": {"type": "plain_text", "text": "Pay under $10K"},
     }
     assert FIGURES.guard(raw[0]) is raw[0]
+
+
+def test_the_rule_an_admins_setting_then_slack_connect_then_the_safe_side():
+    assert channels.redacts(True, False) and not channels.redacts(False, True)
+    assert channels.redacts(None, True) and channels.redacts(None, None)
+    assert not channels.redacts(None, False)
+
+
+def test_a_direct_message_sees_figures_and_no_channel_sees_bands(runtime):
+    assert channels.view_of(runtime, None, "DU1") == channels.View("DU1", False, "a direct message")
+    assert channels.view_of(runtime, None, "").redact
+    # No client to ask Slack with: the safe side.
+    assert channels.view_of(runtime, None, "CUNASKED").redact
