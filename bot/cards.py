@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from expansion import pipeline
 from expansion.workflow import OUTCOMES
 
-from . import blocks, deep_dive, home, lists
+from . import blocks, channels, deep_dive, home, lists
 from .blocks import ListRef
 from .permissions import may_assign, may_close
 from .replies import actor, dm_channel, from_home, from_modal, from_shared_message, send, tell
@@ -129,14 +129,21 @@ def redraw(
         home.publish(runtime, client, actor(body))
         return
     message = body.get("message") or {}
-    replaced = blocks.replace_card(message.get("blocks") or [], opp)
-    if replaced is not None and from_shared_message(body):
+    shared = from_shared_message(body)
+    if shared:
+        view = channels.view_of(runtime, client, body["container"]["channel_id"])
+        with view.building():
+            replaced = blocks.replace_card(message.get("blocks") or [], opp)
+    else:
+        replaced = blocks.replace_card(message.get("blocks") or [], opp)
+    if replaced is not None and shared:
         container = body["container"]
         client.chat_update(
             channel=container["channel_id"],
             ts=container["message_ts"],
-            text=message.get("text") or "Expansion opportunities",
-            blocks=replaced,
+            **view.guard(
+                {"text": message.get("text") or "Expansion opportunities", "blocks": replaced}
+            ),
         )
     elif replaced is not None and respond is not None:
         send(

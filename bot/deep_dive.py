@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from expansion import workflow
 from expansion.playbook import account_context
 
-from . import blocks
+from . import blocks, channels
 from .blocks import PlanPlace
 from .replies import actor, dm_channel, from_home, from_shared_message, send, tell, thread_of
 from .runtime import Runtime
@@ -59,9 +59,14 @@ def post_once(
         existing = workflow.find_post(runtime.engine, **where)
         return (existing.ts if existing else None), False
     first = None
+    view = channels.view_of(runtime, client, channel)
     try:
-        for message in messages(runtime, account_id):
-            response = client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        with view.building():
+            planned = messages(runtime, account_id)
+        for message in planned:
+            response = client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, **view.guard(message)
+            )
             if first is None:
                 first = response["ts"]
                 workflow.record_post(runtime.engine, **where, ts=first)

@@ -27,7 +27,7 @@ from expansion.playbook import account_context
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from . import blocks, digest_blocks, sources
+from . import blocks, channels, digest_blocks, sources
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,7 @@ def run(
     holder: str | None = None,
     pace: float = DEFAULT_PACE,
     record_failure: bool = False,
+    view: channels.View | None = None,
 ) -> Report:
     """The digest of ``target`` for the period of ``at`` (the scheduled time it is for; default
     ``now``) in the schedule's time zone: a digest due Monday 23:00 and caught up on Tuesday is
@@ -181,8 +182,11 @@ def run(
     A digest that cannot be built (the scope names no account any more, no data) raises
     :class:`ExpansionError`, or with ``record_failure`` (the scheduler) is recorded as a failed
     run, so ``/expansion digest list`` shows why.
+
+    Money is shown as the channel may see it (:func:`bot.channels.view_of`, or ``view``).
     """
     now = now or datetime.now(UTC)
+    view = view or channels.view_of(runtime, client, target.channel)
     sched = target.schedule
     period = digest.period_of(sched.cadence, sched.local_day(at or now))
     draft = DigestRun(
@@ -196,7 +200,8 @@ def run(
     try:
         # Planned before the claim: a scope that no longer parses or an empty database is said
         # now, and the plan stored with the claim is what the data says at claim time.
-        messages, result = plan(runtime, draft, client)
+        with view.building():
+            messages, result = plan(runtime, draft, client)
     except ExpansionError as exc:
         if dry_run or not record_failure:
             raise
@@ -212,7 +217,7 @@ def run(
     digest.save_plan(
         runtime.engine, claim.run, messages, as_of=result.as_of, snapshot=result.opportunities
     )
-    return post(runtime, client, claim.run, pace=pace)
+    return post(runtime, client, claim.run, pace=pace, view=view)
 
 
 def _claim(
@@ -249,13 +254,25 @@ def resume_interrupted(
     return reports
 
 
-def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) -> Report:
-    """Post what is missing of ``run``'s plan, in order; plan it first if it has none yet."""
+def post(
+    runtime: Runtime,
+    client: WebClient,
+    run: DigestRun,
+    *,
+    pace: float,
+    view: channels.View | None = None,
+) -> Report:
+    """Post what is missing of ``run``'s plan, in order; plan it first if it has none yet.
+
+    What the channel may see of money is decided once, before anything is posted (``view``, or
+    :func:`bot.channels.view_of` now): a plan stored with figures is banded as it is posted."""
     engine = runtime.engine
+    view = view or channels.view_of(runtime, client, run.channel)
     try:
         messages = digest.plan_of(engine, run)
         if not messages:
-            planned, result = plan(runtime, run, client)
+            with view.building():
+                planned, result = plan(runtime, run, client)
             messages = digest.save_plan(
                 engine, run, planned, as_of=result.as_of, snapshot=result.opportunities
             )
@@ -285,7 +302,7 @@ def post(runtime: Runtime, client: WebClient, run: DigestRun, *, pace: float) ->
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
-                **message.payload,
+                **view.guard(message.payload),
             )
         except digest.LeaseLostError:
             log.warning("digest run %s was taken over; stopping", run.id)

@@ -14,6 +14,7 @@ from expansion.errors import ExpansionError
 from expansion.pipeline import FindResult
 from expansion.scope import Scope
 
+from .channels import ChannelDirectory
 from .permissions import OwnerDirectory
 from .settings import Settings
 
@@ -36,6 +37,8 @@ class Runtime:
     engine: sa.Engine
     settings: Settings
     directory: OwnerDirectory = field(default_factory=OwnerDirectory)
+    # Which channels are shared with other organisations (conversations.info, cached).
+    channels: ChannelDirectory = field(default_factory=ChannelDirectory)
     # Set by the in-process scheduler: re-read the subscriptions now (other processes poll).
     subscriptions_changed: Callable[[], None] | None = None
     team_id: str | None = None

@@ -29,6 +29,9 @@ BOT_SCOPES = (
     "users:read.email",
     "im:write",
     "files:write",
+    # conversations.info: is a channel shared with another organisation (Slack Connect)?
+    "channels:read",
+    "groups:read",
 )
 
 MAX_WORKERS = 8

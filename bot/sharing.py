@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from expansion.playbook import render_csv, render_playbook
 
-from . import blocks, lists
+from . import blocks, channels, lists
 from .blocks import ListRef
 from .replies import actor, channel_of, dm_channel, from_shared_message, tell, thread_of
 from .runtime import Runtime
@@ -23,9 +23,12 @@ def post_public(
     """Post the list's first page in the channel; explain what to do if the bot cannot."""
     channel = channel_of(body)
     ref = ListRef(scope=ref.scope, page=1, public=True)
+    view = channels.view_of(runtime, client, channel)
     try:
-        for message in lists.answer(runtime, ref, ephemeral=False, client=client):
-            client.chat_postMessage(channel=channel, **message)
+        with view.building():
+            messages = lists.answer(runtime, ref, ephemeral=False, client=client)
+        for message in messages:
+            client.chat_postMessage(channel=channel, **view.guard(message))
     except SlackApiError as exc:
         if exc.response.get("error") not in CANNOT_POST:
             raise
@@ -59,7 +62,11 @@ def upload(
     else:
         content = render_csv(result)
         filename, title = "expansion-opportunities.csv", f"Expansion opportunities: {label}"
-    if from_shared_message(body):
+    shared = from_shared_message(body)
+    if shared and channels.view_of(runtime, client, thread_of(body)[0]).redact:
+        # The file has every figure: in a channel that sees bands it goes to the requester only.
+        shared = False
+    if shared:
         channel, thread_ts = thread_of(body)
     else:
         # The list is private to the requester: so is the file.
@@ -73,4 +80,5 @@ def upload(
         initial_comment=f"{title} (as of {result.as_of.isoformat()})",
     )
     if thread_ts is None:
-        tell(body, client, respond, f"Sent *{filename}* to you in a direct message from me.")
+        why = "" if not from_shared_message(body) else " (this channel sees money as bands)"
+        tell(body, client, respond, f"Sent *{filename}* to you in a direct message from me{why}.")

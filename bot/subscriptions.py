@@ -13,7 +13,7 @@ from expansion import digest as digest_store
 from expansion import schedule
 from expansion.schedule import EXAMPLE, Schedule
 
-from . import blocks, digest
+from . import blocks, channels, digest
 from .replies import actor, send
 from .runtime import Runtime
 
@@ -40,7 +40,7 @@ def handle(
         say(_list(runtime, team))
         return
     if sub == "preview":
-        _preview(runtime, command, respond, team, channel)
+        _preview(runtime, client, command, respond, team, channel)
         return
     if sub not in ("here", "off"):
         say(f"Unknown digest command `{blocks.escape(sub or '(none)')}`. Use {USAGE}.")
@@ -90,8 +90,17 @@ def handle(
     )
 
 
-def _preview(runtime: Runtime, command: dict, respond: Callable, team: str, channel: str) -> None:
-    """This channel's next digest, to the requester only: nothing is posted or claimed."""
+def _preview(
+    runtime: Runtime,
+    client: WebClient,
+    command: dict,
+    respond: Callable,
+    team: str,
+    channel: str,
+) -> None:
+    """This channel's next digest, to the requester only: nothing is posted or claimed. Money
+    is shown as the channel will see it (bands in a redacted channel)."""
+    view = channels.view_of(runtime, client, channel)
     sub = schedule.subscription(runtime.engine, channel, team_id=team)
     plan = (
         schedule.schedule_of(sub)
@@ -99,11 +108,18 @@ def _preview(runtime: Runtime, command: dict, respond: Callable, team: str, chan
         else Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
     )
     report = digest.run(
-        runtime, None, digest.Target(team, channel, plan), dry_run=True, now=datetime.now(UTC)
+        runtime,
+        None,
+        digest.Target(team, channel, plan),
+        dry_run=True,
+        now=datetime.now(UTC),
+        view=view,
     )
-    messages = [m.payload for m in report.messages if m.kind != "deep_dive"]
+    messages = [view.guard(m.payload) for m in report.messages if m.kind != "deep_dive"]
     dives = sorted({m.key for m in report.messages if m.kind == "deep_dive"})
     note = "Preview: only you can see this; nothing was posted."
+    if view.redact:
+        note += " Money shows as bands, as this channel sees it (`/expansion settings`)."
     if not sub:
         note += " This channel has no subscription, so this is the default (weekly, all accounts)."
     if len(messages) > PREVIEW_MESSAGES:

@@ -299,6 +299,34 @@ class DigestItem(SQLModel, table=True):
     score: float
 
 
+class ChannelSetting(SQLModel, table=True):
+    """One channel's settings, per (workspace, channel). ``redact``: money as bands in what the
+    bot posts there (``None``: never set, so the default holds: bands in a Slack Connect
+    channel, figures elsewhere)."""
+
+    __tablename__ = "channel_settings"
+    team_id: str = Field(default="", primary_key=True, max_length=32)
+    channel: str = Field(primary_key=True, max_length=64)
+    redact: bool | None = None
+    updated_by: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelSettingEvent(SQLModel, table=True):
+    """The audit trail of channel settings: who changed which setting, when, from what to what
+    (``""``: the default). Never updated or deleted."""
+
+    __tablename__ = "channel_setting_events"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    channel: str = Field(index=True, max_length=64)
+    setting: str = Field(max_length=32)
+    old_value: str = Field(default="", max_length=32)
+    new_value: str = Field(default="", max_length=32)
+    actor: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(
         name,

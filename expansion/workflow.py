@@ -5,6 +5,9 @@ outcome recorded today still applies after tomorrow's sync. Every change writes 
 an audit event in one transaction. Outcomes other than ``open`` take an opportunity out of lists:
 ``snoozed`` until its date, ``not_a_fit``, ``won`` and ``lost`` for good (they are kept, with the
 close probability predicted at the time, to calibrate close probabilities later).
+
+Channel settings live here too (whether a channel sees money as bands), with their own audit
+trail: every change is written with who made it, when, and the old and new value.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .errors import UnknownOpportunityError as UnknownOpportunityError  # re-exported
-from .store import ChatPost, OpportunityEvent, OpportunityState, upsert, utcnow
+from .store import (
+    ChannelSetting,
+    ChannelSettingEvent,
+    ChatPost,
+    OpportunityEvent,
+    OpportunityState,
+    upsert,
+    utcnow,
+)
 
 OUTCOMES = {
     "snoozed": "Snoozed",
@@ -38,6 +49,8 @@ STATE_COLUMNS = [
 _STATES = OpportunityState.__table__
 _EVENTS = OpportunityEvent.__table__
 _POSTS = ChatPost.__table__
+_CHANNELS = ChannelSetting.__table__
+_CHANNEL_EVENTS = ChannelSettingEvent.__table__
 
 
 @dataclass(frozen=True)
@@ -306,3 +319,63 @@ def latest_post(engine: sa.Engine, *, kind: str, key: str) -> ChatPost | None:
             .first()
         )
     return ChatPost(**row) if row else None
+
+
+# --------------------------------------------------------------------------- channel settings
+
+
+def _setting_text(value: bool | None) -> str:
+    return "" if value is None else ("on" if value else "off")
+
+
+def channel_setting(engine: sa.Engine, *, team_id: str, channel: str) -> ChannelSetting | None:
+    """The stored settings of one channel (``None``: never set)."""
+    query = sa.select(_CHANNELS).where(
+        _CHANNELS.c.team_id == team_id, _CHANNELS.c.channel == channel
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return ChannelSetting(**row) if row else None
+
+
+def set_channel_redact(
+    engine: sa.Engine, *, team_id: str, channel: str, redact: bool, actor: str
+) -> tuple[bool | None, bool]:
+    """Set whether money is banded in ``channel`` and audit it (who, when, old -> new) in one
+    transaction. Returns (old, new); setting the value it has records nothing."""
+    now = utcnow()
+    with engine.begin() as conn:
+        key = {"team_id": team_id, "channel": channel}
+        row = conn.execute(
+            sa.select(_CHANNELS.c.redact).where(
+                _CHANNELS.c.team_id == team_id, _CHANNELS.c.channel == channel
+            )
+        ).first()
+        old = row[0] if row else None
+        if old is not None and bool(old) == redact:
+            return bool(old), redact
+        upsert(conn, _CHANNELS, key, {"redact": redact, "updated_by": actor, "updated_at": now})
+        conn.execute(
+            _CHANNEL_EVENTS.insert().values(
+                **key,
+                setting="redact",
+                old_value=_setting_text(old),
+                new_value=_setting_text(redact),
+                actor=actor,
+                at=now,
+            )
+        )
+    return (None if old is None else bool(old)), redact
+
+
+def channel_setting_events(
+    engine: sa.Engine, *, team_id: str | None = None, channel: str | None = None
+) -> list[ChannelSettingEvent]:
+    """The audit trail of channel settings, oldest first (one channel's, or all)."""
+    query = sa.select(_CHANNEL_EVENTS).order_by(_CHANNEL_EVENTS.c.id)
+    if team_id is not None:
+        query = query.where(_CHANNEL_EVENTS.c.team_id == team_id)
+    if channel is not None:
+        query = query.where(_CHANNEL_EVENTS.c.channel == channel)
+    with engine.connect() as conn:
+        return [ChannelSettingEvent(**row) for row in conn.execute(query).mappings()]

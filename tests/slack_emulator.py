@@ -132,7 +132,8 @@ TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
 
 #: What an OAuth install grants unless register_oauth_code is told otherwise.
 DEFAULT_OAUTH_SCOPES = (
-    "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write"
+    "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write,"
+    "channels:read,groups:read"
 )
 
 # Methods authenticated by the app-level token / by the OAuth client id and secret (HTTP Basic
@@ -759,6 +760,8 @@ class SlackEmulator(LocalServer):
         self.users: dict[str, dict[str, Any]] = {}
         # chat.postMessage to these channels fails with the given error (e.g. not_in_channel).
         self.channel_errors: dict[str, str] = {}
+        # What conversations.info says of a channel beyond the defaults (see set_channel).
+        self.channels: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._team_names: dict[str, str] = {team_id: TEAM_NAME}
         self._oauth_clients: dict[str, str] = {}  # client id -> client secret
@@ -779,6 +782,7 @@ class SlackEmulator(LocalServer):
             "chat.update": self._chat_update,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.publish": self._views_publish,
@@ -914,6 +918,15 @@ class SlackEmulator(LocalServer):
         }
         with self._lock:
             self.users[user_id] = user
+
+    def set_channel(
+        self, channel_id: str, *, is_ext_shared: bool = False, is_private: bool = False
+    ) -> None:
+        """How conversations.info describes ``channel_id``: shared with another organisation
+        (Slack Connect) or not, private or public. A channel never set is a public channel of
+        the workspace, not shared."""
+        with self._lock:
+            self.channels[channel_id] = {"is_ext_shared": is_ext_shared, "is_private": is_private}
 
     def trigger_id(self) -> str:
         """A fresh trigger id for an interaction payload: ``views.open`` accepts it once, within
@@ -1234,6 +1247,49 @@ class SlackEmulator(LocalServer):
             raise SlackError("users_list_not_supplied")
         channel_id = f"D{users[0]}" if len(users) == 1 else "G" + "".join(sorted(users))[:20]
         return {"channel": {"id": channel_id}}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.info: a channel (``C``/``G``: as :meth:`set_channel` made it, else a
+        public channel of the workspace) or a direct message (``D``); anything else is
+        ``channel_not_found``."""
+        channel = _required(params, "channel", "channel_not_found")
+        if channel.startswith("D"):
+            return {
+                "channel": {
+                    "id": channel,
+                    "is_im": True,
+                    "is_channel": False,
+                    "is_private": True,
+                    "is_ext_shared": False,
+                    "is_shared": False,
+                    "user": channel[1:],
+                }
+            }
+        if channel[:1] not in ("C", "G") or not channel[1:].isalnum():
+            raise SlackError("channel_not_found")
+        kind = self.channels.get(channel, {})
+        shared = bool(kind.get("is_ext_shared"))
+        private = bool(kind.get("is_private"))
+        return {
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_channel": not private,
+                "is_group": private,
+                "is_im": False,
+                "is_mpim": False,
+                "is_private": private,
+                "is_archived": False,
+                "is_general": False,
+                "is_shared": shared,
+                "is_ext_shared": shared,
+                "is_org_shared": False,
+                "is_pending_ext_shared": False,
+                "is_member": True,
+                "context_team_id": self._team,
+                "created": 1_700_000_000,
+            }
+        }
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         """users.info: a registered user (see add_user)."""

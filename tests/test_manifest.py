@@ -19,6 +19,8 @@ BOT_SCOPES = {
     "users:read.email",
     "im:write",
     "files:write",
+    "channels:read",
+    "groups:read",
 }
 
 

@@ -282,7 +282,8 @@ def test_oauth_v2_access_installs_a_workspace(slack: SlackEmulator) -> None:
         "app_id": "A0001",
         "authed_user": {"id": "UINSTALLER"},
         "scope": (
-            "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write"
+            "commands,chat:write,chat:write.public,users:read,users:read.email,im:write,files:write,"
+            "channels:read,groups:read"
         ),
         "token_type": "bot",
         "access_token": "xoxb-acme",
@@ -956,3 +957,23 @@ def test_problem_locations() -> None:
     [problem] = validate_blocks([section(), section("s" * 3001)])
     assert problem.endswith("[json-pointer:/blocks/1/text/text]")
     assert blocks_text_length([section("x" * 3000)] * 4) == MAX_BLOCKS_TEXT_CHARS
+
+
+def test_conversations_info_says_which_channels_are_shared(slack: SlackEmulator) -> None:
+    client = WebClient(token=slack.token, base_url=slack.api_url)
+    plain = client.conversations_info(channel="CPLAIN")["channel"]
+    assert plain["id"] == "CPLAIN" and plain["is_channel"] and not plain["is_ext_shared"]
+    slack.set_channel("CCONNECT", is_ext_shared=True)
+    slack.set_channel("GSECRET", is_private=True)
+    shared = client.conversations_info(channel="CCONNECT")["channel"]
+    assert shared["is_ext_shared"] and shared["is_shared"]
+    secret = client.conversations_info(channel="GSECRET")["channel"]
+    assert secret["is_private"] and secret["is_group"] and not secret["is_ext_shared"]
+    assert client.conversations_info(channel="DU1")["channel"]["is_im"]
+    with pytest.raises(SlackApiError) as missing:
+        client.conversations_info(channel="not-a-channel")
+    assert missing.value.response["error"] == "channel_not_found"
+    slack.fail_next("conversations.info", status=200, error="missing_scope")
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_info(channel="CPLAIN")
+    assert refused.value.response["error"] == "missing_scope"

@@ -69,6 +69,9 @@ class RecordingClient:
     def conversations_open(self, users: str) -> dict:
         return {"channel": {"id": f"D{users}"}}
 
+    def conversations_info(self, channel: str) -> dict:
+        return {"ok": True, "channel": {"id": channel, "is_ext_shared": False}}
+
     def chat_postMessage(self, **message) -> dict:
         ts = f"1700000000.{next(self._ts):06d}"
         self.posted.append({**message, "ts": ts})

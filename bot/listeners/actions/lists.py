@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from ... import lists, sharing
+from ... import channels, lists, sharing
 from ...blocks import ListRef, action_pattern
 from ...errors import ack_then
 from ...replies import from_shared_message, send, tell
@@ -32,14 +32,16 @@ def register(app: App, runtime: Runtime) -> None:
     def list_page(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
         ref = _ref(action)
-        shared = from_shared_message(body)
-        message = lists.answer(rt, ref, ephemeral=not shared, client=client)[0]
-        if shared:
+        if from_shared_message(body):
             container = body["container"]
+            view = channels.view_of(rt, client, container["channel_id"])
+            with view.building():
+                message = lists.answer(rt, ref, ephemeral=False, client=client)[0]
             client.chat_update(
-                channel=container["channel_id"], ts=container["message_ts"], **message
+                channel=container["channel_id"], ts=container["message_ts"], **view.guard(message)
             )
         else:
+            message = lists.answer(rt, ref, ephemeral=True, client=client)[0]
             send(respond, **message, replace_original=True)
 
     @ack_then(app.action(action_pattern("home_find")), runtime)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, sources, subscriptions
+from ... import blocks, channels, sources, subscriptions
 from ...replies import send
 from ...runtime import Runtime
 
@@ -25,6 +25,9 @@ HELP = "\n".join(
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
+        "• `/expansion settings`: this channel's settings; `/expansion settings redact on|off`: "
+        "money as bands (`$50–100K`) in what I post here (admins; Slack Connect channels are "
+        "redacted unless set off)",
     ]
 )
 
@@ -39,6 +42,10 @@ def expansion_callback(runtime: Runtime) -> Callable:
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)
+            return
+        if word == "settings":
+            text = channels.settings_command(rt, client, command, words[1:])
+            send(respond, **blocks.notice(text), response_type="ephemeral")
             return
         text = HELP
         if word != "help":
