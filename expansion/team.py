@@ -141,7 +141,8 @@ def add_member(
     origin: str = "slack",
     at: datetime | None = None,
 ) -> bool:
-    """Add (or update, and re-activate) one person; returns whether they were new."""
+    """Add (or update, and re-activate) one person; returns whether they were not an active
+    member before (new, or removed)."""
     email = email_of(email)
     values = {
         "role": role_of(role),
@@ -155,7 +156,10 @@ def add_member(
     if name:
         values["name"] = name[:255]
     with engine.begin() as conn:
-        new = conn.execute(sa.select(_USERS.c.email).where(_USERS.c.email == email)).first() is None
+        active = conn.execute(
+            sa.select(_USERS.c.email).where(_USERS.c.email == email, _USERS.c.active)
+        ).first()
+        new = active is None
         upsert(
             conn,
             _USERS,

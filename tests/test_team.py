@@ -88,7 +88,9 @@ def test_a_small_deal_prefers_csms_and_room_over_load():
     # owner first; then the other CSM; then the AEs by room: Bea (9 free) before Ava (7 free);
     # Fred at capacity last. Nobody else owns smb accounts.
     assert list(out["slack_user_id"]) == ["UCARL", "UOWN", "UBEA", "UAVA", "UFULL"]
-    assert out.loc[0, "reason"] == "account owner; nothing open; owns 1 smb account; CSM-led $12K deal"
+    assert (
+        out.loc[0, "reason"] == "account owner; nothing open; owns 1 smb account; CSM-led $12K deal"
+    )
     assert out.loc[1, "reason"] == "nothing open; CSM-led $12K deal"
 
 

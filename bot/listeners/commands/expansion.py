@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, sources, subscriptions
+from ... import blocks, sources, subscriptions, team
 from ...replies import send
 from ...runtime import Runtime
 
@@ -25,6 +25,9 @@ HELP = "\n".join(
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
+        "• `/expansion team`: who the Assign button suggests; admins: `team add @person "
+        "CSM|AE|other [capacity]`, `team remove @person`, `team import` (the CRM's owners)",
+        "• `/expansion workload`: each person's open expansion pipeline, to rebalance",
     ]
 )
 
@@ -36,6 +39,12 @@ def expansion_callback(runtime: Runtime) -> Callable:
         word = words[0].lower()
         if word == "digest":
             subscriptions.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "team":
+            team.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "workload":
+            team.workload(rt, client, command, respond)
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)
