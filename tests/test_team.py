@@ -165,3 +165,55 @@ def test_bad_values_are_refused_with_what_to_fix(engine, kwargs, message):
     with pytest.raises(TeamError, match=message):
         team.add_member(engine, **kwargs)
     assert team.members(engine).empty
+
+
+def test_the_command_line_adds_imports_lists_and_shows_workload(tmp_path):
+    """``expansion team ...`` as a user runs it (a real subprocess)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from expansion import pipeline, store, workflow
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = store.connect(url)
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    result = pipeline.find(engine, "", as_of=pipeline.SAMPLE_AS_OF)
+    first = result.opportunities.iloc[0]
+    workflow.assign(
+        engine,
+        workflow.Opportunity(first["opportunity_id"], first["account_id"]),
+        assignee="UAVA",
+        actor="UADMIN",
+    )
+    engine.dispose()
+    exe = str(Path(sys.executable).parent / "expansion")
+    env = {**os.environ, "EXPANSION_DB_URL": url, "EXPANSION_AS_OF": "2026-11-16", "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [exe, "team", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert cli("add", "Ava@X.com", "AE", "2", "--slack-id", "UAVA").stdout.strip() == (
+        "Added ava@x.com."
+    )
+    bad = cli("add", "ava@x.com", "boss")
+    assert bad.returncode == 2 and "Role must be one of CSM, AE, other" in bad.stderr
+    imported = cli("import")
+    assert imported.returncode == 0 and "maya.chen@example.com" in imported.stdout
+    listed = cli("list").stdout
+    assert "ava@x.com" in listed and "maya.chen@example.com" in listed and "nan" not in listed
+    load = cli("workload").stdout
+    ava = next(line for line in load.splitlines() if "UAVA" in line)
+    tier1 = str(int(first["tier"] == 1))
+    assert [c.strip() for c in ava.strip("│ ").split("│")][:5] == [
+        "UAVA",
+        "ava@x.com",
+        "AE",
+        "1",
+        tier1,
+    ]
+    assert "50%" in ava
+    assert cli("remove", "nobody@x.com").returncode == 2
