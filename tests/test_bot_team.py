@@ -174,3 +174,56 @@ def test_workload_shows_each_persons_open_pipeline(bot, slack):
     assert ":warning: at capacity" in next(
         x for x in text_of(run(bot, slack, "workload")).splitlines() if x.startswith("• <@U2>")
     )
+
+
+def _submit(bot, slack, modal: dict, who: str, user: str = "UADMIN") -> None:
+    done = bot.view_submission(
+        modal,
+        {"anyone": {"user": {"type": "users_select", "selected_user": who}}},
+        user=user,
+    )
+    assert done.status == 200 and done.seconds < 3 and not done.body
+
+
+def test_assigning_from_a_channel_message_redraws_it_in_place(bot, slack):
+    channel = "CTEAMPUB"
+    assert bot.command("enterprise public", channel=channel, user="UADMIN").status == 200
+
+    def posted():
+        return [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+    slack.wait_for(lambda: len(posted()) >= 1, timeout=20)
+    ts = posted()[0].response["ts"]
+    message = slack.messages[(channel, ts)]
+    element, block = find_action(message["blocks"], "assign_owner", index=2)
+    before = len(slack.calls_to("views.update"))
+    bot.block_action(
+        click(element, block), user="UADMIN", channel=channel, message_ts=ts, message=message
+    )
+    [update] = slack.wait_for_calls("views.update", before + 1, timeout=20)[before:]
+    modal = slack.modals[update.params["view_id"]]
+    # Someone not suggested: picked in "anyone else".
+    updates = len(slack.calls_to("chat.update"))
+    _submit(bot, slack, modal, "UMAYA")
+    [redraw] = slack.wait_for_calls("chat.update", updates + 1, timeout=20)[updates:]
+    assert redraw.ok and redraw.params["ts"] == ts and redraw.params["channel"] == channel
+    assert "assigned to <@UMAYA> by <@UADMIN>" in all_text(redraw.params["blocks"])
+    # The channel's copy keeps the channel's footer (no "Share in channel" of a private answer).
+    assert "Share in channel" not in all_text(redraw.params["blocks"])
+
+
+def test_assigning_from_home_redraws_home(bot, slack):
+    # Maya's Home shows her accounts' plays; as their owner she may assign them.
+    bot.event({"type": "app_home_opened", "user": "UMAYA", "tab": "home"}, event_id="EvTeamH")
+    slack.wait_for(lambda: "UMAYA" in slack.home_views, timeout=20)
+    home = slack.home_views["UMAYA"]
+    element, block = find_action(home["blocks"], "assign_owner")
+    before = len(slack.calls_to("views.update"))
+    bot.block_action(click(element, block), user="UMAYA", home=True)
+    [update] = slack.wait_for_calls("views.update", before + 1, timeout=20)[before:]
+    modal = slack.modals[update.params["view_id"]]
+    assert [b for b in modal["blocks"] if b.get("block_id") == "suggested"]
+    published = len(slack.calls_to("views.publish"))
+    _submit(bot, slack, modal, "U1", user="UMAYA")
+    slack.wait_for(lambda: len(slack.calls_to("views.publish")) > published, timeout=20)
+    assert "<@U1>" in all_text(slack.home_views["UMAYA"]["blocks"])

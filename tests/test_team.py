@@ -132,6 +132,17 @@ def test_workload_counts_open_assigned_pipeline_per_person():
     assert out.index[0] == "UAVA"
 
 
+def test_the_table_on_postgresql(pg_url):
+    """The same table operations on PostgreSQL (the migration, upsert, booleans)."""
+    from expansion import store
+
+    engine = store.connect(pg_url)
+    try:
+        test_the_table_adds_updates_removes_and_imports(engine)
+    finally:
+        engine.dispose()
+
+
 def test_the_table_adds_updates_removes_and_imports(engine):
     assert team.add_member(engine, email="Ava@X.com", role="ae", capacity="8", slack_user_id="UAVA")
     assert not team.add_member(engine, email="ava@x.com", role="AE", capacity=9, name="Ava")
