@@ -289,8 +289,8 @@ def open_assign(runtime: Runtime, client: WebClient, body: dict, block_id: str) 
 
 
 def ack_assign(ack, body: dict) -> None:
-    """The Assign modal's ack: an error under the inputs unless exactly one person is picked
-    (the modal then stays open), otherwise close it and assign lazily."""
+    """The Assign modal's ack: an error under the inputs when nobody is picked (the modal then
+    stays open), otherwise close it and assign lazily."""
     errors = tb.assign_errors(body.get("view") or {})
     if errors:
         ack(response_action="errors", errors=errors)

@@ -206,7 +206,7 @@ def assign_view(opp: dict, suggestions: pd.DataFrame, place: AssignPlace) -> dic
             "type": "input",
             "block_id": ANYONE_BLOCK,
             "optional": True,
-            "label": plain("Or anyone else" if rows else "Assign to", 2000),
+            "label": plain("Or anyone else (instead)" if rows else "Assign to", 2000),
             "element": {
                 "type": "users_select",
                 "action_id": ANYONE_ACTION,
@@ -239,10 +239,9 @@ def chosen(view: dict) -> tuple[str | None, str | None]:
 
 
 def assign_errors(view: dict) -> dict[str, str] | None:
-    """The modal's input errors (block id -> message), or ``None`` when one person is picked."""
+    """The modal's input errors (block id -> message), or ``None`` when someone is picked
+    (anyone else, when picked, wins over a suggestion: radio buttons cannot be cleared)."""
     suggested, other = chosen(view)
-    if suggested and other and suggested != other:
-        return {ANYONE_BLOCK: "Pick one person: a suggestion or someone else, not both."}
     if not suggested and not other:
         has_suggestions = any(
             b.get("block_id") == SUGGESTED_BLOCK for b in view.get("blocks") or []
