@@ -455,14 +455,15 @@ def _card_actions(opp: dict, ref: ListRef | None) -> dict:
     plan = button("Open account plan", action_id("open_plan", oid), str(opp["account_id"]))
     plan["accessibility_label"] = _label(f"Open the account plan of {name}: {deal}")
     elements.append(plan)
-    select = {
-        "type": "users_select",
-        "action_id": action_id("assign_owner", oid),
-        "placeholder": plain(f"Assign {name}", 150),
-    }
-    if _present(opp.get("assignee")) and str(opp["assignee"]).isalnum():
-        select["initial_user"] = str(opp["assignee"])
-    elements.append(select)
+    # Assign opens a modal listing the suggested owners first (bot/team.py); cards posted
+    # before it carry a users_select with the same action id, still honoured.
+    assign = button(
+        "Reassign…" if _present(opp.get("assignee")) else "Assign…",
+        action_id("assign_owner", oid),
+        oid,
+    )
+    assign["accessibility_label"] = _label(f"Assign {name}: {deal} (suggested owners first)")
+    elements.append(assign)
     choices = ["snoozed", "not_a_fit", "won", "lost"] if outcome == "open" else ["open"]
     if _present(opp.get("assignee")):
         choices.append("unassign")

@@ -152,6 +152,12 @@ def redraw(
             blocks=replaced,
             replace_original=True,
         )
+    elif ref is not None and from_shared_message(body):
+        # Assigned from the Assign modal (its submission has no message blocks): draw the
+        # shared list page again, in place.
+        container = body["container"]
+        page = lists.answer(runtime, ref, ephemeral=False, client=client)[0]
+        client.chat_update(channel=container["channel_id"], ts=container["message_ts"], **page)
     elif ref is not None and respond is not None:
         # An ephemeral message's payload may omit its blocks: draw its page again.
         send(

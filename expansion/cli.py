@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
-from .errors import ConfigError, ExpansionError, NoDataError
+from .errors import ConfigError, ExpansionError, NoDataError, TeamError
 from .samples import SAMPLE_AS_OF, SAMPLE_PORTFOLIO
 
 if TYPE_CHECKING:
@@ -71,6 +71,11 @@ def _workspace(
 
 app.add_typer(db_app, name="db")
 app.add_typer(crm_app, name="crm")
+team_app = typer.Typer(
+    help="The people the bot's Assign button suggests (role, capacity), and their workload.",
+    no_args_is_help=True,
+)
+app.add_typer(team_app, name="team")
 
 # Customer text (names, headers, rejected values, paths, errors) reaches these consoles: every
 # piece of it goes through ``esc`` (or ``_cells``) so rich never reads it as markup, and emoji
@@ -857,3 +862,130 @@ def calibration(
             ),
             highlight=False,
         )
+
+
+# --------------------------------------------------------------------------- team
+
+
+@team_app.command("list")
+def team_list(db: DbOption = None) -> None:
+    """The team: e-mail, Slack id, name, role, capacity, where they came from."""
+    from . import store, team
+
+    members = team.members(store.connect(db))
+    if members.empty:
+        out.print("Nobody is in the team yet: `expansion team add` or `expansion team import`.")
+        return
+    table = Table("email", "slack id", "name", "role", "capacity", "from")
+    for row in members.itertuples():
+        table.add_row(
+            *_cells(
+                row.email,
+                row.slack_user_id if isinstance(row.slack_user_id, str) else "",
+                row.name if isinstance(row.name, str) else "",
+                row.role,
+                int(row.capacity),
+                "CRM" if row.origin == "crm" else "Slack",
+            )
+        )
+    out.print(table)
+
+
+@team_app.command("add")
+def team_add(
+    email: Annotated[str, typer.Argument(help="Their e-mail (as the CRM names owners).")],
+    role: Annotated[str, typer.Argument(help="CSM, AE or other.")],
+    capacity: Annotated[int, typer.Argument(help="Most open assigned opportunities.")] = 10,
+    slack_id: Annotated[str | None, typer.Option("--slack-id", help="Their Slack user id.")] = None,
+    name: Annotated[str, typer.Option("--name", help="Their name.")] = "",
+    db: DbOption = None,
+) -> None:
+    """Add a person to the team (or update their role and capacity)."""
+    from . import store, team
+
+    try:
+        new = team.add_member(
+            store.connect(db),
+            email=email,
+            role=role,
+            capacity=capacity,
+            slack_user_id=slack_id,
+            name=name,
+            actor="cli",
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    out.print(esc(f"{'Added' if new else 'Updated'} {email.strip().lower()}."), highlight=False)
+
+
+@team_app.command("remove")
+def team_remove(
+    email: Annotated[str, typer.Argument(help="Their e-mail.")], db: DbOption = None
+) -> None:
+    """Take a person out of suggestions (their assignments stay)."""
+    from . import store, team
+
+    try:
+        removed = team.remove_member(store.connect(db), email=email, actor="cli")
+    except ExpansionError as exc:
+        _fail(exc)
+    if removed is None:
+        _fail(TeamError(f"{email} is not in the team."))
+    out.print(esc(f"Removed {removed}."), highlight=False)
+
+
+@team_app.command("import")
+def team_import(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    capacity: Annotated[int, typer.Option(help="Capacity of each person added.")] = 10,
+) -> None:
+    """Add every account owner of the synced data as a CSM (those removed stay out)."""
+    from . import pipeline, store, team
+    from .config import load_config
+
+    try:
+        engine = store.connect(db)
+        result = pipeline.find(engine, "", as_of=_as_of(as_of), config=load_config(config))
+        added = team.import_owners(
+            engine, result.profiles["owner"].tolist(), actor="cli", capacity=capacity
+        )
+    except ExpansionError as exc:
+        _fail(exc)
+    out.print(esc(f"Added {len(added)}: {', '.join(added) or 'nobody new'}."), highlight=False)
+
+
+@team_app.command("workload")
+def team_workload(
+    db: DbOption = None, as_of: AsOfOption = None, config: ConfigOption = None
+) -> None:
+    """Each person's open expansion pipeline: open, Tier 1, expected value, capacity used."""
+    import pandas as pd
+
+    from . import pipeline, store, team
+    from .config import load_config
+    from .numbers import money, pct
+
+    try:
+        engine = store.connect(db)
+        result = pipeline.find(engine, "", as_of=_as_of(as_of), config=load_config(config))
+        load = team.workload(result.opportunities, team.members(engine))
+    except ExpansionError as exc:
+        _fail(exc)
+    table = Table("slack id", "email", "role", "open", "Tier 1", "EV", "capacity", "used")
+    for row in load.itertuples():
+        used = "" if pd.isna(row.used) or row.used == float("inf") else pct(row.used)
+        table.add_row(
+            *_cells(
+                row.slack_user_id,
+                row.email if isinstance(row.email, str) else "",
+                row.role if isinstance(row.role, str) else "",
+                row.open,
+                row.tier1,
+                money(row.open_ev),
+                "" if pd.isna(row.capacity) else int(row.capacity),
+                used,
+            )
+        )
+    out.print(table)

@@ -18,6 +18,7 @@ Every error carries a message written for the person who has to fix the input::
     ├── ResultsNotStorable         chunked results Parquet cannot hold (scored whole instead)
     ├── ChunkScoringError          a scoring worker process failed
     │   └── WorkerLost             a worker process ended without saying why
+    ├── TeamError                  a team member's role, capacity or e-mail is not valid
     └── CrmError                   the CRM refused or failed a write-back (expansion.crm):
         ├── CrmScopeError          the token or user may not write (scope, permission)
         ├── CrmConfigError         [crm] names a pipeline, stage or field the CRM lacks
@@ -132,6 +133,12 @@ class ChunkScoringError(ExpansionError):
 
 class WorkerLost(ChunkScoringError):
     """A worker process ended without saying why (killed, out of memory, could not start)."""
+
+
+class TeamError(ExpansionError):
+    """A team member's role, capacity or e-mail is not valid (``expansion.team``)."""
+
+    exit_code = 2
 
 
 class CrmError(ExpansionError):

@@ -197,6 +197,26 @@ class CrmRecord(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class TeamMember(SQLModel, table=True):
+    """A person the Assign control may suggest (``users``): filled by admins with
+    ``/expansion team add`` or from the CRM's account owners (:mod:`expansion.team`).
+
+    ``capacity`` is the most open assigned opportunities the person should carry; ``active``
+    false keeps a removed person out of suggestions (and out of a later import from the CRM).
+    """
+
+    __tablename__ = "users"
+    email: str = Field(primary_key=True, max_length=255)
+    slack_user_id: str | None = Field(default=None, index=True, max_length=64)
+    name: str = Field(default="", max_length=255)
+    role: str = Field(default="CSM", max_length=16)
+    capacity: int = 10
+    active: bool = True
+    origin: str = Field(default="slack", max_length=16)
+    updated_by: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ChatPost(SQLModel, table=True):
     """A message the bot posted, so a second click links to it instead of posting again.
 

@@ -230,6 +230,20 @@ class BotServer:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self.post(body, content_type="application/x-www-form-urlencoded")
 
+    def view_submission(self, view: dict, values: dict, *, user: str = "U1") -> Reply:
+        """A signed view_submission of modal ``view`` (as the emulator holds it) with the input
+        ``values`` (``{block_id: {action_id: {...}}}``, as Slack puts them in ``state``)."""
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "example"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0001",
+            "trigger_id": self.emulator.trigger_id(),
+            "view": {**view, "state": {"values": values}},
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.post(body, content_type="application/x-www-form-urlencoded")
+
     def event(self, event: dict, *, event_id: str | None = None) -> Reply:
         """A signed Events API callback (a new ``event_id`` unless given: the bot runs each
         event once)."""

@@ -61,7 +61,7 @@ def check_message(message: dict) -> list[list[dict]]:
         for element in actions["elements"]:
             if element["type"] == "button":
                 label = element["accessibility_label"]
-                assert bk.escape(label).startswith(("Claim", "Open the account plan"))
+                assert bk.escape(label).startswith(("Claim", "Open the account plan", "Assign"))
                 assert name[:30] in bk.escape(label), (name, label)
                 labels.append(label)
             if element["type"] == "overflow":

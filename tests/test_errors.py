@@ -44,6 +44,7 @@ def test_every_error_a_module_defines_is_in_the_one_tree(name):
         ("expansion.chunks", "WorkerLost"),
         ("expansion.crm", "CrmError"),
         ("expansion.crm", "CrmBusyError"),
+        ("expansion.team", "TeamError"),
     ],
 )
 def test_the_raising_modules_still_export_their_errors(module, name):

@@ -13,12 +13,13 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from expansion import digest, pipeline, store, workflow
+from expansion import digest, pipeline, store, team, workflow
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from .. import cards, deep_dive, home, lists
+from .. import cards, deep_dive, home, lists, team_blocks
 from .. import digest as bot_digest
+from .. import team as bot_team
 from ..blocks import ListRef
 from ..runtime import Runtime
 from ..settings import Settings
@@ -241,6 +242,44 @@ def _build(runtime: Runtime) -> list[Preview]:
     items.append(Preview("assigned-dm", "Assignment DM", dm, "in a DM", USERS))
     items += _many(
         "assigned-dm-deep-dive", "Assignment DM: deep-dive", thread, "in the DM's thread"
+    )
+
+    # The Assign modal (suggested owners first) and the workload, with a small team.
+    for email, uid, name, role, capacity in [
+        ("alex@example.com", "UALEX", "alex", "AE", 3),
+        (EMAILS["UJORDAN"], "UJORDAN", "jordan", "CSM", 10),
+        (EMAILS["USOFIA"], "USOFIA", "sofia", "AE", 8),
+    ]:
+        team.add_member(
+            runtime.engine, email=email, role=role, capacity=capacity, slack_user_id=uid, name=name
+        )
+    other = runtime.opportunity(top[1]["opportunity_id"], client)
+    suggested = bot_team.suggestions(runtime, client, other)  # type: ignore[arg-type]
+    place = team_blocks.AssignPlace(block_id="{}")
+    items.append(
+        Preview(
+            "assign-modal",
+            "Assign: suggested owners first",
+            team_blocks.assign_view(other, suggested, place),  # type: ignore[arg-type]
+            "a modal, from a card's Assign…",
+            USERS,
+        )
+    )
+    opportunities = runtime.find("").opportunities
+    load = team.workload(opportunities, team.members(runtime.engine))
+    unassigned = opportunities[opportunities["assignee"].isna()]
+    items.append(
+        Preview(
+            "workload",
+            "/expansion workload",
+            team_blocks.workload_message(
+                load,
+                unassigned=len(unassigned),
+                unassigned_ev=float(unassigned["expected_value"].sum()),
+            ),
+            "ephemeral, to whoever asks",
+            USERS,
+        )
     )
     return items
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from ... import cards, deep_dive
+from ... import cards, deep_dive, team, team_blocks
 from ...blocks import action_pattern
-from ...errors import ack_then
+from ...errors import ack_then, guarded
 from ...runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
+    def assign_submitted(body: dict, client: WebClient, context) -> None:
+        team.submit_assign(runtime.for_request(context), client, body)
+
     @ack_then(app.action(action_pattern("deep_dive")), runtime)
     def open_deep_dive(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
@@ -38,6 +41,11 @@ def register(app: App, runtime: Runtime) -> None:
     @ack_then(app.action(action_pattern("assign_owner")), runtime)
     def assign_owner(body: dict, action: dict, client: WebClient, respond, context) -> None:
         rt = runtime.for_request(context)
+        if action.get("type") == "button" and "selected_user" not in action:
+            # Assign…: the modal with the suggested owners first (bot/team.py).
+            team.open_assign(rt, client, body, action["block_id"])
+            return
+        # A users_select (cards posted before the Assign modal): assign at once.
         cards.change(
             rt,
             client,
@@ -47,6 +55,11 @@ def register(app: App, runtime: Runtime) -> None:
             what="assign",
             assignee=action.get("selected_user"),
         )
+
+    # The Assign modal's submission: checked in its ack (one person picked), assigned lazily.
+    app.view(team_blocks.ASSIGN_CALLBACK)(
+        ack=team.ack_assign, lazy=[guarded(assign_submitted, runtime)]
+    )
 
     @ack_then(app.action(action_pattern("opportunity_outcome")), runtime)
     def opportunity_outcome(body: dict, action: dict, client: WebClient, respond, context) -> None:

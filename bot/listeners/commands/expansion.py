@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, channels, sources, subscriptions
+from ... import blocks, channels, sources, subscriptions, team
 from ...replies import send
 from ...runtime import Runtime
 
@@ -28,6 +28,9 @@ HELP = "\n".join(
         "• `/expansion settings`: this channel's settings; `/expansion settings redact on|off`: "
         "money as bands (`$50–100K`) in what I post here (admins; Slack Connect channels are "
         "redacted unless set off)",
+        "• `/expansion team`: who the Assign button suggests; admins: `team add @person "
+        "CSM|AE|other [capacity]`, `team remove @person`, `team import` (the CRM's owners)",
+        "• `/expansion workload`: each person's open expansion pipeline, to rebalance",
     ]
 )
 
@@ -39,6 +42,12 @@ def expansion_callback(runtime: Runtime) -> Callable:
         word = words[0].lower()
         if word == "digest":
             subscriptions.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "team":
+            team.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "workload":
+            team.workload(rt, client, command, respond)
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)

@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0016"
-down_revision = "0011_crm"
+down_revision = "0015_users"
 branch_labels = None
 depends_on = None
 
