@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, sources, subscriptions
+from ... import blocks, crm, sources, subscriptions
 from ...replies import send
 from ...runtime import Runtime
 
@@ -25,6 +25,8 @@ HELP = "\n".join(
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
+        "• on a card, *Create in HubSpot* (or Salesforce) writes it to the CRM once; "
+        "`/expansion crm`: the CRM, its pipeline and stages, the last write-back errors (admins)",
     ]
 )
 
@@ -36,6 +38,9 @@ def expansion_callback(runtime: Runtime) -> Callable:
         word = words[0].lower()
         if word == "digest":
             subscriptions.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "crm":
+            crm.handle(rt, command, respond)
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)
