@@ -440,7 +440,7 @@ def write_opportunity(
     message = ""
     if written.owner_id is None and assignee_email:
         message = (
-            f"No {source.type.title()} user has the email {assignee_email}: the record was "
+            f"No {display_name(source.type)} user has the email {assignee_email}: the record was "
             "created without an owner. Add the user in the CRM (or give them that email) and "
             "assign the record there."
         )
