@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import jinja2
@@ -131,13 +132,19 @@ def calibration_context(engine, cfg, *, as_of) -> dict:
     result = cal.for_engine(engine, cfg, as_of=as_of)
     outcomes = cal.decided_outcomes(engine, as_of=as_of, cfg=cfg, until=cal.last_sync_at(engine))
     table = cal.report(outcomes, result, cfg)
-    labels = {
-        str(pd.Interval(lo, hi, closed="left")): f"{lo:.0%}-{min(hi, 1.0):.0%}"
-        for lo, hi in zip(cal.REPORT_BANDS, cal.REPORT_BANDS[1:], strict=False)
-    }
+    edges = cal.REPORT_BANDS
+
+    def label(band: object) -> str:  # "[0.7, 1.0)" -> "70%-100%"
+        found = re.match(r"\[([\d.]+),", str(band))
+        if not found:
+            return str(band)
+        low = float(found.group(1))
+        high = next((e for e in edges if e > low + 1e-9), 1.0)
+        return f"{low:.0%}-{min(high, 1.0):.0%}"
+
     rows = [
         {
-            "band": labels.get(str(r["band"]), str(r["band"])),
+            "band": label(r["band"]),
             "type": TYPE_LABELS.get(r["type"], r["type"]),
             "count": int(r["count"]),
             "predicted": float(r["predicted"]),

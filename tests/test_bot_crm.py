@@ -19,6 +19,7 @@ import pytest
 from bot_harness import BotServer, all_text, click
 from hubspot_fake import HubSpotFake
 from salesforce_fake import SalesforceFake
+from test_bot_card_design import check_message
 
 from expansion import pipeline, store, workflow
 
@@ -151,7 +152,8 @@ def open_cards(server, slack) -> tuple[dict, list[str]]:
     ids = [
         oid
         for oid, block in card_actions(answer["blocks"]).items()
-        if (e := element(block, "crm_create")) is not None and e["text"]["text"].startswith("Create")
+        if (e := element(block, "crm_create")) is not None
+        and e["text"]["text"].startswith("Create")
     ]
     return answer, ids
 
@@ -196,8 +198,13 @@ def test_sync_then_create_in_hubspot_once_even_on_a_double_click(server, slack, 
     assert deal["properties"]["hubspot_owner_id"] == owners[opp["owner"]]
     engine.dispose()
     # A fresh list shows the record's link, not Create.
-    again = card_actions(find(server, slack)["blocks"])[oid]
-    assert element(again, "crm_open")["url"] == url
+    fresh = find(server, slack)
+    assert element(card_actions(fresh["blocks"])[oid], "crm_open")["url"] == url
+    # The cards keep the design rules with the CRM button: four blocks, labels naming the
+    # account, unique in the message; a page of eight in at most 40 blocks.
+    for message in (answer, *bodies, fresh):
+        check_message(message)
+    assert len(fresh["blocks"]) <= 40
 
 
 def test_assigning_creates_the_deal_owned_by_the_assignee(server, slack, hub):
