@@ -413,6 +413,12 @@ def card(
             who.append(
                 f"assigned to {user(opp['assignee'])}" + (f" by {user(by)}" if _present(by) else "")
             )
+    if (
+        _present(opp.get("crm"))
+        and opp.get("crm_status") == "written"
+        and not str(opp.get("crm_url") or "").startswith("https://")
+    ):
+        who.append(f"in {escape(opp['crm'])}")  # no link to show (HubSpot without portal_id)
     outcome = opp.get("outcome") or "open"
     if outcome != "open":
         label = OUTCOMES.get(outcome, outcome)
