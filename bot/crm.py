@@ -69,8 +69,8 @@ def write(runtime: Runtime, client: WebClient, opp: dict) -> str:
         result = _write_waiting(runtime, opp, owner_email(runtime, client, opp), settings, source)
     except CrmScopeError as exc:
         return f":no_entry: Not created in {name} ({what}), it refused the write: {_line(exc)}"
-    except CrmConfigError as exc:
-        return f":warning: Not created in {name} ({what}), check `[crm]`: {_line(exc)}"
+    except CrmConfigError as exc:  # the message names the [crm] key or the field to create
+        return f":warning: Not created in {name} ({what}): {_line(exc)}"
     except CrmUnavailableError as exc:
         return (
             f":warning: Not created in {name} ({what}), nothing was written: {_line(exc)} "
