@@ -413,6 +413,12 @@ def card(
             who.append(
                 f"assigned to {user(opp['assignee'])}" + (f" by {user(by)}" if _present(by) else "")
             )
+    if (
+        _present(opp.get("crm"))
+        and opp.get("crm_status") == "written"
+        and not str(opp.get("crm_url") or "").startswith("https://")
+    ):
+        who.append(f"in {escape(opp['crm'])}")  # no link to show (HubSpot without portal_id)
     outcome = opp.get("outcome") or "open"
     if outcome != "open":
         label = OUTCOMES.get(outcome, outcome)
@@ -420,7 +426,13 @@ def card(
         if outcome == "snoozed" and _present(opp.get("snoozed_until")):
             status += f" until {slack_day(opp['snoozed_until'])}"
         if _present(opp.get("outcome_by")):
-            status += f" by {user(opp['outcome_by'])}"
+            by = str(opp["outcome_by"])
+            # Read back from the CRM (actor "crm:<source>"): say where, not the actor's id.
+            status += (
+                f" in {escape(opp.get('crm') or 'the CRM')}"
+                if by.startswith("crm:")
+                else f" by {user(by)}"
+            )
         who.append(status)
     blocks = [section(line1 + "\n" + "\n".join(facts)), context(" · ".join(who))]
     if actions:
@@ -455,6 +467,9 @@ def _card_actions(opp: dict, ref: ListRef | None) -> dict:
     plan = button("Open account plan", action_id("open_plan", oid), str(opp["account_id"]))
     plan["accessibility_label"] = _label(f"Open the account plan of {name}: {deal}")
     elements.append(plan)
+    crm_button = _crm_button(opp, name, deal)
+    if crm_button is not None:
+        elements.append(crm_button)
     # Assign opens a modal listing the suggested owners first (bot/team.py); cards posted
     # before it carry a users_select with the same action id, still honoured.
     assign = button(
@@ -488,6 +503,34 @@ def _card_actions(opp: dict, ref: ListRef | None) -> dict:
         }
     )
     return {"type": "actions", "block_id": card_block_id(oid, ref), "elements": elements}
+
+
+def _crm_button(opp: dict, name: str, deal: str) -> dict | None:
+    """*Create in HubSpot* (or Salesforce) when write-back is on and the opportunity has no CRM
+    record yet, *Retry in HubSpot* after a failed write, *Open in HubSpot* (a link to the record)
+    once it is there; ``None`` when write-back is off, or for a record without a link (no
+    ``[crm] portal_id``)."""
+    crm = opp.get("crm")
+    if not _present(crm):
+        return None
+    oid = opp["opportunity_id"]
+    status = opp.get("crm_status")
+    if status == "written":
+        url = opp.get("crm_url")
+        if not _present(url) or not str(url).startswith("https://"):
+            return None
+        out = {
+            "type": "button",
+            "text": plain(f"Open in {crm}"),
+            "action_id": action_id("crm_open", oid),
+            "url": str(url)[:3000],
+        }
+        out["accessibility_label"] = _label(f"Open {name} in {crm}: {deal}")
+        return out
+    verb = "Retry" if status == "failed" else "Create"
+    out = button(f"{verb} in {crm}", action_id("crm_create", oid), oid)
+    out["accessibility_label"] = _label(f"{verb} {name} in {crm}: {deal}")
+    return out
 
 
 def _card_sections(blocks: list[dict]) -> list[tuple[int, int, int]]:
@@ -1049,11 +1092,13 @@ def home_view(
     team_total: int | None = None,
     team_unclaimed: int | None = None,
     team_arr: float | None = None,
+    calibration: str = "",
 ) -> dict:
     """The App Home tab: "Yours this week" first (``mine``: the viewer's Tier 1-2 plays, assigned
     to them or on accounts they own, as cards with their buttons), then the team's (``team``:
     the other Tier 1-2 plays, one line each, who has them; ``team_*`` count all of them when
-    ``team`` is only the first), then the portfolio in short."""
+    ``team`` is only the first), then the portfolio in short, and where close probability comes
+    from (``calibration``: :meth:`expansion.calibration.Calibration.note`)."""
     team = team or []
     blocks = [header(f"Yours this week ({len(mine)})")]
     if not mine:
@@ -1126,4 +1171,7 @@ def home_view(
     )
     text, meta = _summary_lines(summary, sources, as_of)
     blocks += [{"type": "divider"}, context(text.replace("\n", " · ")), context(meta)]
+    if calibration:
+        # Where "70% likely" comes from: the seed bands, or calibrated from decided outcomes.
+        blocks.append(context(escape(calibration[:1].upper() + calibration[1:]) + "."))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}

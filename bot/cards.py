@@ -1,4 +1,5 @@
-"""Acting on a card: claim it, assign an owner, snooze, not a fit, won, lost, reopen, unassign.
+"""Acting on a card: claim it, assign an owner, snooze, not a fit, won, lost, reopen, unassign,
+and create it in the CRM.
 
 Every change is checked (:mod:`bot.permissions`), stored with an audit event through
 :mod:`expansion.pipeline`, and then shown where it was made: the card is redrawn in place.
@@ -14,7 +15,7 @@ from slack_sdk import WebClient
 from expansion import pipeline
 from expansion.workflow import OUTCOMES
 
-from . import blocks, channels, deep_dive, home, lists
+from . import blocks, channels, crm, deep_dive, home, lists
 from .blocks import ListRef
 from .permissions import may_assign, may_close
 from .replies import actor, dm_channel, from_home, from_modal, from_shared_message, send, tell
@@ -108,9 +109,60 @@ def change(
             config=settings.scoring,
         )
     fresh = runtime.opportunity(opportunity_id, client)
+    said = ""
+    if (
+        what == "assign"
+        and assignee
+        and changed
+        and fresh is not None
+        and crm.create_on_assign(runtime)
+        and not crm.written(runtime, opportunity_id)
+    ):
+        # [crm] create_on_assign: the new owner's deal is in the CRM as the card is redrawn.
+        said = crm.write(runtime, client, fresh)
+        fresh = runtime.opportunity(opportunity_id, client)
     redraw(runtime, client, body, respond, fresh, ref)
+    if said:
+        tell(body, client, respond, said)
     if what == "assign" and assignee and changed and not claim:
         notify_assignee(runtime, client, fresh, assigned_by=user)
+
+
+def create_in_crm(
+    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, *, block_id: str
+) -> None:
+    """*Create in HubSpot* (or Salesforce): write the card's opportunity to the CRM once, then
+    redraw the card with *Open in HubSpot*; a failure is said in one line (the card then offers
+    *Retry*)."""
+    opportunity_id, ref = blocks.parse_card_block_id(block_id)
+    opp = runtime.opportunity(opportunity_id, client)
+    if opp is None:
+        tell(
+            body,
+            client,
+            respond,
+            "This opportunity is not in the latest scoring any more (the data changed). "
+            "Run `/find-expansion-opportunities` again for fresh cards.",
+        )
+        return
+    user = actor(body)
+    owner_user = runtime.directory.user_id(client, opp.get("owner"))
+    current = opp.get("assignee") if isinstance(opp.get("assignee"), str) else None
+    if not may_close(user, admins=runtime.settings.admins, owner_user=owner_user, assignee=current):
+        who = f"the account owner ({blocks.owner_text(opp)}), " if opp.get("owner") else ""
+        tell(
+            body,
+            client,
+            respond,
+            f"Only {who}the person it is assigned to or an admin of this bot can create "
+            f"*{blocks.escape(opp['account_name'])}: {blocks.escape(blocks.deal_words(opp))}* "
+            "in the CRM. Nothing was changed.",
+        )
+        return
+    said = crm.write(runtime, client, opp)
+    redraw(runtime, client, body, respond, runtime.opportunity(opportunity_id, client), ref)
+    if said:
+        tell(body, client, respond, said)
 
 
 def redraw(

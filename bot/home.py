@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 
-from expansion import workflow
+from expansion import calibration, workflow
 from expansion.errors import NoDataError
 
 from . import blocks, sources
@@ -42,6 +42,9 @@ def view(runtime: Runtime, user_id: str, client: WebClient | None = None) -> dic
         team_total=int((week & ~mine_rows).sum()),
         team_unclaimed=int((week & ~mine_rows & opps["assignee"].isna()).sum()),
         team_arr=float(opps.loc[week & ~mine_rows, "expansion_arr"].sum()),
+        calibration=calibration.for_engine(
+            runtime.engine, runtime.settings.scoring, as_of=result.as_of
+        ).note(),
     )
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from expansion import pipeline, store
-from expansion.errors import ExpansionError
+from expansion import crm, pipeline, store
+from expansion.connectors import SourceConfig, for_team
+from expansion.errors import ConfigError, ExpansionError
 from expansion.pipeline import FindResult
 from expansion.scope import Scope
 
@@ -124,7 +125,40 @@ class Runtime:
             for record in records:
                 when = renewal.get(record["account_id"])
                 record["renewal_date"] = None if when is None or when != when else str(when)[:10]
+        self.crm_fields(records)
         return self.directory.resolve(client, records)
+
+    def crm_target(self) -> tuple[crm.CrmSettings, SourceConfig] | None:
+        """The ``[crm]`` settings and the CRM source of this workspace that opportunities are
+        written to, or ``None`` when write-back is off (no ``[crm]``, or no CRM source here).
+
+        Raises:
+            ConfigError: ``[crm]`` names no usable source (``/expansion crm`` says which).
+        """
+        settings = self.settings.crm
+        if settings is None:
+            return None
+        sources = for_team(list(self.settings.sources), self.team_id)
+        return settings, crm.crm_source(settings, sources)
+
+    def crm_fields(self, records: list[dict]) -> list[dict]:
+        """Each card record's CRM state, when write-back is on: ``crm`` (the CRM's name, which
+        puts *Create in HubSpot* on the card), ``crm_url`` and ``crm_status`` of its record."""
+        try:
+            target = self.crm_target()
+        except ConfigError:
+            target = None  # said by /expansion crm; the cards go without the button
+        if target is None or not records:
+            return records
+        name = crm.display_name(target[1].type)
+        found = crm.records(self.engine, opportunity_ids=[r["opportunity_id"] for r in records])
+        by_id = {row.opportunity_id: row for row in found.itertuples()}
+        for record in records:
+            row = by_id.get(record["opportunity_id"])
+            record["crm"] = name
+            record["crm_status"] = row.status if row is not None else None
+            record["crm_url"] = row.url if row is not None and isinstance(row.url, str) else None
+        return records
 
     def warm_up(self) -> None:
         """Score now and decode the run, so the first command answers from memory."""

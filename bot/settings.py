@@ -15,6 +15,9 @@ from pathlib import Path
 
 from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
 from expansion.connectors import load_sources, sync_time
+from expansion.crm import CrmSettings
+from expansion.crm import configured as crm_configured
+from expansion.crm import load_settings as load_crm_settings
 from expansion.errors import ConfigError
 
 from .security import MAX_REQUEST_BYTES, SLACK_RESPONSE_URL_HOSTS
@@ -71,6 +74,10 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     #: Where a request's response_url may point (``SLACK_RESPONSE_URL_HOSTS``).
     response_url_hosts: tuple[str, ...] = SLACK_RESPONSE_URL_HOSTS
+    #: ``EXPANSION_CONFIG`` (else ./expansion.toml when it exists): the file read at start-up.
+    config_path: Path | None = None
+    #: ``[crm]`` of expansion.toml: write-back is on (the cards' *Create in CRM*) when set.
+    crm: CrmSettings | None = None
 
     @property
     def multi_workspace(self) -> bool:
@@ -221,4 +228,6 @@ class Settings:
             redirect_uri=env.get("SLACK_REDIRECT_URI", "").strip() or None,
             max_request_bytes=int(max_bytes_text),
             response_url_hosts=hosts or SLACK_RESPONSE_URL_HOSTS,
+            config_path=toml,
+            crm=load_crm_settings(toml) if crm_configured(toml) else None,
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from expansion.playbook import render_csv, render_playbook
+from expansion.playbook import calibration_context, render_csv, render_playbook
 
 from . import blocks, channels, lists
 from .blocks import ListRef
@@ -57,7 +57,10 @@ def upload(
     result = runtime.find(ref.scope)
     label = result.scope.describe()
     if kind == "playbook":
-        content = render_playbook(result, portfolio_name=label)
+        calibration = calibration_context(
+            runtime.engine, runtime.settings.scoring, as_of=runtime.settings.as_of()
+        )
+        content = render_playbook(result, portfolio_name=label, calibration=calibration)
         filename, title = "expansion-playbook.md", f"Expansion playbook: {label}"
     else:
         content = render_csv(result)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from expansion import pipeline, store
+from expansion import crm, pipeline, store
 from expansion.connectors import for_team
-from expansion.errors import NoDataError
+from expansion.errors import ExpansionError, NoDataError
 from expansion.merge import conflict_counts
 
 from . import blocks
@@ -96,10 +96,29 @@ def sync(runtime: Runtime, configured: list, *, full: bool = False) -> str:
         )
     if done.score_error is not None:
         lines.append(blocks.escape(str(done.score_error)))
+    elif done.reports:
+        lines += [f"• {blocks.escape(line)}" for line in read_back(runtime, done)]
     conflicts = _conflicts(runtime)
     if conflicts:
         lines.append(conflicts)
     return blocks.clip("*Sync finished*\n" + "\n".join(lines), 2900)
+
+
+def read_back(runtime: Runtime, done: pipeline.SyncAllReport) -> list[str]:
+    """After a sync of the CRM source, with ``[crm]`` configured: CRM amounts follow the new
+    scoring and won / lost / reopened deals are recorded as outcomes (as ``expansion sync``
+    does). Lines to show; a CRM failure is one of them, the sync is kept."""
+    try:
+        return crm.after_sync(
+            runtime.engine,
+            [r.run.source for r in done.reports],
+            as_of=runtime.settings.as_of(),
+            config=runtime.settings.scoring,
+            path=runtime.settings.config_path,
+            sources=team_sources(runtime),
+        )
+    except ExpansionError as exc:
+        return [f"CRM read-back skipped (the sync is kept): {exc}"]
 
 
 def synced(runtime: Runtime) -> list[blocks.Source]:

@@ -511,7 +511,7 @@ def playbook(
     """Write expansion-playbook.md for a scope."""
     from . import pipeline, store
     from .config import load_config
-    from .playbook import render_playbook
+    from .playbook import calibration_context, render_playbook
 
     try:
         engine = store.connect(db)
@@ -523,9 +523,12 @@ def playbook(
             target=target,
             keep=False,
         )
+        calibration = calibration_context(engine, load_config(config), as_of=_as_of(as_of))
     except ExpansionError as exc:
         _fail(exc)
-    out_path.write_text(render_playbook(result, portfolio_name=name), encoding="utf-8")
+    out_path.write_text(
+        render_playbook(result, portfolio_name=name, calibration=calibration), encoding="utf-8"
+    )
     out.print(f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities).")
 
 
@@ -570,8 +573,9 @@ def demo(
 ) -> None:
     """Load the bundled sample portfolio, score it, show Tier 1 and write expansion-playbook.md."""
     from . import pipeline, store
+    from .config import DEFAULT_CONFIG
     from .connectors import SourceConfig
-    from .playbook import render_playbook
+    from .playbook import calibration_context, render_playbook
 
     when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
@@ -582,6 +586,7 @@ def demo(
                 engine, sample, rejects_path=Path(os.devnull), progress=step
             )
         result = pipeline.find(engine, "", as_of=when)
+        calibration = calibration_context(engine, DEFAULT_CONFIG, as_of=when)
     except ExpansionError as exc:
         _fail(exc)
     out.print(
@@ -591,7 +596,10 @@ def demo(
     _print_summary(result)
     _print_table(result, tier=1)
     out_path.write_text(
-        render_playbook(result, portfolio_name="Sample portfolio (bundled demo)"), encoding="utf-8"
+        render_playbook(
+            result, portfolio_name="Sample portfolio (bundled demo)", calibration=calibration
+        ),
+        encoding="utf-8",
     )
     out.print(
         f"\nWrote [bold]{esc(str(out_path))}[/]. Next: `expansion find enterprise`, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import jinja2
@@ -121,8 +122,56 @@ def _account_rows(frame: pd.DataFrame, account_id: str) -> list[dict]:
     return _records(frame[frame["account_id"] == account_id])
 
 
-def playbook_context(result: FindResult, *, portfolio_name: str) -> dict:
-    """Everything the playbook template shows, as plain values."""
+def calibration_context(engine, cfg, *, as_of) -> dict:
+    """The playbook's close-probability calibration section (:mod:`expansion.calibration`): per
+    close-probability band and opportunity type, predicted vs actual win rate, count and Brier
+    score (seed bands and calibrated), over the outcomes decided in the 12 months before
+    ``as_of``; the note says "uncalibrated" below the minimum."""
+    from . import calibration as cal
+
+    result = cal.for_engine(engine, cfg, as_of=as_of)
+    outcomes = cal.decided_outcomes(engine, as_of=as_of, cfg=cfg, until=cal.last_sync_at(engine))
+    table = cal.report(outcomes, result, cfg)
+    edges = cal.REPORT_BANDS
+
+    def label(band: object) -> str:  # "[0.7, 1.0)" -> "70%-100%"
+        found = re.match(r"\[([\d.]+),", str(band))
+        if not found:
+            return str(band)
+        low = float(found.group(1))
+        high = next((e for e in edges if e > low + 1e-9), 1.0)
+        return f"{low:.0%}-{min(high, 1.0):.0%}"
+
+    rows = [
+        {
+            "band": label(r["band"]),
+            "type": TYPE_LABELS.get(r["type"], r["type"]),
+            "count": int(r["count"]),
+            "predicted": float(r["predicted"]),
+            "actual": float(r["actual"]),
+            "brier_seed": float(r["brier_seed"]),
+            "brier": float(r["brier"]),
+        }
+        for r in table.to_dict("records")
+    ]
+    total = sum(r["count"] for r in rows)
+    return {
+        "note": result.note(),
+        "calibrated": result.calibrated,
+        "decided": result.decided,
+        "minimum": result.minimum,
+        "stale": result.stale,
+        "rows": rows,
+        "brier_seed": sum(r["brier_seed"] * r["count"] for r in rows) / total if total else None,
+        "brier": sum(r["brier"] * r["count"] for r in rows) / total if total else None,
+    }
+
+
+def playbook_context(
+    result: FindResult, *, portfolio_name: str, calibration: dict | None = None
+) -> dict:
+    """Everything the playbook template shows, as plain values (``calibration``: the close
+    probability section, :func:`calibration_context`; left out when ``None``)."""
     opps = _opportunities(result)
     summary = result.summary
     by_account: dict[str, list[dict]] = {}
@@ -199,6 +248,7 @@ def playbook_context(result: FindResult, *, portfolio_name: str) -> dict:
         ],
         "type_labels": TYPE_LABELS,
         "sources": result.sources,
+        "calibration": calibration,
     }
 
 
@@ -230,10 +280,16 @@ def _no_opportunity_reason(
     )
 
 
-def render_playbook(result: FindResult, *, portfolio_name: str = "Customer portfolio") -> str:
-    """The full ``expansion-playbook.md`` (seed 002's output template) for a scope."""
+def render_playbook(
+    result: FindResult,
+    *,
+    portfolio_name: str = "Customer portfolio",
+    calibration: dict | None = None,
+) -> str:
+    """The full ``expansion-playbook.md`` (seed 002's output template) for a scope, with the
+    close-probability calibration section when ``calibration`` (:func:`calibration_context`)."""
     return _ENV.get_template("playbook.md.j2").render(
-        **playbook_context(result, portfolio_name=portfolio_name)
+        **playbook_context(result, portfolio_name=portfolio_name, calibration=calibration)
     )
 
 

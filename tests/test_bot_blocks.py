@@ -289,3 +289,36 @@ def test_a_slow_account_plan_opens_loading_then_fills_in(sample_engine, slack, m
     assert opened.ok and "Loading the account plan" in str(opened.params["view"]["blocks"])
     assert updated.ok and updated.params["view_id"] == opened.response["view"]["id"]
     assert "Deep dive: Northwind Logistics" in str(slack.modals[updated.params["view_id"]])
+
+
+def test_the_crm_button_follows_the_record():
+    def crm_element(**fields):
+        opp = {**_opp(1, name=EVIL), **fields}
+        card = blocks.card(opp)
+        assert len(card) <= blocks.CARD_BLOCKS and not validate_blocks(card)
+        found = [e for e in card[2]["elements"] if e.get("action_id", "").startswith("crm_")]
+        return (found[0] if found else None), card
+
+    assert crm_element()[0] is None  # write-back off: no button
+    create, _ = crm_element(crm="HubSpot", crm_status=None)
+    assert (
+        create["text"]["text"] == "Create in HubSpot"
+        and create["value"] == "ACC-1-seat_expansion-1"
+    )
+    assert create["accessibility_label"].startswith("Create <!channel>")
+    retry, _ = crm_element(crm="HubSpot", crm_status="failed")
+    assert retry["text"]["text"] == "Retry in HubSpot"
+    assert retry["action_id"] == create["action_id"]
+    url = "https://app.hubspot.com/contacts/4242/record/0-3/77"
+    opened, _ = crm_element(crm="HubSpot", crm_status="written", crm_url=url)
+    assert opened["url"] == url and opened["text"]["text"] == "Open in HubSpot"
+    assert "value" not in opened
+    # Written but no link (no portal_id), or a link that is not https: said on the context line.
+    for link in (None, "javascript:alert(1)"):
+        none, card = crm_element(crm="HubSpot", crm_status="written", crm_url=link)
+        assert none is None and card[1]["elements"][0]["text"].endswith("· in HubSpot")
+    # An outcome read back from the CRM says where, not the actor's id.
+    _, card = crm_element(
+        crm="Salesforce", crm_status="written", outcome="won", outcome_by="crm:sf"
+    )
+    assert card[1]["elements"][0]["text"].endswith("*Won* in Salesforce")

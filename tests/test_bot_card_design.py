@@ -61,7 +61,11 @@ def check_message(message: dict) -> list[list[dict]]:
         for element in actions["elements"]:
             if element["type"] == "button":
                 label = element["accessibility_label"]
-                assert bk.escape(label).startswith(("Claim", "Open the account plan", "Assign"))
+                assert bk.escape(label).startswith(
+                    ("Claim", "Open the account plan", "Assign", "Create", "Retry", "Open")
+                )
+                if element["action_id"].startswith("crm_open"):  # a link, not an action
+                    assert element["url"].startswith("https://") and "value" not in element
                 assert name[:30] in bk.escape(label), (name, label)
                 labels.append(label)
             if element["type"] == "overflow":

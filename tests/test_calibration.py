@@ -144,3 +144,43 @@ def test_scoring_uses_the_calibrated_figure_after_the_next_sync(engine):
         .str.endswith(f"; close probability calibrated from {cal.decided} decided outcomes")
         .all()
     )
+
+
+def test_the_playbook_shows_predicted_vs_actual_per_band_and_type(engine):
+    from expansion.playbook import calibration_context, render_playbook
+
+    today = datetime.now(UTC).date()
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    opps = pipeline.find(engine, "all", as_of=today).opportunities
+    # No outcome yet: the section says how many are needed.
+    empty = calibration_context(engine, DEFAULT_CONFIG, as_of=today)
+    assert empty["decided"] == 0 and empty["rows"] == []
+    text = render_playbook(pipeline.find(engine, "all", as_of=today), calibration=empty)
+    assert "### Close Probability Calibration" in text
+    assert "uncalibrated: 0 decided outcomes, 20 needed" in text
+    ids = opps["opportunity_id"].tolist()
+    now = datetime.now(UTC)
+    _decide(engine, ids[:3], "won", at=now, as_of=today)
+    _decide(engine, ids[3:5], "lost", at=now, as_of=today)
+    _decide(engine, ids[5:6], "snoozed", at=now, as_of=today)  # not decided
+    pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
+    context = calibration_context(engine, DEFAULT_CONFIG, as_of=today)
+    assert context["decided"] == 5 and not context["calibrated"]
+    assert sum(r["count"] for r in context["rows"]) == 5
+    won = opps.set_index("opportunity_id").loc[ids[:5]]
+    expected = float(
+        np.mean((won["close_probability"].to_numpy() - np.array([1, 1, 1, 0, 0])) ** 2)
+    )
+    assert context["brier_seed"] == pytest.approx(expected)
+    text = render_playbook(pipeline.find(engine, "all", as_of=today), calibration=context)
+    assert "uncalibrated: 5 decided outcomes, 20 needed" in text
+    assert (
+        "| Band | Type | Decided | Predicted | Actual | Brier (seed) | Brier (calibrated) |" in text
+    )
+    row = context["rows"][0]
+    assert f"| {row['band']} | {row['type']} | {row['count']} |" in text
+    assert f"{expected:.3f} with the seed bands" in text
+    # Without a calibration the playbook has no such section (as before).
+    assert "Close Probability Calibration" not in render_playbook(
+        pipeline.find(engine, "all", as_of=today)
+    )

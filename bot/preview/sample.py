@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from expansion import digest, pipeline, store, team, workflow
+from expansion.connectors import SourceConfig
+from expansion.crm import CrmSettings
 from expansion.schedule import Schedule
-from expansion.store import DigestRun
+from expansion.store import CrmRecord, DigestRun
 
 from .. import cards, deep_dive, home, lists, team_blocks
 from .. import digest as bot_digest
 from .. import team as bot_team
-from ..blocks import ListRef
+from ..blocks import ListRef, parse_card_block_id
 from ..runtime import Runtime
 from ..settings import Settings
 from .page import Preview
@@ -243,6 +246,7 @@ def _build(runtime: Runtime) -> list[Preview]:
     items += _many(
         "assigned-dm-deep-dive", "Assignment DM: deep-dive", thread, "in the DM's thread"
     )
+    items.append(_crm_list(runtime, answer))
 
     # The Assign modal (suggested owners first) and the workload, with a small team.
     for email, uid, name, role, capacity in [
@@ -282,6 +286,50 @@ def _build(runtime: Runtime) -> list[Preview]:
         )
     )
     return items
+
+
+def _crm_list(runtime: Runtime, answer) -> Preview:
+    """A list page with CRM write-back on (``[crm]`` and a HubSpot source): the first card's
+    opportunity is in HubSpot (*Open in HubSpot*), the second's write failed (*Retry*), the
+    others offer *Create in HubSpot*. Nothing is sent to HubSpot: the records are stored here."""
+    crm_runtime = Runtime(
+        engine=runtime.engine,
+        settings=replace(
+            runtime.settings,
+            crm=CrmSettings(portal_id="4242"),
+            sources=(SourceConfig("crm", "hubspot"),),
+        ),
+    )
+    ref = ListRef(scope="mid-market", page=1, public=True)
+    (page,) = answer(crm_runtime, ref, ephemeral=False)
+    ids = [
+        parse_card_block_id(b["block_id"])[0]
+        for b in page["blocks"]
+        if b.get("type") == "actions" and b["block_id"][:1] == "{"
+    ]
+    link = "https://app.hubspot.com/contacts/4242/record/0-3/18342087"
+    with runtime.engine.begin() as conn:
+        for oid, status in ((ids[0], "written"), (ids[1], "failed")):
+            conn.execute(
+                CrmRecord.__table__.insert().values(
+                    opportunity_id=oid,
+                    account_id=oid.split("-")[0],
+                    source="crm",
+                    crm="hubspot",
+                    status=status,
+                    crm_id="18342087" if status == "written" else None,
+                    url=link if status == "written" else None,
+                    error=None if status == "written" else "HubSpot failed (503)",
+                )
+            )
+    (message,) = answer(crm_runtime, ref, ephemeral=False)
+    return Preview(
+        "list-crm",
+        "List answer with CRM write-back on (Open / Retry / Create in HubSpot)",
+        message,
+        "in a channel",
+        USERS,
+    )
 
 
 def build_in_tempdir(source: Path = pipeline.SAMPLE_PORTFOLIO) -> list[Preview]:

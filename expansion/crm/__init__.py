@@ -66,6 +66,7 @@ __all__ = [
     "ReadBackReport",
     "WriteResult",
     "crm_source",
+    "display_name",
     "load_settings",
     "read_back",
     "record",
@@ -214,6 +215,11 @@ def load_settings(path: str | Path | None = None) -> CrmSettings:
     return settings_from_mapping(table, origin=str(found or "expansion.toml"))
 
 
+def display_name(kind: str) -> str:
+    """How a CRM is named to people: ``HubSpot``, ``Salesforce``."""
+    return {"hubspot": "HubSpot", "salesforce": "Salesforce"}.get(kind, kind.title())
+
+
 def crm_source(
     settings: CrmSettings, sources: list[SourceConfig] | None = None, path=None
 ) -> SourceConfig:
@@ -271,11 +277,16 @@ def record(engine: sa.Engine, opportunity_id: str) -> CrmRecord | None:
     return CrmRecord(**row) if row else None
 
 
-def records(engine: sa.Engine, *, source: str | None = None) -> pd.DataFrame:
-    """Every CRM record (for the admin view: ids, URLs, stages, last errors), newest first."""
+def records(
+    engine: sa.Engine, *, source: str | None = None, opportunity_ids: list[str] | None = None
+) -> pd.DataFrame:
+    """Every CRM record (for the admin view: ids, URLs, stages, last errors), newest first;
+    only those of ``opportunity_ids`` when given (the cards of one message)."""
     query = sa.select(_RECORDS).order_by(_RECORDS.c.updated_at.desc())
     if source is not None:
         query = query.where(_RECORDS.c.source == source)
+    if opportunity_ids is not None:
+        query = query.where(_RECORDS.c.opportunity_id.in_([str(i) for i in opportunity_ids]))
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
 
@@ -429,7 +440,7 @@ def write_opportunity(
     message = ""
     if written.owner_id is None and assignee_email:
         message = (
-            f"No {source.type.title()} user has the email {assignee_email}: the record was "
+            f"No {display_name(source.type)} user has the email {assignee_email}: the record was "
             "created without an owner. Add the user in the CRM (or give them that email) and "
             "assign the record there."
         )
@@ -775,18 +786,20 @@ def after_sync(
     config=None,
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    sources: list[SourceConfig] | None = None,
 ) -> list[str]:
     """What a sync does for the CRM once it re-scored, when ``[crm]`` is configured and the CRM
     source is among the ``synced`` sources: amounts follow the new scoring (unless a person
     edited them), outcomes are read back. Returns lines to show; a CRM failure is one of them
-    (the sync itself succeeded)."""
+    (the sync itself succeeded). ``sources``: the ``[[sources]]`` to pick the CRM source from
+    (the bot passes a workspace's own), else those of the settings file."""
     from .. import pipeline
     from ..config import DEFAULT_CONFIG
 
     if not configured(path):
         return []
     settings = load_settings(path)
-    source = crm_source(settings, path=path)
+    source = crm_source(settings, sources, path=path)
     if source.name not in synced:
         return []
     opps = pipeline.find(

@@ -1,4 +1,5 @@
-"""Buttons on a card: Claim, Open account plan, Assign owner, and the overflow menu; the
+"""Buttons on a card: Claim, Open account plan, Create in HubSpot / Salesforce (and its Open
+in ... link), Assign owner, and the overflow menu; the
 account plan's Share in thread; and a "Deep dive" button on cards posted before the account
 plan existed (it posts the deep-dive in the card's thread)."""
 
@@ -72,3 +73,13 @@ def register(app: App, runtime: Runtime) -> None:
             block_id=action["block_id"],
             what=action["selected_option"]["value"],
         )
+
+    @ack_then(app.action(action_pattern("crm_create")), runtime)
+    def crm_create(body: dict, action: dict, client: WebClient, respond, context) -> None:
+        rt = runtime.for_request(context)
+        cards.create_in_crm(rt, client, body, respond, block_id=action["block_id"])
+
+    @app.action(action_pattern("crm_open"))
+    def crm_open(ack) -> None:
+        """*Open in HubSpot* is a link: Slack opens it and tells the app, which has nothing to do."""
+        ack()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, channels, sources, subscriptions, team
+from ... import blocks, channels, crm, sources, subscriptions, team
 from ...replies import send
 from ...runtime import Runtime
 
@@ -31,6 +31,8 @@ HELP = "\n".join(
         "• `/expansion team`: who the Assign button suggests; admins: `team add @person "
         "CSM|AE|other [capacity]`, `team remove @person`, `team import` (the CRM's owners)",
         "• `/expansion workload`: each person's open expansion pipeline, to rebalance",
+        "• on a card, *Create in HubSpot* (or Salesforce) writes it to the CRM once; "
+        "`/expansion crm`: the CRM, its pipeline and stages, the last write-back errors (admins)",
     ]
 )
 
@@ -48,6 +50,9 @@ def expansion_callback(runtime: Runtime) -> Callable:
             return
         if word == "workload":
             team.workload(rt, client, command, respond)
+            return
+        if word == "crm":
+            crm.handle(rt, command, respond)
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)
