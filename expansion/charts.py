@@ -153,6 +153,7 @@ def _png(fig: Figure) -> bytes:
 def _text(fig_or_ax, x: float, y: float, s: str, **kw) -> None:
     kw.setdefault("fontfamily", FONT)
     kw.setdefault("color", INK)
+    kw.setdefault("parse_math", False)  # "$384K" is money, not TeX
     fig_or_ax.text(x, y, s, **kw)
 
 
@@ -189,6 +190,7 @@ def _bars(ax, bars: list[Bar], title: str) -> None:
                 fontfamily=FONT,
                 color=INK,
                 fontweight="bold",
+                parse_math=False,
             )
     ax.set_xlim(0, top * 1.28)  # room for the value labels
     ax.set_ylim(len(bars) - 0.5, -0.5)
@@ -262,7 +264,7 @@ def render_trend(points: list[Point], *, subtitle: str = "") -> bytes:
     ax.set_yticks([])
     xs = list(range(len(points)))
     values = [p.pipeline for p in points]
-    top = max(values + [1.0])
+    top = max([*values, 1.0])
     if points:
         ax.plot(xs, values, color=PIPELINE, linewidth=3, marker="o", markersize=9)
         # Every point says its value; with many points only every other one, and the last.
@@ -279,6 +281,7 @@ def render_trend(points: list[Point], *, subtitle: str = "") -> bytes:
                     fontweight="bold",
                     fontfamily=FONT,
                     color=INK,
+                    parse_math=False,
                 )
         ax.set_xticks(xs)
         ax.set_xticklabels(

@@ -286,7 +286,9 @@ class DigestMessage(SQLModel, table=True):
 
 
 class DigestItem(SQLModel, table=True):
-    """What a digest saw (Tier 1-3 opportunities in its scope), to say what changed next time."""
+    """What a digest saw (Tier 1-3 opportunities in its scope), to say what changed next time
+    and to chart its Tier 1 pipeline (``expansion_arr`` of the ``active`` ones; both are empty
+    for digests stored before they were kept)."""
 
     __tablename__ = "digest_items"
     id: int | None = Field(default=None, primary_key=True)
@@ -297,6 +299,8 @@ class DigestItem(SQLModel, table=True):
     type_label: str = Field(default="", max_length=64)
     tier: int
     score: float
+    expansion_arr: float | None = None
+    active: bool | None = None
 
 
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, sources, subscriptions
+from ... import blocks, charts, sources, subscriptions
 from ...replies import send
 from ...runtime import Runtime
 
@@ -23,6 +23,8 @@ HELP = "\n".join(
         "channel to the Tier 1 digest (also daily, monthly 1); `digest off`; `digest list` (admins "
         "change subscriptions)",
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
+        "• `/expansion chart [scope]`: pipeline and expected value by tier and type, as a "
+        "picture (sent to you; *Share in channel* posts it)",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
     ]
@@ -36,6 +38,9 @@ def expansion_callback(runtime: Runtime) -> Callable:
         word = words[0].lower()
         if word == "digest":
             subscriptions.handle(rt, client, command, respond, words[1:])
+            return
+        if word == "chart":
+            charts.answer(rt, client, command, respond, " ".join(words[1:]))
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)
