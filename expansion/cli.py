@@ -506,7 +506,7 @@ def playbook(
     """Write expansion-playbook.md for a scope."""
     from . import pipeline, store
     from .config import load_config
-    from .playbook import render_playbook
+    from .playbook import write_playbook
 
     try:
         engine = store.connect(db)
@@ -520,8 +520,11 @@ def playbook(
         )
     except ExpansionError as exc:
         _fail(exc)
-    out_path.write_text(render_playbook(result, portfolio_name=name), encoding="utf-8")
-    out.print(f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities).")
+    written = write_playbook(result, out_path, portfolio_name=name)
+    out.print(
+        f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities) and its "
+        f"chart {esc(str(written[1]))}."
+    )
 
 
 @app.command()
@@ -566,7 +569,7 @@ def demo(
     """Load the bundled sample portfolio, score it, show Tier 1 and write expansion-playbook.md."""
     from . import pipeline, store
     from .connectors import SourceConfig
-    from .playbook import render_playbook
+    from .playbook import write_playbook
 
     when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
@@ -585,11 +588,10 @@ def demo(
     )
     _print_summary(result)
     _print_table(result, tier=1)
-    out_path.write_text(
-        render_playbook(result, portfolio_name="Sample portfolio (bundled demo)"), encoding="utf-8"
-    )
+    written = write_playbook(result, out_path, portfolio_name="Sample portfolio (bundled demo)")
     out.print(
-        f"\nWrote [bold]{esc(str(out_path))}[/]. Next: `expansion find enterprise`, "
+        f"\nWrote [bold]{esc(str(out_path))}[/] and its chart {esc(str(written[1]))}. Next: "
+        "`expansion find enterprise`, "
         "`expansion account <name>`."
     )
 
