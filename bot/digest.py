@@ -409,7 +409,7 @@ def _chart_images(
 
 
 def _chart_pending(message: PlannedMessage) -> bool:
-    return bool(message.chart) and message.chart.get("in_thread") == "pending"
+    return message.chart is not None and message.chart.get("in_thread") == "pending"
 
 
 def _chart_in_thread(

@@ -58,8 +58,20 @@ FIXED = ChartData(
     trend=[
         Point(label, value)
         for label, value in zip(
-            ["7 Sep", "14 Sep", "21 Sep", "28 Sep", "5 Oct", "12 Oct"]
-            + ["19 Oct", "26 Oct", "2 Nov", "9 Nov", "16 Nov", "23 Nov"],
+            [
+                "7 Sep",
+                "14 Sep",
+                "21 Sep",
+                "28 Sep",
+                "5 Oct",
+                "12 Oct",
+                "19 Oct",
+                "26 Oct",
+                "2 Nov",
+                "9 Nov",
+                "16 Nov",
+                "23 Nov",
+            ],
             [310e3, 295e3, 420e3, 405e3, 398e3, 512e3, 530e3, 498e3, 601e3, 655e3, 640e3, 687e3],
             strict=True,
         )
@@ -192,9 +204,18 @@ def test_the_bars_add_up_to_the_open_opportunities(sample_result):
     assert ChartData.from_dict(data.to_dict()) == data
 
 
-def test_the_trend_reads_the_channels_digests(engine):
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_engine(request, db_url):
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else db_url
+    engine = store.connect(url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_trend_reads_the_channels_digests(any_engine):
     """Each earlier posted digest of the channel and scope is a point (its open Tier 1 items'
     ARR); a digest stored before items kept their ARR is left out, not drawn as zero."""
+    engine = any_engine
     with engine.begin() as conn:
         runs = store.DigestRun.__table__
         items = store.DigestItem.__table__
@@ -276,4 +297,3 @@ def test_expansion_playbook_writes_the_chart(sample_engine, tmp_path):
     assert "expansion-playbook-pipeline.png" in result.stdout
     png_size((tmp_path / "expansion-playbook-pipeline.png").read_bytes())
     assert "](expansion-playbook-pipeline.png)" in (tmp_path / "expansion-playbook.md").read_text()
-
