@@ -12,7 +12,8 @@ palette (colour-blind safe), money in the one style of :mod:`expansion.numbers`.
 tiers, opportunity types and digest dates only; no customer text is drawn.
 
 Drawing uses matplotlib's object API (``Figure`` + the Agg canvas): no display, no pyplot and
-no global state, so charts can be drawn in several threads at once. The output is
+no global state, so charts can be drawn in several threads at once; matplotlib is imported on
+the first drawing only. The output is
 deterministic for the same data (fixed font, no timestamp in the PNG), which the golden image
 test relies on.
 """
@@ -22,13 +23,15 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .numbers import money
+
+if TYPE_CHECKING:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
 #: Okabe-Ito: blue (pipeline), orange (expected value), and the text and grid greys.
 PIPELINE = "#0072B2"
@@ -139,6 +142,11 @@ def tier1_pipeline(opportunities: pd.DataFrame) -> float:
 
 
 def _figure(height_in: float) -> tuple[Figure, FigureCanvasAgg]:
+    # Imported here: matplotlib takes half a second to load, and only drawing needs it (the
+    # digest's plan, the bot's start and `expansion find` do not).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, facecolor="white")
     return fig, FigureCanvasAgg(fig)
 

@@ -297,3 +297,13 @@ def test_expansion_playbook_writes_the_chart(sample_engine, tmp_path):
     assert "expansion-playbook-pipeline.png" in result.stdout
     png_size((tmp_path / "expansion-playbook-pipeline.png").read_bytes())
     assert "](expansion-playbook-pipeline.png)" in (tmp_path / "expansion-playbook.md").read_text()
+
+
+def test_charts_drawn_in_threads_at_once_are_the_same():
+    """Answer workers draw in threads: no pyplot, no shared figure state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = charts.render_pipeline(FIXED)
+    with ThreadPoolExecutor(4) as pool:
+        drawn = list(pool.map(lambda _: charts.render_pipeline(FIXED), range(8)))
+    assert all(d == expected for d in drawn)
