@@ -146,21 +146,29 @@ def answer(
     *Share in channel* button ephemerally where they asked."""
     data, label = scope_data(runtime, scope)
     user = command["user_id"]
-    upload(
-        client,
-        pictures(data),
-        channel=dm_channel(client, user),
-        comment=f"Expansion pipeline: {label}",
-    )
+    where = "sent to you in a direct message from me"
+    try:
+        upload(
+            client,
+            pictures(data),
+            channel=dm_channel(client, user),
+            comment=f"Expansion pipeline: {blocks.escape(label)}",
+        )
+    except SlackApiError as exc:
+        if exc.response.status_code == 429 or exc.response.status_code >= 500:
+            raise
+        # No files:write, files disabled...: the figures in words still answer the question.
+        error = blocks.escape(exc.response.get("error"))
+        log.warning("/expansion chart: the picture was not uploaded (%s)", error)
+        where = f"I could not send the picture ({error}); here are its figures"
     share = blocks.button("Share in channel", SHARE_ACTION, json.dumps({"s": scope}))
     share["accessibility_label"] = blocks.clip(f"Share the pipeline chart of {label}", 75)
     send(
         respond,
-        text=f"Pipeline chart of {label}: sent to you in a direct message.",
+        text=blocks.clip(f"Pipeline chart of {blocks.escape(label)}: {where}.", 3000),
         blocks=[
             blocks.section(
-                f"*Pipeline chart of {blocks.escape(label)}*: sent to you in a direct message "
-                f"from me.\n{summary_text(data)}"
+                f"*Pipeline chart of {blocks.escape(label)}*: {where}.\n{summary_text(data)}"
             ),
             {"type": "actions", "block_id": "chart_share", "elements": [share]},
         ],

@@ -84,3 +84,13 @@ def test_a_bad_scope_is_explained(bot, slack):
 def test_help_lists_chart(bot, slack):
     answer = chart(bot, slack, "help", "chart5")
     assert "/expansion chart [scope]" in answer["text"]
+
+
+def test_a_refused_upload_still_answers_with_the_figures(bot, slack):
+    before = len(slack.uploads)
+    slack.fail_next("files.getUploadURLExternal", status=200, error="missing_scope")
+    answer = chart(bot, slack, "chart enterprise", "chart6")
+    text = all_text(answer["blocks"])
+    assert "could not send the picture (missing_scope)" in text
+    assert "*Tier 1*:" in text and "pipeline" in text
+    assert uploads_since(slack, before) == []
