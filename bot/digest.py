@@ -138,7 +138,8 @@ def plan(
         subtitle=f"{digest.period_label(run.period)} · as of {result.as_of:%d %b %Y}",
         trend=digest.tier1_trend(runtime.engine, run, tier1_arr),
     )
-    messages = [PlannedMessage(kind="parent", payload=parent, chart={"data": chart.to_dict()})]
+    pictures = None if chart.empty else {"data": chart.to_dict()}  # nothing open: no picture
+    messages = [PlannedMessage(kind="parent", payload=parent, chart=pictures)]
     # Everything else is a reply in the parent's thread (seq 0): Slack threads do not nest.
     by_account: dict[str, list[dict]] = {}
     for card in cards:
