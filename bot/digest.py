@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from expansion import digest, workflow
+from expansion import charts, digest, workflow
 from expansion.digest import PlannedMessage
 from expansion.errors import ExpansionError
 from expansion.playbook import account_context
@@ -28,6 +28,7 @@ from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
 from . import blocks, channels, digest_blocks, sources
+from . import charts as slack_charts
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def plan(
             opps.loc[opps["tier"] == 2, "opportunity_id"].head(CLOSEST)
         )
     assignee = open_tier1["assignee"].fillna("").astype(str)
+    tier1_arr = float(open_tier1["expansion_arr"].fillna(0).sum())
     span = digest_blocks.span_of(run.period)
     parent = digest_blocks.parent(
         title=result.scope.describe(),
@@ -123,14 +125,21 @@ def plan(
         changes=changes,
         plays=cards[: digest_blocks.START_WITH],
         tier1_total=len(open_tier1),
-        tier1_arr=float(open_tier1["expansion_arr"].fillna(0).sum()),
+        tier1_arr=tier1_arr,
         unclaimed=int((assignee == "").sum()),
         shown=len(cards),
         deep_dives=len(top),
         closest=closest,
         ref=review_ref(run.scope),
     )
-    messages = [PlannedMessage(kind="parent", payload=parent)]
+    # The parent's pictures: what the scope holds by tier and type, and the channel's trend.
+    chart = charts.chart_data(
+        opps,
+        subtitle=f"{digest.period_label(run.period)} · as of {result.as_of:%d %b %Y}",
+        trend=digest.tier1_trend(runtime.engine, run, tier1_arr),
+    )
+    pictures = None if chart.empty else {"data": chart.to_dict()}  # nothing open: no picture
+    messages = [PlannedMessage(kind="parent", payload=parent, chart=pictures)]
     # Everything else is a reply in the parent's thread (seq 0): Slack threads do not nest.
     by_account: dict[str, list[dict]] = {}
     for card in cards:
@@ -281,6 +290,9 @@ def post(
         digest.finish(engine, run, "failed", error=f"could not build the digest: {exc}")
         return Report(status="failed", run=run, error=str(exc))
     ts = {m.seq: m.ts for m in messages}
+    for message in messages:  # a chart to share under a parent posted before a crash
+        if message.ts is not None and _chart_pending(message):
+            _chart_in_thread(runtime, client, run, message, message.ts, view)
     skip_accounts: set[str] = set()
     posted = 0
     last = 0.0
@@ -297,13 +309,7 @@ def post(
             time.sleep(wait)
         try:
             digest.renew(engine, run)  # a takeover is noticed before posting, not after
-            response = client.chat_postMessage(
-                channel=run.channel,
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                **view.guard(message.payload),
-            )
+            response = _post_message(runtime, client, run, message, thread_ts, view)
         except digest.LeaseLostError:
             log.warning("digest run %s was taken over; stopping", run.id)
             return Report(status="interrupted", run=run, posted=posted, error="taken over")
@@ -335,10 +341,124 @@ def post(
             log.warning("digest run %s was taken over; stopping", run.id)
             return Report(status="interrupted", run=run, posted=posted, error="taken over")
         posted += 1
+        if _chart_pending(message):
+            _chart_in_thread(runtime, client, run, message, response["ts"], view)
         _claim_threads(runtime, run, message, messages, response["ts"])
     digest.finish(engine, run, "posted")
     log.info("digest run %s posted (%s messages now)", run.id, posted)
     return Report(status="posted", run=digest.get_run(engine, int(run.id)), posted=posted)
+
+
+def _transient(exc: SlackApiError) -> bool:
+    status = exc.response.status_code
+    return status == 429 or status >= 500 or exc.response.get("error") in TRANSIENT
+
+
+def _post_message(
+    runtime: Runtime,
+    client: WebClient,
+    run: DigestRun,
+    message: PlannedMessage,
+    thread_ts: str | None,
+    view: channels.View,
+):
+    """Post one planned message; the parent with its charts (uploaded first, once).
+
+    Money is as the channel may see it: the payload goes through ``view.guard`` and the
+    pictures are drawn inside ``view.building()`` (bands on every bar of a redacted channel).
+
+    A chart is never why a digest fails: when the upload is refused (no ``files:write``, files
+    disabled...) the parent goes without it; when Slack refuses the image blocks, the parent
+    goes without them and the charts are shared in its thread (:func:`_chart_in_thread`).
+    Slack's transient errors interrupt the run, to be resumed, as for any post.
+    """
+    payload = view.guard(message.payload)
+    with view.building():
+        images = view.guard({"blocks": _chart_images(runtime, client, run, message)})["blocks"]
+    post = {"channel": run.channel, "thread_ts": thread_ts, "unfurl_links": False}
+    if images:
+        kept = payload["blocks"][: digest_blocks.MAX_BLOCKS - len(images)]
+        at = next(
+            (i for i, b in enumerate(kept) if b.get("block_id") == "digest_parent"), len(kept)
+        )
+        try:
+            return client.chat_postMessage(
+                **post,
+                unfurl_media=False,
+                **{**payload, "blocks": kept[:at] + images + kept[at:]},
+            )
+        except SlackApiError as exc:
+            if _transient(exc) or exc.response.get("error") != "invalid_blocks":
+                raise
+            log.warning(
+                "digest run %s: Slack refused the chart's image blocks; "
+                "posting it in the thread instead",
+                run.id,
+            )
+            assert message.chart is not None
+            message.chart["in_thread"] = "pending"
+            digest.record_chart(runtime.engine, run, message)
+    return client.chat_postMessage(**post, unfurl_media=False, **payload)
+
+
+def _chart_images(
+    runtime: Runtime, client: WebClient, run: DigestRun, message: PlannedMessage
+) -> list[dict]:
+    """The image blocks of ``message``'s chart, uploading its pictures first unless an earlier
+    attempt did (the file ids are stored), or was refused."""
+    chart = message.chart
+    if chart is None or "refused" in chart:
+        return []
+    if "files" not in chart:
+        data = charts.ChartData.from_dict(chart["data"])
+        try:
+            chart["files"] = slack_charts.upload(client, slack_charts.pictures(data))
+        except SlackApiError as exc:
+            if _transient(exc):
+                raise
+            chart["refused"] = str(exc.response.get("error") or exc.response.status_code)
+        except SlackRequestError as exc:  # the upload URL refused the bytes
+            chart["refused"] = str(exc)[:200]
+        if "refused" in chart:
+            log.warning(
+                "digest run %s: the chart was not uploaded (%s); posting without it",
+                run.id,
+                chart["refused"],
+            )
+        digest.record_chart(runtime.engine, run, message)
+    if chart.get("in_thread") or not chart.get("files"):
+        return []
+    return slack_charts.image_blocks(chart["files"])
+
+
+def _chart_pending(message: PlannedMessage) -> bool:
+    return message.chart is not None and message.chart.get("in_thread") == "pending"
+
+
+def _chart_in_thread(
+    runtime: Runtime,
+    client: WebClient,
+    run: DigestRun,
+    message: PlannedMessage,
+    ts: str,
+    view: channels.View,
+) -> None:
+    """Share the parent's charts in its thread (Slack refused them as image blocks). Once: the
+    outcome is stored; a failure is logged, never the digest's."""
+    assert message.chart is not None
+    data = charts.ChartData.from_dict(message.chart["data"])
+    try:
+        with view.building():
+            pictures = slack_charts.pictures(data)
+        files = slack_charts.upload(client, pictures, channel=run.channel, thread_ts=ts)
+        message.chart["in_thread"] = [f["id"] for f in files]
+    except (SlackApiError, SlackRequestError, urllib.error.URLError, OSError) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+        log.warning(
+            "digest run %s: the chart could not be shared in the thread (%s)", run.id, error
+        )
+        message.chart["in_thread"] = f"failed: {error}"[:200]
+    digest.record_chart(runtime.engine, run, message)
 
 
 def _claim_threads(

@@ -511,7 +511,7 @@ def playbook(
     """Write expansion-playbook.md for a scope."""
     from . import pipeline, store
     from .config import load_config
-    from .playbook import calibration_context, render_playbook
+    from .playbook import calibration_context, write_playbook
 
     try:
         engine = store.connect(db)
@@ -526,10 +526,11 @@ def playbook(
         calibration = calibration_context(engine, load_config(config), as_of=_as_of(as_of))
     except ExpansionError as exc:
         _fail(exc)
-    out_path.write_text(
-        render_playbook(result, portfolio_name=name, calibration=calibration), encoding="utf-8"
+    written = write_playbook(result, out_path, portfolio_name=name, calibration=calibration)
+    out.print(
+        f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities) and its "
+        f"chart {esc(str(written[1]))}."
     )
-    out.print(f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities).")
 
 
 @app.command()
@@ -575,7 +576,7 @@ def demo(
     from . import pipeline, store
     from .config import DEFAULT_CONFIG
     from .connectors import SourceConfig
-    from .playbook import calibration_context, render_playbook
+    from .playbook import calibration_context, write_playbook
 
     when = _as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
@@ -595,14 +596,15 @@ def demo(
     )
     _print_summary(result)
     _print_table(result, tier=1)
-    out_path.write_text(
-        render_playbook(
-            result, portfolio_name="Sample portfolio (bundled demo)", calibration=calibration
-        ),
-        encoding="utf-8",
+    written = write_playbook(
+        result,
+        out_path,
+        portfolio_name="Sample portfolio (bundled demo)",
+        calibration=calibration,
     )
     out.print(
-        f"\nWrote [bold]{esc(str(out_path))}[/]. Next: `expansion find enterprise`, "
+        f"\nWrote [bold]{esc(str(out_path))}[/] and its chart {esc(str(written[1]))}. Next: "
+        "`expansion find enterprise`, "
         "`expansion account <name>`."
     )
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from . import workflow
+from . import charts, workflow
 from .errors import LeaseLostError
 from .redact import redact
 from .store import DigestItem, DigestMessage, DigestRun, OpportunityEvent, utcnow
@@ -257,7 +257,12 @@ def finish(engine: sa.Engine, run: DigestRun, status: str, *, error: str | None 
 
 @dataclass
 class PlannedMessage:
-    """One message to post: its payload (``text``/``blocks``), and the message it replies to."""
+    """One message to post: its payload (``text``/``blocks``), and the message it replies to.
+
+    ``chart`` (the parent's) is what its pictures show (``charts.ChartData.to_dict()`` under
+    ``data``) and how far their upload got (the bot's bookkeeping: uploaded file ids, refused,
+    or to be shared in the thread); it is stored with the payload, not sent as part of it.
+    """
 
     kind: str
     payload: dict
@@ -265,6 +270,17 @@ class PlannedMessage:
     thread_seq: int | None = None
     seq: int = 0
     ts: str | None = None
+    chart: dict | None = None
+
+
+_CHART = "_chart"  # where a message's chart is kept in its stored payload
+
+
+def _stored(message: PlannedMessage) -> str:
+    payload = (
+        message.payload if message.chart is None else {**message.payload, _CHART: message.chart}
+    )
+    return json.dumps(payload)
 
 
 def save_plan(
@@ -290,7 +306,7 @@ def save_plan(
                         "kind": m.kind,
                         "key": m.key,
                         "thread_seq": m.thread_seq,
-                        "payload": json.dumps(m.payload),
+                        "payload": _stored(m),
                     }
                     for seq, m in enumerate(messages)
                 ],
@@ -299,6 +315,13 @@ def save_plan(
             if len(items):
                 cols = ["opportunity_id", "account_id", "account_name", "type_label", "tier"]
                 frame = items[[*cols, "score"]].assign(run_id=run.id)
+                frame["expansion_arr"] = (
+                    pd.to_numeric(items["expansion_arr"], errors="coerce")
+                    if "expansion_arr" in items
+                    else None
+                )
+                frame["active"] = items["active"].astype(bool) if "active" in items else True
+                frame = frame.astype(object).where(frame.notna(), None)
                 frame["account_name"] = frame["account_name"].fillna("").astype(str)
                 frame["type_label"] = frame["type_label"].fillna("").astype(str).str[:64]
                 conn.execute(ITEMS.insert(), frame.to_dict(orient="records"))
@@ -314,17 +337,33 @@ def plan_of(engine: sa.Engine, run: DigestRun) -> list[PlannedMessage]:
         rows = conn.execute(
             sa.select(MESSAGES).where(MESSAGES.c.run_id == run.id).order_by(MESSAGES.c.seq)
         ).mappings()
-        return [
-            PlannedMessage(
-                kind=r["kind"],
-                payload=json.loads(r["payload"]),
-                key=r["key"],
-                thread_seq=r["thread_seq"],
-                seq=r["seq"],
-                ts=r["ts"],
+        out = []
+        for r in rows:
+            payload = json.loads(r["payload"])
+            chart = payload.pop(_CHART, None)
+            out.append(
+                PlannedMessage(
+                    kind=r["kind"],
+                    payload=payload,
+                    key=r["key"],
+                    thread_seq=r["thread_seq"],
+                    seq=r["seq"],
+                    ts=r["ts"],
+                    chart=chart,
+                )
             )
-            for r in rows
-        ]
+        return out
+
+
+def record_chart(engine: sa.Engine, run: DigestRun, message: PlannedMessage) -> None:
+    """Store how far ``message``'s chart got (uploaded file ids, refused, shared in the thread),
+    so a resumed run neither uploads nor shares it a second time."""
+    with engine.begin() as conn:
+        conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.run_id == run.id, MESSAGES.c.seq == message.seq)
+            .values(payload=_stored(message))
+        )
 
 
 def record_message(
@@ -416,6 +455,68 @@ def previous_run(engine: sa.Engine, run: DigestRun) -> DigestRun | None:
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     return DigestRun(**row) if row else None
+
+
+def short_label(period: str) -> str:
+    """A period key as a chart's axis says it: ``23 Nov`` (a day, or a week's Monday), ``Nov 2026``."""
+    key = period.split("+", 1)[0]
+    if "-W" in key:
+        year, week = key.split("-W")
+        day = date.fromisocalendar(int(year), int(week), 1)
+    elif len(key) == 7:
+        return f"{date.fromisoformat(key + '-01'):%b %Y}"
+    else:
+        day = date.fromisoformat(key)
+    return f"{day.day} {day:%b}"
+
+
+def tier1_trend(
+    engine: sa.Engine, run: DigestRun, current: float, *, points: int = charts.TREND_POINTS
+) -> list[charts.Point]:
+    """The Tier 1 pipeline of the channel's last ``points`` digests of ``run``'s scope, oldest
+    first, ending with ``run`` itself at ``current`` (what it sees now).
+
+    Read from ``digest_items``: the open Tier 1 items' ARR of each earlier posted run. A run
+    stored before items kept their ARR is left out (its figure is unknown, not zero).
+    """
+    query = (
+        sa.select(RUNS.c.id, RUNS.c.period)
+        .where(
+            RUNS.c.team_id == run.team_id,
+            RUNS.c.channel == run.channel,
+            RUNS.c.scope == run.scope,
+            RUNS.c.status == "posted",
+        )
+        .order_by(RUNS.c.id.desc())
+        .limit(points - 1)
+    )
+    if run.id is not None:
+        query = query.where(RUNS.c.id < run.id)
+    with engine.connect() as conn:
+        earlier = conn.execute(query).all()
+        ids = [r.id for r in earlier]
+        totals = {}
+        if ids:
+            arr = ITEMS.c.expansion_arr
+            open_tier1 = (ITEMS.c.tier == 1) & ITEMS.c.active.isnot(False)
+            rows = conn.execute(
+                sa.select(
+                    ITEMS.c.run_id,
+                    sa.func.count(arr).label("known"),
+                    sa.func.sum(sa.case((open_tier1, arr), else_=0.0)).label("tier1"),
+                )
+                .where(ITEMS.c.run_id.in_(ids))
+                .group_by(ITEMS.c.run_id)
+            ).all()
+            totals = {r.run_id: (r.known, float(r.tier1 or 0.0)) for r in rows}
+    trend = []
+    for row in reversed(earlier):
+        known, total = totals.get(row.id, (None, 0.0))
+        if known == 0:  # items without ARR: stored before the chart existed
+            continue
+        trend.append(charts.Point(short_label(row.period), total))
+    trend.append(charts.Point(short_label(run.period), float(current)))
+    return trend
 
 
 # --------------------------------------------------------------------------- what changed

@@ -13,11 +13,12 @@ import csv
 import io
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 import pandas as pd
 
-from . import numbers
+from . import charts, numbers
 from .engine import TYPE_LABELS
 from .escape import SPREADSHEET_LINE_END, Markdown, markdown, spreadsheet_cell
 from .pipeline import FindResult
@@ -285,12 +286,51 @@ def render_playbook(
     *,
     portfolio_name: str = "Customer portfolio",
     calibration: dict | None = None,
+    pictures: list[tuple[str, str]] | None = None,
 ) -> str:
     """The full ``expansion-playbook.md`` (seed 002's output template) for a scope, with the
-    close-probability calibration section when ``calibration`` (:func:`calibration_context`)."""
+    close-probability calibration section when ``calibration`` (:func:`calibration_context`).
+
+    ``pictures`` are ``(alt text, relative path)`` of chart files beside it, shown under the
+    header (:func:`write_playbook` makes them).
+    """
+    images = [Markdown(f"![{markdown(alt)}]({quote(path)})") for alt, path in pictures or []]
     return _ENV.get_template("playbook.md.j2").render(
-        **playbook_context(result, portfolio_name=portfolio_name, calibration=calibration)
+        **playbook_context(result, portfolio_name=portfolio_name, calibration=calibration),
+        pictures=images,
     )
+
+
+def chart_path(out_path: Path) -> Path:
+    """Where the playbook's pipeline chart goes: beside it, ``<name>-pipeline.png``."""
+    return out_path.with_name(f"{out_path.stem}-pipeline.png")
+
+
+def write_playbook(
+    result: FindResult,
+    out_path: Path,
+    *,
+    portfolio_name: str = "Customer portfolio",
+    calibration: dict | None = None,
+) -> list[Path]:
+    """Write the playbook to ``out_path`` and its chart (pipeline and expected value by tier and
+    type, :mod:`expansion.charts`) beside it as PNG, linked from the Markdown by a relative
+    path. Returns the files written. (The Tier 1 trend is a Slack channel's, digest by digest:
+    a playbook has none.)"""
+    data = charts.chart_data(result.opportunities, subtitle=f"As of {result.as_of:%d %b %Y}")
+    picture = chart_path(out_path)
+    picture.write_bytes(charts.render_pipeline(data))
+    alt = "Pipeline and expected value by tier and by opportunity type"
+    out_path.write_text(
+        render_playbook(
+            result,
+            portfolio_name=portfolio_name,
+            calibration=calibration,
+            pictures=[(alt, picture.name)],
+        ),
+        encoding="utf-8",
+    )
+    return [out_path, picture]
 
 
 def render_find_markdown(result: FindResult) -> str:

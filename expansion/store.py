@@ -306,7 +306,9 @@ class DigestMessage(SQLModel, table=True):
 
 
 class DigestItem(SQLModel, table=True):
-    """What a digest saw (Tier 1-3 opportunities in its scope), to say what changed next time."""
+    """What a digest saw (Tier 1-3 opportunities in its scope), to say what changed next time
+    and to chart its Tier 1 pipeline (``expansion_arr`` of the ``active`` ones; both are empty
+    for digests stored before they were kept)."""
 
     __tablename__ = "digest_items"
     id: int | None = Field(default=None, primary_key=True)
@@ -317,6 +319,8 @@ class DigestItem(SQLModel, table=True):
     type_label: str = Field(default="", max_length=64)
     tier: int
     score: float
+    expansion_arr: float | None = None
+    active: bool | None = None
 
 
 class ChannelSetting(SQLModel, table=True):

@@ -1181,6 +1181,7 @@ class SlackEmulator(LocalServer):
         if channel in self.channel_errors:
             raise SlackError(self.channel_errors[channel])
         _raise_message_error(params)
+        self._check_slack_files(params.get("blocks") or [])
         ts = self._next_ts()
         message: dict[str, Any] = {
             "type": "message",
@@ -1197,6 +1198,18 @@ class SlackEmulator(LocalServer):
             message["attachments"] = params["attachments"]
         self.messages[(channel, ts)] = message
         return {"channel": channel, "ts": ts, "message": _without_none(message)}
+
+    def _check_slack_files(self, blocks: list[Any]) -> None:
+        """An image block's ``slack_file`` must name a file uploaded (completed) here: Slack
+        answers ``invalid_blocks`` for a file it does not have."""
+        known = {u.file_id for u in self.uploads}
+        for index, block in enumerate(blocks):
+            file = block.get("slack_file") if isinstance(block, dict) else None
+            if isinstance(file, dict) and file.get("id") not in known:
+                raise SlackError(
+                    "invalid_blocks",
+                    errors=[f"invalid slack file [json-pointer:/blocks/{index}/slack_file]"],
+                )
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         """chat.postEphemeral: nothing is stored beyond the call itself."""

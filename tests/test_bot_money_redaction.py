@@ -234,3 +234,13 @@ def test_digests_in_redacted_and_slack_connect_channels_are_banded(bot, slack):
         assert "+$58K" not in posts[0]["text"] and "(+$50–100K)" in posts[0]["text"]
     plain = "\n".join(text_of(p) for p in posts_to(slack, "CDIGPLAIN"))
     assert NORTHWIND_DEAL in plain and figures_in(plain)
+    # The parent's chart is drawn as the channel may see money: its image's alt text (drawn
+    # with the same labels as the bars) has bands in a redacted channel, figures elsewhere.
+    blocks_of = {c: posts_to(slack, c)[0]["blocks"] for c in ("CDIGREDACT", "CDIGPLAIN")}
+    alts = {
+        c: " ".join(b["alt_text"] for b in blocks if b["type"] == "image")
+        for c, blocks in blocks_of.items()
+    }
+    assert alts["CDIGREDACT"] and not figures_in(alts["CDIGREDACT"]), alts["CDIGREDACT"]
+    assert "–" in alts["CDIGREDACT"]
+    assert figures_in(alts["CDIGPLAIN"]), alts["CDIGPLAIN"]

@@ -803,3 +803,111 @@ def test_digest_command_prints_the_channel_as_given(db_url, slack, channel):
         out = proc.communicate(timeout=120)[0]
         assert proc.returncode == 0, out
         assert expected in out
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def uploads_since(slack, before: int) -> list:
+    with slack._lock:
+        return list(slack.uploads[before:])
+
+
+def images_of(message: dict) -> list[dict]:
+    return [b for b in message["blocks"] if b["type"] == "image"]
+
+
+def test_the_parent_shows_the_chart_uploaded_once(runtime, client, slack, channel, book):
+    before = len(slack.uploads)
+    report = run(runtime, client, channel)
+    assert report.status == "posted"
+    (upload,) = uploads_since(slack, before)  # a first digest: no trend to draw yet
+    assert upload.channel_id is None  # uploaded privately, shown by the image block
+    assert upload.content.startswith(b"\x89PNG\r\n\x1a\n") and upload.filename.endswith(".png")
+    (parent,) = top_level(posted(slack, channel))
+    (image,) = images_of(parent)
+    assert image["slack_file"] == {"id": upload.file_id}
+    # Between the words and the button; its alt text says the figures.
+    kinds = [b["type"] for b in parent["blocks"]]
+    assert kinds.index("image") == kinds.index("actions") - 1
+    tier1 = book.everything.opportunities
+    tier1 = tier1[tier1["tier"] == 1]
+    assert f"Tier 1 {blocks.money(tier1['expansion_arr'].sum())}" in image["alt_text"]
+    # The stored plan remembers the file, so nothing is uploaded again.
+    stored = digest.plan_of(runtime.engine, report.run)[0]
+    assert [f["id"] for f in stored.chart["files"]] == [upload.file_id]
+    assert "files" not in stored.payload and "_chart" not in stored.payload
+
+
+def test_the_second_digest_adds_the_tier1_trend(runtime, client, slack, channel):
+    run(runtime, client, channel)
+    before = len(slack.uploads)
+    report = run(runtime, client, channel, force=True)
+    pictures = uploads_since(slack, before)
+    assert [u.filename for u in pictures] == [
+        "expansion-pipeline.png",
+        "expansion-tier1-trend.png",
+    ]
+    parent = top_level(posted(slack, channel))[-1]
+    assert [i["slack_file"]["id"] for i in images_of(parent)] == [u.file_id for u in pictures]
+    plan = digest.plan_of(runtime.engine, report.run)[0]
+    trend = plan.chart["data"]["trend"]
+    assert len(trend) == 2 and trend[0]["pipeline"] == trend[1]["pipeline"] > 0
+
+
+def test_a_refused_upload_posts_the_digest_without_the_chart(runtime, client, slack, channel):
+    before = len(slack.uploads)
+    slack.fail_next("files.getUploadURLExternal", status=200, error="missing_scope")
+    report = run(runtime, client, channel)
+    assert report.status == "posted"  # never the digest's failure
+    assert uploads_since(slack, before) == []
+    messages = posted(slack, channel)
+    assert len(messages) == report.run.messages
+    (parent,) = top_level(messages)
+    assert images_of(parent) == []
+    assert digest.plan_of(runtime.engine, report.run)[0].chart["refused"] == "missing_scope"
+
+
+def test_refused_image_blocks_put_the_chart_in_the_thread(runtime, client, slack, channel):
+    before = len(slack.uploads)
+    slack.fail_next("chat.postMessage", status=200, error="invalid_blocks")
+    report = run(runtime, client, channel)
+    assert report.status == "posted"
+    (parent,) = top_level(posted(slack, channel))
+    assert images_of(parent) == []
+    private, shared = uploads_since(slack, before)
+    assert private.channel_id is None
+    assert (shared.channel_id, shared.thread_ts) == (channel, parent["ts"])
+    assert shared.content == private.content
+    chart = digest.plan_of(runtime.engine, report.run)[0].chart
+    assert chart["in_thread"] == [shared.file_id]
+    # A rerun of the period posts nothing and shares nothing again.
+    assert run(runtime, client, channel).status == "skipped"
+    assert len(slack.uploads) == before + 2
+
+
+def test_a_crash_after_the_upload_does_not_upload_again(runtime, client, slack, channel):
+    before = len(slack.uploads)
+    with pytest.raises(Crash):  # the chart is uploaded, the parent never reaches Slack
+        run_on_the_clock(runtime, DyingClient(token=TOKEN, base_url=slack.api_url, at=1), channel)
+    (upload,) = uploads_since(slack, before)
+    assert posted(slack, channel) == []
+    later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
+    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    assert report.status == "posted"
+    assert uploads_since(slack, before) == [upload]  # exactly once
+    (parent,) = top_level(posted(slack, channel))
+    assert [i["slack_file"]["id"] for i in images_of(parent)] == [upload.file_id]
+
+
+def test_a_rate_limited_upload_interrupts_and_resumes(runtime, client, slack, channel):
+    before = len(slack.uploads)
+    slack.fail_next("files.getUploadURLExternal", status=503, count=3)
+    report = run_on_the_clock(runtime, client, channel)
+    assert report.status == "interrupted" and report.posted == 0
+    assert posted(slack, channel) == []
+    (resumed,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0)
+    assert resumed.status == "posted"
+    (upload,) = uploads_since(slack, before)
+    (parent,) = top_level(posted(slack, channel))
+    assert [i["slack_file"]["id"] for i in images_of(parent)] == [upload.file_id]

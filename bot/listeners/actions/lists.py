@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from ... import channels, lists, sharing
+from ... import channels, charts, lists, sharing
 from ...blocks import ListRef, action_pattern
 from ...errors import ack_then
 from ...replies import from_shared_message, send, tell
@@ -56,6 +56,11 @@ def register(app: App, runtime: Runtime) -> None:
         rt = runtime.for_request(context)
         if sharing.post_public(rt, client, body, respond, _ref(action)):
             tell(body, client, respond, "Shared in this channel.")
+
+    @ack_then(app.action(charts.SHARE_ACTION), runtime)
+    def chart_share(body: dict, client: WebClient, respond, context) -> None:
+        """*Share in channel* under an ``/expansion chart`` answer: the charts, uploaded."""
+        charts.share(runtime.for_request(context), client, body, respond)
 
     @ack_then(app.action("download_playbook"), runtime)
     def download_playbook(body: dict, action: dict, client: WebClient, respond, context) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, channels, crm, sources, subscriptions, team
+from ... import blocks, channels, charts, crm, sources, subscriptions, team
 from ...replies import send
 from ...runtime import Runtime
 
@@ -23,6 +23,8 @@ HELP = "\n".join(
         "channel to the Tier 1 digest (also daily, monthly 1); `digest off`; `digest list` (admins "
         "change subscriptions)",
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
+        "• `/expansion chart [scope]`: pipeline and expected value by tier and type, as a "
+        "picture (sent to you; *Share in channel* posts it)",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
         "• `/expansion settings`: this channel's settings; `/expansion settings redact on|off`: "
@@ -53,6 +55,9 @@ def expansion_callback(runtime: Runtime) -> Callable:
             return
         if word == "crm":
             crm.handle(rt, command, respond)
+            return
+        if word == "chart":
+            charts.answer(rt, client, command, respond, " ".join(words[1:]))
             return
         if word in ("sync", "status"):
             sources.handle(rt, command, respond, words)

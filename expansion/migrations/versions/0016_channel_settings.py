@@ -2,7 +2,7 @@
 and their audit trail
 
 Revision ID: 0016
-Revises: 0011_crm
+Revises: 0015_users
 Create Date: 2026-12-07 23:10:00
 """
 
