@@ -23,7 +23,7 @@ from .listeners import register_listeners
 from .runtime import Runtime
 from .security import RequestCheck
 from .settings import BOT_SCOPES
-from .workspaces import WorkspaceCheck
+from .workspaces import GuestCheck, WorkspaceCheck
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ def build_app(
     if settings.multi_workspace:
         # After Bolt's authorization: the request's workspace, or a refusal (bot.workspaces).
         app.use(WorkspaceCheck())
+    # A guest of a Slack Connect channel (another organisation) gets nothing built for them.
+    app.use(GuestCheck())
     app.error(handle_error)
     register_listeners(app, runtime)
     return app

@@ -14,11 +14,17 @@ install); then :class:`WorkspaceCheck`, after it, names the partition:
 
 A request whose workspace cannot be named is answered with a message saying so, and nothing
 else happens: it never reaches the main database nor creates a partition.
+
+A click or a form from a person of *another* organisation (a Slack Connect channel: the
+payload's ``user.team_id`` is neither the workspace nor its Enterprise Grid organisation) is
+refused the same way: its answers (*Review all*, *Open account plan*) are private answers with
+the exact figures, meant for the workspace's own people; they are never built for a guest.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from slack_bolt.context import BoltContext
@@ -29,6 +35,7 @@ from slack_bolt.middleware.authorization.internals import (
 )
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger("bot.workspaces")
 
@@ -74,6 +81,41 @@ def workspace_of(context: BoltContext, body: dict) -> str | None:
     return team if team and team == result.team_id else None
 
 
+EXTERNAL_REFUSAL = (
+    ":lock: Expansion answers the members of the workspace that installed it; this channel is "
+    "shared with your organisation, so I did nothing. Ask your contact there for what you need."
+)
+
+
+def external_user(context: BoltContext, body: dict, workspace: str) -> str | None:
+    """The acting user's organisation when it is another one than this workspace's (a guest
+    from a Slack Connect channel), else ``None``. Only interactive payloads say (``user`` with
+    its ``team_id``); a slash command comes from the workspace it names."""
+    user = body.get("user")
+    if not isinstance(user, dict) or not user.get("team_id"):
+        return None
+    own = {workspace, named_team(body), context.team_id, context.enterprise_id}
+    team = str(user["team_id"])
+    return None if team in own else team
+
+
+def _tell(body: dict, text: str) -> None:
+    """Say ``text`` to the person through the payload's response_url, off the ack's path."""
+    url = body.get("response_url")
+    if not isinstance(url, str) or not url:
+        return
+
+    def say() -> None:
+        try:
+            WebhookClient(url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False
+            )
+        except Exception:  # the refusal is logged already; saying it is a courtesy
+            log.warning("could not tell a guest their request was refused", exc_info=True)
+
+    threading.Thread(target=say, name="refusal", daemon=True).start()
+
+
 class WorkspaceCheck(Middleware):
     """After Bolt's authorization: the request's workspace, or a refusal."""
 
@@ -94,3 +136,25 @@ class WorkspaceCheck(Middleware):
             return BoltResponse(status=200, body=REFUSAL, headers={"X-Slack-No-Retry": "1"})
         req.context[WORKSPACE] = workspace
         return next()
+
+
+class GuestCheck(Middleware):
+    """Before any listener, with one workspace or several: a click or form of a person of
+    another organisation (:func:`external_user`) is refused, said to them in one line."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        workspace = req.context.get(WORKSPACE) or named_team(req.body) or req.context.team_id
+        guest = external_user(req.context, req.body, str(workspace or ""))
+        if guest is None:
+            return next()
+        log.warning(
+            "refused a %s from user %s of another organisation (%s) in workspace %s",
+            req.body.get("type") or "request",
+            (req.body.get("user") or {}).get("id"),
+            guest,
+            workspace,
+        )
+        _tell(req.body, EXTERNAL_REFUSAL)
+        return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})

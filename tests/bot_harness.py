@@ -199,13 +199,15 @@ class BotServer:
         response_key: str = "act",
         home: bool = False,
         modal: dict | None = None,
+        user_team: str = TEAM,
     ) -> Reply:
         """A signed block_actions payload for ``action``, clicked on a message, the Home tab, or
-        in an open modal (``modal``: the view as the emulator holds it)."""
+        in an open modal (``modal``: the view as the emulator holds it); ``user_team``: the
+        clicker's own organisation (another one: a guest in a Slack Connect channel)."""
         payload: dict = {
             "type": "block_actions",
             "team": {"id": TEAM, "domain": "example"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "user": {"id": user, "username": user.lower(), "team_id": user_team},
             "api_app_id": "A0001",
             "trigger_id": self.emulator.trigger_id(),
             "actions": [{"action_ts": str(time.time()), **action}],

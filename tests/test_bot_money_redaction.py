@@ -184,6 +184,33 @@ def test_slack_connect_channels_are_redacted_unless_an_admin_sets_them_off(bot, 
     assert NORTHWIND_DEAL in all_text(post_public(bot, slack, "CCONNECT")["blocks"])
 
 
+def test_a_guest_from_another_organisation_gets_nothing_from_a_shared_channel(bot, slack):
+    """In a Slack Connect channel the partner's people see the banded digest; *Review all* or
+    *Open account plan* would answer them privately with the exact figures. A click from a user
+    of another organisation is refused in one line, and nothing is built for them."""
+    slack.set_channel("CGUESTS", is_ext_shared=True)
+    posted = post_public(bot, slack, "CGUESTS")
+    element, block = find_action(posted["blocks"], "open_plan")
+    opens = len(slack.calls_to("views.open"))
+    for user_team in ("TPARTNER", "T0001"):
+        reply = bot.block_action(
+            click(element, block),
+            user="U2",
+            channel="CGUESTS",
+            message=posted,
+            message_ts=posted["ts"],
+            response_key=f"guest-{user_team}",
+            user_team=user_team,
+        )
+        assert reply.status == 200 and reply.seconds < 3
+    [refused] = slack.wait_for_responses("guest-TPARTNER", 1, timeout=20)
+    assert refused.body["response_type"] == "ephemeral"
+    assert "shared with your organisation, so I did nothing" in refused.body["text"]
+    # The workspace's own user gets the account plan; the guest's click opened nothing.
+    slack.wait_for(lambda: len(slack.calls_to("views.open")) > opens, timeout=20)
+    assert len(slack.calls_to("views.open")) == opens + 1
+
+
 def test_a_channel_slack_will_not_describe_is_redacted(bot, slack):
     slack.fail_next("conversations.info", status=200, error="missing_scope")
     assert_banded(post_public(bot, slack, "CNOINFO"))
