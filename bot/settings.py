@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from expansion.alerts import default_mode
 from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
 from expansion.connectors import load_sources, sync_time
 from expansion.errors import ConfigError
@@ -68,6 +69,8 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     #: Where a request's response_url may point (``SLACK_RESPONSE_URL_HOSTS``).
     response_url_hosts: tuple[str, ...] = SLACK_RESPONSE_URL_HOSTS
+    #: New-Tier-1 alerts of a user who chose nothing (``[alerts] default`` in expansion.toml).
+    alerts_default: str = "on"
 
     @property
     def multi_workspace(self) -> bool:
@@ -218,4 +221,5 @@ class Settings:
             redirect_uri=env.get("SLACK_REDIRECT_URI", "").strip() or None,
             max_request_bytes=int(max_bytes_text),
             response_url_hosts=hosts or SLACK_RESPONSE_URL_HOSTS,
+            alerts_default=default_mode(Path(config_path) if config_path else None),
         )

@@ -20,8 +20,11 @@ from .runtime import Runtime
 _running = threading.Lock()
 
 
-def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str]) -> None:
-    """``sync [source]`` or ``status``; every answer goes to the requester only."""
+def handle(
+    runtime: Runtime, command: dict, respond: Callable, words: list[str], client=None
+) -> None:
+    """``sync [source]`` or ``status``; every answer goes to the requester only. After a sync,
+    owners and subscribed channels are alerted of new Tier 1s (``client``: bot/alerts.py)."""
 
     def say(text: str) -> None:
         send(respond, **blocks.notice(text), response_type="ephemeral", replace_original=False)
@@ -60,6 +63,10 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
     try:
         say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
         say(sync(runtime, configured, full=full))
+        if client is not None:
+            from .alerts import after_sync  # bot.alerts -> bot.digest -> bot.sources
+
+            after_sync(runtime, client, summary=False)
     finally:
         _running.release()
 

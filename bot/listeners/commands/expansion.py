@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, sources, subscriptions
+from ... import alerts, blocks, sources, subscriptions
 from ...replies import send
 from ...runtime import Runtime
 
@@ -25,6 +25,8 @@ HELP = "\n".join(
         "• `/expansion digest preview`: this channel's next digest, shown only to you",
         "• `/expansion sync [source]`: pull the sources of expansion.toml now and re-score; "
         "`/expansion status`: each source's last sync and where sources disagree (admins)",
+        "• `/expansion alerts here [scope]`: this channel gets each new Tier 1 after every sync; "
+        "`alerts off`; `alerts list` (admins); your own alerts: the *Home* tab",
     ]
 )
 
@@ -37,8 +39,11 @@ def expansion_callback(runtime: Runtime) -> Callable:
         if word == "digest":
             subscriptions.handle(rt, client, command, respond, words[1:])
             return
+        if word == "alerts":
+            alerts.handle(rt, client, command, respond, words[1:])
+            return
         if word in ("sync", "status"):
-            sources.handle(rt, command, respond, words)
+            sources.handle(rt, command, respond, words, client=client)
             return
         text = HELP
         if word != "help":
