@@ -62,11 +62,23 @@ def handle(
         return
     try:
         say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
-        say(sync(runtime, configured, full=full))
+        done = sync(runtime, configured, full=full)
         if client is not None:
             from .alerts import after_sync  # bot.alerts -> bot.digest -> bot.sources
 
-            after_sync(runtime, client, summary=False)
+            report = after_sync(runtime, client, summary=False)
+            if report.changes:
+                done += (
+                    f"\nAlerts: {report.changes} new Tier 1, {report.dms} DMs, "
+                    f"{report.channel_posts} channel messages"
+                    + (f", {report.held} held for daily summaries" if report.held else "")
+                    + (
+                        f", {len(report.skipped_owners)} owners with no Slack user"
+                        if report.skipped_owners
+                        else ""
+                    )
+                )
+        say(done)
     finally:
         _running.release()
 

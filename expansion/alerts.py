@@ -250,7 +250,7 @@ def claim(
         return [AlertDelivery(**row) for row in rows]
 
 
-def _finish(engine: sa.Engine, rows: list[AlertDelivery], holder: str, **values) -> None:
+def _finish(engine: sa.Engine, rows: list[AlertDelivery], held_by: str, **values) -> None:
     if not rows:
         return
     with engine.begin() as conn:
@@ -258,7 +258,7 @@ def _finish(engine: sa.Engine, rows: list[AlertDelivery], holder: str, **values)
             DELIVERIES.update()
             .where(
                 DELIVERIES.c.id.in_([r.id for r in rows]),
-                DELIVERIES.c.holder == holder,
+                DELIVERIES.c.holder == held_by,
                 DELIVERIES.c.status == "claimed",
             )
             .values(**values)
