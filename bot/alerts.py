@@ -11,6 +11,7 @@ of a scope (admins only, as digest subscriptions).
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.error
 from collections.abc import Callable
@@ -130,7 +131,7 @@ def after_sync(
             rows,
             records,
             holder=holder,
-            channel=lambda user=user: dm_channel(client, user),
+            channel=functools.partial(dm_channel, client, user),
             post=client.chat_postMessage,
             summary=mode == "daily",
         )
@@ -159,7 +160,7 @@ def after_sync(
             rows,
             records,
             holder=holder,
-            channel=lambda sub=sub: sub.channel,
+            channel=functools.partial(str, sub.channel),
             post=client.chat_postMessage,
             scope=sub.scope,
         )
@@ -193,7 +194,9 @@ def _post(
     """Post the claimed ``rows`` as one message; ``sent``, ``failed`` or ``none`` (nothing
     left to say: every one of them stopped being an open Tier 1)."""
     engine = runtime.engine
-    live, stale, cards = [], [], {}
+    live: list[AlertDelivery] = []
+    stale: list[AlertDelivery] = []
+    cards: dict[str, dict] = {}
     for row in rows:
         record = records.get(row.opportunity_id)
         if record is None or int(record["tier"]) != 1:

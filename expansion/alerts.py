@@ -177,11 +177,12 @@ def _insert_ignoring_duplicates(conn: sa.Connection, values: dict) -> bool:
     key = ["team_id", "recipient", "opportunity_id", "change"]
     name = conn.dialect.name
     if name in ("postgresql", "sqlite"):
-        if name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(DELIVERIES).values(**values).on_conflict_do_nothing(index_elements=key)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(DELIVERIES).values(**values).on_conflict_do_nothing(index_elements=key)
+        )
         return bool(conn.execute(statement).rowcount)
     exists = conn.execute(
         sa.select(DELIVERIES.c.id).where(*(DELIVERIES.c[k] == values[k] for k in key))
