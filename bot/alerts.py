@@ -79,7 +79,11 @@ def after_sync(
         return Report()
     try:
         found = alerts.detect(
-            engine, as_of=runtime.settings.as_of(), config=runtime.settings.scoring, team_id=team
+            engine,
+            as_of=runtime.settings.as_of(),
+            config=runtime.settings.scoring,
+            team_id=team,
+            record=False,
         )
     except NoDataError:
         return Report()
@@ -94,6 +98,10 @@ def after_sync(
     unmatched: dict[str, int] = {}
     for change in found.changes:
         user = (records.get(change.opportunity_id) or {}).get("owner_user")
+        if not user and change.owner:
+            # Cards show the e-mail when Slack would not say; an alert asks again, so a Slack
+            # error stops the pass before it is recorded (the next pass does it again).
+            user = runtime.directory.user_id(client, change.owner)
         if not user:
             who = change.owner or "no owner in the CRM"
             unmatched[who] = unmatched.get(who, 0) + 1
@@ -166,6 +174,8 @@ def after_sync(
         )
         report.channel_posts += outcome == "sent"
         report.failed += outcome == "failed"
+    if found.run_id is not None:
+        alerts.record_pass(engine, found.run_id, team_id=team)
     if report.changes or report.dms or report.channel_posts:
         log.info(
             "alerts: %d new Tier 1 (compared with scoring run %s): %d DMs, %d channel messages, "

@@ -3,6 +3,7 @@ how each one's last sync went (admins only)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -16,6 +17,8 @@ from expansion.merge import conflict_counts
 from . import blocks
 from .replies import actor, send
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 _running = threading.Lock()
 
@@ -66,8 +69,15 @@ def handle(
         if client is not None:
             from .alerts import after_sync  # bot.alerts -> bot.digest -> bot.sources
 
-            report = after_sync(runtime, client, summary=False)
-            if report.changes:
+            try:
+                report = after_sync(runtime, client, summary=False)
+            except Exception:  # the sync stands; the next pass sends what this one could not
+                log.exception("alerts after /expansion sync failed")
+                report = None
+                done += (
+                    "\nAlerts could not be sent now; the next sync or the nightly job sends them."
+                )
+            if report is not None and report.changes:
                 done += (
                     f"\nAlerts: {report.changes} new Tier 1, {report.dms} DMs, "
                     f"{report.channel_posts} channel messages"

@@ -131,9 +131,12 @@ def detect(
     as_of: date,
     config: ScoringConfig = DEFAULT_CONFIG,
     team_id: str = "",
+    record: bool = True,
 ) -> Detected:
     """The open opportunities that are Tier 1 in the latest scoring (scored now if the data
-    changed) and were not in the run the previous pass looked at; records this pass.
+    changed) and were not in the run the previous pass looked at. ``record`` records this pass
+    (the next compares with its run); without it, call :func:`record_pass` once the changes are
+    claimed, so a pass that stopped before (Slack down) is done again from the same baseline.
 
     Raises:
         NoDataError: nothing has been synced yet.
@@ -141,8 +144,8 @@ def detect(
     run_id = pipeline.score(engine, as_of=as_of, config=config)
     result = pipeline.find(engine, "", as_of=as_of, config=config)
     previous = baseline(engine, run_id, team_id=team_id)
-    with engine.begin() as conn:
-        conn.execute(PASSES.insert().values(team_id=team_id, score_run_id=run_id, at=utcnow()))
+    if record:
+        record_pass(engine, run_id, team_id=team_id)
     detected = Detected(result=result, run_id=run_id, compared_with=previous)
     if previous is None:
         return detected
@@ -150,19 +153,25 @@ def detect(
     opps = result.opportunities
     cols = ["opportunity_id", "account_id", "owner", "tier", "score"]
     new_tier1, _, _ = tier_moves(opps[cols], before)
-    for record in new_tier1:
-        was = record.get("was")
-        owner = record.get("owner")
+    for moved in new_tier1:
+        was = moved.get("was")
+        owner = moved.get("owner")
         detected.changes.append(
             Change(
-                opportunity_id=str(record["opportunity_id"]),
-                account_id=str(record["account_id"]),
+                opportunity_id=str(moved["opportunity_id"]),
+                account_id=str(moved["account_id"]),
                 owner=str(owner) if isinstance(owner, str) and owner else None,
                 was=was,
                 key=f"{was if was is not None else 'new'}>1@{previous}",
             )
         )
     return detected
+
+
+def record_pass(engine: sa.Engine, run_id: int, *, team_id: str = "") -> None:
+    """Remember that a pass looked at scoring run ``run_id`` (the next pass compares with it)."""
+    with engine.begin() as conn:
+        conn.execute(PASSES.insert().values(team_id=team_id, score_run_id=run_id, at=utcnow()))
 
 
 # --------------------------------------------------------------------------- claims

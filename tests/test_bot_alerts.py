@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from bot_harness import TOKEN, BotServer, all_text
+from slack_sdk.errors import SlackApiError
 
 from bot import alerts as bot_alerts
 from bot.app import web_client
@@ -269,6 +270,26 @@ def test_a_failed_post_is_retried_at_the_next_pass(tmp_path, slack):
     assert {d.status for d in alerts.deliveries(runtime.engine)} == {"pending"}
     assert bot_alerts.after_sync(runtime, client, summary=False).dms == 1
     assert len(dms(slack, "UMAYA")) == 1
+    runtime.engine.dispose()
+
+
+def test_a_pass_stopped_by_slack_is_done_again(tmp_path, slack):
+    """Slack refuses the owner lookups: nothing is claimed or recorded, and the next pass
+    (compared with the same run) alerts Maya."""
+    slack.reset()
+    url = f"sqlite:///{tmp_path / 'lookups.db'}"
+    two_books(url, tmp_path)
+    runtime = runtime_for(url, slack)
+    client = web_client(TOKEN, slack.api_url)
+    slack.fail_next("users.lookupByEmail", status=200, error="fatal_error", count=10)
+    with pytest.raises(SlackApiError):
+        bot_alerts.after_sync(runtime, client, summary=False)
+    assert not dms(slack, "UMAYA") and alerts.deliveries(runtime.engine) == []
+    slack.reset()
+    runtime.directory = type(runtime.directory)()  # a fresh process's cache
+    report = bot_alerts.after_sync(runtime, client, summary=False)
+    assert report.changes == 3 and report.dms == 1
+    assert len(card_ids(dms(slack, "UMAYA")[0])) == 2
     runtime.engine.dispose()
 
 
