@@ -428,3 +428,17 @@ def test_alerts_default_in_expansion_toml(tmp_path):
         alerts.default_mode(toml)
     toml.write_text("")
     assert alerts.default_mode(toml) == "on"
+
+
+def test_an_alert_of_many_stays_within_slacks_limits(sample_result):
+    from slack_emulator import validate_blocks
+
+    from bot import blocks
+
+    ids = sample_result.opportunities["opportunity_id"].head(15)
+    records = [{**r, "was": 2} for r in sample_result.opportunity_records(ids)]
+    message = blocks.alert_message(records, scope="enterprise")
+    assert len(message["blocks"]) <= 50 and validate_blocks(message["blocks"]) == []
+    assert len(card_ids(message)) == blocks.ALERT_CARDS
+    assert "…and 5 more" in all_text(message["blocks"])
+    assert "15 new Tier 1 opportunities* in enterprise (15 moved up" in all_text(message["blocks"])

@@ -17,7 +17,7 @@ from expansion import digest, pipeline, store, workflow
 from expansion.schedule import Schedule
 from expansion.store import DigestRun
 
-from .. import cards, deep_dive, home, lists
+from .. import blocks, cards, deep_dive, home, lists
 from .. import digest as bot_digest
 from ..blocks import ListRef
 from ..runtime import Runtime
@@ -216,7 +216,7 @@ def _build(runtime: Runtime) -> list[Preview]:
         Preview(
             "home",
             "App Home with assigned cards",
-            home.view(runtime, VIEWER, slack),  # type: ignore[arg-type]
+            home.with_alerts(runtime, VIEWER, home.view(runtime, VIEWER, slack)),  # type: ignore[arg-type]
             "Home tab",
             USERS,
         )
@@ -230,6 +230,14 @@ def _build(runtime: Runtime) -> list[Preview]:
             USERS,
         )
     )
+
+    # A new-Tier-1 alert: the sample's Tier 1s, as if two moved up from Tier 2 and one is new.
+    tier1 = result.opportunities[result.opportunities["tier"] == 1]["opportunity_id"].head(3)
+    moved = runtime.card_records(result, tier1, slack)  # type: ignore[arg-type]
+    for record, was in zip(moved, [2, 2, None], strict=False):
+        record["was"] = was
+    alert = blocks.alert_message(moved)
+    items.append(Preview("alert-dm", "New Tier 1 alert (DM)", alert, "in a DM", USERS))
 
     client = RecordingClient()
     assigned = runtime.opportunity(top[0]["opportunity_id"], client)
