@@ -442,3 +442,13 @@ def test_an_alert_of_many_stays_within_slacks_limits(sample_result):
     assert len(card_ids(message)) == blocks.ALERT_CARDS
     assert "…and 5 more" in all_text(message["blocks"])
     assert "15 new Tier 1 opportunities* in enterprise (15 moved up" in all_text(message["blocks"])
+
+
+def test_the_bot_reads_the_alerts_default(tmp_path):
+    toml = tmp_path / "expansion.toml"
+    toml.write_text('[alerts]\ndefault = "off"\n')
+    env = {"SLACK_BOT_TOKEN": "xoxb-x", "EXPANSION_CONFIG": str(toml)}
+    assert Settings.from_env(env, http=False).alerts_default == "off"
+    toml.write_text('[alerts]\ndefault = "weekly"\n')
+    with pytest.raises(ConfigError, match=r"\[alerts\] default"):
+        Settings.from_env(env, http=False)
