@@ -1175,3 +1175,71 @@ def home_view(
         # Where "70% likely" comes from: the seed bands, or calibrated from decided outcomes.
         blocks.append(context(escape(calibration[:1].upper() + calibration[1:]) + "."))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+# --------------------------------------------------------------------------- new-Tier-1 alerts
+
+#: Cards in one alert message: 10 x 4 blocks + the intro and the "…and N more" line <= 50.
+ALERT_CARDS = 10
+ALERT_MODES = (("on", "On: as soon as one appears"), ("daily", "Daily summary"), ("off", "Off"))
+
+
+def _change_words(opp: dict) -> str:
+    was = opp.get("was")
+    return f"up from Tier {int(was)}" if _present(was) else "new"
+
+
+def alert_message(opps: list[dict], *, scope: str | None = None, summary: bool = False) -> dict:
+    """One alert message: the opportunities that became Tier 1 (``opps``: card records with
+    ``was``, the tier each came from, ``None`` when new), as cards with their buttons, best
+    first. A DM (``scope`` ``None``) says "on your accounts"; a channel's names its scope. At
+    most :data:`ALERT_CARDS` cards and Slack's text budget; the rest are named in one line."""
+    n = len(opps)
+    what = plural(n, "new Tier 1 opportunity")
+    if scope is None:
+        where = "on your accounts" + (" today" if summary else "")
+    else:
+        where = f"in {escape(scope or 'all accounts')}"
+    moved = sum(1 for o in opps if _present(o.get("was")))
+    detail = f" ({moved} moved up from a lower tier)" if moved else ""
+    head = [section(f":rotating_light: *{what}* {where}{detail}.")]
+    body: list[dict] = []
+    seen: set[str] = set()
+    shown = 0
+    for opp in opps[:ALERT_CARDS]:
+        more = card(opp, seen=seen)
+        more[1] = context(f"{more[1]['elements'][0]['text']} · {_change_words(opp)}")
+        if shown and text_size([*head, *body, *more]) > MAX_MESSAGE_CHARS - 1_000:
+            break
+        body += more
+        shown += 1
+    rest = opps[shown:]
+    if rest:
+        names = ", ".join(
+            f"{clip(escape(o['account_name']), 60)} ({escape(deal_words(o))})" for o in rest
+        )
+        body.append(context(clip(f"…and {len(rest)} more: {names}", 1900)))
+    first = decision_text(opps[0]) if opps else ""
+    text = f"New {first}" + (f" And {len(opps) - 1} more." if len(opps) > 1 else "")
+    return {"text": clip(text, 3000), "blocks": (head + body)[:MAX_BLOCKS]}
+
+
+def alerts_choice(mode: str) -> list[dict]:
+    """App Home's alerts setting: on, daily summary or off, for the viewer."""
+    options = [{"text": plain(label), "value": value} for value, label in ALERT_MODES]
+    initial = next((o for o in options if o["value"] == mode), options[0])
+    return [
+        {"type": "divider"},
+        section(
+            "*Alerts* when a new Tier 1 appears on an account you own: a DM after each sync "
+            "(*on*), one a day with all of them (*daily summary*), or none (*off*).",
+            block_id="alerts_choice",
+            accessory={
+                "type": "static_select",
+                "action_id": "alerts_mode",
+                "placeholder": plain("Alerts"),
+                "options": options,
+                "initial_option": initial,
+            },
+        ),
+    ]

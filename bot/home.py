@@ -49,4 +49,14 @@ def view(runtime: Runtime, user_id: str, client: WebClient | None = None) -> dic
 
 
 def publish(runtime: Runtime, client: WebClient, user_id: str) -> None:
-    client.views_publish(user_id=user_id, view=view(runtime, user_id, client))
+    client.views_publish(
+        user_id=user_id, view=with_alerts(runtime, user_id, view(runtime, user_id, client))
+    )
+
+
+def with_alerts(runtime: Runtime, user_id: str, home: dict) -> dict:
+    """``home`` with the viewer's new-Tier-1 alerts choice at its end (bot/alerts.py)."""
+    from .alerts import home_blocks
+
+    room = blocks.MAX_HOME_BLOCKS - 2
+    return {**home, "blocks": [*home["blocks"][:room], *home_blocks(runtime, user_id)]}

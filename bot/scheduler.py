@@ -29,6 +29,7 @@ from expansion.database import leader_for
 from expansion.errors import ExpansionError
 from expansion.store import DigestSubscription
 
+from . import alerts as bot_alerts
 from . import digest as bot_digest
 from . import installations
 from .runtime import Runtime
@@ -265,6 +266,19 @@ class DigestScheduler:
                 log.info("nightly scoring of %s: run %s", team or "the workspace", run_id)
             except ExpansionError as exc:  # e.g. a workspace with no data synced yet
                 log.info("nightly scoring of %s skipped: %s", team or "the workspace", exc)
+                continue
+            self.alert(team, runtime)
+
+    def alert(self, team: str | None, runtime: Runtime) -> bot_alerts.Report | None:
+        """The nightly pass of new-Tier-1 alerts (with the daily summaries) of one workspace;
+        a failure is logged and never stops the others or the digests."""
+        try:
+            return bot_alerts.after_sync(
+                runtime, self._client(team), summary=True, holder=self.holder
+            )
+        except Exception:
+            log.exception("nightly alerts of %s failed", team or "the workspace")
+            return None
 
 
 # --------------------------------------------------------------------------- processes

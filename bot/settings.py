@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from expansion.alerts import default_mode
 from expansion.config import DEFAULT_CONFIG, ScoringConfig, load_config
 from expansion.connectors import load_sources, sync_time
 from expansion.crm import CrmSettings
@@ -78,6 +79,8 @@ class Settings:
     config_path: Path | None = None
     #: ``[crm]`` of expansion.toml: write-back is on (the cards' *Create in CRM*) when set.
     crm: CrmSettings | None = None
+    #: New-Tier-1 alerts of a user who chose nothing (``[alerts] default`` in expansion.toml).
+    alerts_default: str = "on"
 
     @property
     def multi_workspace(self) -> bool:
@@ -230,4 +233,5 @@ class Settings:
             response_url_hosts=hosts or SLACK_RESPONSE_URL_HOSTS,
             config_path=toml,
             crm=load_crm_settings(toml) if crm_configured(toml) else None,
+            alerts_default=default_mode(toml),
         )

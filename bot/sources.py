@@ -3,6 +3,7 @@ how each one's last sync went (admins only)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -17,11 +18,16 @@ from . import blocks
 from .replies import actor, send
 from .runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 _running = threading.Lock()
 
 
-def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str]) -> None:
-    """``sync [source]`` or ``status``; every answer goes to the requester only."""
+def handle(
+    runtime: Runtime, command: dict, respond: Callable, words: list[str], client=None
+) -> None:
+    """``sync [source]`` or ``status``; every answer goes to the requester only. After a sync,
+    owners and subscribed channels are alerted of new Tier 1s (``client``: bot/alerts.py)."""
 
     def say(text: str) -> None:
         send(respond, **blocks.notice(text), response_type="ephemeral", replace_original=False)
@@ -59,7 +65,30 @@ def handle(runtime: Runtime, command: dict, respond: Callable, words: list[str])
         return
     try:
         say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
-        say(sync(runtime, configured, full=full))
+        done = sync(runtime, configured, full=full)
+        if client is not None:
+            from .alerts import after_sync  # bot.alerts -> bot.digest -> bot.sources
+
+            try:
+                report = after_sync(runtime, client, summary=False)
+            except Exception:  # the sync stands; the next pass sends what this one could not
+                log.exception("alerts after /expansion sync failed")
+                report = None
+                done += (
+                    "\nAlerts could not be sent now; the next sync or the nightly job sends them."
+                )
+            if report is not None and report.changes:
+                done += (
+                    f"\nAlerts: {report.changes} new Tier 1, {report.dms} DMs, "
+                    f"{report.channel_posts} channel messages"
+                    + (f", {report.held} held for daily summaries" if report.held else "")
+                    + (
+                        f", {len(report.skipped_owners)} owners with no Slack user"
+                        if report.skipped_owners
+                        else ""
+                    )
+                )
+        say(done)
     finally:
         _running.release()
 

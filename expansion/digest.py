@@ -588,20 +588,7 @@ def what_changed(engine: sa.Engine, previous: DigestRun | None, current: pd.Data
     changes = Changes(since=_aware(previous.claimed_at))
     cols = ["opportunity_id", "account_id", "account_name", "type_label", "tier", "score"]
     now = current[cols]
-    merged = now.merge(
-        before[["opportunity_id", "tier"]].rename(columns={"tier": "was"}),
-        on="opportunity_id",
-        how="left",
-    )
-    became_tier1 = (merged["tier"] == 1) & (merged["was"] != 1)
-    known = merged["was"].notna() & ((merged["tier"] <= 2) | (merged["was"] <= 2))
-    up = known & (merged["tier"] < merged["was"]) & ~became_tier1
-    down = known & (merged["tier"] > merged["was"])
-    changes.new_tier1 = _records(merged[became_tier1].sort_values("score", ascending=False))
-    changes.moved_up = _records(merged[up].sort_values(["tier", "score"], ascending=[True, False]))
-    changes.moved_down = _records(
-        merged[down].sort_values(["was", "score"], ascending=[True, False])
-    )
+    changes.new_tier1, changes.moved_up, changes.moved_down = tier_moves(now, before)
     events = events[
         events["account_id"].isin(set(current["account_id"]) | set(before["account_id"]))
     ]
@@ -631,6 +618,34 @@ def what_changed(engine: sa.Engine, previous: DigestRun | None, current: pd.Data
             }
         )
     return changes
+
+
+def tier_moves(
+    now: pd.DataFrame, before: pd.DataFrame
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Tier moves between two looks at the opportunities: ``now`` (``opportunity_id``, ``tier``,
+    ``score`` and whatever else each record should carry) and ``before`` (``opportunity_id``,
+    ``tier``). Returns (new Tier 1, moved up, moved down), each best first, each record with
+    ``was`` (the tier before; ``None`` when it was no opportunity then).
+
+    An opportunity that became Tier 1 is under new Tier 1 only (with the tier it came from when
+    known); other moves count when either side is Tier 1 or 2 (a 4 -> 5 move is noise). The
+    digest's "what changed" and the new-Tier-1 alerts (:mod:`expansion.alerts`) both use it.
+    """
+    merged = now.merge(
+        before[["opportunity_id", "tier"]].rename(columns={"tier": "was"}),
+        on="opportunity_id",
+        how="left",
+    )
+    became_tier1 = (merged["tier"] == 1) & (merged["was"] != 1)
+    known = merged["was"].notna() & ((merged["tier"] <= 2) | (merged["was"] <= 2))
+    up = known & (merged["tier"] < merged["was"]) & ~became_tier1
+    down = known & (merged["tier"] > merged["was"])
+    return (
+        _records(merged[became_tier1].sort_values("score", ascending=False)),
+        _records(merged[up].sort_values(["tier", "score"], ascending=[True, False])),
+        _records(merged[down].sort_values(["was", "score"], ascending=[True, False])),
+    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

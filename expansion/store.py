@@ -351,6 +351,71 @@ class ChannelSettingEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class AlertDelivery(SQLModel, table=True):
+    """One new-Tier-1 alert for one recipient (a user's DM or a subscribed channel).
+
+    The unique row is the claim: it is inserted before anything is posted, so two schedulers,
+    a retried job or a restart alert each (recipient, opportunity, tier change) once.
+    ``change`` names the change: the tier it came from (``new`` when it was no opportunity)
+    and the scoring run it was compared with (``2>1@41``). ``status`` is ``pending`` (held for
+    a daily summary, or to retry after Slack failed), ``claimed`` (being posted by ``holder``),
+    ``sent`` (``ts`` of the message), ``failed`` (``error``) or ``expired`` (no longer an open
+    Tier 1 when its turn came).
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (sa.UniqueConstraint("team_id", "recipient", "opportunity_id", "change"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    recipient: str = Field(max_length=64)
+    kind: str = Field(default="dm", max_length=16)
+    opportunity_id: str = Field(max_length=255)
+    account_id: str = Field(default="", max_length=255)
+    change: str = Field(max_length=64)
+    status: str = Field(default="claimed", max_length=16, index=True)
+    holder: str = Field(default="", max_length=128)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    ts: str | None = Field(default=None, max_length=32)
+    error: str | None = None
+
+
+class AlertPass(SQLModel, table=True):
+    """One look for new Tier 1s (after a sync and re-score): the scoring run it looked at, so
+    the next pass compares with it even when other scorings came in between."""
+
+    __tablename__ = "alert_passes"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    score_run_id: int
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AlertPreference(SQLModel, table=True):
+    """A user's choice of alerts: ``on``, ``daily`` (one summary a day) or ``off``."""
+
+    __tablename__ = "alert_preferences"
+    __table_args__ = (sa.UniqueConstraint("team_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    user_id: str = Field(max_length=64)
+    mode: str = Field(max_length=16)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertSubscription(SQLModel, table=True):
+    """A channel that gets the new-Tier-1 alerts of a scope after each sync."""
+
+    __tablename__ = "alert_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("team_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    channel: str = Field(max_length=64)
+    scope: str = ""
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 def _result_table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(
         name,
@@ -1762,3 +1827,36 @@ def profiles_frame(profiles: pd.DataFrame) -> pd.DataFrame:
         [profiles.drop(columns="profile"), extra.drop(columns=["account_id"], errors="ignore")],
         axis=1,
     )
+
+
+def score_run_ids(engine: sa.Engine) -> list[int]:
+    """The ids of the kept, finished scoring runs, oldest first."""
+    runs = ScoreRun.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(runs.c.id).where(runs.c.status == "succeeded").order_by(runs.c.id)
+        )
+        return [int(r) for (r,) in rows]
+
+
+def run_tiers(engine: sa.Engine, run_id: int) -> pd.DataFrame:
+    """Each opportunity of scoring run ``run_id`` with its tier (``opportunity_id``, ``tier``),
+    read without decoding the rest of the run."""
+    import pyarrow.parquet as pq
+
+    frames = SCORE_FRAMES
+    with engine.connect() as conn:
+        data = conn.execute(
+            sa.select(frames.c.data).where(
+                frames.c.score_run_id == run_id, frames.c.name == "opportunities"
+            )
+        ).scalar()
+        if data is None:  # a run stored as rows (see save_analysis)
+            return read_frame(
+                conn,
+                sa.select(OPPORTUNITIES.c.opportunity_id, OPPORTUNITIES.c.tier).where(
+                    OPPORTUNITIES.c.score_run_id == run_id
+                ),
+            )
+    table = pq.read_table(pa.BufferReader(data), columns=["opportunity_id", "tier"])
+    return table.to_pandas()

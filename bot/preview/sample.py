@@ -20,7 +20,7 @@ from expansion.crm import CrmSettings
 from expansion.schedule import Schedule
 from expansion.store import CrmRecord, DigestRun
 
-from .. import cards, deep_dive, home, lists, team_blocks
+from .. import blocks, cards, deep_dive, home, lists, team_blocks
 from .. import digest as bot_digest
 from .. import team as bot_team
 from ..blocks import ListRef, parse_card_block_id
@@ -223,7 +223,7 @@ def _build(runtime: Runtime) -> list[Preview]:
         Preview(
             "home",
             "App Home with assigned cards",
-            home.view(runtime, VIEWER, slack),  # type: ignore[arg-type]
+            home.with_alerts(runtime, VIEWER, home.view(runtime, VIEWER, slack)),  # type: ignore[arg-type]
             "Home tab",
             USERS,
         )
@@ -237,6 +237,14 @@ def _build(runtime: Runtime) -> list[Preview]:
             USERS,
         )
     )
+
+    # A new-Tier-1 alert: the sample's Tier 1s, as if two moved up from Tier 2 and one is new.
+    tier1 = result.opportunities[result.opportunities["tier"] == 1]["opportunity_id"].head(3)
+    moved = runtime.card_records(result, tier1, slack)  # type: ignore[arg-type]
+    for record, was in zip(moved, [2, 2, None], strict=False):
+        record["was"] = was
+    alert = blocks.alert_message(moved)
+    items.append(Preview("alert-dm", "New Tier 1 alert (DM)", alert, "in a DM", USERS))
 
     client = RecordingClient()
     assigned = runtime.opportunity(top[0]["opportunity_id"], client)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 
-from ... import blocks, channels, charts, crm, sources, subscriptions, team
+from ... import alerts, blocks, channels, charts, crm, sources, subscriptions, team
 from ...replies import send
 from ...runtime import Runtime
 
@@ -35,6 +35,8 @@ HELP = "\n".join(
         "• `/expansion workload`: each person's open expansion pipeline, to rebalance",
         "• on a card, *Create in HubSpot* (or Salesforce) writes it to the CRM once; "
         "`/expansion crm`: the CRM, its pipeline and stages, the last write-back errors (admins)",
+        "• `/expansion alerts here [scope]`: this channel gets each new Tier 1 after every sync; "
+        "`alerts off`; `alerts list` (admins); your own alerts: the *Home* tab",
     ]
 )
 
@@ -59,8 +61,11 @@ def expansion_callback(runtime: Runtime) -> Callable:
         if word == "chart":
             charts.answer(rt, client, command, respond, " ".join(words[1:]))
             return
+        if word == "alerts":
+            alerts.handle(rt, client, command, respond, words[1:])
+            return
         if word in ("sync", "status"):
-            sources.handle(rt, command, respond, words)
+            sources.handle(rt, command, respond, words, client=client)
             return
         if word == "settings":
             text = channels.settings_command(rt, client, command, words[1:])
