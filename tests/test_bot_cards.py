@@ -225,6 +225,9 @@ def test_app_home_lists_my_opportunities(bot, slack):
     text = all_text(view["blocks"])
     assert "Yours this week (1)" in text and "accounts scanned" in text
     assert text.index("Yours this week") < text.index("The team this week")
+    # The team's line counts the *other* plays (yours are above): "23 more Tier 1-2 plays".
+    team_line = text.split("The team this week")[1]
+    assert " more Tier 1-2 plays*" in team_line.split("\n")[1], team_line[:200]
 
     # Actions on Home redraw Home.
     element, block = find_action(view["blocks"], "opportunity_outcome")

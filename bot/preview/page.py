@@ -65,12 +65,16 @@ hr.divider { border: 0; border-top: 1px solid #dddddd; margin: 12px 0; }
 .btn-danger { background: #fff; border-color: #e01e5a; color: #e01e5a; }
 .btn.overflow { padding: 0 8px; font-size: 16px; }
 .confirm-mark { font-size: 10px; margin-left: 4px; opacity: .7; }
-.select, .input { font-size: 13px; height: 28px; padding: 0 8px; border: 1px solid #bbbabb;
+.select, span.input { font-size: 13px; height: 28px; padding: 0 8px; border: 1px solid #bbbabb;
   border-radius: 4px; display: inline-flex; align-items: center; gap: 8px; min-width: 140px;
   justify-content: space-between; background: #fff; }
-.select .placeholder, .input { color: #868686; }
+.select .placeholder, span.input { color: #868686; }
+.block.input { display: block; }
 .block.input .label { font-weight: 700; margin-bottom: 4px; }
 .block.input .hint { font-size: 12px; color: #616061; }
+.choices { display: block; width: 100%; }
+.choice { display: block; margin: 6px 0; }
+.choice-desc { font-size: 13px; color: #616061; margin-left: 1.3em; }
 .image img { max-width: 100%; border-radius: 6px; background: #f4f4f4; min-height: 40px; }
 .image-title { font-size: 13px; color: #616061; }
 a { color: #1264a3; text-decoration: none; }

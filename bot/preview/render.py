@@ -180,11 +180,16 @@ def element(el: dict, users: dict[str, str] | None = None) -> str:
         shown = e(el.get("initial_date") or "") or text_object(el.get("placeholder"), users)
         return f'<span class="select">📅 {shown}</span>'
     if kind in {"checkboxes", "radio_buttons"}:
+        # Stacked as Slack shows them, each option's description under it.
         box = "☐" if kind == "checkboxes" else "○"
-        return "".join(
-            f'<div class="choice">{box} {text_object(o.get("text"), users)}</div>'
-            for o in el.get("options", [])
-        )
+        rows = []
+        for o in el.get("options", []):
+            desc = text_object(o.get("description"), users) if o.get("description") else ""
+            desc = f'<div class="choice-desc">{desc}</div>' if desc else ""
+            rows.append(
+                f'<div class="choice">{box} {text_object(o.get("text"), users)}{desc}</div>'
+            )
+        return f'<div class="choices">{"".join(rows)}</div>'
     if kind == "image":
         return f'<img class="ctx-img" src="{e(el.get("image_url", ""))}" alt="{e(el.get("alt_text", ""))}">'
     if kind in {"plain_text_input", "email_text_input", "number_input", "url_text_input"}:
