@@ -1140,9 +1140,9 @@ def home_view(
             sum(float(o.get("expansion_arr") or 0) for o in team) if team_arr is None else team_arr
         )
         # The team's *other* plays: yours are counted above, not again here.
-        more = "more " if mine else ""
+        others = "more " if mine else ""
         lines = [
-            f"*{count_all} {more}{'Tier 1-2 play' if count_all == 1 else 'Tier 1-2 plays'}* · "
+            f"*{count_all} {others}{'Tier 1-2 play' if count_all == 1 else 'Tier 1-2 plays'}* · "
             f"*{signed_money(total)} ARR* · {unclaimed} unclaimed"
         ]
         for o in team[:HOME_TEAM_LINES]:

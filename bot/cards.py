@@ -49,15 +49,8 @@ def change(
         )
         return
     opportunity_id, ref = blocks.parse_card_block_id(block_id)
-    opp = runtime.opportunity(opportunity_id, client)
+    opp = _current(runtime, client, body, respond, opportunity_id)
     if opp is None:
-        tell(
-            body,
-            client,
-            respond,
-            "This opportunity is not in the latest scoring any more (the data changed). "
-            "Run `/find-expansion-opportunities` again for fresh cards.",
-        )
         return
     user = actor(body)
     owner_user = runtime.directory.user_id(client, opp.get("owner"))
@@ -128,13 +121,11 @@ def change(
         notify_assignee(runtime, client, fresh, assigned_by=user)
 
 
-def create_in_crm(
-    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, *, block_id: str
-) -> None:
-    """*Create in HubSpot* (or Salesforce): write the card's opportunity to the CRM once, then
-    redraw the card with *Open in HubSpot*; a failure is said in one line (the card then offers
-    *Retry*)."""
-    opportunity_id, ref = blocks.parse_card_block_id(block_id)
+def _current(
+    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, opportunity_id: str
+) -> dict | None:
+    """The card's opportunity as the latest scoring has it, or ``None`` after telling the
+    person it is gone (the data changed since the card was drawn)."""
     opp = runtime.opportunity(opportunity_id, client)
     if opp is None:
         tell(
@@ -144,6 +135,18 @@ def create_in_crm(
             "This opportunity is not in the latest scoring any more (the data changed). "
             "Run `/find-expansion-opportunities` again for fresh cards.",
         )
+    return opp
+
+
+def create_in_crm(
+    runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, *, block_id: str
+) -> None:
+    """*Create in HubSpot* (or Salesforce): write the card's opportunity to the CRM once, then
+    redraw the card with *Open in HubSpot*; a failure is said in one line (the card then offers
+    *Retry*)."""
+    opportunity_id, ref = blocks.parse_card_block_id(block_id)
+    opp = _current(runtime, client, body, respond, opportunity_id)
+    if opp is None:
         return
     user = actor(body)
     owner_user = runtime.directory.user_id(client, opp.get("owner"))
