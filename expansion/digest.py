@@ -439,8 +439,18 @@ def has_run(engine: sa.Engine, *, team_id: str, channel: str, period: str) -> bo
 def previous_run(engine: sa.Engine, run: DigestRun) -> DigestRun | None:
     """The channel's last posted digest of the same scope before ``run`` (any, when ``run`` is
     not stored yet): what a digest says changed is relative to what that channel last saw."""
-    query = (
-        sa.select(RUNS)
+    query = _posted_like(run, RUNS).limit(1)
+    if run.id is not None:
+        query = query.where(RUNS.c.id < run.id)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return DigestRun(**row) if row else None
+
+
+def _posted_like(run: DigestRun, *columns) -> sa.Select:
+    """The posted digests of ``run``'s channel and scope, newest first (``columns`` of them)."""
+    return (
+        sa.select(*columns)
         .where(
             RUNS.c.team_id == run.team_id,
             RUNS.c.channel == run.channel,
@@ -448,13 +458,7 @@ def previous_run(engine: sa.Engine, run: DigestRun) -> DigestRun | None:
             RUNS.c.status == "posted",
         )
         .order_by(RUNS.c.id.desc())
-        .limit(1)
     )
-    if run.id is not None:
-        query = query.where(RUNS.c.id < run.id)
-    with engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return DigestRun(**row) if row else None
 
 
 def short_label(period: str) -> str:
@@ -479,17 +483,7 @@ def tier1_trend(
     Read from ``digest_items``: the open Tier 1 items' ARR of each earlier posted run. A run
     stored before items kept their ARR is left out (its figure is unknown, not zero).
     """
-    query = (
-        sa.select(RUNS.c.id, RUNS.c.period)
-        .where(
-            RUNS.c.team_id == run.team_id,
-            RUNS.c.channel == run.channel,
-            RUNS.c.scope == run.scope,
-            RUNS.c.status == "posted",
-        )
-        .order_by(RUNS.c.id.desc())
-        .limit(points - 1)
-    )
+    query = _posted_like(run, RUNS.c.id, RUNS.c.period).limit(points - 1)
     if run.id is not None:
         query = query.where(RUNS.c.id < run.id)
     with engine.connect() as conn:
