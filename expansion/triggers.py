@@ -229,6 +229,32 @@ class Catalog:
         now = pd.Series(now, index=account_ids.index)
         return self.price(target, seats) - self.price(now, seats).fillna(0)
 
+    def tier_pricing(
+        self, account_ids: pd.Series, target: pd.Series, seats: pd.Series
+    ) -> pd.Series:
+        """How :meth:`tier_difference` was reached, for the deal's pricing line: "catalog:
+        Enterprise $840 - Professional $480 per seat per year x 400 seats" when both tiers are
+        priced per seat, else the plain rule."""
+        now = pd.Series(self.current_tier.reindex(account_ids).to_numpy(), index=account_ids.index)
+        to_price = target.map(self.products["price_per_seat"]).astype(float)
+        now_price = now.map(self.products["price_per_seat"]).astype(float)
+        name = self.products["name"].astype(str)
+        per_seat = to_price.notna() & now_price.notna() & (seats > 0)
+        detail = (
+            "catalog: "
+            + target.map(name).fillna(target.astype(str))
+            + " "
+            + money(to_price.fillna(0))
+            + " - "
+            + now.map(name).fillna(now.astype(str))
+            + " "
+            + money(now_price.fillna(0))
+            + " per seat per year x "
+            + whole(seats.fillna(0))
+            + " seats"
+        )
+        return detail.where(per_seat, "catalog: tier price difference at current seats")
+
     def match(self, text: pd.Series, kinds: tuple[str, ...] | None = None) -> pd.Series:
         """First product whose keyword appears in each text (NaN where none does)."""
         keywords = self.keywords
@@ -419,7 +445,7 @@ def _metric_candidates(
     pricing = pd.Series(
         np.where(
             kind == "tier_upgrade",
-            "catalog: tier price difference at current seats",
+            cat.tier_pricing(rows["account_id"], product, rows["licensed_seats"]),
             "catalog: "
             + metric_label(rows["metric"])
             + " limit +"
@@ -616,8 +642,8 @@ def _limit_hit(
                 trigger="limit_hit",
                 expansion_arr=tier_arr.where(is_tier, fallback),
                 quantity=np.nan,
-                pricing=pd.Series(
-                    "catalog: tier price difference at current seats", index=rest.index
+                pricing=cat.tier_pricing(
+                    rest["account_id"], product_id, rest["licensed_seats"]
                 ).where(is_tier, "estimate (no usage figures to size it): " + share + " of ARR"),
                 basis=np.where(is_tier, "catalog", "estimate"),
                 evidence=evidence.reindex(rest.index).to_numpy(),
@@ -747,7 +773,7 @@ def _product_candidates(
     pricing = pd.Series(
         np.where(
             opp_type == "tier_upgrade",
-            "catalog: tier price difference at current seats",
+            cat.tier_pricing(account, rows["product_id"], seats),
             "catalog list price",
         ),
         index=rows.index,

@@ -287,3 +287,14 @@ def test_every_sentence_of_a_deep_dive_reads_whole(sample_result):
     clinical = helios.split("ACC-1001-seat_expansion-3:")[1].split("\n### ")[0]
     assert "Your team is growing faster than the licence: Hiring 2026-09-22" in clinical
     assert "grown into the product" not in clinical
+
+
+def test_a_tier_upgrade_says_the_price_difference_it_is_sized_from(sample_result):
+    """Northwind's $144,000 upgrade said only 'tier price difference at current seats'."""
+    text = render_account(sample_result, "ACC-1002")
+    upgrade = text.split("ACC-1002-tier_upgrade-89")[1].split("\n### ")[0]
+    assert (
+        "| Pricing | catalog: Enterprise $840 - Professional $480 per seat per year x 400 seats |"
+        in upgrade
+    )
+    assert "| Estimated Expansion ARR | $144,000 |" in upgrade  # (840 - 480) x 400
