@@ -390,7 +390,9 @@ def score(
 
     try:
         engine = store.connect(db)
-        run_id = pipeline.score(engine, as_of=parse_as_of(as_of), config=load_config(config), force=True)
+        run_id = pipeline.score(
+            engine, as_of=parse_as_of(as_of), config=load_config(config), force=True
+        )
     except ExpansionError as exc:
         fail(exc)
     out.print(f"Scored as of {parse_as_of(as_of)} (run {run_id}).")
