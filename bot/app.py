@@ -20,7 +20,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from .errors import handle_error
 from .listeners import register_listeners
-from .runtime import Runtime
+from .runtime import RequestRuntime, Runtime
 from .security import RequestCheck
 from .settings import BOT_SCOPES
 from .workspaces import GuestCheck, WorkspaceCheck
@@ -72,7 +72,7 @@ def build_app(
 ) -> App:
     """The app with every listener registered.
 
-    Every listener acks at once and does its work lazily (:func:`bot.errors.ack_then`), on
+    Every listener acks at once and does its work lazily (:func:`bot.errors.lazy_listener`), on
     ``lazy_runner`` (the answer workers of :mod:`bot.workers`) or, without one, in a thread of
     this process. ``verify_requests=False`` is for a worker, which receives requests the HTTP
     process verified already.
@@ -130,6 +130,9 @@ def build_app(
         app.use(WorkspaceCheck())
     # A guest of a Slack Connect channel (another organisation) gets nothing built for them.
     app.use(GuestCheck())
+    # Then the request's runtime, which every listener reads as context["runtime"]; not in an
+    # HTTP process whose listeners' work runs in the answer workers (they name it there).
+    app.use(RequestRuntime(runtime, acks_only=lazy_runner is not None))
     app.error(handle_error)
     register_listeners(app, runtime)
     return app

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from expansion.cli import AsOfOption, DbOption, _as_of, _fail, app, out
+from expansion.cli import AsOfOption, DbOption, app, fail, out, parse_as_of
 from expansion.cli import main as _main
 from expansion.errors import ConfigError, ExpansionError
 
@@ -39,7 +39,7 @@ def _settings(*, http: bool, token: bool = True, db: str | None = None, as_of: s
     if db:
         changes["db_url"] = db
     if as_of:
-        changes["fixed_as_of"] = _as_of(as_of)
+        changes["fixed_as_of"] = parse_as_of(as_of)
     return dataclasses.replace(settings, **changes)
 
 
@@ -133,7 +133,7 @@ def digest_now(
             pace=settings.digest_pace,
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     except (SlackApiError, urllib.error.URLError, OSError) as exc:
         reason = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
         print(

@@ -19,7 +19,7 @@ from expansion.errors import ExpansionError
 
 from . import blocks, deliveries
 from .replies import tell
-from .runtime import Runtime
+from .runtime import RUNTIME, Runtime
 from .security import VERIFIED
 
 
@@ -64,20 +64,18 @@ def ack_now(ack) -> None:
     ack()
 
 
-def ack_then(register: Callable, runtime: Runtime) -> Callable[[Callable], Callable]:
-    """Register a listener as an immediate ack plus the work, run lazily (Bolt's lazy listeners).
+def lazy_listener(register: Callable, func: Callable, runtime: Runtime) -> Callable:
+    """Register ``func`` as an immediate ack plus the work, run lazily (Bolt's lazy listeners).
 
-    ``register`` is what ``app.command(...)``, ``app.action(...)`` or ``app.event(...)`` returns.
-    The HTTP answer to Slack is the ack alone; the work runs after it, on the app's lazy
-    listener runner: a worker process (:mod:`bot.workers`) or, with ``EXPANSION_WORKERS=0``, a
-    thread of this process. The work is :func:`guarded`.
+    ``register`` is what ``app.command(...)``, ``app.action(...)`` or ``app.event(...)`` returns;
+    ``func`` a module-level listener of :mod:`bot.listeners`, which reads the request's runtime
+    from ``context["runtime"]`` (:class:`bot.runtime.RequestRuntime`). The HTTP answer to Slack
+    is the ack alone; the work runs after it, on the app's lazy listener runner: a worker
+    process (:mod:`bot.workers`) or, with ``EXPANSION_WORKERS=0``, a thread of this process.
+    The work is :func:`guarded`. Returns ``func``.
     """
-
-    def decorator(func: Callable) -> Callable:
-        register(ack=ack_now, lazy=[guarded(func, runtime)])
-        return func
-
-    return decorator
+    register(ack=ack_now, lazy=[guarded(func, runtime)])
+    return func
 
 
 def guarded(func: Callable, runtime: Runtime) -> Callable:
@@ -85,8 +83,12 @@ def guarded(func: Callable, runtime: Runtime) -> Callable:
 
     A request delivered again (a Slack retry, a replay) was claimed by its first delivery
     (:mod:`bot.deliveries`, in the main database of ``runtime``) and does nothing. The listener
-    has been acked already (:func:`ack_then`), so a failure can only be told to the user: the
-    engine's message, or a reference to the log.
+    has been acked already (:func:`lazy_listener`), so a failure can only be told to the user:
+    the engine's message, or a reference to the log.
+
+    ``context["runtime"]`` is set by the app's middleware (:class:`bot.runtime.RequestRuntime`);
+    when it could not be (no workspace, the database down) it is named here again, so the
+    failure is told as the listener's own.
     """
     wanted = inspect.getfullargspec(func).args
     engine = (runtime.root or runtime).engine
@@ -105,6 +107,8 @@ def guarded(func: Callable, runtime: Runtime) -> Callable:
         try:
             if not deliveries.first_delivery(engine, body, request.headers):
                 return
+            if RUNTIME not in context:
+                context[RUNTIME] = runtime.for_request(context)
             func(**{name: available[name] for name in wanted})
         except Exception as exc:
             handle_error(exc, body, client, respond, logger, context)

@@ -8,6 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from slack_bolt.middleware import Middleware
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 
 from expansion import crm, pipeline, store
 from expansion.connectors import SourceConfig, for_team
@@ -20,6 +23,9 @@ from .permissions import OwnerDirectory
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: The context key of the request's runtime: listeners read ``context["runtime"]``.
+RUNTIME = "runtime"
 
 
 class WorkspaceUnknownError(ExpansionError):
@@ -78,6 +84,11 @@ class Runtime:
         if not workspace:
             raise WorkspaceUnknownError(REFUSAL)
         return root.for_team(workspace)
+
+    def __deepcopy__(self, memo: dict) -> Runtime:
+        # Bolt deep-copies a request's context for its lazy listeners: the copy must share this
+        # runtime (its database connections, caches and locks), not clone it.
+        return self
 
     def notify_subscriptions_changed(self) -> None:
         hook = (self.root or self).subscriptions_changed
@@ -168,3 +179,31 @@ class Runtime:
             )
         except Exception:  # an empty database is fine at start-up; commands explain it
             log.warning("warm-up scoring skipped", exc_info=True)
+
+
+class RequestRuntime(Middleware):
+    """Bolt global middleware, after the workspace and guest checks (:mod:`bot.workspaces`):
+    ``context["runtime"]`` is the runtime of the request's workspace (:meth:`Runtime.for_request`),
+    the one every listener reads.
+
+    ``acks_only``: the app only acks and its listeners' work runs in other processes (the HTTP
+    process of ``expansion serve`` with answer workers, :mod:`bot.workers`), which name the
+    runtime themselves; naming it here could create a new workspace's partition before the ack.
+
+    A runtime that cannot be named (no workspace, the database down) is left unset: the
+    listener names it again (:func:`bot.errors.guarded`), so the failure is told like any other.
+    """
+
+    def __init__(self, runtime: Runtime, *, acks_only: bool = False) -> None:
+        self.runtime = runtime
+        self.acks_only = acks_only
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        if not self.acks_only:
+            try:
+                req.context[RUNTIME] = self.runtime.for_request(req.context)
+            except Exception:
+                log.debug("no runtime for this request; its listener will say why", exc_info=True)
+        return next()

@@ -1,12 +1,15 @@
 """Answer worker processes: the HTTP process acks, separate processes do the work.
 
-Every listener is an immediate ack plus lazy work (:func:`bot.errors.ack_then`). In one process
-the 20th of 20 simultaneous slash commands waits for the GIL behind the answers being computed
-for the first 19, and its ack is late. So ``expansion serve`` keeps the HTTP process light: it
-verifies the signature, acks, and hands the request to a worker process over a queue; the
+Every listener is an immediate ack plus lazy work (:func:`bot.errors.lazy_listener`). In one
+process the 20th of 20 simultaneous slash commands waits for the GIL behind the answers being
+computed for the first 19, and its ack is late. So ``expansion serve`` keeps the HTTP process
+light: it verifies the signature, acks, and hands the request to a worker process over a queue; the
 worker runs the same app, as Bolt does on AWS Lambda: the request is dispatched again with the
 ``x-slack-bolt-lazy-only`` header, so only the named lazy function runs there (Bolt's own
 mechanism; the HTTP process verified the request, so the worker's app does not re-verify).
+The worker's app runs the global middleware again, so the workspace is checked and
+``context["runtime"]`` set (:class:`bot.runtime.RequestRuntime`) in the worker, where the
+listener reads it; the HTTP process does not name it.
 
 :class:`AnswerWorkers` is a Bolt ``LazyListenerRunner``. It starts ``EXPANSION_WORKERS``
 processes (spawned, not forked: the parent has threads), restarts one that dies (with backoff),

@@ -65,7 +65,7 @@ def _workspace(
         try:
             store.team_partition(store.database_url(), team)  # say a bad id before any work
         except ExpansionError as exc:
-            _fail(exc)
+            fail(exc)
         os.environ["EXPANSION_TEAM"] = team
 
 
@@ -89,7 +89,8 @@ def _cells(*values: object) -> list[str]:
     return [esc(str(value)) for value in values]
 
 
-def _as_of(value: str | None) -> date:
+def parse_as_of(value: str | None) -> date:
+    """An ``--as-of`` value as a date (today when not given); a usage error when it is not one."""
     if value is None:
         return date.today()
     try:
@@ -124,7 +125,8 @@ ConfigOption = Annotated[
 ]
 
 
-def _fail(exc: ExpansionError) -> None:
+def fail(exc: ExpansionError) -> None:
+    """Print the engine's message for ``exc`` on stderr and exit with its ``exit_code``."""
     err.print(f"[bold red]error:[/] {esc(str(exc))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
@@ -196,7 +198,7 @@ def sync(
         done = pipeline.sync_all(
             engine,
             chosen,
-            as_of=_as_of(as_of),
+            as_of=parse_as_of(as_of),
             config=load_config(config),
             strict=strict,
             full=full,
@@ -219,12 +221,12 @@ def sync(
             crm_lines = crm.after_sync(
                 engine,
                 [r.run.source for r in done.reports],
-                as_of=_as_of(as_of),
+                as_of=parse_as_of(as_of),
                 config=load_config(config),
                 path=config,
             )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     for report in done.reports:
         _print_sync(report)
     for line in crm_lines:
@@ -300,7 +302,7 @@ def sources(
         engine = store.connect(db)
         configured = for_team(load_sources(config), os.environ.get("EXPANSION_TEAM") or None)
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title="Sources")
     for column in ("source", "type", "role", "last sync", "status", "rows", "rejected", "note"):
         table.add_column(column)
@@ -388,10 +390,12 @@ def score(
 
     try:
         engine = store.connect(db)
-        run_id = pipeline.score(engine, as_of=_as_of(as_of), config=load_config(config), force=True)
+        run_id = pipeline.score(
+            engine, as_of=parse_as_of(as_of), config=load_config(config), force=True
+        )
     except ExpansionError as exc:
-        _fail(exc)
-    out.print(f"Scored as of {_as_of(as_of)} (run {run_id}).")
+        fail(exc)
+    out.print(f"Scored as of {parse_as_of(as_of)} (run {run_id}).")
 
 
 @app.command()
@@ -437,14 +441,14 @@ def find(
         result = pipeline.find(
             engine,
             " ".join(scope or []),
-            as_of=_as_of(as_of),
+            as_of=parse_as_of(as_of),
             config=load_config(config),
             min_propensity=min_propensity,
             target=target,
             keep=False,
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     if chosen:
         valid = result.opportunity_fields()
         unknown = [name for name in chosen if name not in valid]
@@ -518,14 +522,14 @@ def playbook(
         result = pipeline.find(
             engine,
             " ".join(scope or []),
-            as_of=_as_of(as_of),
+            as_of=parse_as_of(as_of),
             config=load_config(config),
             target=target,
             keep=False,
         )
-        calibration = calibration_context(engine, load_config(config), as_of=_as_of(as_of))
+        calibration = calibration_context(engine, load_config(config), as_of=parse_as_of(as_of))
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     written = write_playbook(result, out_path, portfolio_name=name, calibration=calibration)
     out.print(
         f"Wrote {esc(str(out_path))} ({result.summary['opportunities']} opportunities) and its "
@@ -548,12 +552,12 @@ def account(
     try:
         engine = store.connect(db)
         result = pipeline.find(
-            engine, " ".join(name), as_of=_as_of(as_of), config=load_config(config), keep=False
+            engine, " ".join(name), as_of=parse_as_of(as_of), config=load_config(config), keep=False
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     if len(result.scope.account_ids) != 1:
-        _fail(
+        fail(
             NoDataError(
                 f"'{' '.join(name)}' is not one account name; try `expansion find {' '.join(name)}`"
             )
@@ -578,7 +582,7 @@ def demo(
     from .connectors import SourceConfig
     from .playbook import calibration_context, write_playbook
 
-    when = _as_of(as_of) if as_of else SAMPLE_AS_OF
+    when = parse_as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
         engine = store.connect(db)
         sample = SourceConfig(name="sample", type="files", options={"path": str(SAMPLE_PORTFOLIO)})
@@ -589,7 +593,7 @@ def demo(
         result = pipeline.find(engine, "", as_of=when)
         calibration = calibration_context(engine, DEFAULT_CONFIG, as_of=when)
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(
         f"Loaded the sample portfolio: {report.run.rows_accepted} rows from "
         f"{len(report.portfolio.files)} files ({', '.join(sorted(Path(f).suffix for f in report.portfolio.files.values()))})."
@@ -645,13 +649,13 @@ def generate(
 
     if formats not in generator.FORMATS:
         raise typer.BadParameter(f"--formats must be one of {', '.join(generator.FORMATS)}")
-    when = _as_of(as_of) if as_of else SAMPLE_AS_OF
+    when = parse_as_of(as_of) if as_of else SAMPLE_AS_OF
     try:
         report = generator.generate(
             accounts, seed=seed, out=out_dir, as_of=when, formats=formats, force=force
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(
         title=f"Generated {report.accounts:,} accounts (seed {report.seed}, as of {report.as_of})"
     )
@@ -781,7 +785,7 @@ def crm_setup(config: ConfigOption = None) -> None:
         for line in crm.setup(settings=settings, source=source):
             out.print(esc(line), highlight=False, soft_wrap=True)
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @crm_app.command("status")
@@ -794,7 +798,7 @@ def crm_status(db: DbOption = None, config: ConfigOption = None) -> None:
         source = crm.crm_source(settings, path=config)
         written = crm.records(store.connect(db), source=source.name)
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     stages = settings.stages
     out.print(
         esc(
@@ -835,12 +839,12 @@ def calibration(
     try:
         engine = store.connect(db)
         cfg = load_config(config)
-        day = _as_of(as_of)
+        day = parse_as_of(as_of)
         result = cal.for_engine(engine, cfg, as_of=day)
         outcomes = cal.decided_outcomes(engine, as_of=day, cfg=cfg, until=cal.last_sync_at(engine))
         table = cal.report(outcomes, result, cfg)
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     if json_out:
         print(
             json.dumps(
@@ -924,7 +928,7 @@ def team_add(
             actor="cli",
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(esc(f"{'Added' if new else 'Updated'} {email.strip().lower()}."), highlight=False)
 
 
@@ -938,9 +942,9 @@ def team_remove(
     try:
         removed = team.remove_member(store.connect(db), email=email, actor="cli")
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     if removed is None:
-        _fail(TeamError(f"{email} is not in the team."))
+        fail(TeamError(f"{email} is not in the team."))
     out.print(esc(f"Removed {removed}."), highlight=False)
 
 
@@ -957,12 +961,12 @@ def team_import(
 
     try:
         engine = store.connect(db)
-        result = pipeline.find(engine, "", as_of=_as_of(as_of), config=load_config(config))
+        result = pipeline.find(engine, "", as_of=parse_as_of(as_of), config=load_config(config))
         added = team.import_owners(
             engine, result.profiles["owner"].tolist(), actor="cli", capacity=capacity
         )
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(esc(f"Added {len(added)}: {', '.join(added) or 'nobody new'}."), highlight=False)
 
 
@@ -979,10 +983,10 @@ def team_workload(
 
     try:
         engine = store.connect(db)
-        result = pipeline.find(engine, "", as_of=_as_of(as_of), config=load_config(config))
+        result = pipeline.find(engine, "", as_of=parse_as_of(as_of), config=load_config(config))
         load = team.workload(result.opportunities, team.members(engine))
     except ExpansionError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table("slack id", "email", "role", "open", "Tier 1", "EV", "capacity", "used")
     for row in load.itertuples():
         used = "" if pd.isna(row.used) or row.used == float("inf") else pct(row.used)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from slack_bolt import App
 
 from ... import alerts
-from ...errors import ack_then
+from ...errors import lazy_listener
 from ...replies import actor
 from ...runtime import Runtime
 
 
+def alerts_mode(body: dict, action: dict, context) -> None:
+    rt: Runtime = context["runtime"]
+    alerts.choose(rt, actor(body), action["selected_option"]["value"])
+
+
 def register(app: App, runtime: Runtime) -> None:
-    @ack_then(app.action("alerts_mode"), runtime)
-    def alerts_mode(body: dict, action: dict, context) -> None:
-        rt = runtime.for_request(context)
-        alerts.choose(rt, actor(body), action["selected_option"]["value"])
+    lazy_listener(app.action("alerts_mode"), alerts_mode, runtime)

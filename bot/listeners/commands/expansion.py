@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from slack_sdk import WebClient
 
 from ... import alerts, blocks, channels, charts, crm, sources, subscriptions, team
@@ -41,39 +39,36 @@ HELP = "\n".join(
 )
 
 
-def expansion_callback(runtime: Runtime) -> Callable:
-    def expansion(command: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_request(context)
-        words = (command.get("text") or "help").split()
-        word = words[0].lower()
-        if word == "digest":
-            subscriptions.handle(rt, client, command, respond, words[1:])
-            return
-        if word == "team":
-            team.handle(rt, client, command, respond, words[1:])
-            return
-        if word == "workload":
-            team.workload(rt, client, command, respond)
-            return
-        if word == "crm":
-            crm.handle(rt, command, respond)
-            return
-        if word == "chart":
-            charts.answer(rt, client, command, respond, " ".join(words[1:]))
-            return
-        if word == "alerts":
-            alerts.handle(rt, client, command, respond, words[1:])
-            return
-        if word in ("sync", "status"):
-            sources.handle(rt, command, respond, words, client=client)
-            return
-        if word == "settings":
-            text = channels.settings_command(rt, client, command, words[1:])
-            send(respond, **blocks.notice(text), response_type="ephemeral")
-            return
-        text = HELP
-        if word != "help":
-            text = f"Unknown subcommand `{blocks.escape(word)}`. Try `/expansion help`.\n\n" + HELP
+def expansion(command: dict, client: WebClient, respond, context) -> None:
+    rt: Runtime = context["runtime"]
+    words = (command.get("text") or "help").split()
+    word = words[0].lower()
+    if word == "digest":
+        subscriptions.handle(rt, client, command, respond, words[1:])
+        return
+    if word == "team":
+        team.handle(rt, client, command, respond, words[1:])
+        return
+    if word == "workload":
+        team.workload(rt, client, command, respond)
+        return
+    if word == "crm":
+        crm.handle(rt, command, respond)
+        return
+    if word == "chart":
+        charts.answer(rt, client, command, respond, " ".join(words[1:]))
+        return
+    if word == "alerts":
+        alerts.handle(rt, client, command, respond, words[1:])
+        return
+    if word in ("sync", "status"):
+        sources.handle(rt, command, respond, words, client=client)
+        return
+    if word == "settings":
+        text = channels.settings_command(rt, client, command, words[1:])
         send(respond, **blocks.notice(text), response_type="ephemeral")
-
-    return expansion
+        return
+    text = HELP
+    if word != "help":
+        text = f"Unknown subcommand `{blocks.escape(word)}`. Try `/expansion help`.\n\n" + HELP
+    send(respond, **blocks.notice(text), response_type="ephemeral")

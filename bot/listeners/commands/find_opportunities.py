@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from slack_sdk import WebClient
 
 from ... import lists, sharing
@@ -11,14 +9,11 @@ from ...replies import send
 from ...runtime import Runtime
 
 
-def find_opportunities_callback(runtime: Runtime) -> Callable:
-    def find_opportunities(command: dict, body: dict, client: WebClient, respond, context) -> None:
-        rt = runtime.for_request(context)
-        ref = lists.parse_command(command.get("text", ""))
-        if ref.public and ref.scope.strip():
-            sharing.post_public(rt, client, body, respond, ref)
-            return
-        for message in lists.answer(rt, ref, ephemeral=True, client=client):
-            send(respond, **message, response_type="ephemeral")
-
-    return find_opportunities
+def find_opportunities(command: dict, body: dict, client: WebClient, respond, context) -> None:
+    rt: Runtime = context["runtime"]
+    ref = lists.parse_command(command.get("text", ""))
+    if ref.public and ref.scope.strip():
+        sharing.post_public(rt, client, body, respond, ref)
+        return
+    for message in lists.answer(rt, ref, ephemeral=True, client=client):
+        send(respond, **message, response_type="ephemeral")
