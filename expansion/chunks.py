@@ -308,8 +308,8 @@ def save_chunk_results(
         first = first or chunk
         accounts += chunk.accounts
         opportunities += chunk.opportunities
-        for name, data in chunk.frames.items():
-            parts.setdefault(name, []).append(data)
+        for name, blob in chunk.frames.items():
+            parts.setdefault(name, []).append(blob)
     if first is None:
         raise NoDataError("The database holds no accounts yet.")
     run = store.ScoreRun(
