@@ -78,7 +78,7 @@ def _find(engine, args) -> dict:
     }
 
 
-#: A fresh process that only reads the stored run: pyarrow decodes every Parquet document of
+#: A fresh process that only reads the stored run: pyarrow decodes every Parquet frame of
 #: the latest scoring run into pandas frames (the physical floor of a whole-process ``find``).
 #: pandas is imported first, as in ``find``: pyarrow's thread pool imported alone aborted at
 #: exit about one run in ten here ("terminate called without an active exception").
@@ -87,11 +87,11 @@ import sys, pandas, pyarrow as pa, pyarrow.parquet as pq, sqlalchemy as sa
 engine = sa.create_engine(sys.argv[1])
 with engine.connect() as conn:
     run = conn.execute(sa.text("SELECT max(score_run_id) FROM score_frames")).scalar()
-    documents = conn.execute(
+    frames = conn.execute(
         sa.text("SELECT data FROM score_frames WHERE score_run_id = :run"), {"run": run}
     ).scalars().all()
 engine.dispose()
-print(sum(len(pq.read_table(pa.BufferReader(d)).to_pandas()) for d in documents))
+print(sum(len(pq.read_table(pa.BufferReader(d)).to_pandas()) for d in frames))
 """
 
 

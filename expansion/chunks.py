@@ -4,7 +4,7 @@ Holding a 1M-account book whole (54M rows in, 900k explained opportunities out) 
 11 GB. An account's scoring depends on its own rows plus a few portfolio-wide figures (the
 :class:`~expansion.engine.PortfolioContext`), so the portfolio can be scored in chunks of
 whole accounts: one pass over the chunks finds the context, a second scores each chunk with it,
-and :func:`expansion.store.save_chunk_results` puts the chunks' results together in the order a
+and :func:`save_chunk_results` puts the chunks' results together in the order a
 whole-portfolio scoring gives them. Memory is then bounded by the chunk size, and the chunks
 can be scored side by side in worker processes, one per core.
 
@@ -17,6 +17,7 @@ chunk.
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import logging
 import math
@@ -27,23 +28,28 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from multiprocessing.connection import Connection, wait
 
 import pandas as pd
+import sqlalchemy as sa
 
 from . import store
 from .config import DEFAULT_CONFIG, ScoringConfig
 from .engine import (
+    RESULT_ORDER,
     Analysis,
     PortfolioContext,
     Prepared,
     analyze,
     analyze_prepared,
+    merge_data_gaps,
     prepare,
     segment_median_arr,
 )
-from .errors import ChunkScoringError, ConfigError, WorkerLost
+from .errors import ChunkScoringError, ConfigError, NoDataError, ResultsNotStorable, WorkerLost
 from .profile import BENCHMARK_DIMENSIONS, benchmarks, choose_volume_metric, set_usage_volume
+from .store.parquet import joined_parquet, parquet_bytes, parquet_frames
 
 Chunks = Callable[[], Iterable[dict[str, pd.DataFrame]]]
 
@@ -195,7 +201,7 @@ def score_snapshot(
     *,
     as_of: pd.Timestamp | str,
     config: ScoringConfig = DEFAULT_CONFIG,
-) -> Iterator[store.ChunkResults]:
+) -> Iterator[ChunkResults]:
     """Each chunk's results, in chunk order, scored as ``how`` says.
 
     With several workers, worker ``k`` of ``n`` takes chunks ``k``, ``k + n``... of the
@@ -213,7 +219,7 @@ def score_snapshot(
         if workers > 1:
             try:
                 # The workers share the snapshot as files, each reading its chunks' row groups,
-                # instead of each holding a copy of every document.
+                # instead of each holding a copy of every table.
                 folder = tempfile.TemporaryDirectory(prefix="expansion-snapshot-")
                 snapshot = snapshot.on_disk(folder.name)
                 team = _start(snapshot, bounds, workers, how, as_of, config)
@@ -227,14 +233,14 @@ def score_snapshot(
         if workers <= 1:
             chunks = functools.partial(_read, snapshot, bounds)
             for analysis in analyze_chunks(chunks, as_of=as_of, config=config):
-                yield store.chunk_results(analysis)
+                yield chunk_results(analysis)
             return
         del snapshot  # the workers read it: this process needs it no more
         whole = _context([figures[i] for i in range(len(bounds))])
         del figures
         for _, conn in team:
             conn.send(whole)
-        results: dict[int, store.ChunkResults] = {}
+        results: dict[int, ChunkResults] = {}
         for i in range(len(bounds)):
             while i not in results:
                 results.update(_gather(team, "results", 1))
@@ -247,6 +253,87 @@ def score_snapshot(
 
 def _read(snapshot: store.Snapshot, bounds: list) -> Iterator[dict[str, pd.DataFrame]]:
     return (snapshot.chunk(low, high) for low, high in bounds)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ChunkResults:
+    """One chunk's scoring results as its result frames in Parquet."""
+
+    frames: dict[str, bytes]
+    accounts: int
+    opportunities: int
+    as_of: date
+    config_fingerprint: str
+    volume_metric: str | None
+
+
+def chunk_results(analysis) -> ChunkResults:
+    """A chunk's :class:`~expansion.engine.Analysis` as :class:`ChunkResults`.
+
+    Raises:
+        ResultsNotStorable: a frame Parquet cannot hold.
+    """
+    p = analysis.profiles.reset_index(drop=True)
+    frames = parquet_frames(store.result_frames(analysis, p))
+    for name, data in frames.items():
+        if data is None:
+            raise ResultsNotStorable(f"the {name} results cannot be stored as Parquet")
+    return ChunkResults(
+        frames=frames,
+        accounts=len(p),
+        opportunities=len(analysis.opportunities),
+        as_of=analysis.as_of.date(),
+        config_fingerprint=analysis.config.fingerprint,
+        volume_metric=analysis.volume_metric,
+    )
+
+
+def save_chunk_results(
+    engine: sa.Engine, chunks: Iterable[ChunkResults], *, data_version: int
+) -> int:
+    """Persist one scoring run made of the results of consecutive chunks of the portfolio
+    (:func:`score_snapshot`); returns its id. The stored frames are those a whole-portfolio
+    analysis gives, in its order: each frame's chunks are joined and ordered in Arrow.
+
+    Raises:
+        ResultsNotStorable: a frame Parquet cannot hold (score the portfolio whole instead).
+    """
+    parts: dict[str, list[bytes]] = {}
+    first = None
+    accounts = opportunities = 0
+    for chunk in chunks:
+        first = first or chunk
+        accounts += chunk.accounts
+        opportunities += chunk.opportunities
+        for name, blob in chunk.frames.items():
+            parts.setdefault(name, []).append(blob)
+    if first is None:
+        raise NoDataError("The database holds no accounts yet.")
+    run = store.ScoreRun(
+        as_of=first.as_of,
+        data_version=data_version,
+        config_fingerprint=first.config_fingerprint,
+        accounts=accounts,
+        opportunities=opportunities,
+        volume_metric=first.volume_metric,
+        status="succeeded",
+    )
+    names, data = [], []
+    for name in list(parts):
+        blobs = parts.pop(name)
+        names.append(name)
+        if name == "benchmarks":  # the portfolio's, the same in every chunk
+            data.append(blobs[0])
+        elif name == "list:data_gaps":
+            gaps = [pd.read_parquet(io.BytesIO(b)) for b in blobs]
+            data.append(parquet_bytes(merge_data_gaps([g for g in gaps if len(g)] or gaps[:1])))
+        else:
+            data.append(joined_parquet(blobs, RESULT_ORDER.get(name.removeprefix("list:"))))
+    frames = pd.DataFrame({"name": names, "data": data})
+    return store.save_run(engine, run, frames, rows=None)
 
 
 def _start(snapshot, bounds, workers: int, how: Plan, as_of, config) -> list:
@@ -346,7 +433,7 @@ def _work(conn: Connection) -> None:
             prepared = kept.pop(index, None)
             if prepared is None:
                 prepared = prepare(snapshot.chunk(*bounds), as_of=as_of, config=config)
-            conn.send(("results", index, store.chunk_results(analyze_prepared(prepared, context))))
+            conn.send(("results", index, chunk_results(analyze_prepared(prepared, context))))
             del prepared
     except (EOFError, BrokenPipeError):
         return  # the parent is gone

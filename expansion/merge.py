@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .frames import per_distinct
-from .ingest import UNIQUE_KEYS
+from .errors import NoDataError
+from .frames import per_distinct, sorted_by
+from .ingest import UNIQUE_KEYS, derive_account_defaults
 
 KEYS = UNIQUE_KEYS  # rows of one account (or product) from several sources merge on these
 USAGE_FIELDS = {
@@ -77,6 +78,39 @@ def merge(
         else pd.DataFrame(columns=CONFLICT_COLUMNS)
     )
     return out, report
+
+
+def merge_frames(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], *, conflicts: bool = True
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Sources' rows (``source`` column says whose) merged into the portfolio the engine scores:
+    :func:`merge`, then accounts with no name or ARR from any source left out, account defaults
+    derived and every table's rows in key order (what :mod:`expansion.store` keeps as the
+    scoring snapshot).
+
+    Raises:
+        NoDataError: no accounts.
+    """
+    if frames["accounts"].empty:
+        raise NoDataError(
+            "The database holds no accounts yet. Run `expansion sync --source DIR` (or `expansion demo`)."
+        )
+    tables, found = merge(frames, roles, conflicts=conflicts)
+    accounts = tables["accounts"]
+    # An account only a warehouse knows (no name or ARR from any source) is not a customer
+    # record: it is left out, with the rows hanging off it.
+    known = accounts["name"].notna() & accounts["arr"].notna()
+    if not known.all():
+        keep = set(accounts.loc[known, "account_id"])
+        for name, frame in tables.items():
+            if "account_id" in frame and name != "catalog":
+                tables[name] = frame[frame["account_id"].isin(keep)].reset_index(drop=True)
+    tables["accounts"] = derive_account_defaults(tables["accounts"])
+    # Rows in key order, whatever order sources and incremental syncs stored them in, so the
+    # same data always reads (and explains itself) the same way.
+    for name, keys in KEYS.items():
+        tables[name] = sorted_by(tables[name], keys).reset_index(drop=True)
+    return tables, found
 
 
 def _merge_table(

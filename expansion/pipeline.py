@@ -34,6 +34,7 @@ from .errors import (
     ExpansionError,
     NoDataError,
     RejectedRowsError,
+    ResultsNotStorable,
     SourceError,
     StorageError,
     UnknownOpportunityError,
@@ -477,14 +478,14 @@ def _keep_snapshot(engine: sa.Engine, source: str, run: store.SyncRun, spill) ->
     only source (a sync of another source may have landed meanwhile: the first score then
     merges them). Derived data: a snapshot that cannot be built is logged, never a failure."""
     try:
-        documents = spill.documents(source, run.role)
+        parquet = spill.portfolio_parquet(source, run.role)
     except Exception:  # derived data: the first score merges the rows from the database
         log.exception("source '%s': the scoring snapshot could not be built", source)
         return
     if store.source_roles(engine) != {source: run.role}:
         return
     try:
-        store.save_portfolio_documents(engine, int(run.id), documents)
+        store.save_portfolio_parquet(engine, int(run.id), parquet)
     except StorageError as exc:  # the sync is committed; the first score merges instead
         log.warning("source '%s': %s", source, exc)
 
@@ -571,8 +572,8 @@ def score(
         results = chunks.score_snapshot(snapshot, how, as_of=as_of, config=config)
         del snapshot  # the scoring holds it only as long as it needs it
         try:
-            return store.save_chunk_results(engine, results, data_version=version)
-        except store.ResultsNotStorable:
+            return chunks.save_chunk_results(engine, results, data_version=version)
+        except ResultsNotStorable:
             snapshot = None  # results Parquet cannot hold are stored as rows: scored whole
     if tables is None:  # from the snapshot read above (read again only after a failed chunking)
         tables = snapshot.tables() if snapshot is not None else store.load_tables(engine)

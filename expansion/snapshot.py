@@ -1,8 +1,8 @@
 """The scoring snapshot of a sync's rows, built without holding the book.
 
 A sync of the only source writes its rows a chunk at a time (:class:`expansion.ingest.
-Validation`); the scoring snapshot (the merged portfolio as Parquet, one document per table,
-rows in account order: see :func:`expansion.store.merge_frames`) is made from the same chunks.
+Validation`); the scoring snapshot (the merged portfolio as Parquet, one frame per table,
+rows in account order: see :func:`expansion.merge.merge_frames`) is made from the same chunks.
 :class:`SnapshotSpill` puts each accepted chunk's rows into temporary files by range of
 accounts (by their place in the sorted order of the sync's accounts) as they are written,
 then merges one range at a time: merging one source is per account and per row, and sorting
@@ -23,13 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import NoDataError
+from .merge import merge_frames
+from .store import PORTFOLIO_TABLES, portfolio_parquet
+from .store.parquet import read_parquet
 
 #: Accounts per range the snapshot is merged in (the chunk of scoring, too, by default).
 ACCOUNTS_PER_RANGE = 100_000
 
 
 class SnapshotSpill:
-    """Accepted chunks kept by account range; :meth:`documents` builds the snapshot.
+    """Accepted chunks kept by account range; :meth:`portfolio_parquet` builds the snapshot.
 
     While the book has at most one range of accounts the chunks are kept in memory (that is
     what one range costs anyway); a larger book's go to temporary Parquet files, one per
@@ -64,12 +67,10 @@ class SnapshotSpill:
         self.pieces.setdefault((name, part), []).append(piece)
 
     def _take(self, name: str, part: int) -> list[pd.DataFrame]:
-        from .store import _read_parquet
-
         out = []
         for piece in self.pieces.pop((name, part), []):
             if isinstance(piece, Path):
-                frame = _read_parquet(piece.read_bytes())
+                frame = read_parquet(piece.read_bytes())
                 piece.unlink()
                 piece = frame
             out.append(piece)
@@ -109,29 +110,27 @@ class SnapshotSpill:
         for start, end in zip(starts, [*starts[1:], len(part)], strict=True):
             self._put(name, int(part[start]), frame.iloc[order[start:end]])
 
-    def documents(self, source: str, role: str) -> pd.DataFrame | None:
-        """The snapshot's documents (``name``/``data`` rows) as
-        :func:`expansion.store.portfolio_documents` makes them from the whole merged book;
+    def portfolio_parquet(self, source: str, role: str) -> pd.DataFrame | None:
+        """The snapshot's Parquet frames (``name``/``data`` rows) as
+        :func:`expansion.store.portfolio_parquet` makes them from the whole merged book;
         ``None`` when it holds no accounts or a table Parquet cannot hold."""
-        from . import store
-
         catalog = self.pieces.pop(("catalog", -1), [])
         if self.ranges == 1:  # one range: merged and encoded whole, as always
             frames = {name: self._frame(name, table, 0, catalog, source)
-                      for name, table in store.PORTFOLIO_TABLES.items()}  # fmt: skip
+                      for name, table in PORTFOLIO_TABLES.items()}  # fmt: skip
             try:
-                merged, _ = store.merge_frames(frames, {source: role}, conflicts=False)
+                merged, _ = merge_frames(frames, {source: role}, conflicts=False)
             except NoDataError:
                 return None
-            return store.portfolio_documents(merged)
+            return portfolio_parquet(merged)
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="expansion-snapshot-"))
-        written: dict[str, list[Path]] = {name: [] for name in store.PORTFOLIO_TABLES}
+        written: dict[str, list[Path]] = {name: [] for name in PORTFOLIO_TABLES}
         for part in range(self.ranges):
             frames = {name: self._frame(name, table, part, catalog, source)
-                      for name, table in store.PORTFOLIO_TABLES.items()}  # fmt: skip
+                      for name, table in PORTFOLIO_TABLES.items()}  # fmt: skip
             try:
-                merged, _ = store.merge_frames(frames, {source: role}, conflicts=False)
+                merged, _ = merge_frames(frames, {source: role}, conflicts=False)
             except NoDataError:
                 continue
             del frames
@@ -147,12 +146,12 @@ class SnapshotSpill:
             del merged
         if not written["accounts"]:
             return None
-        documents = {}
+        frames = {}
         for name, paths in written.items():
-            documents[name] = _joined(paths)
-            if documents[name] is None:
+            frames[name] = _joined(paths)
+            if frames[name] is None:
                 return None
-        return pd.DataFrame({"name": list(documents), "data": list(documents.values())})
+        return pd.DataFrame({"name": list(frames), "data": list(frames.values())})
 
     def _frame(self, name, table, part: int, catalog, source: str) -> pd.DataFrame:
         columns = [c.name for c in table.columns if c.name not in ("id", "source")]
@@ -167,7 +166,7 @@ class SnapshotSpill:
 
 
 def _joined(paths: list[Path]) -> bytes | None:
-    """Parquet files of one table, one range each, as one document: their row groups one
+    """Parquet files of one table, one range each, as one Parquet frame: their row groups one
     after the other, under one schema (a column all missing in one range takes the type it
     has in the others)."""
     schemas = [pq.read_schema(path) for path in paths]

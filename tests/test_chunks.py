@@ -135,7 +135,7 @@ def test_workers_that_prepare_chunks_again_store_the_same(tmp_path, monkeypatch,
 
 def test_a_worker_that_fails_stops_the_scoring_with_its_error(sample_engine):
     snapshot = store.snapshot(sample_engine)
-    broken = store.Snapshot({**snapshot.documents, "usage": b"not parquet"})
+    broken = store.Snapshot({**snapshot.frames, "usage": b"not parquet"})
     with pytest.raises(chunks.ChunkScoringError, match=r"scoring chunk \d+ failed: .*Parquet"):
         list(chunks.score_snapshot(broken, chunks.Plan(10, 2), as_of=pipeline.SAMPLE_AS_OF))
 
@@ -221,9 +221,9 @@ def test_workers_share_the_snapshot_as_files_removed_afterwards(
     _assert_same_results(whole, chunked)
 
     [(memory, files)] = spilled
-    assert all(isinstance(d, bytes) for d in memory.documents.values())
-    assert not any(isinstance(d, bytes) for d in files.documents.values())
-    assert len(pickle.dumps(files)) < 2_000  # what each worker is sent: paths, not documents
+    assert all(isinstance(d, bytes) for d in memory.frames.values())
+    assert not any(isinstance(d, bytes) for d in files.frames.values())
+    assert len(pickle.dumps(files)) < 2_000  # what each worker is sent: paths, not Parquet bytes
     assert list(temporary.iterdir()) == []  # removed with the scoring
     (tmp_path / "again").mkdir()
     files = on_disk(memory, tmp_path / "again")
@@ -240,7 +240,7 @@ def test_results_parquet_cannot_hold_are_scored_whole_and_stored_as_rows(
     opportunities."""
     import sqlalchemy as sa
 
-    encode = store._parquet_bytes
+    encode = store.parquet.parquet_bytes
     refused = []
 
     def no_opportunities(frame):
@@ -249,10 +249,10 @@ def test_results_parquet_cannot_hold_are_scored_whole_and_stored_as_rows(
             return None
         return encode(frame)
 
-    monkeypatch.setattr(store, "_parquet_bytes", no_opportunities)
+    monkeypatch.setattr(store.parquet, "parquet_bytes", no_opportunities)
     whole, _ = whole_sample
-    with pytest.raises(store.ResultsNotStorable, match="the opportunities results"):
-        store.chunk_results(
+    with pytest.raises(chunks.ResultsNotStorable, match="the opportunities results"):
+        chunks.chunk_results(
             analyze(next(chunks.split(_sample_tables(), 9)()), as_of=pipeline.SAMPLE_AS_OF)
         )
     url = f"sqlite:///{tmp_path / 'c.db'}"

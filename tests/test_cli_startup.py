@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 HEAVY = ("pandas", "sqlalchemy", "numpy", "pyarrow", "slack_sdk", "slack_bolt")
 
@@ -124,8 +123,8 @@ def test_a_database_at_the_latest_migration_is_used_without_loading_alembic(tmp_
     from expansion import pipeline, store
 
     config = Config()
-    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
-    assert store._script_heads() == set(ScriptDirectory.from_config(config).get_heads())
+    config.set_main_option("script_location", str(store.connections.MIGRATIONS))
+    assert store.connections._script_heads() == set(ScriptDirectory.from_config(config).get_heads())
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     engine = store.connect(url)  # a new database: migrated by Alembic

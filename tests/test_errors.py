@@ -39,7 +39,7 @@ def test_every_error_a_module_defines_is_in_the_one_tree(name):
         ("expansion.workflow", "UnknownOpportunityError"),
         ("expansion.generate", "OutputExistsError"),
         ("expansion.digest", "LeaseLostError"),
-        ("expansion.store", "ResultsNotStorable"),
+        ("expansion.chunks", "ResultsNotStorable"),
         ("expansion.chunks", "ChunkScoringError"),
         ("expansion.chunks", "WorkerLost"),
         ("expansion.crm", "CrmError"),

@@ -1280,7 +1280,7 @@ def test_bulk_sync_rebuilds_indexes_and_keeps_other_sources(tmp_path, monkeypatc
     """A bulk replace drops a table's indexes for the insert and rebuilds them; another
     source's rows stay, and re-syncing one source replaces only its own rows."""
     engine = store.connect(f"sqlite:///{tmp_path / 'bulk.db'}")
-    monkeypatch.setattr(store, "BULK_REINDEX_ROWS", 2)
+    monkeypatch.setattr(store.writes, "BULK_REINDEX_ROWS", 2)
     before = _indexes(engine, "usage")
     assert before == ["ix_usage_source"]
     sync_folder(engine, _good_folder(tmp_path / "a"), source="crm")
@@ -1299,17 +1299,17 @@ def test_bulk_sync_rebuilds_indexes_and_keeps_other_sources(tmp_path, monkeypatc
 
 def test_failed_bulk_sync_keeps_previous_rows_and_indexes(tmp_path, monkeypatch):
     engine = store.connect(f"sqlite:///{tmp_path / 'bulk.db'}")
-    monkeypatch.setattr(store, "BULK_REINDEX_ROWS", 2)
+    monkeypatch.setattr(store.writes, "BULK_REINDEX_ROWS", 2)
     sync_folder(engine, _good_folder(tmp_path / "a"), source="crm")
     before = _snapshot(engine)
-    real_insert = store._insert_frame
+    real_insert = store.writes.insert_frame
 
     def insert_then_fail(conn, table, frame):
         real_insert(conn, table, frame)
         if table.name == "usage":
             raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_insert_frame", insert_then_fail)
+    monkeypatch.setattr(store.writes, "insert_frame", insert_then_fail)
     # Rows are checked and written in one pass: a failure there is recorded and said plainly.
     with pytest.raises(SourceError, match=r"failed unexpectedly \(OSError: disk full\)"):
         sync_folder(engine, _good_folder(tmp_path / "b"), source="crm")
@@ -1323,7 +1323,7 @@ def test_failed_bulk_sync_keeps_previous_rows_and_indexes(tmp_path, monkeypatch)
 
 def test_multi_row_inserts_store_every_row_exactly(tmp_path, monkeypatch):
     """SQLite gets many rows per INSERT statement; batch and statement edges lose nothing."""
-    monkeypatch.setattr(store, "INSERT_BATCH", 250)  # batches of 250 rows: 4 full statements
+    monkeypatch.setattr(store.writes, "INSERT_BATCH", 250)  # batches of 250 rows: 4 full statements
     count = 1_013  # of 53 usage rows and a remainder, then a short last batch
     usage = pd.DataFrame(
         {

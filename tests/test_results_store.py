@@ -44,7 +44,7 @@ def test_frames_and_rows_give_the_same_answer(tmp_path, monkeypatch):
         pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="sample")
         with monkeypatch.context() as patch:
             if not parquet_can_hold_them:  # a column mixing numbers and text, say
-                patch.setattr(store, "_to_parquet", lambda *_: None)
+                patch.setattr(store.results, "to_parquet", lambda *_: None)
             run_id = pipeline.score(engine, as_of=AS_OF)
         with engine.connect() as conn:
 
@@ -113,7 +113,7 @@ def test_a_snapshot_that_cannot_be_built_leaves_the_sync_standing(engine, monkey
     def broken(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(SnapshotSpill, "documents", broken)
+    monkeypatch.setattr(SnapshotSpill, "portfolio_parquet", broken)
     report = pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert report.run.status == "succeeded" and _snapshots(engine) == 0
     assert "the scoring snapshot could not be built" in caplog.text and "disk full" in caplog.text
@@ -125,18 +125,20 @@ def test_a_snapshot_that_cannot_be_built_leaves_the_sync_standing(engine, monkey
 def test_a_snapshot_is_kept_only_while_its_source_is_the_only_one(engine, monkeypatch):
     """A sync of another source landing while the first one's snapshot is built: the snapshot
     would be of one source's rows only, so it is not kept."""
-    built = SnapshotSpill.documents
+    built = SnapshotSpill.portfolio_parquet
 
     def meanwhile(self, source, role):
-        documents = built(self, source, role)
+        parquet = built(self, source, role)
         with engine.begin() as conn:
-            store._insert_run(conn, store.SyncRun(source="crm", role="crm", status="succeeded"))
-        return documents
+            store.writes.insert_run(
+                conn, store.SyncRun(source="crm", role="crm", status="succeeded")
+            )
+        return parquet
 
-    monkeypatch.setattr(SnapshotSpill, "documents", meanwhile)
+    monkeypatch.setattr(SnapshotSpill, "portfolio_parquet", meanwhile)
     pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert _snapshots(engine) == 0
-    monkeypatch.setattr(SnapshotSpill, "documents", built)
+    monkeypatch.setattr(SnapshotSpill, "portfolio_parquet", built)
     pipeline.sync_folder(engine, pipeline.SAMPLE_PORTFOLIO, source="files")
     assert _snapshots(engine) == 0  # two sources now: the first scoring merges them
 
@@ -163,7 +165,7 @@ def test_parquet_text_reads_back_as_python_strings_exactly():
     )
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False, row_group_size=1_000)  # three row groups
-    back = store._read_parquet(buffer.getvalue())
+    back = store.parquet.read_parquet(buffer.getvalue())
 
     assert list(back.columns) == list(frame.columns)
     for column in ("id", "segment", "note"):
@@ -177,4 +179,4 @@ def test_parquet_text_reads_back_as_python_strings_exactly():
 
     empty = io.BytesIO()
     frame.iloc[:0].to_parquet(empty, index=False)
-    assert store._read_parquet(empty.getvalue()).empty
+    assert store.parquet.read_parquet(empty.getvalue()).empty
