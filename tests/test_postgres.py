@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -16,17 +17,18 @@ pytestmark = pytest.mark.skipif(not URL, reason="EXPANSION_TEST_POSTGRES_URL is 
 
 @pytest.fixture
 def pg_engine():
+    """A schema of this test's own (a fixed name let two runs at once drop each other's)."""
+    schema = f"expansion_test_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS expansion_test CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA expansion_test"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
-    engine = store.connect(URL, schema="expansion_test")
+    engine = store.connect(URL, schema=schema)
     yield engine
     engine.dispose()
     cleanup = sa.create_engine(URL)
     with cleanup.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS expansion_test CASCADE"))
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     cleanup.dispose()
 
 
