@@ -161,7 +161,7 @@ def _playbook(engine, args) -> dict:
 def _digest(engine, args) -> dict:
     import dataclasses
 
-    from bot import digest
+    from bot import digest_post
     from bot.runtime import Runtime
     from bot.settings import Settings
     from expansion.store import DigestRun
@@ -171,7 +171,7 @@ def _digest(engine, args) -> dict:
     runtime = Runtime(engine=engine, settings=settings)
     run = DigestRun(team_id="", channel="CBENCH", period="2026-W47", scope=SCOPE, max_cards=25)
     started = time.perf_counter()
-    messages, _ = digest.plan(runtime, run)
+    messages, _ = digest_post.plan(runtime, run)
     return {"seconds": time.perf_counter() - started, "messages": len(messages)}
 
 

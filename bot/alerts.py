@@ -26,7 +26,7 @@ from expansion.scope import parse_scope
 from expansion.store import AlertDelivery
 
 from . import blocks, channels
-from .digest import TRANSIENT
+from .digest_post import TRANSIENT
 from .replies import actor, dm_channel, send
 from .runtime import Runtime
 

@@ -1,7 +1,7 @@
 """Charts in Slack: the engine's PNGs (``expansion.charts``) uploaded and shown.
 
 - The digest's parent message shows them in image blocks (``slack_file``) of files uploaded
-  without a channel first (``files_upload_v2``); see ``bot/digest.py`` for when that is refused.
+  without a channel first (``files_upload_v2``); see ``bot/digest_post.py`` for when that is refused.
 - ``/expansion chart [scope]`` answers ephemerally with the figures in words and a *Share in
   channel* button, and sends the pictures to the requester in a direct message: an ephemeral
   message cannot carry an uploaded file, and a file uploaded without a channel is visible only

@@ -83,8 +83,7 @@ def digest_now(
     from expansion import schedule, store
     from expansion.schedule import Schedule
 
-    from . import digest as bot_digest
-    from . import installations
+    from . import digest_post, installations
     from .app import web_client
     from .runtime import Runtime
 
@@ -123,8 +122,8 @@ def digest_now(
         team_id = team or (sub.team_id if sub else None)
         if team_id is None:
             team_id = "" if dry_run else client.auth_test()["team_id"]
-        target = bot_digest.Target(team_id=team_id, channel=channel, schedule=plan)
-        report = bot_digest.run(
+        target = digest_post.Target(team_id=team_id, channel=channel, schedule=plan)
+        report = digest_post.run(
             runtime,
             client,
             target,
@@ -172,7 +171,7 @@ def digest_now(
         raise typer.Exit(1)
     else:
         print(
-            f"error: the digest of {channel} failed: {bot_digest.describe_error(report.error)}",
+            f"error: the digest of {channel} failed: {digest_post.describe_error(report.error)}",
             file=sys.stderr,
         )
         raise typer.Exit(1)

@@ -30,8 +30,7 @@ from expansion.errors import ExpansionError
 from expansion.store import DigestSubscription
 
 from . import alerts as bot_alerts
-from . import digest as bot_digest
-from . import installations
+from . import digest_post, installations
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -183,7 +182,7 @@ class DigestScheduler:
 
     def fire(
         self, team_id: str, channel: str, due: datetime | None = None
-    ) -> bot_digest.Report | None:
+    ) -> digest_post.Report | None:
         """Post one subscription's digest now (once per period, whoever else tries), for the
         period of ``due`` (default: the scheduled time that just passed)."""
         runtime = self.runtime.for_team(team_id)
@@ -192,8 +191,8 @@ class DigestScheduler:
         if sub is None or client is None:  # unsubscribed, or the workspace uninstalled the app
             return None
         plan = schedule.schedule_of(sub)
-        target = bot_digest.Target(team_id, channel, plan)
-        report = bot_digest.run(
+        target = digest_post.Target(team_id, channel, plan)
+        report = digest_post.run(
             runtime,
             client,
             target,
@@ -212,7 +211,7 @@ class DigestScheduler:
             client = self._client(team)
             if client is None:
                 continue
-            bot_digest.resume_interrupted(
+            digest_post.resume_interrupted(
                 runtime, client, holder=self.holder, pace=runtime.settings.digest_pace
             )
             for sub in self._subscriptions(runtime):

@@ -67,7 +67,7 @@ def handle(
         say(f"Syncing {', '.join(blocks.escape(c.name) for c in configured)}…")
         done = sync(runtime, configured, full=full)
         if client is not None:
-            from .alerts import after_sync  # bot.alerts -> bot.digest -> bot.sources
+            from .alerts import after_sync  # bot.alerts -> bot.digest_post -> bot.sources
 
             try:
                 report = after_sync(runtime, client, summary=False)

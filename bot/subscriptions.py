@@ -13,7 +13,7 @@ from expansion import digest as digest_store
 from expansion import schedule
 from expansion.schedule import EXAMPLE, Schedule
 
-from . import blocks, channels, digest
+from . import blocks, channels, digest_post
 from .replies import actor, send
 from .runtime import Runtime
 
@@ -107,10 +107,10 @@ def _preview(
         if sub
         else Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
     )
-    report = digest.run(
+    report = digest_post.run(
         runtime,
         None,
-        digest.Target(team, channel, plan),
+        digest_post.Target(team, channel, plan),
         dry_run=True,
         now=datetime.now(UTC),
         view=view,
@@ -164,5 +164,5 @@ def _last(run, plan: Schedule) -> str:
     if run.status == "posted":
         return f"posted {when} ({run.messages} messages)"
     if run.status == "failed":
-        return f"*failed* {when}: {blocks.escape(digest.describe_error(run.error))}"
+        return f"*failed* {when}: {blocks.escape(digest_post.describe_error(run.error))}"
     return f"in progress since {when} ({run.posted} of {run.messages} messages posted)"

@@ -140,7 +140,7 @@ def test_review_all_answers_the_clicker_with_the_whole_list(bot, slack):
     full list of the digest's scope, page 1, only to the person who clicked."""
     from bot_harness import TOKEN, click, find_action
 
-    from bot import digest as bot_digest
+    from bot import digest_post
     from bot.app import web_client
     from bot.runtime import Runtime
     from bot.settings import Settings
@@ -156,10 +156,10 @@ def test_review_all_answers_the_clicker_with_the_whole_list(bot, slack):
     )
     weekly = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0)
     try:
-        report = bot_digest.run(
+        report = digest_post.run(
             Runtime(engine=engine, settings=settings),
             web_client(TOKEN, slack.api_url),
-            bot_digest.Target(team_id="T0001", channel="CREVIEW", schedule=weekly),
+            digest_post.Target(team_id="T0001", channel="CREVIEW", schedule=weekly),
             pace=0,
         )
     finally:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from bot_harness import TOKEN, BotServer, click, find_action
 
-from bot import digest as bot_digest
+from bot import digest_post
 from bot.app import web_client
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -78,10 +78,10 @@ def test_the_digest_text_fallbacks_are_escaped(hostile_url, slack):
         "weekly mon 09:00 UTC", default_timezone="UTC", as_of=pipeline.SAMPLE_AS_OF
     )
     try:
-        report = bot_digest.run(
+        report = digest_post.run(
             runtime,
             web_client(TOKEN, slack.api_url),
-            bot_digest.Target(team_id="T0001", channel="CHOSTILE", schedule=plan),
+            digest_post.Target(team_id="T0001", channel="CHOSTILE", schedule=plan),
             pace=0,
             now=datetime(2026, 11, 16, 9, 5, tzinfo=UTC),
         )
@@ -124,10 +124,10 @@ def test_the_digest_notification_names_the_hostile_top_play_escaped(hostile_url,
         plan = schedule.parse_schedule(
             "weekly mon 09:00 UTC", default_timezone="UTC", as_of=pipeline.SAMPLE_AS_OF
         )
-        report = bot_digest.run(
+        report = digest_post.run(
             runtime,
             web_client(TOKEN, slack.api_url),
-            bot_digest.Target(team_id="T0001", channel="CHOSTILETOP", schedule=plan),
+            digest_post.Target(team_id="T0001", channel="CHOSTILETOP", schedule=plan),
             pace=0,
             now=datetime(2026, 11, 16, 9, 5, tzinfo=UTC),
         )

@@ -223,7 +223,7 @@ def test_a_channel_slack_will_not_describe_is_redacted(bot, slack):
 def test_digests_in_redacted_and_slack_connect_channels_are_banded(bot, slack):
     """A whole digest (parent, card messages, deep-dives in its thread) in a channel with
     redact on and in a Slack Connect channel nobody set; the same digest elsewhere has figures."""
-    from bot import digest as bot_digest
+    from bot import digest_post
     from bot.app import web_client
     from bot.runtime import Runtime
     from bot.settings import Settings
@@ -243,10 +243,10 @@ def test_digests_in_redacted_and_slack_connect_channels_are_banded(bot, slack):
     runtime = Runtime(engine=engine, settings=settings)
     try:
         for channel in ("CDIGREDACT", "CDIGCONNECT", "CDIGPLAIN"):
-            report = bot_digest.run(
+            report = digest_post.run(
                 runtime,
                 web_client(TOKEN, slack.api_url),
-                bot_digest.Target(team_id="T0001", channel=channel, schedule=weekly),
+                digest_post.Target(team_id="T0001", channel=channel, schedule=weekly),
                 pace=0,
             )
             assert report.status == "posted"

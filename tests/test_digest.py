@@ -20,8 +20,7 @@ from bot_harness import EXPANSION, TEAM, TOKEN
 from slack_emulator import validate_blocks
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot import digest as bot_digest
+from bot import blocks, digest_post
 from bot.app import web_client
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -110,7 +109,7 @@ def book(template) -> Book:
         engine.dispose()
     # The book these tests need: many Tier 1 deals over more accounts than the five deep-dives,
     # one account with two of them apart, more than two in enterprise, none in smb.
-    assert 8 <= len(book.tier1) <= 12 and len(book.accounts()) > bot_digest.DEEP_DIVES
+    assert 8 <= len(book.tier1) <= 12 and len(book.accounts()) > digest_post.DEEP_DIVES
     order = [o["account_id"] for o in book.tier1]
     where = {a: [i for i, x in enumerate(order) if x == a] for a in order}
     assert any(at[-1] - at[0] > 1 for at in where.values()), order
@@ -150,8 +149,8 @@ def channel(request) -> str:
     return "C" + hashlib.sha1(request.node.name.encode()).hexdigest()[:10].upper()
 
 
-def target(channel: str, schedule: Schedule = WEEKLY) -> bot_digest.Target:
-    return bot_digest.Target(team_id=TEAM, channel=channel, schedule=schedule)
+def target(channel: str, schedule: Schedule = WEEKLY) -> digest_post.Target:
+    return digest_post.Target(team_id=TEAM, channel=channel, schedule=schedule)
 
 
 def posted(slack, channel: str) -> list[dict]:
@@ -175,12 +174,12 @@ def text_of(message: dict) -> str:
     return all_text(message["blocks"])
 
 
-def run(runtime, client, channel, **kwargs) -> bot_digest.Report:
+def run(runtime, client, channel, **kwargs) -> digest_post.Report:
     kwargs.setdefault("now", MONDAY)
-    return bot_digest.run(runtime, client, target(channel), pace=0, **kwargs)
+    return digest_post.run(runtime, client, target(channel), pace=0, **kwargs)
 
 
-def run_on_the_clock(runtime, client, channel) -> bot_digest.Report:
+def run_on_the_clock(runtime, client, channel) -> digest_post.Report:
     """A run claimed now, for the tests of interrupted runs: its lease is renewed on the wall
     clock, and a claim stamped with the fixed Monday would be more than half a day old (given
     up, not resumed) once the calendar passed it."""
@@ -245,7 +244,7 @@ def test_one_message_in_the_channel_and_its_cards_in_the_thread(
     # The deep-dives of the top accounts, in the thread, in card order.
     names = {o["account_id"]: o["account_name"] for o in book.tier1}
     dived = list(dict.fromkeys(m["text"].removeprefix("Deep dive: ").split(" (")[0] for m in dives))
-    assert dived == [names[a] for a in book.accounts()[: bot_digest.DEEP_DIVES]]
+    assert dived == [names[a] for a in book.accounts()[: digest_post.DEEP_DIVES]]
 
 
 def test_an_account_with_two_cards_apart_gets_one_message(runtime, client, slack, channel, book):
@@ -289,7 +288,7 @@ def test_owners_are_mentioned_when_slack_knows_their_email(runtime, client, slac
     # Once someone has that e-mail (in any case), the next digest mentions them.
     slack.add_user("UJORDAN", email=unknown.upper(), name="jordan")
     fresh = Runtime(engine=runtime.engine, settings=runtime.settings)  # a new process' cache
-    bot_digest.run(fresh, client, target(channel), now=MONDAY, force=True, pace=0)
+    digest_post.run(fresh, client, target(channel), now=MONDAY, force=True, pace=0)
     head = text_of(top_level(posted(slack, channel))[-1])
     assert "<@UJORDAN>" in head and unknown not in head, head
 
@@ -333,7 +332,7 @@ def test_max_cards_and_scope(runtime, client, slack, channel, book):
     schedule = Schedule(
         cadence="daily", at_time="08:00", timezone="UTC", scope="enterprise", max_cards=2
     )
-    report = bot_digest.run(runtime, client, target(channel, schedule), now=MONDAY, pace=0)
+    report = digest_post.run(runtime, client, target(channel, schedule), now=MONDAY, pace=0)
     messages = posted(slack, channel)
     assert report.run.period == "2026-11-23"
     head = text_of(messages[0])
@@ -347,7 +346,7 @@ def test_max_cards_and_scope(runtime, client, slack, channel, book):
 
 def test_no_tier1_gets_the_pipeline_not_silence(runtime, client, slack, channel, book):
     schedule = Schedule(cadence="weekly", at_time="09:00", timezone="UTC", weekday=0, scope="smb")
-    bot_digest.run(runtime, client, target(channel, schedule), now=MONDAY, pace=0)
+    digest_post.run(runtime, client, target(channel, schedule), now=MONDAY, pace=0)
     messages = posted(slack, channel)
     assert len(messages) == 1
     head = text_of(messages[0])
@@ -430,14 +429,14 @@ def test_dry_run_posts_nothing_and_claims_nothing(runtime, client, slack, channe
     report = run(runtime, client, channel, dry_run=True)
     # The parent, a message of cards per account (best first), then the top accounts' dives,
     # all of them replies to the parent.
-    top = book.accounts()[: bot_digest.DEEP_DIVES]
+    top = book.accounts()[: digest_post.DEEP_DIVES]
     kinds = [m.kind for m in report.messages]
     assert report.status == "dry-run"
     head = ["parent"] + ["cards"] * len(book.accounts())
     assert kinds[: len(head)] == head
     assert [m.key for m in report.messages[1 : len(head)]] == book.accounts()
     dives = report.messages[len(head) :]
-    assert dives and {m.kind for m in dives} == {bot_digest.DEEP_DIVE_KIND}
+    assert dives and {m.kind for m in dives} == {digest_post.DEEP_DIVE_KIND}
     # One deep-dive per account (a long one in a few messages, together), in card order.
     keys = [m.key for m in dives]
     assert list(dict.fromkeys(keys)) == top and len(set(keys)) == len(top)
@@ -474,9 +473,9 @@ def test_a_crash_midway_is_resumed_without_duplicates(runtime, client, slack, ch
     (stuck,) = digest.runs(runtime.engine, channel=channel)
     assert stuck.status == "running" and stuck.posted == 3  # the 4th was posted, not recorded
     # Within the lease nobody takes over; after it, the sweep resumes the run.
-    assert bot_digest.resume_interrupted(runtime, client, holder="other", pace=0) == []
+    assert digest_post.resume_interrupted(runtime, client, holder="other", pace=0) == []
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(runtime, client, holder="other", pace=0, now=later)
+    (report,) = digest_post.resume_interrupted(runtime, client, holder="other", pace=0, now=later)
     assert report.status == "posted" and report.run.attempts == 2
     messages = posted(slack, channel)
     texts = [m["text"] for m in messages]
@@ -509,7 +508,7 @@ def test_a_crash_between_the_parent_and_its_thread_resumes_in_the_same_thread(
         run_on_the_clock(runtime, DyingClient(token=TOKEN, base_url=slack.api_url, at=2), channel)
     (parent,) = posted(slack, channel)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    (report,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
     messages = posted(slack, channel)
     assert top_level(messages) == [parent]  # no second parent
@@ -542,7 +541,7 @@ def test_a_crash_before_the_first_post_is_resumed(runtime, client, slack, channe
     with pytest.raises(Crash):
         run_on_the_clock(runtime, crashing, channel)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    (report,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
     assert len(posted(slack, channel)) == report.run.messages + 1
 
@@ -581,7 +580,7 @@ def test_server_errors_beyond_retries_interrupt_then_resume(runtime, slack, chan
     (stuck,) = digest.runs(runtime.engine, channel=channel)
     assert stuck.status == "running" and "will resume" in stuck.error
     # Released at once: the next sweep picks it up without waiting for the lease.
-    (resumed,) = bot_digest.resume_interrupted(
+    (resumed,) = digest_post.resume_interrupted(
         runtime, web_client(TOKEN, slack.api_url), holder="b", pace=0
     )
     assert resumed.status == "posted"
@@ -596,7 +595,7 @@ def test_a_permanent_error_fails_the_run_and_not_the_others(runtime, client, sla
     assert failed.status == "failed" and failed.error == "not_in_channel"
     (stored,) = digest.runs(runtime.engine, channel=gone)
     assert stored.status == "failed" and stored.error == "not_in_channel"
-    assert "invite me" in bot_digest.describe_error(stored.error)
+    assert "invite me" in digest_post.describe_error(stored.error)
     # The failed period is not retried by itself; other channels are unaffected.
     assert run(runtime, client, gone).status == "skipped"
     assert run(runtime, client, channel).status == "posted"
@@ -705,7 +704,7 @@ def test_a_takeover_gives_the_run_a_new_holder_and_keeps_the_old_posts(runtime, 
 def test_a_late_digest_belongs_to_the_period_it_was_due(runtime, client, channel):
     daily = Schedule(cadence="daily", at_time="23:00", timezone="UTC")
     due = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
-    report = bot_digest.run(
+    report = digest_post.run(
         runtime, client, target(channel, daily), now=due + timedelta(hours=2), at=due, pace=0
     )
     assert report.run.period == "2026-11-23"
@@ -715,7 +714,7 @@ def test_transient_errors_in_a_200_answer_are_resumed_not_failed(runtime, client
     slack.fail_next("chat.postMessage", status=200, error="internal_error")
     report = run_on_the_clock(runtime, client, channel)
     assert report.status == "interrupted"
-    (resumed,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0)
+    (resumed,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0)
     assert resumed.status == "posted"
 
 
@@ -730,7 +729,7 @@ def test_deep_dives_are_claimed_with_the_parent(runtime, client, slack, channel,
     account = book.accounts()[0]
     parent = posted(slack, channel)[0]
     where = {"channel": channel, "thread_ts": parent["ts"], "kind": "deep_dive"}
-    for top in book.accounts()[: bot_digest.DEEP_DIVES]:
+    for top in book.accounts()[: digest_post.DEEP_DIVES]:
         claim = workflow.find_post(runtime.engine, **where, key=top)
         assert claim is not None and claim.owner.startswith("digest:") and claim.ts is None
     # A click on a card meanwhile links to (or waits for) the digest's deep-dive.
@@ -739,7 +738,7 @@ def test_deep_dives_are_claimed_with_the_parent(runtime, client, slack, channel,
     )
     assert (ts, new) == (None, False)
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    (report,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
     claim = workflow.find_post(runtime.engine, **where, key=account)
     assert claim.ts is not None
@@ -787,7 +786,7 @@ def test_what_changed_compares_with_the_same_scope(runtime, client, slack, chann
     enterprise = Schedule(
         cadence="weekly", at_time="09:00", timezone="UTC", weekday=0, scope="enterprise"
     )
-    bot_digest.run(runtime, client, target(channel, enterprise), now=MONDAY, force=True, pace=0)
+    digest_post.run(runtime, client, target(channel, enterprise), now=MONDAY, force=True, pace=0)
     parents = top_level(posted(slack, channel))
     assert len(parents) == 2
     head = text_of(parents[1])
@@ -893,7 +892,7 @@ def test_a_crash_after_the_upload_does_not_upload_again(runtime, client, slack, 
     (upload,) = uploads_since(slack, before)
     assert posted(slack, channel) == []
     later = datetime.now(UTC) + digest.LEASE + timedelta(seconds=1)
-    (report,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
+    (report,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0, now=later)
     assert report.status == "posted"
     assert uploads_since(slack, before) == [upload]  # exactly once
     (parent,) = top_level(posted(slack, channel))
@@ -906,7 +905,7 @@ def test_a_rate_limited_upload_interrupts_and_resumes(runtime, client, slack, ch
     report = run_on_the_clock(runtime, client, channel)
     assert report.status == "interrupted" and report.posted == 0
     assert posted(slack, channel) == []
-    (resumed,) = bot_digest.resume_interrupted(runtime, client, holder="b", pace=0)
+    (resumed,) = digest_post.resume_interrupted(runtime, client, holder="b", pace=0)
     assert resumed.status == "posted"
     (upload,) = uploads_since(slack, before)
     (parent,) = top_level(posted(slack, channel))

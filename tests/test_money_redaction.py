@@ -15,8 +15,7 @@ import re
 
 import pytest
 
-from bot import blocks, channels, deep_dive, lists
-from bot import digest as bot_digest
+from bot import blocks, channels, deep_dive, digest_post, lists
 from bot.runtime import Runtime
 from bot.settings import Settings
 from expansion import pipeline
@@ -78,10 +77,10 @@ def channel_messages(runtime, view: channels.View) -> list[tuple[str, dict]]:
         # The digest: parent, card messages, deep-dives; and a scope with no Tier 1 (closest).
         for scope in ("", "smb"):
             sched = dataclasses.replace(weekly, scope=scope)
-            report = bot_digest.run(
+            report = digest_post.run(
                 runtime,
                 None,
-                bot_digest.Target("T0001", view.channel, sched),
+                digest_post.Target("T0001", view.channel, sched),
                 dry_run=True,
                 view=view,
             )

@@ -20,8 +20,7 @@ from expansion.crm import CrmSettings
 from expansion.schedule import Schedule
 from expansion.store import CrmRecord, DigestRun
 
-from .. import blocks, cards, deep_dive, home, lists, team_blocks
-from .. import digest as bot_digest
+from .. import blocks, cards, deep_dive, digest_post, home, lists, team_blocks
 from .. import team as bot_team
 from ..blocks import ListRef, parse_card_block_id
 from ..runtime import Runtime
@@ -171,7 +170,7 @@ def _build(runtime: Runtime) -> list[Preview]:
         scope=sched.scope,
         max_cards=sched.max_cards,
     )
-    planned, _ = bot_digest.plan(runtime, run, RecordingClient())
+    planned, _ = digest_post.plan(runtime, run, RecordingClient())
     parent, *thread = planned
     cards_in_thread = [m.payload for m in thread if m.kind == "cards"]
     items.append(
@@ -186,7 +185,7 @@ def _build(runtime: Runtime) -> list[Preview]:
         )
     )
     items.append(Preview("digest-parent", "Digest: parent", parent.payload, "in a channel", USERS))
-    seq = {"cards": 0, bot_digest.DEEP_DIVE_KIND: 0}
+    seq = {"cards": 0, digest_post.DEEP_DIVE_KIND: 0}
     for message in thread:
         seq[message.kind] += 1
         n = seq[message.kind]
