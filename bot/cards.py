@@ -53,9 +53,8 @@ def change(
     if opp is None:
         return
     user = actor(body)
-    owner_user = runtime.directory.user_id(client, opp.get("owner"))
+    owner_user, current = _owner_and_assignee(runtime, client, opp)
     admins = runtime.settings.admins
-    current = opp.get("assignee") if isinstance(opp.get("assignee"), str) else None
     if what in ("assign", "unassign"):
         allowed = may_assign(user, admins=admins, owner_user=owner_user)
         verb = "assign"
@@ -138,6 +137,15 @@ def _current(
     return opp
 
 
+def _owner_and_assignee(
+    runtime: Runtime, client: WebClient, opp: dict
+) -> tuple[str | None, str | None]:
+    """Who the permission rules weigh: the account owner's Slack user and the assignee."""
+    owner_user = runtime.directory.user_id(client, opp.get("owner"))
+    assignee = opp.get("assignee") if isinstance(opp.get("assignee"), str) else None
+    return owner_user, assignee
+
+
 def create_in_crm(
     runtime: Runtime, client: WebClient, body: dict, respond: Callable | None, *, block_id: str
 ) -> None:
@@ -149,8 +157,7 @@ def create_in_crm(
     if opp is None:
         return
     user = actor(body)
-    owner_user = runtime.directory.user_id(client, opp.get("owner"))
-    current = opp.get("assignee") if isinstance(opp.get("assignee"), str) else None
+    owner_user, current = _owner_and_assignee(runtime, client, opp)
     if not may_close(user, admins=runtime.settings.admins, owner_user=owner_user, assignee=current):
         who = f"the account owner ({blocks.owner_text(opp)}), " if opp.get("owner") else ""
         tell(

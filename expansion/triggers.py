@@ -225,9 +225,12 @@ class Catalog:
         self, account_ids: pd.Series, target: pd.Series, seats: pd.Series
     ) -> pd.Series:
         """Incremental ARR of moving from the current tier to ``target`` at ``seats`` seats."""
-        now = self.current_tier.reindex(account_ids).to_numpy()
-        now = pd.Series(now, index=account_ids.index)
+        now = self._tier_now(account_ids)
         return self.price(target, seats) - self.price(now, seats).fillna(0)
+
+    def _tier_now(self, account_ids: pd.Series) -> pd.Series:
+        """Each account's current tier, aligned with ``account_ids``."""
+        return pd.Series(self.current_tier.reindex(account_ids).to_numpy(), index=account_ids.index)
 
     def tier_pricing(
         self, account_ids: pd.Series, target: pd.Series, seats: pd.Series
@@ -235,7 +238,7 @@ class Catalog:
         """How :meth:`tier_difference` was reached, for the deal's pricing line: "catalog:
         Enterprise $840 - Professional $480 per seat per year x 400 seats" when both tiers are
         priced per seat, else the plain rule."""
-        now = pd.Series(self.current_tier.reindex(account_ids).to_numpy(), index=account_ids.index)
+        now = self._tier_now(account_ids)
         to_price = target.map(self.products["price_per_seat"]).astype(float)
         now_price = now.map(self.products["price_per_seat"]).astype(float)
         name = self.products["name"].astype(str)
